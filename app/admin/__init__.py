@@ -1,0 +1,1 @@
+"""The admin site: one view per mapped model plus the custom pages."""

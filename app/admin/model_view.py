@@ -1,0 +1,325 @@
+"""The admin view every mapped model gets, with defaults read from its mapper.
+
+Declare a subclass with `model = SomeModel` anywhere in `app/admin/` to replace the default
+view of that model; override only what differs (like Django's `ModelAdmin`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from typing import Any, ClassVar
+
+from markupsafe import escape
+from sqlalchemy import (
+    BigInteger,
+    Enum,
+    String,
+    cast,
+    column,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy import table as table_clause
+from sqlalchemy.dialects.postgresql import REGCLASS
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, joinedload
+from sqlalchemy.sql import ColumnElement, Select
+from starlette.requests import Request
+from starlette_admin.contrib.sqla import ModelView
+from starlette_admin.exceptions import FormValidationError
+from starlette_admin.filters import FilterGroup
+
+from app.admin.unparsed_input import unreadable_fields
+
+# Columns whose values must never leave the server: not listed, shown, edited or exported.
+SECRET_NAME = re.compile(r"password|secret|token", re.IGNORECASE)
+
+
+_PG_CLASS = table_clause("pg_class", column("reltuples"), column("oid"))
+
+
+def is_secret(name: str) -> bool:
+    return SECRET_NAME.search(name) is not None
+
+
+def is_to_one(rel: RelationshipProperty[Any]) -> bool:
+    return not rel.uselist
+
+
+def is_many_to_many(rel: RelationshipProperty[Any]) -> bool:
+    return rel.secondary is not None
+
+
+class MapperDefaults:
+    """What the admin should do with each attribute of one mapped class."""
+
+    def __init__(self, mapper: Mapper[Any]) -> None:
+        self.mapper = mapper
+        self.columns = [prop for prop in mapper.column_attrs if isinstance(prop, ColumnProperty)]
+        self.relations = list(mapper.relationships)
+
+    def secrets(self) -> list[str]:
+        return [prop.key for prop in self.columns if is_secret(prop.key)]
+
+    def to_many(self) -> list[str]:
+        return [rel.key for rel in self.relations if not is_to_one(rel)]
+
+    def one_to_many(self) -> list[str]:
+        return [rel.key for rel in self.relations if rel.uselist and not is_many_to_many(rel)]
+
+    def string_columns(self) -> list[ColumnElement[Any]]:
+        return [
+            getattr(self.mapper.class_, prop.key)
+            for prop in self.columns
+            if self._is_searchable_string(prop)
+        ]
+
+    def sortable(self) -> list[str]:
+        """The primary key and indexed columns: sorting elsewhere would scan the table."""
+        table = self.mapper.local_table
+        leading = {next(iter(index.columns)).key for index in getattr(table, "indexes", ())}
+        unique = {
+            next(iter(c.columns)).key
+            for c in getattr(table, "constraints", ())
+            if c.__class__.__name__ == "UniqueConstraint" and len(c.columns) == 1
+        }
+        names = []
+        for prop in self.columns:
+            column = prop.columns[0]
+            if column.foreign_keys and not column.primary_key:
+                continue  # shown through its relation, not as a column of its own
+            indexed = column.index or column.unique or column.key in leading | unique
+            if column.primary_key or indexed:
+                names.append(prop.key)
+        return [n for n in names if not is_secret(n)]
+
+    def label_columns(self, rel: RelationshipProperty[Any]) -> list[ColumnElement[Any]]:
+        """Indexed or unique string columns of a to-one target: what people search it by."""
+        target = MapperDefaults(rel.mapper)
+        keys = set(target.sortable())
+        return [col for col in target.string_columns() if col.key in keys]
+
+    @staticmethod
+    def _is_searchable_string(prop: ColumnProperty[Any]) -> bool:
+        column = prop.columns[0]
+        return (
+            isinstance(column.type, String)
+            and not isinstance(column.type, Enum)
+            and not column.foreign_keys
+            and not is_secret(prop.key)
+        )
+
+
+class AutoModelView(ModelView):
+    """Admin defaults derived from the mapper; see the module docstring."""
+
+    page_size = 25
+    page_size_options: ClassVar[Sequence[int]] = [10, 25, 50, 100]  # type: ignore[misc]
+    list_template = "admin/model_list.html"
+    # Above this many matching rows the list stops counting (like Django's show_full_result_count).
+    exact_count_limit: ClassVar[int] = 10_000
+
+    _overrides: ClassVar[dict[type[Any], type[AutoModelView]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("model")
+        if declared is not None:
+            AutoModelView._overrides[declared] = cls
+
+    @classmethod
+    def view_class_for(cls, model: type[Any]) -> type[AutoModelView]:
+        return cls._overrides.get(model, cls)
+
+    def __init__(self, model: type[Any] | None = None, **kwargs: Any) -> None:
+        model = model or type(self).__dict__.get("model")
+        if model is None:
+            raise TypeError(f"{type(self).__name__} needs a model")
+        defaults = MapperDefaults(inspect(model))
+        self._defaults = defaults
+        secrets = defaults.secrets()
+        to_many = defaults.to_many()
+        self.exclude_fields_from_list = self._merge(
+            self.exclude_fields_from_list, secrets + to_many
+        )
+        self.exclude_fields_from_export = self._merge(
+            self.exclude_fields_from_export, secrets + to_many
+        )
+        self.exclude_fields_from_import = self._merge(
+            self.exclude_fields_from_import, secrets + to_many
+        )
+        self.exclude_fields_from_detail = self._merge(self.exclude_fields_from_detail, secrets)
+        # A one-to-many collection is edited from the other side (its foreign key).
+        form_excluded = secrets + defaults.one_to_many()
+        self.exclude_fields_from_create = self._merge(
+            self.exclude_fields_from_create, form_excluded
+        )
+        self.exclude_fields_from_edit = self._merge(self.exclude_fields_from_edit, form_excluded)
+        if self.sortable_fields is None:
+            self.sortable_fields = defaults.sortable()
+        if self.searchable_fields is None:
+            self.searchable_fields = [str(c.key) for c in defaults.string_columns()] + [
+                rel.key
+                for rel in defaults.relations
+                if is_to_one(rel) and defaults.label_columns(rel)
+            ]
+        if self.fields_default_sort is None:
+            self.fields_default_sort = [(str(defaults.mapper.primary_key[0].key), True)]
+        super().__init__(model, **kwargs)
+
+    @staticmethod
+    def _merge(declared: Sequence[str] | None, derived: list[str]) -> list[str]:
+        return list(dict.fromkeys([*(declared or []), *derived]))
+
+    # --- display ----------------------------------------------------------------------
+
+    async def repr(self, obj: Any, request: Request) -> str:
+        if hasattr(obj, "__admin_repr__") or "__str__" not in _defined_methods(type(obj)):
+            return await super().repr(obj, request)
+        return str(obj)
+
+    async def select2_result(self, obj: Any, request: Request) -> str:
+        return str(escape(await self.repr(obj, request)))
+
+    async def select2_selection(self, obj: Any, request: Request) -> str:
+        return str(escape(await self.repr(obj, request)))
+
+    # --- input -------------------------------------------------------------------------
+
+    async def validate_fields(
+        self, request: Request, data: dict[str, Any], exclude: Collection[str] = ()
+    ) -> None:
+        fields = [f for f in self.get_fields_list(request) if f.name not in exclude]
+        errors: dict[str | int, Any] = {}
+        try:
+            await super().validate_fields(request, data, exclude)
+        except FormValidationError as error:
+            errors.update(error.errors)
+        errors.update(unreadable_fields(fields, await request.form(), data))
+        if errors:
+            raise FormValidationError(errors)
+
+    # --- search ------------------------------------------------------------------------
+
+    def get_search_query(self, request: Request, term: str) -> Any:
+        term = term.strip()
+        dialect = request.state.session.get_bind().dialect.name
+        clauses: list[ColumnElement[bool]] = [
+            _contains(col, term, dialect) for col in self._defaults.string_columns()
+        ]
+        for rel in self._defaults.relations:
+            if not is_to_one(rel) or rel.key not in (self.searchable_fields or []):
+                continue
+            labels = self._defaults.label_columns(rel)
+            if not labels or len(rel.local_remote_pairs or []) != 1:
+                continue
+            (local, remote) = (rel.local_remote_pairs or [])[0]
+            # A subquery on the (smaller) related table keeps the big table on its FK index.
+            matching = select(remote).where(or_(*(_contains(c, term, dialect) for c in labels)))
+            clauses.append(local.in_(matching))
+        pk = self._defaults.mapper.primary_key
+        if len(pk) == 1 and term.isdigit() and pk[0].type.python_type is int:
+            clauses.append(pk[0] == int(term))
+        return or_(*clauses) if clauses else literal(False)
+
+    # --- listing -----------------------------------------------------------------------
+
+    async def find_all(
+        self,
+        request: Request,
+        skip: int = 0,
+        limit: int = 100,
+        q: str | None = None,
+        sorts: Sequence[tuple[str, str]] | None = None,
+        filters: FilterGroup | None = None,
+    ) -> Sequence[Any]:
+        # The count only needs to know there is a page after this one.
+        request.state.list_window = skip + max(limit, 0)
+        session: AsyncSession = request.state.session
+        pk = self._defaults.mapper.primary_key
+        page = self.get_list_query(request).with_only_columns(*pk).offset(skip)
+        if limit > 0:
+            page = page.limit(limit)
+        page = await self._apply_search_and_filters(request, page, q, filters)
+        page = self.build_order_clauses(request, sorts or [], page)
+        # Skip rows on the key alone (an index walk), then load and join only this page's rows.
+        keys = tuple_(*pk) if len(pk) > 1 else pk[0]
+        stmt = select(self.model).where(keys.in_(page))
+        stmt = self.build_order_clauses(request, sorts or [], stmt)
+        stmt = stmt.options(*self._eager_loads(request))
+        return (await session.execute(stmt)).scalars().unique().all()
+
+    def _eager_loads(self, request: Request) -> list[Any]:
+        """Join every to-one relation shown; to-many ones are never loaded for a list."""
+        names = {f.name for f in self.get_fields_list(request)}
+        return [
+            joinedload(getattr(self.model, rel.key))
+            for rel in self._defaults.relations
+            if rel.key in names and is_to_one(rel)
+        ]
+
+    async def count(
+        self,
+        request: Request,
+        q: str | None = None,
+        filters: FilterGroup | None = None,
+    ) -> int:
+        session: AsyncSession = request.state.session
+        window = getattr(request.state, "list_window", 0)
+        cap = max(self.exact_count_limit, window + 1)
+        matching: Select[Any] = select(literal(1)).select_from(self._defaults.mapper)
+        matching = await self._apply_search_and_filters(request, matching, q, filters)
+        capped = select(func.count()).select_from(matching.limit(cap).subquery())
+        unfiltered = q is None and (filters is None or filters.is_empty())
+        if unfiltered:
+            # One statement: the capped count and a cheap size estimate side by side.
+            row = (
+                await session.execute(
+                    select(capped.scalar_subquery(), self._estimate(session).scalar_subquery())
+                )
+            ).one()
+            counted, estimate = int(row[0]), int(row[1] or 0)
+        else:
+            counted, estimate = int((await session.execute(capped)).scalar_one()), 0
+        if counted < cap:
+            request.state.count_kind = "exact"
+            return counted
+        if estimate > counted:
+            request.state.count_kind = "estimate"
+            return estimate
+        request.state.count_kind = "at_least"
+        return counted
+
+    def _estimate(self, session: AsyncSession) -> Select[Any]:
+        table_name = str(getattr(self._defaults.mapper.local_table, "name", ""))
+        if session.get_bind().dialect.name == "postgresql":
+            # Planner statistics: no scan; may lag a little behind reality.
+            return select(cast(func.greatest(_PG_CLASS.c.reltuples, 0), BigInteger)).where(
+                _PG_CLASS.c.oid == cast(literal(table_name), REGCLASS)
+            )
+        pk = self._defaults.mapper.primary_key
+        if len(pk) == 1 and pk[0].type.python_type is int:
+            # An integer key's maximum is one index probe and close to the row count.
+            return select(func.max(pk[0]))
+        return select(literal(0))
+
+
+def _contains(column: Any, term: str, dialect: str) -> ColumnElement[bool]:
+    # SQLite's LIKE ignores ASCII case; its lower() folds only ASCII: same rows, a third the work.
+    if dialect == "sqlite":
+        return column.contains(term, autoescape=True)  # type: ignore[no-any-return]
+    return column.icontains(term, autoescape=True)  # type: ignore[no-any-return]
+
+
+def _defined_methods(model: type[Any]) -> set[str]:
+    names: set[str] = set()
+    for klass in model.__mro__:
+        if klass is object:
+            break
+        names.update(vars(klass))
+    return names

@@ -1,0 +1,62 @@
+"""Form values the admin could not read.
+
+starlette-admin turns text it cannot parse (say "abc" in a price) into None, which either reads
+as "required" or silently stores NULL; we name the field and what it accepts instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette_admin.fields import (
+    BaseField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    EnumField,
+    FloatField,
+    IntegerField,
+    JSONField,
+    RelationField,
+    TimeField,
+)
+
+# Checked in order: DateTimeField before DateField matters if one derives from the other.
+ACCEPTED: list[tuple[type[BaseField], str]] = [
+    (IntegerField, "a whole number, such as 42"),
+    (DecimalField, "a number, such as 12.50"),
+    (FloatField, "a number, such as 0.75"),
+    (DateTimeField, "a date and time, such as 2026-11-23 14:30"),
+    (DateField, "a date, such as 2026-11-23"),
+    (TimeField, "a time, such as 14:30"),
+    (JSONField, 'valid JSON, such as {"colour": "red"}'),
+]
+
+
+def accepted(field: BaseField) -> str | None:
+    """What the field accepts, for the kinds that read bad input as None (others: None)."""
+    if isinstance(field, EnumField):
+        return "one of the listed choices"
+    return next((text for kind, text in ACCEPTED if isinstance(field, kind)), None)
+
+
+def means_none(field: BaseField, raw: str) -> bool:
+    return isinstance(field, JSONField) and raw.strip() == "null"
+
+
+def unreadable_fields(
+    fields: Iterable[BaseField], form: FormData, data: Mapping[str, Any]
+) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for field in fields:
+        expected = accepted(field)
+        if field.read_only or isinstance(field, RelationField) or expected is None:
+            continue
+        raw = form.get(field.id)
+        if not isinstance(raw, str) or not raw.strip() or means_none(field, raw):
+            continue
+        if data.get(field.name) is None:
+            errors[field.name] = f"{field.label}: {raw.strip()[:40]!r} is not {expected}"
+    return errors

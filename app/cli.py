@@ -1,0 +1,239 @@
+"""Management commands (CONTRACT.md): parse arguments, call a service, print.
+
+Exit status: 0 success; 2 bad usage or invalid input (one line on stderr naming the field);
+1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NoReturn
+
+from app.config import ConfigError, Settings, load_settings
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the command line: printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line naming what is wrong, instead of argparse's usage block.
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def port_number(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {value!r}")
+    return int(value)
+
+
+def build_parser(settings: Settings | None = None) -> Parser:
+    parser = Parser(prog="starboard", description="Starboard management commands")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    serve = commands.add_parser("serve", help="run the web server")
+    serve.add_argument("--host", default=None, help="default: HOST or 127.0.0.1")
+    serve.add_argument("--port", type=port_number, default=None, help="default: PORT or 8000")
+    serve.add_argument("--workers", type=positive_int, default=1)
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+
+    commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+    makemigrations = commands.add_parser("makemigrations", help="autogenerate a migration")
+    makemigrations.add_argument("-m", "--message", required=True)
+
+    superuser = commands.add_parser("createsuperuser", help="create an admin account")
+    superuser.add_argument("--username")
+    superuser.add_argument("--email")
+    superuser.add_argument("--password")
+
+    users = commands.add_parser("users", help="manage accounts")
+    users_commands = users.add_subparsers(dest="users_command", required=True, parser_class=Parser)
+    create = users_commands.add_parser("create", help="create an account")
+    create.add_argument("username")
+    create.add_argument("--password", required=True)
+    create.add_argument("--email")
+    create.add_argument("--superuser", action="store_true")
+    set_password = users_commands.add_parser("set-password", help="change a password")
+    set_password.add_argument("username")
+    set_password.add_argument("--password", required=True)
+
+    seed = commands.add_parser("seed-demo", help="load the demo shop data (idempotent)")
+    seed.add_argument("--orders", type=positive_int, default=2000)
+
+    commands.add_parser("shell", help="interactive shell with models, a session and services")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"starboard: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    args = build_parser(settings).parse_args(argv)
+    handler = HANDLERS[args.command]
+    try:
+        return handler(args, settings) or 0
+    except UsageError as exc:
+        print(f"starboard {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 1
+
+
+def run_async(work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    return asyncio.run(work())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from app.server import serve
+
+    serve(
+        settings,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        reload=args.reload,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.schema import upgrade
+
+    upgrade(settings.database_url)
+    return 0
+
+
+def cmd_makemigrations(args: argparse.Namespace, settings: Settings) -> int:
+    from app.schema import make_migration
+
+    make_migration(args.message, settings.database_url)
+    return 0
+
+
+def _ask(label: str, value: str | None, secret: bool = False) -> str:
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise UsageError(f"--{label} is required when there is no terminal to prompt on")
+    if secret:
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password (again): ") != first:
+            raise UsageError("password: the two entries differ")
+        return first
+    return input(f"{label.capitalize()}: ")
+
+
+def cmd_createsuperuser(args: argparse.Namespace, settings: Settings) -> int:
+    username = _ask("username", args.username)
+    email = _ask("email", args.email) or None
+    password = _ask("password", args.password, secret=True)
+    return _create_user(settings, username, password, email=email, superuser=True)
+
+
+def _create_user(
+    settings: Settings, username: str, password: str, *, email: str | None, superuser: bool
+) -> int:
+    from app.auth.accounts import AccountError, create_user
+    from app.auth.passwords import WeakPassword
+
+    async def work() -> None:
+        async with _session_scope(settings) as session:
+            await create_user(session, username, password, email=email, superuser=superuser)
+
+    try:
+        run_async(work)
+    except (AccountError, WeakPassword) as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"Created {'superuser' if superuser else 'user'} {username!r}")
+    return 0
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    if args.users_command == "create":
+        return _create_user(
+            settings, args.username, args.password, email=args.email, superuser=args.superuser
+        )
+    from app.auth.accounts import AccountError, set_password
+    from app.auth.passwords import WeakPassword
+
+    async def work() -> None:
+        async with _session_scope(settings) as session:
+            await set_password(session, args.username, args.password)
+
+    try:
+        run_async(work)
+    except (AccountError, WeakPassword) as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"Password changed for {args.username!r}")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from app.shop.seed import seed_demo
+
+    async def work() -> None:
+        engine, factory = _engine(settings)
+        try:
+            await seed_demo(factory, orders=args.orders, echo=print)
+        finally:
+            await engine.dispose()
+
+    run_async(work)
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
+    from app.shell import run_shell
+
+    run_shell(settings)
+    return 0
+
+
+def _engine(settings: Settings) -> tuple[Any, Any]:
+    from app.db import create_engine, create_session_factory
+
+    engine = create_engine(settings.database_url)
+    return engine, create_session_factory(engine)
+
+
+class _session_scope:
+    """A session in one committed transaction, on an engine disposed at the end."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.engine, self.factory = _engine(settings)
+
+    async def __aenter__(self) -> Any:
+        self._context = self.factory.begin()
+        return await self._context.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self._context.__aexit__(*exc)
+        finally:
+            await self.engine.dispose()
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "serve": cmd_serve,
+    "migrate": cmd_migrate,
+    "makemigrations": cmd_makemigrations,
+    "createsuperuser": cmd_createsuperuser,
+    "users": cmd_users,
+    "seed-demo": cmd_seed_demo,
+    "shell": cmd_shell,
+}

@@ -1,0 +1,78 @@
+"""The composition root: the only place that builds services and hands them to each other."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from app.admin.site import build_admin
+from app.config import PROJECT_DIR, Settings, load_settings
+from app.db import create_engine, create_session_factory
+from app.views.health import healthz
+from app.views.home import home
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    engine = create_engine(settings.database_url)
+    session_factory = create_session_factory(engine)
+    redis_client: Any = None
+    if settings.redis_url:
+        import redis.asyncio as redis
+
+        redis_client = redis.from_url(settings.redis_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if redis_client is not None:
+                await redis_client.aclose()
+            await engine.dispose()
+
+    app = Starlette(
+        debug=settings.debug,
+        routes=[
+            Route("/", home),
+            Route("/healthz", healthz),
+            Mount(
+                "/static",
+                StaticFiles(directory=PROJECT_DIR / "static", check_dir=False),
+                name="static",
+            ),
+        ],
+        middleware=[
+            Middleware(
+                SessionMiddleware,
+                secret_key=str(settings.secret_key),
+                session_cookie="starboard_session",
+                same_site="lax",
+                https_only=not settings.debug,
+            )
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.redis = redis_client
+    app.state.settings_version = 0
+    build_admin(settings, session_factory).mount_to(app)
+    return app
+
+
+def __getattr__(name: str) -> Starlette:
+    # `uvicorn app.main:app` builds the app on first access, not at import time.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,217 @@
+"""The demo domain: a shop's back office (customers, catalogue, orders, support)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, now_utc
+
+
+def enum_column(enum_class: type[enum.Enum], **kwargs: Any) -> Enum:
+    # Plain VARCHAR holding the value: portable, and new members need no DB type migration.
+    return Enum(
+        enum_class,
+        native_enum=False,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+        **kwargs,
+    )
+
+
+class Category(enum.Enum):
+    ELECTRONICS = "electronics"
+    BOOKS = "books"
+    HOME = "home"
+    GARDEN = "garden"
+    TOYS = "toys"
+    CLOTHING = "clothing"
+    SPORTS = "sports"
+    GROCERY = "grocery"
+
+
+class OrderStatus(enum.Enum):
+    PENDING = "pending"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class TicketPriority(enum.Enum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class TicketStatus(enum.Enum):
+    OPEN = "open"
+    WAITING = "waiting"
+    CLOSED = "closed"
+
+
+product_tag = Table(
+    "product_tag",
+    Base.metadata,
+    Column("product_id", ForeignKey("product.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Customer(Base):
+    __tablename__ = "customer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    city: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=now_utc, server_default=func.now(), index=True
+    )
+
+    orders: Mapped[list[Order]] = relationship(back_populates="customer")
+    tickets: Mapped[list[Ticket]] = relationship(back_populates="customer")
+
+    __table_args__ = tuple(
+        # Trigram indexes serve "contains" searches on PostgreSQL; SQLite has no equivalent.
+        Index(
+            f"ix_customer_{col}_trgm",
+            col,
+            postgresql_using="gin",
+            postgresql_ops={col: "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql")
+        for col in ("name", "email")
+    )
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class Tag(Base):
+    __tablename__ = "tag"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+
+    products: Mapped[list[Product]] = relationship(secondary=product_tag, back_populates="tags")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(Base):
+    __tablename__ = "product"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    category: Mapped[Category] = mapped_column(enum_column(Category), index=True)
+    price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    stock: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
+    available_from: Mapped[dt.date | None] = mapped_column(Date)
+    description: Mapped[str | None] = mapped_column(Text)
+    specs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=now_utc, server_default=func.now(), index=True
+    )
+
+    tags: Mapped[list[Tag]] = relationship(secondary=product_tag, back_populates="products")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"
+
+
+class Order(Base):
+    __tablename__ = "orders"  # "order" is an SQL keyword
+    __table_args__ = (
+        # The list's default sort and its "customer's orders" lookups.
+        Index("ix_orders_customer_id_created_at", "customer_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"))
+    status: Mapped[OrderStatus] = mapped_column(
+        enum_column(OrderStatus), default=OrderStatus.PENDING, index=True
+    )
+    total: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0.00"))
+    shipped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=now_utc, server_default=func.now(), index=True
+    )
+
+    customer: Mapped[Customer] = relationship(back_populates="orders")
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", cascade="all, delete-orphan"
+    )
+
+    def __str__(self) -> str:
+        return f"Order #{self.id}"
+
+
+class OrderItem(Base):
+    __tablename__ = "order_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("product.id", ondelete="RESTRICT"), index=True
+    )
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+
+    order: Mapped[Order] = relationship(back_populates="items")
+    product: Mapped[Product] = relationship()
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x product {self.product_id} in order {self.order_id}"
+
+
+class Ticket(Base):
+    __tablename__ = "ticket"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="SET NULL"), index=True
+    )
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[TicketPriority] = mapped_column(
+        enum_column(TicketPriority), default=TicketPriority.NORMAL, index=True
+    )
+    status: Mapped[TicketStatus] = mapped_column(
+        enum_column(TicketStatus), default=TicketStatus.OPEN, index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=now_utc, server_default=func.now(), index=True
+    )
+
+    customer: Mapped[Customer] = relationship(back_populates="tickets")
+    order: Mapped[Order | None] = relationship()
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.subject}"

@@ -1,0 +1,1 @@
+"""The demo shop: seeding and its own jobs."""

@@ -1,0 +1,1 @@
+"""Endpoints outside the admin."""

@@ -1,0 +1,451 @@
+"""Order list latency at a million orders: our AutoModelView against stock starlette-admin.
+
+Seeds 1,000,000 orders once (reused between runs; `BENCH_ORDERS=20000` for a smoke run) and
+times the order list server-side, in-process through ASGI, on SQLite and on PostgreSQL: first
+page, page 500, sort by created_at descending, search by a customer's e-mail. The same cases run
+against a stock `starlette_admin.contrib.sqla.ModelView(Order)` mounted on the same app and
+engine, interleaved request by request.
+
+    python -m bench.admin_list [--backend sqlite|postgres|both] [--repeats N] [--explain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapper, class_mapper
+from starlette.applications import Starlette
+from starlette.datastructures import Secret
+from starlette_admin.contrib.sqla import Admin, ModelView
+
+from app.admin.auth_provider import AccountAuthProvider
+from app.config import Settings
+from app.main import create_app
+from app.models.shop import Customer, Order
+from bench.client import signed_in_client
+from bench.dataset import (
+    BENCH_DIR,
+    ROOT,
+    BenchConfigError,
+    order_count,
+    postgres_url,
+    prepare,
+    sqlite_url,
+)
+from bench.postgres import PostgresUnavailable, running_postgres
+from bench.statements import StatementLog, explain
+from bench.stats import Samples, Stopwatch, ms, ratio, table
+
+OURS = "/admin/order/list"
+STOCK = "/stock/order/list"
+PAGE_SIZE = 25  # ours by default; stock defaults to 10 but accepts 25, so both list 25 rows
+DEEP_PAGE = 500
+WARMUP = 3
+REPEATS = 40  # p95 is then the 38th of 40: one stray pause does not decide it
+SEARCH_TARGETS = 5
+MAX_STATEMENTS = 3
+PAGING_GOAL_MS = 100.0
+SEARCH_GOAL_MS = 300.0
+ROW = re.compile(r'<tr data-sa-pk="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class SearchTarget:
+    email: str
+    expected: frozenset[str]  # the customer's newest orders: what our first page must show
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    goal_ms: float
+    params: Callable[[int], dict[str, str | int]]  # the i-th request's query parameters
+    target: Callable[[int], SearchTarget] | None = None
+
+
+@dataclass
+class Outcome:
+    case: Case
+    ours: Samples = field(default_factory=Samples)
+    stock: Samples = field(default_factory=Samples)
+    ours_db: Samples = field(default_factory=Samples)
+    stock_db: Samples = field(default_factory=Samples)
+    ours_sql: list[int] = field(default_factory=list)
+    stock_sql: list[int] = field(default_factory=list)
+    stock_rows: list[int] = field(default_factory=list)
+    stock_found: list[bool] = field(default_factory=list)
+
+    def failures(self) -> list[str]:
+        reasons = []
+        if self.ours.p95 > self.case.goal_ms:
+            reasons.append(f"p95 {self.ours.p95:.1f} ms > {self.case.goal_ms:.0f} ms")
+        # Slower than a stock answer that is wrong (no rows for a search) is no regression.
+        stock_answers = self.case.target is None or all(self.stock_found)
+        if stock_answers and self.ours.p95 > self.stock.p95:
+            reasons.append(f"slower than stock ({self.ours.p95:.1f} > {self.stock.p95:.1f} ms)")
+        if max(self.ours_sql) > MAX_STATEMENTS:
+            reasons.append(f"{max(self.ours_sql)} SQL statements > {MAX_STATEMENTS}")
+        return reasons
+
+
+# --- the stock view ----------------------------------------------------------------------
+
+
+def related_models(root: type[Any]) -> list[type[Any]]:
+    """The model and everything reachable through relations: stock views refuse dangling ones."""
+    seen: dict[type[Any], None] = {}
+    queue: list[Mapper[Any]] = [class_mapper(root)]
+    while queue:
+        mapper = queue.pop(0)
+        if mapper.class_ in seen:
+            continue
+        seen[mapper.class_] = None
+        queue.extend(rel.mapper for rel in mapper.relationships)
+    return list(seen)
+
+
+def mount_stock_admin(app: Starlette) -> None:
+    """Stock starlette-admin on the same app, engine and sign-in, without our templates."""
+    session_factory = app.state.session_factory
+    admin = Admin(
+        session_factory,
+        title="Stock",
+        base_url="/stock",
+        route_name="stock",
+        templates_dir=str(BENCH_DIR / "no-template-overrides"),
+        auth_provider=AccountAuthProvider(session_factory),
+        secret_key=str(app.state.settings.secret_key),
+    )
+    for model in related_models(Order):
+        admin.add_view(ModelView(model))
+    admin.mount_to(app)
+
+
+# --- the cases ---------------------------------------------------------------------------
+
+
+async def search_targets(
+    session_factory: async_sessionmaker[AsyncSession], orders: int
+) -> list[SearchTarget]:
+    """Customers of orders spread evenly over the table whose e-mail matches no one else's."""
+    targets: list[SearchTarget] = []
+    async with session_factory() as session:
+        for step in range(1, 4 * SEARCH_TARGETS):
+            if len(targets) == SEARCH_TARGETS:
+                break
+            order_id = max(step * orders // (4 * SEARCH_TARGETS), 1)
+            customer = await session.scalar(
+                select(Customer).join(Order).where(Order.id >= order_id).order_by(Order.id).limit(1)
+            )
+            if customer is None or any(t.email == customer.email for t in targets):
+                continue
+            alike = await session.scalar(
+                select(func.count())
+                .select_from(Customer)
+                .where(Customer.email.icontains(customer.email, autoescape=True))
+            )
+            if alike != 1:
+                continue
+            newest = await session.scalars(
+                select(Order.id)
+                .where(Order.customer_id == customer.id)
+                .order_by(Order.id.desc())
+                .limit(PAGE_SIZE)
+            )
+            targets.append(SearchTarget(customer.email, frozenset(str(pk) for pk in newest)))
+    if not targets:
+        raise RuntimeError("no customer with orders to search for: is the database seeded?")
+    return targets
+
+
+def build_cases(targets: Sequence[SearchTarget]) -> list[Case]:
+    def target(i: int) -> SearchTarget:
+        return targets[i % len(targets)]
+
+    return [
+        Case("first page", PAGING_GOAL_MS, lambda i: {"page_size": PAGE_SIZE}),
+        Case(
+            f"page {DEEP_PAGE}",
+            PAGING_GOAL_MS,
+            lambda i: {"page": DEEP_PAGE, "page_size": PAGE_SIZE},
+        ),
+        Case(
+            "sort created_at desc",
+            PAGING_GOAL_MS,
+            lambda i: {"sort": "created_at__desc", "page_size": PAGE_SIZE},
+        ),
+        Case(
+            "search customer e-mail",
+            SEARCH_GOAL_MS,
+            lambda i: {"q": target(i).email, "page_size": PAGE_SIZE},
+            target,
+        ),
+    ]
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timing:
+    seconds: float  # request start to full body
+    db_seconds: float  # of which inside the database driver
+    statements: int
+    rows: list[str]  # the primary keys the page lists
+
+
+async def timed_get(
+    client: httpx.AsyncClient, log: StatementLog, path: str, params: dict[str, str | int]
+) -> Timing:
+    log.reset()
+    with Stopwatch() as watch:
+        response = await client.get(path, params=params)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {response.url} answered HTTP {response.status_code}")
+    return Timing(watch.seconds, log.seconds, len(log), ROW.findall(response.text))
+
+
+async def measure(
+    client: httpx.AsyncClient, log: StatementLog, case: Case, repeats: int
+) -> Outcome:
+    outcome = Outcome(case)
+
+    async def ours(i: int, record: bool) -> None:
+        timing = await timed_get(client, log, OURS, case.params(i))
+        rows = timing.rows
+        if case.target is None:
+            if len(rows) != PAGE_SIZE:
+                raise RuntimeError(f"ours, {case.name}: {len(rows)} rows, expected {PAGE_SIZE}")
+        elif set(rows) != case.target(i).expected:
+            raise RuntimeError(f"ours, {case.name}: did not list {case.target(i).email}'s orders")
+        if record:
+            outcome.ours.add(timing.seconds)
+            outcome.ours_db.add(timing.db_seconds)
+            outcome.ours_sql.append(timing.statements)
+
+    async def stock(i: int, record: bool) -> None:
+        timing = await timed_get(client, log, STOCK, case.params(i))
+        rows = timing.rows
+        if case.target is None and len(rows) != PAGE_SIZE:
+            raise RuntimeError(f"stock, {case.name}: {len(rows)} rows, expected {PAGE_SIZE}")
+        if record:
+            outcome.stock.add(timing.seconds)
+            outcome.stock_db.add(timing.db_seconds)
+            outcome.stock_sql.append(timing.statements)
+            outcome.stock_rows.append(len(rows))
+            if case.target is not None:
+                outcome.stock_found.append(set(rows) == case.target(i).expected)
+
+    for i in range(WARMUP):
+        await ours(i, record=False)
+        await stock(i, record=False)
+    for i in range(repeats):
+        # Alternate who goes first so neither always runs on a cache the other just warmed.
+        first, second = (ours, stock) if i % 2 == 0 else (stock, ours)
+        await first(i, record=True)
+        await second(i, record=True)
+    return outcome
+
+
+async def print_plans(
+    client: httpx.AsyncClient, log: StatementLog, engine: AsyncEngine, cases: Sequence[Case]
+) -> None:
+    for case in cases:
+        log.reset()
+        await client.get(OURS, params=case.params(0))
+        recorded = list(log.statements)
+        print(f"\n--- ours, {case.name}: {len(recorded)} statement(s)")
+        for statement, parameters in recorded:
+            print(f"\n{statement}\n  parameters: {parameters}\n")
+            print(await explain(engine, statement, parameters))
+
+
+# --- one backend -------------------------------------------------------------------------
+
+
+async def run_backend(
+    url: str, orders: int, repeats: int, show_plans: bool
+) -> tuple[str, list[Outcome]]:
+    """Measure every case on a seeded database; returns the server's name and the outcomes."""
+    settings = Settings(database_url=url, secret_key=Secret("bench-secret"), scheduler="off")
+    app = create_app(settings)
+    mount_stock_admin(app)
+    log = StatementLog(app.state.engine)
+    async with signed_in_client(app) as client:
+        cases = build_cases(await search_targets(app.state.session_factory, orders))
+        outcomes = []
+        print(f"  load average before: {load_average()}", flush=True)
+        for case in cases:
+            print(f"  measuring {case.name} ...", flush=True)
+            outcomes.append(await measure(client, log, case, repeats))
+        print(f"  load average after: {load_average()}", flush=True)
+        if show_plans:
+            await print_plans(client, log, app.state.engine, cases)
+        return await server_version(app.state.engine), outcomes
+
+
+async def server_version(engine: AsyncEngine) -> str:
+    if engine.dialect.name == "sqlite":
+        return f"SQLite {sqlite3.sqlite_version}"
+    async with engine.connect() as conn:
+        version = await conn.scalar(select(func.current_setting("server_version")))
+    return f"PostgreSQL {version}"
+
+
+def load_average() -> str:
+    # Other work on the machine shows up in p95 first; this says how busy it was.
+    one, five, _ = os.getloadavg()
+    return f"{one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def sql_counts(counts: Sequence[int]) -> str:
+    low, high = min(counts), max(counts)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def report(title: str, outcomes: Sequence[Outcome], repeats: int) -> str:
+    headers = [
+        "case",
+        "ours p50",
+        "p95",
+        "p99",
+        "db p50",
+        "SQL",
+        "stock p50",
+        "p95",
+        "p99",
+        "db p50",
+        "SQL",
+        "stock/ours p95",
+        "goal p95",
+        "result",
+    ]
+    rows = []
+    for o in outcomes:
+        verdict = "FAIL" if o.failures() else "PASS"
+        rows.append(
+            [
+                o.case.name,
+                ms(o.ours.p50),
+                ms(o.ours.p95),
+                ms(o.ours.p99),
+                ms(o.ours_db.p50),
+                sql_counts(o.ours_sql),
+                ms(o.stock.p50),
+                ms(o.stock.p95),
+                ms(o.stock.p99),
+                ms(o.stock_db.p50),
+                sql_counts(o.stock_sql),
+                ratio(o.stock.p95, o.ours.p95),
+                f"<= {o.case.goal_ms:.0f} ms",
+                verdict,
+            ]
+        )
+    lines = [
+        f"\n{title}",
+        f"latency in ms, server-side (in-process ASGI, request to full body), {repeats} requests"
+        f" per case after {WARMUP} warm-ups, ours and stock interleaved; page_size={PAGE_SIZE}"
+        " for both (stock's default is 10);\n"
+        "db = time inside the database driver (the rest is Python: ORM, template, middleware);"
+        f" SQL = statements per request (goal <= {MAX_STATEMENTS})",
+        "",
+        table(headers, rows),
+    ]
+    for o in outcomes:
+        if o.failures():
+            lines.append(f"FAIL {o.case.name}: {'; '.join(o.failures())}")
+    for o in outcomes:
+        if o.case.target is not None:
+            found = sum(o.stock_found)
+            lines.append(
+                f"{o.case.name}: ours listed the customer's orders in every request; stock in"
+                f" {found}/{len(o.stock_found)} (rows shown: {sql_counts(o.stock_rows)}): it"
+                " searches only Order's own text columns, never the customer"
+            )
+            if found < len(o.stock_found):
+                lines.append(
+                    f"{o.case.name}: 'not slower than stock' not applied, stock gives no answer"
+                )
+    return "\n".join(lines)
+
+
+def summary(results: dict[str, list[Outcome]]) -> str:
+    total = sum(len(outcomes) for outcomes in results.values())
+    failing = [
+        f"{backend} {o.case.name} ({'; '.join(o.failures())})"
+        for backend, outcomes in results.items()
+        for o in outcomes
+        if o.failures()
+    ]
+    verdict = "PASS" if not failing else "FAIL"
+    line = f"admin_list: {verdict}, {total - len(failing)}/{total} cases meet the goal"
+    if failing:
+        line += "; failing: " + ", ".join(failing) + " (rerun with --explain for query plans)"
+    return line
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.admin_list", description=__doc__)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed requests per case")
+    parser.add_argument("--explain", action="store_true", help="print our statements' plans")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: expected a whole number of at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # create_app finds templates/ and static/ relative to the working directory.
+    os.chdir(ROOT)
+    try:
+        orders = order_count()
+        if orders < DEEP_PAGE * PAGE_SIZE:
+            raise BenchConfigError(
+                f"BENCH_ORDERS={orders}: page {DEEP_PAGE} needs at least"
+                f" {DEEP_PAGE * PAGE_SIZE} orders"
+            )
+    except BenchConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    results: dict[str, list[Outcome]] = {}
+    if args.backend in ("sqlite", "both"):
+        url = sqlite_url(orders)
+        print(f"admin_list on SQLite, {orders:,} orders ({url})", flush=True)
+        prepare(url, orders)
+        version, outcomes = asyncio.run(run_backend(url, orders, args.repeats, args.explain))
+        results["SQLite"] = outcomes
+        print(report(f"{version}, {orders:,} orders", outcomes, args.repeats))
+    if args.backend in ("postgres", "both"):
+        try:
+            with running_postgres(BENCH_DIR / "pg") as server:
+                url = asyncio.run(postgres_url(server, orders))
+                print(f"\nadmin_list on PostgreSQL, {orders:,} orders ({url})", flush=True)
+                prepare(url, orders)
+                run = run_backend(url, orders, args.repeats, args.explain)
+                version, outcomes = asyncio.run(run)
+            results["PostgreSQL"] = outcomes
+            print(report(f"{version}, {orders:,} orders", outcomes, args.repeats))
+        except PostgresUnavailable as exc:
+            print(f"\nadmin_list on PostgreSQL skipped: {exc}")
+    print("\n" + summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

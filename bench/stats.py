@@ -1,0 +1,79 @@
+"""Latency samples, their percentiles, and the plain-text tables every benchmark prints."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile: always a value that was actually measured."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(math.ceil(pct / 100 * len(ordered)), 1)
+    return ordered[rank - 1]
+
+
+@dataclass
+class Samples:
+    """Durations in seconds of one measured case."""
+
+    durations: list[float] = field(default_factory=list)
+
+    def add(self, seconds: float) -> None:
+        self.durations.append(seconds)
+
+    def ms(self, pct: float) -> float:
+        return percentile(self.durations, pct) * 1000
+
+    @property
+    def p50(self) -> float:
+        return self.ms(50)
+
+    @property
+    def p95(self) -> float:
+        return self.ms(95)
+
+    @property
+    def p99(self) -> float:
+        return self.ms(99)
+
+
+class Stopwatch:
+    """`with Stopwatch() as watch: ...` then `watch.seconds`; a monotonic, high-resolution clock."""
+
+    seconds: float = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start
+
+
+def ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1f}"
+
+
+def ratio(numerator: float, denominator: float) -> str:
+    if math.isnan(numerator) or math.isnan(denominator) or denominator <= 0:
+        return "-"
+    return f"{numerator / denominator:.2f}x"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned first column, right-aligned figures, a rule under the header."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        first, *rest = (str(c) for c in cells)
+        parts = [first.ljust(widths[0])]
+        parts += [cell.rjust(width) for cell, width in zip(rest, widths[1:], strict=True)]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(headers), rule, *(line(row) for row in rows)])

@@ -1,0 +1,268 @@
+"""Every mapped model gets admin pages whose defaults come from its mapper."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import anyio
+import pytest
+from sqlalchemy import event, func, select
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+from starlette_admin.helpers import slugify_class_name
+
+from app.admin.model_view import AutoModelView
+from app.db import Base, create_engine, create_session_factory
+from app.main import create_app
+from app.models import Customer, Order, Product
+from tests import factories
+from tests.conftest import add_user, csrf_token, make_settings, sign_in
+
+MODEL_KEYS = sorted(slugify_class_name(m.class_.__name__) for m in Base.registry.mappers)
+
+
+def fill_shop(url: str, **sizes: int) -> None:
+    async def work() -> None:
+        engine = create_engine(url)
+        try:
+            async with create_session_factory(engine).begin() as session:
+                await factories.shop(session, **sizes)
+        finally:
+            await engine.dispose()
+
+    anyio.run(work)
+
+
+def scalar(url: str, statement: object) -> object:
+    async def work() -> object:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                return (await connection.execute(statement)).scalar_one()  # type: ignore[call-overload]
+        finally:
+            await engine.dispose()
+
+    return anyio.run(work)
+
+
+async def _first_row(url: str, statement: object) -> tuple[object, ...]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return tuple((await connection.execute(statement)).one())  # type: ignore[call-overload]
+    finally:
+        await engine.dispose()
+
+
+def _row_texts(html: str) -> list[tuple[int, str]]:
+    rows = re.findall(r'<tr data-sa-pk="(\d+)"(.*?)</tr>', html, flags=re.S)
+    return [(int(pk), body) for pk, body in rows]
+
+
+@pytest.fixture
+def shop_client(sqlite_url: str, app: Starlette) -> Iterator[TestClient]:
+    fill_shop(sqlite_url)
+    add_user(sqlite_url, "admin")
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in(client, "admin")
+        yield client
+
+
+def row_pks(html: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'<tr data-sa-pk="(\d+)"', html)]
+
+
+def column_headers(html: str) -> list[str]:
+    return re.findall(r'<th scope="col" data-column="([^"]+)"', html)
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_every_model_has_list_create_and_detail_pages(shop_client: TestClient, key: str) -> None:
+    listing = shop_client.get(f"/admin/{key}/list")
+    assert listing.status_code == 200
+    assert shop_client.get(f"/admin/{key}/create").status_code == 200
+
+
+def test_lists_show_scalar_columns_and_to_one_relations_never_to_many(
+    shop_client: TestClient,
+) -> None:
+    assert column_headers(shop_client.get("/admin/customer/list").text) == [
+        "id",
+        "name",
+        "email",
+        "city",
+        "created_at",
+    ]
+    order_columns = column_headers(shop_client.get("/admin/order/list").text)
+    assert "customer" in order_columns
+    assert "items" not in order_columns
+    assert "tags" not in column_headers(shop_client.get("/admin/product/list").text)
+
+
+def test_objects_are_labelled_by_their_str(shop_client: TestClient, sqlite_url: str) -> None:
+    email = scalar(sqlite_url, select(Customer.email).limit(1))
+    html = shop_client.get("/admin/order/list").text
+    assert f"&lt;{email}&gt;" in html  # "Name <email>" from Customer.__str__, escaped
+
+
+def test_forms_use_widgets_that_fit_the_column_types(shop_client: TestClient) -> None:
+    product_form = shop_client.get("/admin/product/create").text
+    assert re.search(r'<select[^>]*name="category"[^>]*class="field-enum', product_form)
+    assert re.search(r'name="price"[^>]*class="field-decimal[^>]*type="number"', product_form)
+    assert re.search(r'name="available_from"[^>]*type="date"', product_form)
+    assert re.search(r'name="specs"', product_form)  # JSON editor's field
+    # Many-to-many on the form, through the searchable relation lookup.
+    assert re.search(
+        r'name="tags"[^>]*\s+class="[^"]*"\s+data-url="[^"]*/tag/relation-lookup', product_form
+    )
+    order_form = shop_client.get("/admin/order/create").text
+    assert re.search(
+        r'name="customer"[^>]*\s+class="[^"]*"\s+data-url="[^"]*/customer/relation-lookup',
+        order_form,
+    )
+    assert re.search(r'name="created_at"[^>]*type="datetime-local"', order_form)
+    # One-to-many collections are edited from the other side, never on this form.
+    assert 'name="items"' not in order_form
+    assert 'name="orders"' not in shop_client.get("/admin/customer/create").text
+
+
+def test_secret_columns_are_never_shown_or_exported(shop_client: TestClient) -> None:
+    listing = shop_client.get("/admin/user/list").text
+    assert "password" not in column_headers(listing)
+    assert "$argon2" not in listing
+    detail = shop_client.get("/admin/user/detail?pk=1").text
+    assert "$argon2" not in detail
+    assert "password_hash" not in detail
+    for page in ("create", "edit?pk=1"):
+        assert 'name="password_hash"' not in shop_client.get(f"/admin/user/{page}").text
+    token = csrf_token(listing)
+    for exporter in ("csv", "json"):
+        exported = shop_client.post(
+            "/admin/_api/user/action?name=export",
+            data={"csrftoken": token, "format": exporter, "scope": "page"},
+            headers={"X-CSRFToken": token},
+        )
+        assert exported.status_code == 200, exported.text[:300]
+        assert "admin" in exported.text
+        assert "$argon2" not in exported.text
+        assert "password" not in exported.text
+
+
+def test_sorting_is_offered_on_the_primary_key_and_indexed_columns_only() -> None:
+    view = AutoModelView(Order)
+    assert set(view.sortable_fields or []) == {"id", "status", "created_at"}
+    assert view.fields_default_sort == [("id", True)]  # newest first
+
+
+def test_a_subclass_in_app_admin_replaces_the_default_view(shop_client: TestClient) -> None:
+    assert AutoModelView.view_class_for(Product).__module__ == "app.admin.shop"
+    columns = column_headers(shop_client.get("/admin/product/list").text)
+    assert "description" not in columns
+    assert "specs" not in columns
+    assert "description" in column_headers(shop_client.get("/admin/ticket/list").text) or (
+        "subject" in column_headers(shop_client.get("/admin/ticket/list").text)
+    )
+
+
+def test_search_finds_orders_by_their_customers_email(
+    shop_client: TestClient, sqlite_url: str
+) -> None:
+    buyer = select(Customer.id, Customer.email).order_by(Customer.id.desc()).limit(1)
+    customer_id, email = anyio.run(_first_row, sqlite_url, buyer)
+    theirs = select(func.group_concat(Order.id)).where(Order.customer_id == customer_id)
+    expected = sorted(int(pk) for pk in str(scalar(sqlite_url, theirs)).split(","))
+    html = shop_client.get("/admin/order/list", params={"q": email}).text
+    assert sorted(row_pks(html)) == expected
+    count = len(expected)
+    assert f"Showing 1 to {count} of {count} entries" in " ".join(html.split())
+
+
+def test_search_treats_like_wildcards_literally(shop_client: TestClient) -> None:
+    html = shop_client.get("/admin/customer/list", params={"q": "%"}).text
+    assert "No entries" in html
+
+
+def test_search_by_number_finds_the_row_with_that_id(shop_client: TestClient) -> None:
+    html = shop_client.get("/admin/order/list", params={"q": "2", "page_size": "100"}).text
+    assert 2 in row_pks(html)
+    # Other rows match through their customer's e-mail, which contains the digit too.
+    assert all(pk == 2 or "2" in text for pk, text in _row_texts(html))
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"page_size": "100"}, {"page_size": "10", "page": "2"}, {"q": "a"}, {"sort": "id__asc"}],
+    ids=["default", "100-rows", "page-2", "search", "sorted"],
+)
+def test_a_list_page_costs_at_most_three_statements(
+    sqlite_url: str, key: str, query: dict[str, str]
+) -> None:
+    fill_shop(sqlite_url, customers=8, orders_each=6)
+    add_user(sqlite_url, "admin")
+    app = create_app(make_settings(sqlite_url))
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in(client, "admin")
+        event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
+        try:
+            response = client.get(f"/admin/{key}/list", params=query)
+        finally:
+            event.remove(app.state.engine.sync_engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    assert 1 <= len(statements) <= 3, statements
+
+
+def test_big_lists_stop_counting_and_say_so(
+    sqlite_url: str, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill_shop(sqlite_url, customers=4, orders_each=5)  # 20 orders
+    add_user(sqlite_url, "admin")
+    monkeypatch.setattr(AutoModelView, "exact_count_limit", 12)
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in(client, "admin")
+        whole = " ".join(client.get("/admin/order/list", params={"page_size": "10"}).text.split())
+        assert "of about 20 entries (estimated)" in whole
+        assert ">Last<" not in whole  # no promise of a last page we have not counted
+        searched = " ".join(
+            client.get(
+                "/admin/order/list", params={"q": "example.com", "page_size": "10"}
+            ).text.split()
+        )
+        assert "at least 12 entries (not counted further)" in searched
+        # The next page stays reachable past the cap.
+        last = " ".join(
+            client.get("/admin/order/list", params={"page": "2", "page_size": "10"}).text.split()
+        )
+        assert "Showing 11 to 20" in last
+        small = " ".join(client.get("/admin/customer/list").text.split())
+        assert "of 4 entries" in small
+
+
+def test_text_in_a_number_field_is_refused_by_name_and_nothing_is_stored(
+    shop_client: TestClient, sqlite_url: str
+) -> None:
+    before = scalar(sqlite_url, select(func.count()).select_from(Product))
+    form = shop_client.get("/admin/product/create")
+    response = shop_client.post(
+        "/admin/product/create",
+        data={
+            "csrftoken": csrf_token(form.text),
+            "sku": "SKU-BAD",
+            "name": "Bad price",
+            "category": "books",
+            "price": "abc",
+            "stock": "lots",
+        },
+    )
+    assert response.status_code == 422
+    text = " ".join(response.text.split())
+    assert "Price: &#39;abc&#39; is not a number, such as 12.50" in text
+    assert "Stock: &#39;lots&#39; is not a whole number, such as 42" in text
+    assert 'value="Bad price"' in text  # what was typed is kept for correcting
+    assert scalar(sqlite_url, select(func.count()).select_from(Product)) == before

@@ -1,0 +1,106 @@
+"""Fixtures shared by the whole suite: databases, the app in-process, signed-in clients."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from app import schema
+from app.auth.accounts import create_user
+from app.config import Settings
+from app.db import create_engine, create_session_factory
+from app.main import create_app
+
+pytest_plugins = ["tests.services"]
+
+ADMIN_PASSWORD = "correct-horse-battery"
+
+
+def migrated_url(url: str) -> str:
+    schema.upgrade(url, quiet=True)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return migrated_url(f"sqlite+aiosqlite:///{tmp_path / 'starboard.db'}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A freshly migrated, empty database on each backend the data layer supports."""
+    if request.param == "sqlite":
+        return migrated_url(f"sqlite+aiosqlite:///{tmp_path / 'starboard.db'}")
+    fresh = request.getfixturevalue("fresh_postgres_url")
+    return migrated_url(fresh)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {"database_url": database_url, "secret_key": "test-secret"}
+    values.update(overrides)
+    from starlette.datastructures import Secret
+
+    values["secret_key"] = Secret(str(values["secret_key"]))
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def add_user(url: str, username: str, *, superuser: bool = True) -> None:
+    async def work() -> None:
+        engine = create_engine(url)
+        try:
+            async with create_session_factory(engine).begin() as session:
+                await create_user(session, username, ADMIN_PASSWORD, superuser=superuser)
+        finally:
+            await engine.dispose()
+
+    anyio.run(work)
+
+
+def sign_in(client: TestClient, username: str, password: str = ADMIN_PASSWORD) -> None:
+    page = client.get("/admin/login")
+    token = csrf_token(page.text)
+    response = client.post(
+        "/admin/login",
+        data={"username": username, "password": password, "csrftoken": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text[-500:]
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrftoken" value="([^"]+)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def app(sqlite_url: str) -> Starlette:
+    return create_app(make_settings(sqlite_url))
+
+
+@pytest.fixture
+def admin_client(sqlite_url: str, app: Starlette) -> Iterator[TestClient]:
+    """A superuser signed in to the app on an embedded SQLite database."""
+    add_user(sqlite_url, "admin")
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in(client, "admin")
+        yield client

@@ -1,0 +1,202 @@
+"""The management commands as operators and scripts call them: real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def starboard(
+    *args: str, url: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "test-secret"}
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_help_lists_the_commands(sqlite_url: str) -> None:
+    result = starboard("--help", url=sqlite_url)
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "makemigrations", "createsuperuser", "seed-demo", "shell"):
+        assert command in result.stdout
+
+
+def test_the_starboard_script_is_installed() -> None:
+    script = shutil.which("starboard", path=str(Path(sys.executable).parent))
+    assert script is not None
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "seed-demo" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["seed-demo", "--orders", "0"], "--orders: expected a whole number of at least 1"),
+        (["seed-demo", "--orders", "lots"], "--orders: expected a whole number of at least 1"),
+        (["serve", "--port", "70000"], "--port: expected a port from 1 to 65535"),
+        (["makemigrations"], "the following arguments are required: -m/--message"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line_naming_the_field(
+    sqlite_url: str, args: list[str], says: str
+) -> None:
+    result = starboard(*args, url=sqlite_url)
+    assert result.returncode == 2
+    assert says in one_line(result.stderr)
+    assert result.stdout == ""
+
+
+def test_users_create_and_set_password(sqlite_url: str) -> None:
+    created = starboard(
+        "users", "create", "ops-anna", "--password", "a-long-password", url=sqlite_url
+    )
+    assert created.returncode == 0, created.stderr
+    again = starboard(
+        "users", "create", "ops-anna", "--password", "a-long-password", url=sqlite_url
+    )
+    assert again.returncode == 2
+    assert "username: 'ops-anna' is already taken" in one_line(again.stderr)
+    weak = starboard("users", "set-password", "ops-anna", "--password", "short", url=sqlite_url)
+    assert weak.returncode == 2
+    assert "password: must be at least 10 characters long" in one_line(weak.stderr)
+    same = starboard(
+        "users", "create", "longusername", "--password", "LongUsername", url=sqlite_url
+    )
+    assert same.returncode == 2
+    assert "must not be the same as the username" in one_line(same.stderr)
+    missing = starboard(
+        "users", "set-password", "nobody", "--password", "a-long-password", url=sqlite_url
+    )
+    assert missing.returncode == 2
+    assert "no account named 'nobody'" in one_line(missing.stderr)
+    changed = starboard(
+        "users", "set-password", "ops-anna", "--password", "another-long-one", url=sqlite_url
+    )
+    assert changed.returncode == 0
+
+
+def test_createsuperuser_needs_no_prompt_when_everything_is_given(sqlite_url: str) -> None:
+    result = starboard(
+        "createsuperuser",
+        "--username",
+        "root2",
+        "--email",
+        "root2@example.com",
+        "--password",
+        "a-long-password",
+        url=sqlite_url,
+        stdin="",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Created superuser 'root2'" in result.stdout
+
+
+def test_createsuperuser_without_a_terminal_names_what_is_missing(sqlite_url: str) -> None:
+    result = starboard("createsuperuser", "--username", "root3", url=sqlite_url, stdin="")
+    assert result.returncode == 2
+    assert "--email is required when there is no terminal" in one_line(result.stderr)
+
+
+def test_migrate_is_idempotent(sqlite_url: str) -> None:
+    assert starboard("migrate", url=sqlite_url).returncode == 0
+
+
+SHELL_INPUT = "print('orders:', await session.scalar(select(func.count()).select_from(Order)))\n"
+
+
+def test_shell_preloads_models_and_session_with_top_level_await(sqlite_url: str) -> None:
+    result = starboard("shell", url=sqlite_url, stdin=SHELL_INPUT)
+    assert result.returncode == 0, result.stderr
+    assert "orders: 0" in result.stdout
+
+
+def test_shell_falls_back_to_the_standard_repl_without_ipython(sqlite_url: str) -> None:
+    code = (
+        "import sys; sys.modules['IPython'] = None\n"
+        "from app.cli import main; sys.exit(main(['shell']))"
+    )
+    env = {**os.environ, "DATABASE_URL": sqlite_url, "SECRET_KEY": "test-secret"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        input=SHELL_INPUT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "orders: 0" in result.stdout
+
+
+def test_serve_runs_the_requested_number_of_workers(sqlite_url: str, unused_tcp_port: int) -> None:
+    env = {**os.environ, "DATABASE_URL": sqlite_url, "SECRET_KEY": "test-secret"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(unused_tcp_port), "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{unused_tcp_port}/healthz", timeout=2)
+                if health.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "serve did not answer within 60 s"
+            time.sleep(0.3)
+        assert health.json()["database"] == "ok"
+        workers = _children(server.pid)
+        deadline = time.monotonic() + 30
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+            workers = _children(server.pid)
+        assert len(workers) >= 2, workers
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _children(pid: int) -> list[int]:
+    """Worker processes: children of the supervisor that run Python (not the resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and b"multiprocessing.resource_tracker" not in cmdline:
+            found.append(int(entry.name))
+    return found

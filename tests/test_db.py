@@ -1,0 +1,88 @@
+"""The data layer's guarantees, on the embedded SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.db import SQLITE_BUSY_TIMEOUT_MS, create_engine
+from app.models import Order, OrderItem, Product
+from tests import factories
+
+
+@pytest.fixture
+async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(sqlite_url)
+    yield engine
+    await engine.dispose()
+
+
+async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    async with sqlite_engine.connect() as connection:
+        journal_mode = await connection.scalar(text("PRAGMA journal_mode"))
+        foreign_keys = await connection.scalar(text("PRAGMA foreign_keys"))
+        busy_timeout = await connection.scalar(text("PRAGMA busy_timeout"))
+
+    assert journal_mode == "wal"
+    assert foreign_keys == 1
+    assert busy_timeout == SQLITE_BUSY_TIMEOUT_MS > 0
+
+
+async def test_foreign_keys_are_enforced(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session:
+        product = factories.product()
+        session.add(product)
+        await session.commit()
+
+        session.add(OrderItem(order_id=999_999, product_id=product.id, unit_price=Decimal("1")))
+        with pytest.raises(IntegrityError):
+            await session.commit()
+        await session.rollback()
+
+        assert await session.scalar(select(func.count()).select_from(OrderItem)) == 0
+        assert await session.scalar(select(func.count()).select_from(Order)) == 0
+
+
+@pytest.mark.parametrize("price", ["0.10", "0.01", "19.99", "12345678.99"])
+async def test_numeric_price_round_trips_exactly(
+    session_factory: async_sessionmaker[AsyncSession], price: str
+) -> None:
+    async with session_factory.begin() as session:
+        product = factories.product(price=Decimal(price))
+        session.add(product)
+
+    async with session_factory() as session:
+        stored = await session.scalar(select(Product.price).where(Product.id == product.id))
+
+    assert isinstance(stored, Decimal)
+    assert str(stored) == price
+
+
+async def test_constraint_names_follow_the_naming_convention(engine: AsyncEngine) -> None:
+    def read(connection: object) -> dict[str, object]:
+        inspector = inspect(connection)
+        return {
+            "pk": inspector.get_pk_constraint("order_item")["name"],
+            "fks": {fk["name"] for fk in inspector.get_foreign_keys("order_item")},
+            "uq": {uq["name"] for uq in inspector.get_unique_constraints("customer")},
+            "ix": {ix["name"] for ix in inspector.get_indexes("order_item")},
+        }
+
+    async with engine.connect() as connection:
+        names = await connection.run_sync(read)
+
+    assert names == {
+        "pk": "pk_order_item",
+        "fks": {"fk_order_item_order_id_orders", "fk_order_item_product_id_product"},
+        "uq": {"uq_customer_email"},
+        "ix": {"ix_order_item_order_id", "ix_order_item_product_id"},
+    }

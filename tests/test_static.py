@@ -1,0 +1,28 @@
+"""htmx comes from the npm registry, pinned, and every admin page loads it from /static."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.testclient import TestClient
+
+from app.admin.chrome import HTMX_VERSION
+from app.config import PROJECT_DIR
+
+
+def test_the_admin_loads_the_pinned_htmx(admin_client: TestClient) -> None:
+    pinned = json.loads((PROJECT_DIR / "package.json").read_text())["dependencies"]["htmx.org"]
+    assert pinned == HTMX_VERSION
+    page = admin_client.get("/admin/product/list")
+    assert f'://testserver/static/vendor/htmx.min.js?v={HTMX_VERSION}"></script>' in page.text
+
+
+def test_htmx_is_served_from_static(admin_client: TestClient) -> None:
+    response = admin_client.get("/static/vendor/htmx.min.js")
+    assert response.status_code == 200
+    assert "javascript" in response.headers["content-type"]
+    assert "htmx" in response.text[:2000]
+
+
+def test_a_missing_static_file_is_a_plain_404(admin_client: TestClient) -> None:
+    assert admin_client.get("/static/vendor/nothing-here.js").status_code == 404
