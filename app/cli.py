@@ -65,6 +65,9 @@ def build_parser(settings: Settings | None = None) -> Parser:
     create.add_argument("username")
     create.add_argument("--password", required=True)
     create.add_argument("--email")
+    create.add_argument(
+        "--group", action="append", default=[], dest="groups", help="repeat for more groups"
+    )
     create.add_argument("--superuser", action="store_true")
     set_password = users_commands.add_parser("set-password", help="change a password")
     set_password.add_argument("username")
@@ -146,14 +149,22 @@ def cmd_createsuperuser(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _create_user(
-    settings: Settings, username: str, password: str, *, email: str | None, superuser: bool
+    settings: Settings,
+    username: str,
+    password: str,
+    *,
+    email: str | None,
+    superuser: bool,
+    groups: Sequence[str] = (),
 ) -> int:
     from app.auth.accounts import AccountError, create_user
     from app.auth.passwords import WeakPassword
 
     async def work() -> None:
         async with _session_scope(settings) as session:
-            await create_user(session, username, password, email=email, superuser=superuser)
+            await create_user(
+                session, username, password, email=email, superuser=superuser, groups=groups
+            )
 
     try:
         run_async(work)
@@ -166,7 +177,12 @@ def _create_user(
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     if args.users_command == "create":
         return _create_user(
-            settings, args.username, args.password, email=args.email, superuser=args.superuser
+            settings,
+            args.username,
+            args.password,
+            email=args.email,
+            superuser=args.superuser,
+            groups=args.groups,
         )
     from app.auth.accounts import AccountError, set_password
     from app.auth.passwords import WeakPassword

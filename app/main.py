@@ -8,13 +8,15 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app.admin.site import build_admin
+from app.auth.sessions import SessionCookieMiddleware
+from app.auth.throttle import create_throttle
 from app.config import PROJECT_DIR, Settings, load_settings
 from app.db import create_engine, create_session_factory
+from app.security_headers import SecurityHeadersMiddleware
 from app.views.health import healthz
 from app.views.home import home
 
@@ -50,13 +52,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
         ],
         middleware=[
+            Middleware(SecurityHeadersMiddleware),
             Middleware(
-                SessionMiddleware,
+                SessionCookieMiddleware,
                 secret_key=str(settings.secret_key),
-                session_cookie="starboard_session",
-                same_site="lax",
                 https_only=not settings.debug,
-            )
+            ),
         ],
         lifespan=lifespan,
     )
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.session_factory = session_factory
     app.state.redis = redis_client
     app.state.settings_version = 0
-    build_admin(settings, session_factory).mount_to(app)
+    build_admin(settings, session_factory, create_throttle(redis_client)).mount_to(app)
     return app
 
 

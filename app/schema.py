@@ -9,6 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import JSON
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import PROJECT_DIR
@@ -33,6 +34,20 @@ def include_for(dialect: str) -> Callable[..., bool]:
     return include_object
 
 
+def compare_server_default(
+    context: Any,
+    inspected_column: Any,
+    metadata_column: Any,
+    inspected_default: str | None,
+    metadata_default: Any,
+    rendered_metadata_default: str | None,
+) -> bool | None:
+    """Compare JSON defaults as text: PostgreSQL has no `json = json` operator to ask it."""
+    if not isinstance(metadata_column.type, JSON) or inspected_default is None:
+        return None  # Alembic's own comparison
+    return inspected_default.split("::")[0] != (rendered_metadata_default or "")
+
+
 def upgrade(
     database_url: str | None = None, revision: str = "head", *, quiet: bool = False
 ) -> None:
@@ -54,7 +69,7 @@ async def pending_changes(engine: AsyncEngine) -> list[object]:
             connection,  # type: ignore[arg-type]
             opts={
                 "compare_type": True,
-                "compare_server_default": True,
+                "compare_server_default": compare_server_default,
                 "include_object": include_for(connection.dialect.name),  # type: ignore[attr-defined]
             },
         )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -30,10 +29,11 @@ from starlette.datastructures import Secret
 from starlette_admin.contrib.sqla import Admin, ModelView
 
 from app.admin.auth_provider import AccountAuthProvider
+from app.auth.throttle import create_throttle
 from app.config import Settings
 from app.main import create_app
 from app.models.shop import Customer, Order
-from bench.client import signed_in_client
+from bench.client import signed_in_client, timed_get
 from bench.dataset import (
     BENCH_DIR,
     ROOT,
@@ -45,7 +45,7 @@ from bench.dataset import (
 )
 from bench.postgres import PostgresUnavailable, running_postgres
 from bench.statements import StatementLog, explain
-from bench.stats import Samples, Stopwatch, ms, ratio, table
+from bench.stats import Samples, load_average, ms, ratio, table
 
 OURS = "/admin/order/list"
 STOCK = "/stock/order/list"
@@ -57,7 +57,6 @@ SEARCH_TARGETS = 5
 MAX_STATEMENTS = 3
 PAGING_GOAL_MS = 100.0
 SEARCH_GOAL_MS = 300.0
-ROW = re.compile(r'<tr data-sa-pk="([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ def mount_stock_admin(app: Starlette) -> None:
         base_url="/stock",
         route_name="stock",
         templates_dir=str(BENCH_DIR / "no-template-overrides"),
-        auth_provider=AccountAuthProvider(session_factory),
+        auth_provider=AccountAuthProvider(session_factory, create_throttle(app.state.redis)),
         secret_key=str(app.state.settings.secret_key),
     )
     for model in related_models(Order):
@@ -195,25 +194,6 @@ def build_cases(targets: Sequence[SearchTarget]) -> list[Case]:
 
 
 # --- measuring ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Timing:
-    seconds: float  # request start to full body
-    db_seconds: float  # of which inside the database driver
-    statements: int
-    rows: list[str]  # the primary keys the page lists
-
-
-async def timed_get(
-    client: httpx.AsyncClient, log: StatementLog, path: str, params: dict[str, str | int]
-) -> Timing:
-    log.reset()
-    with Stopwatch() as watch:
-        response = await client.get(path, params=params)
-    if response.status_code != 200:
-        raise RuntimeError(f"GET {response.url} answered HTTP {response.status_code}")
-    return Timing(watch.seconds, log.seconds, len(log), ROW.findall(response.text))
 
 
 async def measure(
@@ -301,12 +281,6 @@ async def server_version(engine: AsyncEngine) -> str:
     async with engine.connect() as conn:
         version = await conn.scalar(select(func.current_setting("server_version")))
     return f"PostgreSQL {version}"
-
-
-def load_average() -> str:
-    # Other work on the machine shows up in p95 first; this says how busy it was.
-    one, five, _ = os.getloadavg()
-    return f"{one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
 # --- the report --------------------------------------------------------------------------

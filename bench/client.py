@@ -1,38 +1,54 @@
-"""The real app in-process, and an HTTP client signed in to it as a superuser."""
+"""The real app in-process, HTTP clients to it (signed in or not), and a timed GET."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from app.auth.accounts import create_user, find_user
+from bench.statements import StatementLog
+from bench.stats import Stopwatch
 
 BENCH_USER = "bench"
 BENCH_PASSWORD = "bench-correct-horse-battery-staple"
 # The session cookie is Secure: the client must believe it talks HTTPS.
 BASE_URL = "https://bench.local"
+ROW = re.compile(r'<tr data-sa-pk="([^"]+)"')
 
 
-async def ensure_superuser(session_factory: async_sessionmaker[AsyncSession]) -> None:
+async def ensure_superuser(session_factory: async_sessionmaker[AsyncSession]) -> int:
+    """The bench superuser's id, creating the account when missing."""
     async with session_factory.begin() as session:
-        if await find_user(session, BENCH_USER) is None:
-            await create_user(session, BENCH_USER, BENCH_PASSWORD, superuser=True)
+        user = await find_user(session, BENCH_USER)
+        if user is None:
+            user = await create_user(session, BENCH_USER, BENCH_PASSWORD, superuser=True)
+        return user.id
+
+
+@asynccontextmanager
+async def running(app: Starlette) -> AsyncIterator[int]:
+    """The app's lifespan, with the bench superuser in its database; yields the user's id."""
+    async with app.router.lifespan_context(app):
+        yield await ensure_superuser(app.state.session_factory)
+
+
+def in_process_client(app: Starlette) -> httpx.AsyncClient:
+    """A client whose requests never leave the process; signed in to nothing yet."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
 
 
 @asynccontextmanager
 async def signed_in_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and yield a client whose requests never leave the process."""
-    async with app.router.lifespan_context(app):
-        await ensure_superuser(app.state.session_factory)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-            await sign_in(client)
-            yield client
+    """Run the app's lifespan and yield a client signed in as the bench superuser."""
+    async with running(app), in_process_client(app) as client:
+        await sign_in(client)
+        yield client
 
 
 async def sign_in(client: httpx.AsyncClient) -> None:
@@ -46,3 +62,26 @@ async def sign_in(client: httpx.AsyncClient) -> None:
     )
     if response.status_code != 303:
         raise RuntimeError(f"sign-in failed with HTTP {response.status_code}")
+
+
+@dataclass(frozen=True)
+class Timing:
+    seconds: float  # request start to full body
+    db_seconds: float  # of which inside the database driver
+    statements: int
+    rows: list[str]  # the primary keys a list page lists
+    response: httpx.Response
+
+
+async def timed_get(
+    client: httpx.AsyncClient,
+    log: StatementLog,
+    path: str,
+    params: dict[str, str | int] | None = None,
+) -> Timing:
+    log.reset()
+    with Stopwatch() as watch:
+        response = await client.get(path, params=params)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {response.url} answered HTTP {response.status_code}")
+    return Timing(watch.seconds, log.seconds, len(log), ROW.findall(response.text), response)

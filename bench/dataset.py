@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
@@ -63,23 +64,28 @@ async def postgres_url(server_url: str, orders: int) -> str:
     return f"{server_url}/{name}"
 
 
-def prepare(url: str, orders: int) -> None:
+def _indent(*parts: object) -> None:
+    print("  ", *parts)
+
+
+def prepare(url: str, orders: int, echo: Callable[[str], object] = _indent) -> None:
     """Migrate, then seed up to `orders` (a no-op once there); PostgreSQL also gets fresh stats.
 
     Blocking, and called outside any event loop: the migration runs a loop of its own.
+    `echo` gets the seeding's progress lines.
     """
     schema.upgrade(url, quiet=True)
-    asyncio.run(_seed(url, orders))
+    asyncio.run(_seed(url, orders, echo))
 
 
-async def _seed(url: str, orders: int) -> None:
+async def _seed(url: str, orders: int, echo: Callable[[str], object]) -> None:
     from app.shop.seed import seed_demo
 
     engine = create_engine(url)
     try:
         started = time.perf_counter()
-        await seed_demo(create_session_factory(engine), orders=orders, echo=_indent)
-        print(f"  seeded to {orders:,} orders in {time.perf_counter() - started:.1f}s")
+        await seed_demo(create_session_factory(engine), orders=orders, echo=echo)
+        echo(f"seeded to {orders:,} orders in {time.perf_counter() - started:.1f}s")
     finally:
         await engine.dispose()
     if make_url(url).get_backend_name() == "postgresql":
@@ -94,7 +100,3 @@ async def _vacuum_analyze(url: str) -> None:
             await conn.execute(text("VACUUM (ANALYZE)"))
     finally:
         await engine.dispose()
-
-
-def _indent(*parts: object) -> None:
-    print("  ", *parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,8 +56,13 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self._start
 
 
-def ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.1f}"
+def ms(value: float, digits: int = 1) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def ms_change(value: float) -> str:
+    """A difference in milliseconds, always signed: +0.8 costs, -0.3 saves."""
+    return "-" if math.isnan(value) else f"{value:+.1f}"
 
 
 def ratio(numerator: float, denominator: float) -> str:
@@ -77,3 +83,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     rule = "  ".join("-" * width for width in widths)
     return "\n".join([line(headers), rule, *(line(row) for row in rows)])
+
+
+def load_average() -> str:
+    # Other work on the machine shows up in p95 first; this says how busy it was.
+    one, five, _ = os.getloadavg()
+    return f"{one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 import app.models  # noqa: F401  (registers every table)
 from app.config import load_settings
 from app.db import Base, create_engine, is_sqlite
-from app.schema import include_for
+from app.schema import compare_server_default, include_for
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -27,7 +27,7 @@ def run_with(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
-        compare_server_default=True,
+        compare_server_default=compare_server_default,
         include_object=include_for(connection.dialect.name),
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=is_sqlite(database_url()),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import anyio
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -17,6 +18,7 @@ from app.auth.accounts import create_user
 from app.config import Settings
 from app.db import create_engine, create_session_factory
 from app.main import create_app
+from app.models import Group
 
 pytest_plugins = ["tests.services"]
 
@@ -63,12 +65,27 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def add_user(url: str, username: str, *, superuser: bool = True) -> None:
+def add_user(
+    url: str,
+    username: str,
+    *,
+    superuser: bool = True,
+    permissions: Sequence[str] = (),
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """An account with the test password; `groups` maps new group names to their permissions."""
+
     async def work() -> None:
         engine = create_engine(url)
         try:
             async with create_session_factory(engine).begin() as session:
-                await create_user(session, username, ADMIN_PASSWORD, superuser=superuser)
+                user = await create_user(session, username, ADMIN_PASSWORD, superuser=superuser)
+                user.permissions = list(permissions)
+                for name, granted in (groups or {}).items():
+                    group = await session.scalar(select(Group).where(Group.name == name))
+                    if group is None:
+                        group = Group(name=name, permissions=list(granted))
+                    user.groups.append(group)  # set by create_user: no lazy load
         finally:
             await engine.dispose()
 

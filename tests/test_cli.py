@@ -9,8 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app.db import create_engine, create_session_factory
+from app.models import User
+from tests.conftest import add_user
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,3 +207,36 @@ def _children(pid: int) -> list[int]:
         if parent == pid and b"multiprocessing.resource_tracker" not in cmdline:
             found.append(int(entry.name))
     return found
+
+
+def test_users_create_puts_the_user_in_existing_groups_only(sqlite_url: str) -> None:
+    add_user(sqlite_url, "seed", groups={"support": ["ticket:view"], "billing": ["order:view"]})
+    made = starboard(
+        "users", "create", "ops-ben", "--password", "a-long-password",
+        "--group", "support", "--group", "billing", "--email", "ben@example.com",
+        url=sqlite_url,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "Created user 'ops-ben'" in made.stdout
+    unknown = starboard(
+        "users", "create", "ops-cy", "--password", "a-long-password", "--group", "nope",
+        url=sqlite_url,
+    )  # fmt: skip
+    assert unknown.returncode == 2
+    assert one_line(unknown.stderr).endswith(
+        "group: no group named 'nope' (existing: billing, support)"
+    )
+
+    async def groups_of(username: str) -> list[str]:
+        engine = create_engine(sqlite_url)
+        try:
+            async with create_session_factory(engine)() as session:
+                user = await session.scalar(
+                    select(User).where(User.username == username).options(selectinload(User.groups))
+                )
+                return sorted(g.name for g in user.groups) if user else []
+        finally:
+            await engine.dispose()
+
+    assert anyio.run(groups_of, "ops-ben") == ["billing", "support"]
+    assert anyio.run(groups_of, "ops-cy") == []  # nothing half-written

@@ -2,45 +2,120 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
+from starlette.status import HTTP_303_SEE_OTHER
 from starlette_admin.auth import AdminUser, AuthProvider
 from starlette_admin.exceptions import LoginFailed
+from starlette_admin.helpers import index_url, safe_redirect_url
+from starlette_admin.security.csrf import CSRFMiddleware
 
+from app.audit.log import record
+from app.auth import sessions
 from app.auth.accounts import find_user
+from app.auth.current import Actor, CurrentUser, client_address, current_user
 from app.auth.passwords import hash_password, needs_rehash, verify_password
+from app.auth.throttle import SignInThrottle, retry_message
 from app.db import now_utc
+from app.models import Group, User, user_group
 
-SESSION_USER = "user_id"
+BAD_CREDENTIALS = "Invalid username or password"
 
 
 class AccountAuthProvider(AuthProvider):
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        throttle: SignInThrottle,
+        *,
+        base_url: str = "/admin",
+    ) -> None:
         super().__init__(login_path="/login", logout_path="/logout")
         self.session_factory = session_factory
+        self.engine: AsyncEngine = session_factory.kw["bind"]
+        self.throttle = throttle
+        self.static_prefix = f"{base_url}/static/"
 
     async def login(
         self, username: str, password: str, remember_me: bool, request: Request
     ) -> Response | None:
+        username = username.strip()
+        address = client_address(request)
+        wait = await self.throttle.retry_after(username, address)
+        if wait is not None:
+            raise LoginFailed(retry_message(wait))
         async with self.session_factory.begin() as session:
-            user = await find_user(session, username.strip())
+            user = await find_user(session, username)
             valid = verify_password(user.password_hash if user else None, password)
             if user is None or not valid or not user.is_active:
-                raise LoginFailed("Invalid username or password")
-            if needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
-            user.last_login = now_utc()
-            request.session.clear()
-            request.session[SESSION_USER] = user.id
-            request.session["username"] = user.username
-        return None
+                record(
+                    session,
+                    "sign-in-failed",
+                    Actor(user.id if user else None, username[:150], address),
+                )
+                failed = True
+            else:
+                if needs_rehash(user.password_hash):
+                    user.password_hash = hash_password(password)
+                user.last_login = now_utc()
+                await session.flush()
+                sessions.start(request.session, user.id, user.session_epoch, remember_me)
+                record(session, "sign-in", Actor(user.id, user.username, address))
+                failed = False
+        if failed:
+            await self.throttle.failed(username, address)
+            raise LoginFailed(BAD_CREDENTIALS)
+        await self.throttle.succeeded(username, address)
+        fallback = index_url(request)
+        target = safe_redirect_url(request.query_params.get("next") or fallback, request, fallback)
+        response = RedirectResponse(target, status_code=HTTP_303_SEE_OTHER)
+        # A new session gets a new CSRF token: the next page issues a fresh cookie.
+        response.delete_cookie(CSRFMiddleware.cookie_name)
+        return response
 
     async def logout(self, request: Request) -> Response | None:
+        user = current_user(request)
+        if user is not None:
+            async with self.session_factory.begin() as session:
+                record(session, "sign-out", Actor(user.id, user.username, client_address(request)))
         request.session.clear()
         return None
 
     async def authenticate(self, request: Request) -> AdminUser | None:
-        if request.session.get(SESSION_USER) is None:
+        if request.url.path.startswith(self.static_prefix):
+            return None  # the library lets static files through; no need to look anyone up
+        user_id = sessions.signed_in_user_id(request.session)
+        if user_id is None:
             return None
-        return AdminUser(username=request.session.get("username", "?"))
+        user = await self.load(user_id, request.session.get(sessions.EPOCH), request)
+        if user is None:
+            request.session.clear()
+            return None
+        request.state.user = user
+        return AdminUser(username=user.username)
+
+    async def load(self, user_id: int, epoch: object, request: Request) -> CurrentUser | None:
+        """The user with their own and their groups' permissions, in one statement."""
+        stmt = (
+            select(User.username, User.is_superuser, User.permissions, Group.permissions)
+            .outerjoin(user_group, user_group.c.user_id == User.id)
+            .outerjoin(Group, Group.id == user_group.c.group_id)
+            .where(User.id == user_id, User.is_active, User.session_epoch == epoch)
+        )
+        # On the request's own session (the library opens it before auth): a connection checkout
+        # and its reset cost more than the query itself.
+        page_session: AsyncSession | None = getattr(request.state, "session", None)
+        if page_session is not None:
+            rows = (await page_session.execute(stmt)).all()
+        else:
+            async with self.engine.connect() as connection:
+                rows = (await connection.execute(stmt)).all()
+        if not rows:
+            return None
+        username, is_superuser, own, _ = rows[0]
+        granted = set(own or [])
+        for *_, group_permissions in rows:
+            granted.update(group_permissions or [])
+        return CurrentUser(user_id, username, is_superuser, frozenset(granted))

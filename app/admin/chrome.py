@@ -13,6 +13,9 @@ HTMX_VERSION = "2.0.11"  # kept equal to package.json; the query string busts br
 class StarboardChrome(BasePlugin):
     name = "starboard"
 
+    def css_links(self, request: Request) -> Sequence[str]:
+        return [str(request.url_for("static", path="starboard.css"))]
+
     def js_links(self, request: Request) -> Sequence[str]:
         htmx = request.url_for("static", path="vendor/htmx.min.js")
         return [f"{htmx}?v={HTMX_VERSION}"]

@@ -29,12 +29,16 @@ from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, joinedload
 from sqlalchemy.sql import ColumnElement, Select
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.status import HTTP_403_FORBIDDEN
 from starlette_admin.contrib.sqla import ModelView
 from starlette_admin.exceptions import FormValidationError
 from starlette_admin.filters import FilterGroup
 
 from app.admin.unparsed_input import unreadable_fields
+from app.auth.current import current_user
+from app.auth.permissions import model_permission
 
 # Columns whose values must never leave the server: not listed, shown, edited or exported.
 SECRET_NAME = re.compile(r"password|secret|token", re.IGNORECASE)
@@ -121,6 +125,7 @@ class AutoModelView(ModelView):
     page_size = 25
     page_size_options: ClassVar[Sequence[int]] = [10, 25, 50, 100]  # type: ignore[misc]
     list_template = "admin/model_list.html"
+    detail_template = "admin/model_detail.html"
     # Above this many matching rows the list stops counting (like Django's show_full_result_count).
     exact_count_limit: ClassVar[int] = 10_000
 
@@ -176,6 +181,55 @@ class AutoModelView(ModelView):
     def _merge(declared: Sequence[str] | None, derived: list[str]) -> list[str]:
         return list(dict.fromkeys([*(declared or []), *derived]))
 
+    # --- permissions: `<identity>:<action>` strings, checked on the server by the library ---
+
+    def allowed(self, request: Request, action: str) -> bool:
+        user = current_user(request)
+        return user is not None and user.can(model_permission(str(self.key), action))
+
+    def is_accessible(self, request: Request) -> bool:
+        return self.allowed(request, "view")
+
+    def can_view_detail(self, request: Request) -> bool:
+        return self.allowed(request, "view")
+
+    def can_create(self, request: Request) -> bool:
+        return self.allowed(request, "create")
+
+    def can_edit(self, request: Request) -> bool:
+        return self.allowed(request, "edit")
+
+    def can_delete(self, request: Request) -> bool:
+        return self.allowed(request, "delete")
+
+    def can_export(self, request: Request) -> bool:
+        return self.allowed(request, "export")
+
+    def can_import(self, request: Request) -> bool:
+        # An import both adds and changes rows.
+        return self.allowed(request, "create") and self.allowed(request, "edit")
+
+    async def is_action_allowed(self, request: Request, name: str) -> bool:
+        if name in ("delete", "export"):
+            return await super().is_action_allowed(request, name)
+        return self.can_edit(request)  # custom batch actions change rows
+
+    async def is_row_action_allowed(self, request: Request, name: str) -> bool:
+        if name in ("delete", "edit", "view"):
+            return await super().is_row_action_allowed(request, name)
+        return self.can_edit(request)
+
+    async def handle_action(self, request: Request, selection: Any, name: str) -> Any:
+        # The library answers a forbidden action with a 400 message; a refusal is a 403.
+        if name in self._actions_handlers and not await self.is_action_allowed(request, name):
+            raise HTTPException(HTTP_403_FORBIDDEN)
+        return await super().handle_action(request, selection, name)
+
+    async def handle_row_action(self, request: Request, pk: Any, name: str) -> Any:
+        if name in self._row_actions and not await self.is_row_action_allowed(request, name):
+            raise HTTPException(HTTP_403_FORBIDDEN)
+        return await super().handle_row_action(request, pk, name)
+
     # --- display ----------------------------------------------------------------------
 
     async def repr(self, obj: Any, request: Request) -> str:
@@ -184,10 +238,11 @@ class AutoModelView(ModelView):
         return str(obj)
 
     async def select2_result(self, obj: Any, request: Request) -> str:
-        return str(escape(await self.repr(obj, request)))
+        # The library hands this to jQuery's $(): it must be markup, or text reads as a selector.
+        return f"<span>{escape(await self.repr(obj, request))}</span>"
 
     async def select2_selection(self, obj: Any, request: Request) -> str:
-        return str(escape(await self.repr(obj, request)))
+        return f"<span>{escape(await self.repr(obj, request))}</span>"
 
     # --- input -------------------------------------------------------------------------
 

@@ -9,9 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette_admin.contrib.sqla import Admin
 
 import app.admin
+from app.admin.accounts import GrantsPermissions
+from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
 from app.admin.chrome import StarboardChrome
 from app.admin.model_view import AutoModelView
+from app.auth.permissions import catalogue
+from app.auth.throttle import SignInThrottle
 from app.config import PROJECT_DIR, Settings
 from app.db import Base
 
@@ -22,22 +26,30 @@ def load_view_overrides() -> None:
         importlib.import_module(f"app.admin.{module.name}")
 
 
-def build_admin(settings: Settings, session_factory: async_sessionmaker[AsyncSession]) -> Admin:
+def build_admin(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    throttle: SignInThrottle,
+) -> Admin:
     admin = Admin(
         session_factory,
         title="Starboard",
         base_url="/admin",
         templates_dir=str(PROJECT_DIR / "templates"),
-        auth_provider=AccountAuthProvider(session_factory),
+        auth_provider=AccountAuthProvider(session_factory, throttle),
         secret_key=str(settings.secret_key),
         debug=settings.debug,
-        plugins=[StarboardChrome()],
+        plugins=[StarboardChrome(), AuditPlugin()],
     )
     # Jinja stats every template on every include unless told not to: ~10% of a list page.
     admin.templates.env.auto_reload = settings.debug
     load_view_overrides()
     mappers = sorted(Base.registry.mappers, key=lambda m: m.class_.__name__)
+    keys = []
     for mapper in mappers:
-        view_class = AutoModelView.view_class_for(mapper.class_)
-        admin.add_view(view_class(mapper.class_))
+        view = AutoModelView.view_class_for(mapper.class_)(mapper.class_)
+        admin.add_view(view)
+        keys.append(str(view.key))
+    # Every admin serves the same models, so one list serves every app in the process.
+    GrantsPermissions.grantable_permissions = catalogue(keys)
     return admin

@@ -1,6 +1,7 @@
 """Every table. Importing this package registers them all on `Base.metadata`."""
 
-from app.models.auth import User
+from app.models.audit import AuditEntry
+from app.models.auth import Group, User, user_group
 from app.models.shop import (
     Category,
     Customer,
@@ -16,8 +17,10 @@ from app.models.shop import (
 )
 
 __all__ = [
+    "AuditEntry",
     "Category",
     "Customer",
+    "Group",
     "Order",
     "OrderItem",
     "OrderStatus",
@@ -28,4 +31,5 @@ __all__ = [
     "TicketStatus",
     "User",
     "product_tag",
+    "user_group",
 ]

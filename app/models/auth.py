@@ -1,13 +1,53 @@
-"""Accounts: the people who sign in to the admin."""
+"""Accounts: the people who sign in, the groups they belong to, and what each may do."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Boolean, DateTime, String, false, func, true
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    event,
+    false,
+    func,
+    text,
+    true,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NO_VALUE
 
 from app.db import Base, now_utc
+
+user_group = Table(
+    "user_group",
+    Base.metadata,
+    Column("user_id", ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "group_id", ForeignKey("auth_group.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+)
+
+
+class Group(Base):
+    __tablename__ = "auth_group"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(150), unique=True)
+    # Plain strings such as "product:view" or "settings:edit" (see app.auth.permissions).
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+
+    users: Mapped[list[User]] = relationship(secondary=user_group, back_populates="groups")
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class User(Base):
@@ -19,10 +59,29 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    # Bumped when the password, active flag or superuser flag changes: older sessions end.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_login: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=now_utc, server_default=func.now()
     )
 
+    groups: Mapped[list[Group]] = relationship(secondary=user_group, back_populates="users")
+
     def __str__(self) -> str:
         return self.username
+
+
+def _end_sessions_when(attribute: Any, *, revoking: Callable[[Any, Any], bool]) -> None:
+    """Sessions record the epoch they started in; a bump ends them at their next request."""
+
+    @event.listens_for(attribute, "set", active_history=True)
+    def bump(target: User, value: Any, old: Any, initiator: Any) -> None:
+        if old is not NO_VALUE and old is not None and revoking(old, value):
+            target.session_epoch = (target.session_epoch or 0) + 1
+
+
+_end_sessions_when(User.password_hash, revoking=lambda old, new: old != new)
+_end_sessions_when(User.is_active, revoking=lambda old, new: bool(old) and not new)
+_end_sessions_when(User.is_superuser, revoking=lambda old, new: bool(old) and not new)

@@ -1,0 +1,170 @@
+"""Users and groups in the admin: passwords typed twice, a set-password action, no hash shown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from markupsafe import escape
+from starlette.requests import Request
+from starlette_admin.actions import row_action
+from starlette_admin.exceptions import ActionFailed, FormValidationError
+from starlette_admin.fields import EnumField, PasswordField
+from starlette_admin.flash import flash
+
+from app.admin.model_view import AutoModelView
+from app.auth import sessions
+from app.auth.current import current_user
+from app.auth.passwords import WeakPassword, check_strength, hash_password
+from app.models import Group, User
+
+PASSWORD = "password"
+PASSWORD_AGAIN = "password_again"
+PASSWORD_FIELDS = (PASSWORD, PASSWORD_AGAIN)
+
+SET_PASSWORD_FORM = f"""
+<form>
+  <div class="mb-3">
+    <label class="form-label" for="sp-{PASSWORD}">New password</label>
+    <input type="password" class="form-control" id="sp-{PASSWORD}" name="{PASSWORD}"
+           autocomplete="new-password" required minlength="10">
+  </div>
+  <div class="mb-3">
+    <label class="form-label" for="sp-{PASSWORD_AGAIN}">New password, again</label>
+    <input type="password" class="form-control" id="sp-{PASSWORD_AGAIN}" name="{PASSWORD_AGAIN}"
+           autocomplete="new-password" required minlength="10">
+  </div>
+</form>
+"""
+
+
+def password_errors(password: str, again: str, username: str | None) -> dict[str | int, str]:
+    """Field-named problems with a new password, empty when it is acceptable."""
+    errors: dict[str | int, str] = {}
+    try:
+        check_strength(password, username)
+    except WeakPassword as weak:
+        errors[PASSWORD] = str(weak).removeprefix("password: ")
+    if password != again:
+        errors[PASSWORD_AGAIN] = "must be the same as the password"
+    return errors
+
+
+class GrantsPermissions:
+    """A multi-select of every grantable permission; the list is filled in by build_admin."""
+
+    grantable_permissions: ClassVar[list[str]] = []
+
+    def permissions_field(self) -> EnumField:
+        return EnumField(
+            "permissions",
+            multiple=True,
+            choices_loader=lambda request: [(p, p) for p in self.grantable_permissions],
+            help_text="A superuser has every permission.",
+        )
+
+    def unknown_permissions(self, data: dict[str, Any]) -> dict[str | int, str]:
+        unknown = [p for p in data.get("permissions") or [] if p not in self.grantable_permissions]
+        if not unknown:
+            return {}
+        return {"permissions": f"unknown permission {unknown[0]!r}: pick from the list"}
+
+
+class UserView(GrantsPermissions, AutoModelView):
+    model = User
+    exclude_fields_from_list: ClassVar[Sequence[str]] = [*PASSWORD_FIELDS, "permissions"]  # type: ignore[misc]
+    exclude_fields_from_detail: ClassVar[Sequence[str]] = list(PASSWORD_FIELDS)  # type: ignore[misc]
+    exclude_fields_from_edit: ClassVar[Sequence[str]] = [  # type: ignore[misc]
+        *PASSWORD_FIELDS,
+        "last_login",
+        "created_at",
+    ]
+    exclude_fields_from_create: ClassVar[Sequence[str]] = ["last_login", "created_at"]  # type: ignore[misc]
+    exclude_fields_from_export: ClassVar[Sequence[str]] = list(PASSWORD_FIELDS)  # type: ignore[misc]
+    exclude_fields_from_import: ClassVar[Sequence[str]] = list(PASSWORD_FIELDS)  # type: ignore[misc]
+    row_actions: ClassVar[Sequence[str]] = ["view", "edit", "set_password", "delete"]  # type: ignore[misc]
+
+    def __init__(self, model: type[Any] | None = None, **kwargs: Any) -> None:
+        # Names and field objects mix, as the library allows.
+        fields: list[Any] = [
+            "id",
+            "username",
+            "email",
+            PasswordField(PASSWORD, label="Password", required=True),
+            PasswordField(PASSWORD_AGAIN, label="Password, again", required=True),
+            "is_active",
+            "is_superuser",
+            "groups",
+            self.permissions_field(),
+            "last_login",
+            "created_at",
+        ]
+        self.fields = fields
+        super().__init__(model, **kwargs)
+
+    async def validate(self, request: Request, data: dict[str, Any]) -> None:
+        errors = self.unknown_permissions(data)
+        if PASSWORD in data:  # only the create form asks for one
+            errors |= password_errors(
+                data.get(PASSWORD) or "", data.get(PASSWORD_AGAIN) or "", data.get("username")
+            )
+        if errors:
+            raise FormValidationError(errors)
+        await super().validate(request, data)
+
+    async def _populate_obj(
+        self, request: Request, obj: Any, data: dict[str, Any], is_edit: bool = False
+    ) -> Any:
+        obj = await super()._populate_obj(request, obj, data, is_edit)
+        # The library copies every form field onto the object; these two are not columns.
+        for name in PASSWORD_FIELDS:
+            vars(obj).pop(name, None)
+        if data.get(PASSWORD):
+            obj.password_hash = hash_password(data[PASSWORD])
+        return obj
+
+    @row_action(
+        name="set_password",
+        text="Set password",
+        confirmation="Type the new password twice. The user's other sessions will end.",
+        header="Set password",
+        submit_btn_text="Set password",
+        icon_class="fa-solid fa-key",
+        form=SET_PASSWORD_FORM,
+        modal_size="md",
+    )
+    async def set_password(self, request: Request, pk: Any) -> None:
+        user = await self.find_by_pk(request, pk)
+        if user is None:
+            raise ActionFailed("This user no longer exists.")
+        form = await request.form()
+        errors = password_errors(
+            str(form.get(PASSWORD) or ""), str(form.get(PASSWORD_AGAIN) or ""), user.username
+        )
+        if errors:
+            field, message = next(iter(errors.items()))
+            raise ActionFailed(
+                f"{'Password, again' if field == PASSWORD_AGAIN else 'Password'}: {message}"
+            )
+        user.password_hash = hash_password(str(form[PASSWORD]))
+        await request.state.session.flush()
+        me = current_user(request)
+        if me is not None and me.id == user.id:
+            # Changing one's own password keeps this session and ends the others.
+            request.session[sessions.EPOCH] = user.session_epoch
+        flash(request, f"The password of {escape(user.username)} was changed.", "success")
+
+
+class GroupView(GrantsPermissions, AutoModelView):
+    model = Group
+
+    def __init__(self, model: type[Any] | None = None, **kwargs: Any) -> None:
+        fields: list[Any] = ["id", "name", self.permissions_field(), "users"]
+        self.fields = fields
+        super().__init__(model, **kwargs)
+
+    async def validate(self, request: Request, data: dict[str, Any]) -> None:
+        errors = self.unknown_permissions(data)
+        if errors:
+            raise FormValidationError(errors)
+        await super().validate(request, data)

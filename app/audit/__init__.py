@@ -1,0 +1,1 @@
+"""Recording admin, sign-in, settings and job changes with field-level diffs."""

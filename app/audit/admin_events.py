@@ -1,0 +1,133 @@
+"""Audit entries for the admin's create, edit, delete and actions, from starlette-admin's events.
+
+Each entry goes into the request's own session in an AFTER_* event: the library emits those
+after its flush succeeded and before DBSessionMiddleware commits, so the entry and the change
+commit together or roll back together. BEFORE_* events only note what the record held.
+A custom action (say a user's "set_password") is recorded under its own name, once for each
+selected record it changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstanceState
+from starlette.requests import Request
+from starlette_admin.events import (
+    AdminEvent,
+    AdminEventSubscriber,
+    AfterActionContext,
+    AfterCreateContext,
+    AfterDeleteContext,
+    AfterEditContext,
+    BeforeActionContext,
+    BeforeDeleteContext,
+    BeforeEditContext,
+    on,
+)
+from starlette_admin.tools.iter import iterencode
+
+from app.audit import diff
+from app.audit.log import record
+from app.auth.current import Actor, actor_of
+from app.models import User
+
+# Ours run first: another handler's query would autoflush the pending changes into "committed".
+FIRST = 1_000_000
+BEFORE = "audit.before"
+# Batch actions that are not changes of their own: delete is recorded per record by its events.
+NOT_CHANGES = frozenset({"delete", "export"})
+
+
+class AdminAuditTrail(AdminEventSubscriber):
+    @on(AdminEvent.AFTER_CREATE)
+    async def created(self, ctx: AfterCreateContext) -> None:
+        await load(ctx.request, ctx.obj)
+        write(ctx.request, "create", ctx.view_key, ctx.obj, diff.created(diff.values(ctx.obj)))
+
+    @on(AdminEvent.BEFORE_EDIT, priority=FIRST)
+    async def editing(self, ctx: BeforeEditContext) -> None:
+        state(ctx.obj).info[BEFORE] = diff.committed_values(ctx.obj)
+
+    @on(AdminEvent.AFTER_EDIT)
+    async def edited(self, ctx: AfterEditContext) -> None:
+        old = state(ctx.obj).info.pop(BEFORE, {})
+        write(ctx.request, "edit", ctx.view_key, ctx.obj, diff.edited(old, diff.values(ctx.obj)))
+
+    @on(AdminEvent.BEFORE_DELETE, priority=FIRST)
+    async def deleting(self, ctx: BeforeDeleteContext) -> None:
+        # The row's last moment: load what this request did not (say its tags) to record it.
+        await load(ctx.request, ctx.obj, with_relations=True)
+        state(ctx.obj).info[BEFORE] = diff.values(ctx.obj)
+
+    @on(AdminEvent.AFTER_DELETE)
+    async def deleted(self, ctx: AfterDeleteContext) -> None:
+        old = state(ctx.obj).info.pop(BEFORE, {})
+        write(ctx.request, "delete", ctx.view_key, ctx.obj, diff.deleted(old))
+
+    @on(AdminEvent.BEFORE_ACTION, priority=FIRST)
+    async def acting(self, ctx: BeforeActionContext) -> None:
+        if ctx.selection is None or ctx.action_name in NOT_CHANGES:
+            return
+        # Loaded into the request's session, these are the very objects the action changes.
+        for obj in await ctx.selection.rows():
+            state(obj).info[BEFORE] = diff.committed_values(obj)
+
+    @on(AdminEvent.AFTER_ACTION)
+    async def acted(self, ctx: AfterActionContext) -> None:
+        if ctx.selection is None or ctx.action_name in NOT_CHANGES or not ctx.success:
+            return
+        for obj in await ctx.selection.rows():
+            old = state(obj).info.pop(BEFORE, None)
+            changes = {} if old is None else diff.edited(old, diff.values(obj))
+            if changes:
+                write(ctx.request, ctx.action_name, ctx.view_key, obj, changes)
+
+
+def state(obj: Any) -> InstanceState[Any]:
+    return inspect(obj)  # type: ignore[no-any-return]
+
+
+def session_of(request: Request) -> AsyncSession:
+    session: AsyncSession = request.state.session
+    return session
+
+
+async def load(request: Request, obj: Any, *, with_relations: bool = False) -> None:
+    """Loads the attributes a diff reads that are not loaded yet, in one query."""
+    mapper = state(obj).mapper
+    wanted = diff.column_keys(mapper)
+    if with_relations:
+        wanted += diff.many_to_many_keys(mapper)
+    missing = [key for key in wanted if key in state(obj).unloaded]
+    if missing:
+        await session_of(request).refresh(obj, missing)
+
+
+def primary_key(obj: Any) -> str:
+    """The key as the admin's URLs spell it (`?pk=`), so History links can find it."""
+    key = state(obj).mapper.primary_key_from_instance(obj)
+    return str(key[0]) if len(key) == 1 else iterencode(str(part) for part in key)
+
+
+def actor(request: Request, action: str, obj: Any) -> Actor:
+    who = actor_of(request)
+    if action == "delete" and isinstance(obj, User) and obj.id == who.user_id:
+        # The account goes in this very commit: keep its name, not a key to a missing row.
+        return replace(who, user_id=None)
+    return who
+
+
+def write(request: Request, action: str, model: str, obj: Any, changes: diff.Changes) -> None:
+    record(
+        session_of(request),
+        action,
+        actor(request, action, obj),
+        model=model,
+        object_pk=primary_key(obj),
+        object_label=str(obj),
+        changes=changes,
+    )

@@ -1,0 +1,128 @@
+"""Permissions are enforced on the server and reflected in the page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from app.models import Product
+from tests.admin.test_model_views import fill_shop, scalar
+from tests.conftest import add_user, csrf_token, sign_in
+
+Client = Callable[[str], TestClient]
+
+
+@pytest.fixture
+def client_for(sqlite_url: str, app: Starlette) -> Iterator[Client]:
+    """Signs in as one of: viewer (group grants product:view), editor (own grants), nobody."""
+    fill_shop(sqlite_url)
+    add_user(sqlite_url, "viewer", superuser=False, groups={"viewers": ["product:view"]})
+    add_user(
+        sqlite_url,
+        "editor",
+        superuser=False,
+        permissions=["product:view", "product:edit", "order:view"],
+    )
+    add_user(sqlite_url, "nobody", superuser=False)
+    add_user(sqlite_url, "root")
+    clients: list[TestClient] = []
+
+    def make(username: str) -> TestClient:
+        client = TestClient(app, base_url="https://testserver").__enter__()
+        clients.append(client)
+        sign_in(client, username)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def products(url: str) -> int:
+    return int(scalar(url, select(func.count()).select_from(Product)))  # type: ignore[arg-type]
+
+
+def test_a_view_only_user_can_list_and_read_but_not_change(
+    client_for: Client, sqlite_url: str
+) -> None:
+    viewer = client_for("viewer")
+    listing = viewer.get("/admin/product/list")
+    assert listing.status_code == 200
+    assert viewer.get("/admin/product/detail?pk=1").status_code == 200
+    token = csrf_token(listing.text)
+    before = products(sqlite_url)
+
+    # By URL.
+    assert viewer.get("/admin/product/create").status_code == 403
+    assert viewer.get("/admin/product/edit?pk=1").status_code == 403
+    # By POST, with a valid CSRF token: the refusal is about permission, not the token.
+    form = {"csrftoken": token, "sku": "X-1", "name": "Sneaky", "category": "books", "price": "1"}
+    assert viewer.post("/admin/product/create", data=form).status_code == 403
+    assert viewer.post("/admin/product/edit?pk=1", data=form).status_code == 403
+    headers = {"X-CSRFToken": token}
+    delete_row = viewer.post(
+        "/admin/_api/product/row-action?pk=1&name=delete", headers=headers, data={}
+    )
+    assert delete_row.status_code == 403
+    delete_many = viewer.post(
+        "/admin/_api/product/action?name=delete&pks=1&pks=2", headers=headers, data={}
+    )
+    assert delete_many.status_code == 403
+    export = viewer.post(
+        "/admin/_api/product/action?name=export",
+        headers=headers,
+        data={"csrftoken": token, "format": "csv", "scope": "page"},
+    )
+    assert export.status_code == 403
+    imported = viewer.post(
+        "/admin/_api/product/import",
+        headers=headers,
+        files={"file": ("p.csv", b"sku,name,category,price\nI-1,Imp,books,1\n", "text/csv")},
+    )
+    assert imported.status_code == 403
+    assert products(sqlite_url) == before
+
+
+def test_the_page_shows_only_what_one_may_do(client_for: Client) -> None:
+    viewer = client_for("viewer").get("/admin/product/list").text
+    assert "/admin/product/create" not in viewer
+    assert 'data-sa-name="edit"' not in viewer
+    assert 'data-sa-name="delete"' not in viewer
+    assert "name=export" not in viewer and "Export" not in viewer
+    # The menu lists only what the user can view.
+    assert "/admin/product/list" in viewer
+    assert "/admin/order/list" not in viewer
+    assert "/admin/user/list" not in viewer
+
+    editor = client_for("editor").get("/admin/product/list").text
+    assert 'data-sa-name="edit"' in editor
+    assert 'data-sa-name="delete"' not in editor
+    assert "/admin/order/list" in editor
+
+    root = client_for("root").get("/admin/product/list").text
+    for shown in ("/admin/product/create", 'data-sa-name="delete"', "/admin/user/list", "Export"):
+        assert shown in root
+
+
+def test_a_user_without_view_permission_is_refused_the_model(client_for: Client) -> None:
+    nobody = client_for("nobody")
+    for path in ("/admin/product/list", "/admin/product/detail?pk=1", "/admin/user/list"):
+        assert nobody.get(path).status_code == 403, path
+    lookup = nobody.get("/admin/_api/customer/relation-lookup?field=customer&term=a")
+    assert lookup.status_code in (400, 403, 404)
+    assert "@" not in lookup.text  # no customer e-mail leaks through the lookup API
+
+
+def test_own_grants_and_group_grants_add_up(client_for: Client, sqlite_url: str) -> None:
+    editor = client_for("editor")
+    page = editor.get("/admin/product/edit?pk=1")
+    assert page.status_code == 200
+    token = csrf_token(page.text)
+    assert editor.get("/admin/order/list").status_code == 200
+    assert editor.get("/admin/customer/list").status_code == 403
+    assert editor.get("/admin/product/create").status_code == 403
+    assert token
