@@ -18,4 +18,4 @@ class StarboardChrome(BasePlugin):
 
     def js_links(self, request: Request) -> Sequence[str]:
         htmx = request.url_for("static", path="vendor/htmx.min.js")
-        return [f"{htmx}?v={HTMX_VERSION}"]
+        return [f"{htmx}?v={HTMX_VERSION}", str(request.url_for("static", path="starboard.js"))]
