@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
 from app.config import ConfigError, Settings, load_settings
+from app.notifications import LEVELS
 
 EXIT_USAGE = 2
 
@@ -49,6 +50,16 @@ def build_parser(settings: Settings | None = None) -> Parser:
     serve.add_argument("--port", type=port_number, default=None, help="default: PORT or 8000")
     serve.add_argument("--workers", type=positive_int, default=1)
     serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+
+    notify = commands.add_parser("notify", help="send a notification")
+    recipient = notify.add_mutually_exclusive_group(required=True)
+    recipient.add_argument("--user", help="a username")
+    recipient.add_argument("--group", help="a group name")
+    recipient.add_argument("--all", action="store_true", help="everyone")
+    notify.add_argument("--level", choices=LEVELS, default="info")
+    notify.add_argument("--link", help="a path such as /admin/order/list, or an http(s) URL")
+    notify.add_argument("title")
+    notify.add_argument("body", nargs="?", default="")
 
     commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     makemigrations = commands.add_parser("makemigrations", help="autogenerate a migration")
@@ -104,6 +115,13 @@ def run_async(work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.server import serve
 
+    if args.workers > 1 and not settings.redis_url:
+        # In-process channels reach only their own process: other workers' tabs would go deaf.
+        raise UsageError(
+            f"workers: {args.workers} workers need REDIS_URL (channels, cache and throttling "
+            "must be shared); set REDIS_URL or use --workers 1"
+        )
+
     serve(
         settings,
         host=args.host or settings.host,
@@ -111,6 +129,49 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         reload=args.reload,
     )
+    return 0
+
+
+def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+    from app.channels import Broker
+    from app.channels.memory import MemoryBroker
+    from app.db import create_engine, create_session_factory
+    from app.notifications.service import NotifyError, notify
+
+    async def work() -> int:
+        engine = create_engine(settings.database_url)
+        broker: Broker = MemoryBroker()
+        client = None
+        if settings.redis_url:
+            import redis.asyncio as redis
+
+            from app.channels.redis import REDIS_OPTIONS, RedisBroker
+
+            client = redis.from_url(settings.redis_url, **REDIS_OPTIONS)
+            broker = RedisBroker(client)  # publishing needs no subscription of its own
+        try:
+            sent = await notify(
+                create_session_factory(engine),
+                broker,
+                user=args.user,
+                group=args.group,
+                everyone=args.all,
+                title=args.title,
+                body=args.body,
+                level=args.level,
+                link=args.link,
+            )
+            return sent.id
+        finally:
+            if client is not None:
+                await client.aclose()
+            await engine.dispose()
+
+    try:
+        notification_id = run_async(work)
+    except NotifyError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"Sent notification {notification_id}")
     return 0
 
 
@@ -247,6 +308,7 @@ class _session_scope:
 HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "serve": cmd_serve,
     "migrate": cmd_migrate,
+    "notify": cmd_notify,
     "makemigrations": cmd_makemigrations,
     "createsuperuser": cmd_createsuperuser,
     "users": cmd_users,

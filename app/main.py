@@ -6,19 +6,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import redis.asyncio as redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from app.admin.site import build_admin
 from app.auth.sessions import SessionCookieMiddleware
 from app.auth.throttle import create_throttle
+from app.channels import Broker
+from app.channels.memory import MemoryBroker
+from app.channels.redis import REDIS_OPTIONS, RedisBroker
 from app.config import PROJECT_DIR, Settings, load_settings
 from app.db import create_engine, create_session_factory
 from app.security_headers import SecurityHeadersMiddleware
 from app.views.health import healthz
 from app.views.home import home
+from app.views.ws import ws_endpoint
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -26,16 +31,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
     redis_client: Any = None
+    broker: Broker = MemoryBroker()
     if settings.redis_url:
-        import redis.asyncio as redis
-
-        redis_client = redis.from_url(settings.redis_url)
+        redis_client = redis.from_url(settings.redis_url, **REDIS_OPTIONS)
+        broker = RedisBroker(redis_client)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await broker.start()
         try:
             yield
         finally:
+            await broker.stop()
             if redis_client is not None:
                 await redis_client.aclose()
             await engine.dispose()
@@ -45,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/", home),
             Route("/healthz", healthz),
+            WebSocketRoute("/ws", ws_endpoint),
             Mount(
                 "/static",
                 StaticFiles(directory=PROJECT_DIR / "static", check_dir=False),
@@ -65,8 +73,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.redis = redis_client
+    app.state.broker = broker
     app.state.settings_version = 0
-    build_admin(settings, session_factory, create_throttle(redis_client)).mount_to(app)
+    build_admin(settings, session_factory, create_throttle(redis_client), broker).mount_to(app)
     return app
 
 

@@ -1,4 +1,5 @@
-"""The real app in-process, HTTP clients to it (signed in or not), and a timed GET."""
+"""The real app in-process, HTTP clients to it (signed in or not), a timed GET; a real server's
+session cookie."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
+from app.auth import sessions
 from app.auth.accounts import create_user, find_user
 from bench.statements import StatementLog
 from bench.stats import Stopwatch
@@ -51,14 +53,16 @@ async def signed_in_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def sign_in(client: httpx.AsyncClient) -> None:
+async def sign_in(
+    client: httpx.AsyncClient, username: str = BENCH_USER, password: str = BENCH_PASSWORD
+) -> None:
     page = await client.get("/admin/login")
     match = re.search(r'name="csrftoken" value="([^"]+)"', page.text)
     if match is None:
         raise RuntimeError("no CSRF field on /admin/login")
     response = await client.post(
         "/admin/login",
-        data={"username": BENCH_USER, "password": BENCH_PASSWORD, "csrftoken": match.group(1)},
+        data={"username": username, "password": password, "csrftoken": match.group(1)},
     )
     if response.status_code != 303:
         raise RuntimeError(f"sign-in failed with HTTP {response.status_code}")
@@ -85,3 +89,16 @@ async def timed_get(
     if response.status_code != 200:
         raise RuntimeError(f"GET {response.url} answered HTTP {response.status_code}")
     return Timing(watch.seconds, log.seconds, len(log), ROW.findall(response.text), response)
+
+
+async def session_cookie(
+    base_url: str, username: str = BENCH_USER, password: str = BENCH_PASSWORD
+) -> str:
+    """Sign in through the admin's login form over a real socket; the session cookie's value."""
+    async with httpx.AsyncClient(base_url=base_url, trust_env=False) as client:
+        await sign_in(client, username, password)
+        # The cookie is Secure, so the jar keeps it for plain HTTP but would never send it.
+        cookie = client.cookies.get(sessions.COOKIE)
+    if cookie is None:
+        raise RuntimeError(f"signed in as {username}, but got no {sessions.COOKIE} cookie")
+    return cookie

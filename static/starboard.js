@@ -8,3 +8,260 @@ document.addEventListener("htmx:configRequest", (event) => {
     event.detail.headers["X-CSRFToken"] = decodeURIComponent(match[1]);
   }
 });
+
+// A form marked data-sb-submit-once posts once: a double click must not send it twice.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-sb-submit-once")) return;
+  if (form.dataset.sbSent) event.preventDefault();
+  form.dataset.sbSent = "true";
+});
+window.addEventListener("pageshow", () => {
+  for (const form of document.querySelectorAll("form[data-sb-sent]")) delete form.dataset.sbSent;
+});
+
+// Live notifications: one WebSocket per tab to /ws (see CONTRACT.md for the frames).
+// Frames become toasts, the bell's unread badge, and `sb:<type>` events on <body> that htmx
+// fragments listen to, e.g. hx-trigger="sb:model from:body".
+(() => {
+  const HEARTBEAT_MS = 25_000; // a ping this often...
+  const DEAD_AFTER_MS = 10_000; // ...and no frame this long after it: the connection is dead
+  const BACKOFF_FIRST_MS = 500;
+  const BACKOFF_CAP_MS = 30_000;
+  const TOAST_MS = 10_000; // errors stay until closed
+  const TOASTS_SHOWN = 5;
+  const SEEN_KEPT = 1000;
+  const LEVEL_COLOURS = { info: "blue", success: "green", warning: "yellow", error: "red" };
+
+  function start() {
+    const live = document.getElementById("sb-live");
+    if (!live || live.dataset.sbStarted) return; // signed out, or already running
+    live.dataset.sbStarted = "true";
+    placeBell(live);
+    const me = live.dataset.sbUser;
+    const adminRoot = live.dataset.sbAdmin || "";
+    const address = socketAddress(live.dataset.sbSocket || "/ws");
+    // The newest notification this tab has, to resume after; unknown until the first frame
+    // says (`unread` carries `newest` on connect) unless the page was rendered knowing it.
+    let lastId = live.dataset.sbAfter ? Number(live.dataset.sbAfter) : null;
+    let pageAfter = lastId ?? 0;
+    const seen = new Set(); // ids shown, as channels may deliver out of id order
+    let unread = Number(live.querySelector("[data-sb-unread]")?.dataset.sbUnread || 0);
+    let socket = null;
+    let attempt = 0; // failed connections in a row: the backoff's exponent
+    let reconnectTimer = null;
+    let heartbeatTimer = null;
+    let lastFrameAt = 0;
+    let catchingUp = false; // replayed notifications are counted in the `unread` frame already
+
+    function connect() {
+      clearTimeout(reconnectTimer);
+      reconnectTimer = null;
+      if (socket) return;
+      const ws = new WebSocket(address);
+      socket = ws;
+      ws.onopen = () => {
+        catchingUp = true;
+        // The server answers frames in order: the pong marks the end of the replay.
+        if (lastId !== null) ws.send(JSON.stringify({ type: "resume", after: lastId }));
+        ws.send(JSON.stringify({ type: "ping" }));
+      };
+      ws.onmessage = (event) => {
+        lastFrameAt = Date.now();
+        attempt = 0;
+        let frame;
+        try {
+          frame = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        if (frame && typeof frame.type === "string") receive(frame);
+      };
+      ws.onclose = () => dropped(ws);
+      ws.onerror = () => dropped(ws);
+      clearInterval(heartbeatTimer);
+      heartbeatTimer = setInterval(() => heartbeat(ws), HEARTBEAT_MS);
+    }
+
+    function heartbeat(ws) {
+      if (ws !== socket || ws.readyState !== WebSocket.OPEN) return;
+      const sentAt = Date.now();
+      ws.send(JSON.stringify({ type: "ping" }));
+      setTimeout(() => {
+        if (ws === socket && lastFrameAt < sentAt) dropped(ws); // no pong: a dead link
+      }, DEAD_AFTER_MS);
+    }
+
+    function dropped(ws) {
+      if (ws !== socket) return; // an old socket's late event
+      socket = null;
+      document.body.dataset.sbSocket = "closed";
+      clearInterval(heartbeatTimer);
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close();
+      scheduleReconnect();
+    }
+
+    function scheduleReconnect() {
+      if (reconnectTimer) return;
+      // Exponential backoff with jitter, so a restarted server is not hit by every tab at once.
+      const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * 2 ** attempt);
+      attempt += 1;
+      reconnectTimer = setTimeout(connect, ceiling / 2 + (Math.random() * ceiling) / 2);
+    }
+
+    function reconnectNow() {
+      // Back online or awake: reconnect at once, or check at once that the socket still works.
+      attempt = 0;
+      if (!socket) connect();
+      else heartbeat(socket);
+    }
+
+    function receive(frame) {
+      if (frame.type === "notification") {
+        if (typeof frame.id !== "number" || frame.id <= pageAfter || seen.has(frame.id)) return;
+        seen.add(frame.id);
+        if (seen.size > SEEN_KEPT) seen.delete(seen.values().next().value);
+        lastId = Math.max(lastId, frame.id);
+        toast(frame);
+        if (!catchingUp) setUnread(unread + 1);
+      } else if (frame.type === "unread") {
+        if (lastId === null && typeof frame.newest === "number") {
+          lastId = pageAfter = frame.newest;
+        }
+        setUnread(Number(frame.count) || 0);
+      } else if (frame.type === "pong") {
+        catchingUp = false;
+        document.body.dataset.sbSocket = "open"; // caught up and live
+      } else if (frame.type === "model") {
+        modelChanged(frame);
+      } else if (frame.type === "error") {
+        console.warn("starboard socket:", frame.detail);
+      }
+      document.body.dispatchEvent(new CustomEvent(`sb:${frame.type}`, { detail: frame }));
+    }
+
+    function setUnread(count) {
+      const changed = count !== unread;
+      unread = Math.max(0, count);
+      for (const badge of document.querySelectorAll("[data-sb-unread]")) {
+        badge.dataset.sbUnread = String(unread);
+        badge.textContent = unread > 99 ? "99+" : String(unread);
+        badge.hidden = unread === 0;
+        badge.closest("a")?.setAttribute("aria-label", `Notifications: ${unread} unread`);
+      }
+      if (changed) {
+        document.body.dispatchEvent(new CustomEvent("sb:badge", { detail: { count: unread } }));
+      }
+    }
+
+    function toast(frame) {
+      const container = document.getElementById("sb-toasts");
+      if (!container) return;
+      const level = LEVEL_COLOURS[frame.level] ? frame.level : "info";
+      const item = element("div", `toast show sb-toast sb-toast-${level}`);
+      item.setAttribute("role", level === "error" ? "alert" : "status");
+      item.dataset.notificationId = String(frame.id);
+      const header = element("div", "toast-header");
+      header.append(
+        element("span", `status-dot bg-${LEVEL_COLOURS[level]} me-2`),
+        element("strong", "me-auto sb-toast-title", frame.title),
+        element("small", "text-secondary", level),
+      );
+      const close = element("button", "btn-close ms-2");
+      close.type = "button";
+      close.setAttribute("aria-label", "Close");
+      close.addEventListener("click", () => item.remove());
+      header.append(close);
+      item.append(header);
+      const link = safeLink(frame.link);
+      if (frame.body || link) {
+        const body = element("div", "toast-body", frame.body || "");
+        if (link) {
+          const anchor = element("a", "d-block mt-1", "Open");
+          anchor.href = link;
+          body.append(anchor);
+        }
+        item.append(body);
+      }
+      container.append(item);
+      while (container.children.length > TOASTS_SHOWN) container.firstElementChild.remove();
+      if (level !== "error") setTimeout(() => item.remove(), TOAST_MS);
+    }
+
+    function modelChanged(frame) {
+      if (frame.by && frame.by === me) return; // one's own change needs no notice
+      if (window.location.pathname !== `${adminRoot}/${frame.model}/list`) return;
+      const alerts = document.getElementById("alertContainer");
+      if (!alerts) return;
+      const verb = { create: "added", edit: "edited", delete: "deleted" }[frame.action] || "changed";
+      let notice = alerts.querySelector("[data-sb-model-notice]");
+      if (!notice) {
+        notice = element("div", "alert alert-info alert-dismissible mb-2 sb-model-notice");
+        notice.setAttribute("role", "status");
+        notice.dataset.sbModelNotice = "";
+        alerts.prepend(notice);
+      }
+      const who = frame.by || "someone";
+      notice.replaceChildren(
+        document.createTextNode(`${frame.model} changed by ${who} (${verb} #${frame.pk}) — `),
+        reloadLink(),
+      );
+      const close = element("a", "btn-close");
+      close.setAttribute("aria-label", "Close");
+      close.setAttribute("data-bs-dismiss", "alert");
+      notice.append(close);
+    }
+
+    function reloadLink() {
+      const anchor = element("a", "alert-link", "reload");
+      anchor.href = window.location.href;
+      anchor.addEventListener("click", (event) => {
+        event.preventDefault();
+        window.location.reload(); // also when the address ends in a #fragment
+      });
+      return anchor;
+    }
+
+    window.addEventListener("online", reconnectNow);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") reconnectNow();
+    });
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted) reconnectNow(); // back from the back-forward cache
+    });
+    connect();
+  }
+
+  function placeBell(live) {
+    // The layout's navbar has no slot for plugins; the bell goes next to the user menu.
+    const bell = live.querySelector(".sb-bell-item");
+    if (!bell) return;
+    const spots = document.querySelectorAll(
+      "header.navbar .navbar-nav.order-md-last, aside.navbar .navbar-nav.d-lg-none",
+    );
+    spots.forEach((spot, index) => spot.prepend(index === 0 ? bell : bell.cloneNode(true)));
+  }
+
+  function socketAddress(path) {
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${window.location.host}${path}`;
+  }
+
+  function safeLink(link) {
+    return typeof link === "string" && /^(\/(?!\/)|https?:\/\/)/.test(link) ? link : null;
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

@@ -160,8 +160,22 @@ def test_shell_falls_back_to_the_standard_repl_without_ipython(sqlite_url: str) 
     assert "orders: 0" in result.stdout
 
 
-def test_serve_runs_the_requested_number_of_workers(sqlite_url: str, unused_tcp_port: int) -> None:
-    env = {**os.environ, "DATABASE_URL": sqlite_url, "SECRET_KEY": "test-secret"}
+def test_several_workers_without_redis_are_refused(sqlite_url: str) -> None:
+    refused = starboard("serve", "--workers", "2", url=sqlite_url)
+    assert refused.returncode == 2
+    assert "workers: 2 workers need REDIS_URL" in one_line(refused.stderr)
+
+
+@pytest.mark.redis
+def test_serve_runs_the_requested_number_of_workers(
+    sqlite_url: str, unused_tcp_port: int, redis_url: str
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": sqlite_url,
+        "SECRET_KEY": "test-secret",
+        "REDIS_URL": redis_url,
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(unused_tcp_port), "--workers", "2"],
         cwd=ROOT,

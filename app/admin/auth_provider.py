@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -16,10 +15,10 @@ from app.audit.log import record
 from app.auth import sessions
 from app.auth.accounts import find_user
 from app.auth.current import Actor, CurrentUser, client_address, current_user
+from app.auth.lookup import load_current_user
 from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.auth.throttle import SignInThrottle, retry_message
 from app.db import now_utc
-from app.models import Group, User, user_group
 
 BAD_CREDENTIALS = "Invalid username or password"
 
@@ -97,25 +96,10 @@ class AccountAuthProvider(AuthProvider):
         return AdminUser(username=user.username)
 
     async def load(self, user_id: int, epoch: object, request: Request) -> CurrentUser | None:
-        """The user with their own and their groups' permissions, in one statement."""
-        stmt = (
-            select(User.username, User.is_superuser, User.permissions, Group.permissions)
-            .outerjoin(user_group, user_group.c.user_id == User.id)
-            .outerjoin(Group, Group.id == user_group.c.group_id)
-            .where(User.id == user_id, User.is_active, User.session_epoch == epoch)
-        )
         # On the request's own session (the library opens it before auth): a connection checkout
         # and its reset cost more than the query itself.
         page_session: AsyncSession | None = getattr(request.state, "session", None)
         if page_session is not None:
-            rows = (await page_session.execute(stmt)).all()
-        else:
-            async with self.engine.connect() as connection:
-                rows = (await connection.execute(stmt)).all()
-        if not rows:
-            return None
-        username, is_superuser, own, _ = rows[0]
-        granted = set(own or [])
-        for *_, group_permissions in rows:
-            granted.update(group_permissions or [])
-        return CurrentUser(user_id, username, is_superuser, frozenset(granted))
+            return await load_current_user(page_session, user_id, epoch)
+        async with self.engine.connect() as connection:
+            return await load_current_user(connection, user_id, epoch)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from typing import Any, ClassVar
+from urllib.parse import quote_plus
 
 from markupsafe import escape
 from sqlalchemy import (
@@ -29,12 +30,14 @@ from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, joinedload
 from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.functions import FunctionElement
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.status import HTTP_403_FORBIDDEN
 from starlette_admin.contrib.sqla import ModelView
 from starlette_admin.exceptions import FormValidationError
 from starlette_admin.filters import FilterGroup
+from starlette_admin.views import BaseModelView
 
 from app.admin.unparsed_input import unreadable_fields
 from app.auth.current import current_user
@@ -44,6 +47,8 @@ from app.auth.permissions import model_permission
 SECRET_NAME = re.compile(r"password|secret|token", re.IGNORECASE)
 
 
+# Stands in for a row's key while a link is built once for a whole list page (see RowLinks).
+_KEY_SLOT = "\x00key\x00"
 _PG_CLASS = table_clause("pg_class", column("reltuples"), column("oid"))
 
 
@@ -72,6 +77,14 @@ class MapperDefaults:
 
     def to_many(self) -> list[str]:
         return [rel.key for rel in self.relations if not is_to_one(rel)]
+
+    def stamped_by_database(self) -> list[str]:
+        """Columns the database fills in (created_at = now()): shown, never typed in a form."""
+        return [
+            prop.key
+            for prop in self.columns
+            if isinstance(getattr(prop.columns[0].server_default, "arg", None), FunctionElement)
+        ]
 
     def one_to_many(self) -> list[str]:
         return [rel.key for rel in self.relations if rel.uselist and not is_many_to_many(rel)]
@@ -119,6 +132,33 @@ class MapperDefaults:
         )
 
 
+class RowLinks:
+    """Where one list page's link row actions go, built once per page instead of once per row.
+
+    Each library link resolves its route and re-encodes its query string (~0.15 ms, twice a row).
+    The library's own view and edit links differ between rows only in the key, so each is built
+    once around a slot that every row fills in, encoded the way the library encodes it.
+    """
+
+    # The library's link actions whose URLs carry the row's key in the query string, nowhere else.
+    KEYED_IN_QUERY = frozenset({BaseModelView.row_action_1_view, BaseModelView.row_action_2_edit})
+
+    def __init__(self, view: BaseModelView, request: Request) -> None:
+        self.request = request
+        self.handlers = view._row_actions_handlers
+        self.patterns = {
+            name: str(handler(request, _KEY_SLOT))
+            for name, handler in self.handlers.items()
+            if getattr(handler, "__func__", None) in self.KEYED_IN_QUERY
+        }
+
+    def href(self, name: str, pk: Any) -> str:
+        pattern = self.patterns.get(name)
+        if pattern is None:
+            return str(self.handlers[name](self.request, pk))
+        return pattern.replace(quote_plus(_KEY_SLOT), quote_plus(str(pk)), 1)
+
+
 class AutoModelView(ModelView):
     """Admin defaults derived from the mapper; see the module docstring."""
 
@@ -160,7 +200,7 @@ class AutoModelView(ModelView):
         )
         self.exclude_fields_from_detail = self._merge(self.exclude_fields_from_detail, secrets)
         # A one-to-many collection is edited from the other side (its foreign key).
-        form_excluded = secrets + defaults.one_to_many()
+        form_excluded = secrets + defaults.one_to_many() + defaults.stamped_by_database()
         self.exclude_fields_from_create = self._merge(
             self.exclude_fields_from_create, form_excluded
         )
@@ -243,6 +283,10 @@ class AutoModelView(ModelView):
 
     async def select2_selection(self, obj: Any, request: Request) -> str:
         return f"<span>{escape(await self.repr(obj, request))}</span>"
+
+    def row_links(self, request: Request) -> RowLinks:
+        """The list template's row action links (templates/admin/model_list.html)."""
+        return RowLinks(self, request)
 
     # --- input -------------------------------------------------------------------------
 

@@ -13,9 +13,12 @@ from app.admin.accounts import GrantsPermissions
 from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
 from app.admin.chrome import StarboardChrome
+from app.admin.live import LiveChanges
 from app.admin.model_view import AutoModelView
+from app.admin.notifications import NotificationBell, NotificationInbox
 from app.auth.permissions import catalogue
 from app.auth.throttle import SignInThrottle
+from app.channels import Broker
 from app.config import PROJECT_DIR, Settings
 from app.db import Base
 
@@ -30,6 +33,7 @@ def build_admin(
     settings: Settings,
     session_factory: async_sessionmaker[AsyncSession],
     throttle: SignInThrottle,
+    broker: Broker,
 ) -> Admin:
     admin = Admin(
         session_factory,
@@ -39,7 +43,7 @@ def build_admin(
         auth_provider=AccountAuthProvider(session_factory, throttle),
         secret_key=str(settings.secret_key),
         debug=settings.debug,
-        plugins=[StarboardChrome(), AuditPlugin()],
+        plugins=[StarboardChrome(), AuditPlugin(), LiveChanges(broker), NotificationBell()],
     )
     # Jinja stats every template on every include unless told not to: ~10% of a list page.
     admin.templates.env.auto_reload = settings.debug
@@ -50,6 +54,7 @@ def build_admin(
         view = AutoModelView.view_class_for(mapper.class_)(mapper.class_)
         admin.add_view(view)
         keys.append(str(view.key))
+    admin.add_view(NotificationInbox(broker))
     # Every admin serves the same models, so one list serves every app in the process.
     GrantsPermissions.grantable_permissions = catalogue(keys)
     return admin

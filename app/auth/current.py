@@ -13,6 +13,7 @@ class CurrentUser:
     username: str
     is_superuser: bool = False
     permissions: frozenset[str] = field(default_factory=frozenset)
+    groups: frozenset[tuple[int, str]] = field(default_factory=frozenset)  # (id, name)
 
     def can(self, permission: str) -> bool:
         return self.is_superuser or permission in self.permissions

@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditEntry
 from app.models.auth import Group, User, user_group
+from app.models.notifications import Notification, NotificationRead
 from app.models.shop import (
     Category,
     Customer,
@@ -21,6 +22,8 @@ __all__ = [
     "Category",
     "Customer",
     "Group",
+    "Notification",
+    "NotificationRead",
     "Order",
     "OrderItem",
     "OrderStatus",

@@ -28,6 +28,8 @@ async def _redis(request: Request) -> str:
     client: Any = request.app.state.redis
     if client is None:
         return "off"
+    if request.app.state.broker.status() == "down":
+        return "down"  # the pub-sub connection is away, whatever a fresh ping says
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             await client.ping()

@@ -42,15 +42,20 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def make_throttle(
-    request: pytest.FixtureRequest, clock: FakeClock
-) -> AsyncIterator[MakeThrottle]:
+def backend_url(request: pytest.FixtureRequest) -> str | None:
+    # Looked up in a sync fixture: a nested setup inside an async one upsets the browser tests'
+    # asyncio bookkeeping (tests/services.py).
+    return None if request.param == "memory" else str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture
+async def make_throttle(backend_url: str | None, clock: FakeClock) -> AsyncIterator[MakeThrottle]:
     """Builds throttles on one backend; on Redis each has its own client, as workers would."""
-    if request.param == "memory":
+    if backend_url is None:
         shared = create_throttle(None, clock=clock)
         yield lambda: shared
         return
-    url: str = request.getfixturevalue("redis_url")
+    url = backend_url
     clients: list[redis.asyncio.Redis] = []
 
     def make() -> SignInThrottle:

@@ -1,0 +1,235 @@
+"""Notifications in the admin: the bell on every page and the `/admin/notifications` inbox.
+
+The bell (unread count, the newest id the page has seen, the user's name) is rendered by the
+server; `static/starboard.js` keeps it live from the `/ws` socket and turns frames into toasts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.status import HTTP_303_SEE_OTHER, HTTP_400_BAD_REQUEST
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette_admin.base import BaseAdmin
+from starlette_admin.flash import flash
+from starlette_admin.helpers import on_commit
+from starlette_admin.plugins import BasePlugin
+from starlette_admin.routing import route
+from starlette_admin.views import CustomView
+
+from app.auth.current import CurrentUser, current_user
+from app.channels import Broker
+from app.models import Notification, NotificationRead
+from app.notifications import service
+from app.notifications.audience import user_channel, visible_to
+
+PAGE_SIZE = 25
+LEVEL_COLOURS = {"info": "blue", "success": "green", "warning": "yellow", "error": "red"}
+INBOX_ROUTE = "notifications"
+INBOX_PATH = "/notifications"
+# Admin paths that never render a page: no inbox summary needed for them.
+NOT_PAGES = ("/static/", "/_api/", "/_files/", "/plugins/")
+
+
+@dataclass(frozen=True)
+class InboxSummary:
+    username: str
+    unread: int
+    total: int
+    # The newest notification the page knows of, so the socket resumes after it; None: the
+    # socket's first frame tells (list pages stay within their statement budget that way).
+    newest: int | None
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    id: int
+    title: str
+    body: str
+    level: str
+    link: str | None
+    created_at: dt.datetime | None
+    read: bool
+
+    @property
+    def colour(self) -> str:
+        return LEVEL_COLOURS.get(self.level, "blue")
+
+
+def read_by(user: CurrentUser) -> Any:
+    """Joins a notification to this user's read mark, if any."""
+    return and_(
+        NotificationRead.notification_id == Notification.id,
+        NotificationRead.user_id == user.id,
+    )
+
+
+async def summary(session: AsyncSession, user: CurrentUser) -> InboxSummary:
+    """Unread count, total and newest id in one statement."""
+    stmt = (
+        select(
+            func.count(Notification.id),
+            func.count(NotificationRead.notification_id),
+            func.max(Notification.id),
+        )
+        .outerjoin(NotificationRead, read_by(user))
+        .where(visible_to(user))
+    )
+    total, read, newest = (await session.execute(stmt)).one()
+    return InboxSummary(user.username, int(total) - int(read), int(total), int(newest or 0))
+
+
+async def inbox_page(session: AsyncSession, user: CurrentUser, page: int) -> list[InboxItem]:
+    """One page of the user's notifications: unread first, then newest first."""
+    is_read = NotificationRead.notification_id.is_not(None)
+    stmt = (
+        select(Notification, is_read)
+        .outerjoin(NotificationRead, read_by(user))
+        .where(visible_to(user))
+        .order_by(is_read, Notification.id.desc())
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    )
+    return [
+        InboxItem(n.id, n.title, n.body, n.level, n.link, as_utc(n.created_at), bool(read))
+        for n, read in (await session.execute(stmt)).all()
+    ]
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands back naive datetimes; they were stored in UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+def positive_int(raw: object) -> int | None:
+    """A form or query value as a row number; None for anything else (or out of range)."""
+    text = str(raw or "")
+    if not (text.isdecimal() and len(text) <= 18) or int(text) < 1:
+        return None
+    return int(text)
+
+
+class InboxSummaryMiddleware:
+    """Puts the signed-in user's InboxSummary on `request.state` for every admin page.
+
+    Innermost, so the auth provider has found the user; on the request's own DB session.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            request = Request(scope)
+            user = current_user(request)
+            session = getattr(request.state, "session", None)
+            relative = scope["path"][len(scope.get("root_path", "")) :]
+            if (
+                user is not None
+                and isinstance(session, AsyncSession)
+                and "hx-request" not in request.headers  # a fragment: no navbar in it
+                and not relative.startswith(NOT_PAGES)
+            ):
+                request.state.inbox_summary = (
+                    await summary(session, user)
+                    if relative.startswith(INBOX_PATH)
+                    else InboxSummary(user.username, 0, 0, None)
+                )
+        await self.app(scope, receive, send)
+
+
+def inbox_summary(connection: HTTPConnection) -> InboxSummary | None:
+    found = getattr(connection.state, "inbox_summary", None)
+    return found if isinstance(found, InboxSummary) else None
+
+
+class NotificationBell(BasePlugin):
+    """The bell and toast area on every admin page (templates/notifications/live.html)."""
+
+    name = "notifications"
+
+    def template_globals(self) -> dict[str, Any]:
+        return {"summary": inbox_summary}  # `notifications_summary(request)` in templates
+
+    def on_mount(self, admin: BaseAdmin) -> None:
+        # Plugin middlewares run before the auth provider; this one needs the user it finds.
+        admin.app.user_middleware.append(Middleware(InboxSummaryMiddleware))
+
+
+class NotificationInbox(CustomView):
+    """`/admin/notifications`: the signed-in user's own notifications; no permission needed."""
+
+    path = INBOX_PATH
+    route_name = INBOX_ROUTE
+    menu_label = "Notifications"
+    icon = "fa-solid fa-bell"
+    add_to_menu = False  # the bell on every page leads here
+
+    def __init__(self, broker: Broker) -> None:
+        super().__init__()
+        self.broker = broker
+
+    @route("")
+    async def index(self, request: Request) -> Response:
+        user = current_user(request)
+        assert user is not None, "the auth provider lets no one through without a user"
+        session: AsyncSession = request.state.session
+        page = positive_int(request.query_params.get("page")) or 1
+        counts = inbox_summary(request) or await summary(session, user)
+        items = await inbox_page(session, user, page)
+        assert self._admin is not None
+        return self._admin._template_response(
+            request=request,
+            name="notifications/inbox.html",
+            context={
+                "title": self.title(request),
+                "items": items,
+                "unread": counts.unread,
+                "total": counts.total,
+                "page": page,
+                "pages": max(1, (counts.total + PAGE_SIZE - 1) // PAGE_SIZE),
+            },
+        )
+
+    @route("/read", methods=["POST"], name="notifications-read")
+    async def read(self, request: Request) -> Response:
+        form = await request.form()
+        ids = [positive_int(value) for value in form.getlist("id")]
+        if not ids or None in ids:
+            return PlainTextResponse(
+                "id: give the number of a notification to mark read", HTTP_400_BAD_REQUEST
+            )
+        await self.mark(request, [i for i in ids if i is not None])
+        return self.back_to_inbox(request, positive_int(form.get("page")) or 1)
+
+    @route("/read-all", methods=["POST"], name="notifications-read-all")
+    async def read_all(self, request: Request) -> Response:
+        await self.mark(request, None)
+        return self.back_to_inbox(request, 1)
+
+    async def mark(self, request: Request, ids: list[int] | None) -> None:
+        """Marks read in the request's transaction; after commit every open tab hears the count."""
+        user = current_user(request)
+        assert user is not None, "the auth provider lets no one through without a user"
+        session: AsyncSession = request.state.session
+        marked = await service.mark_read(session, user, ids)
+        if not marked:
+            return
+        frame = {"type": "unread", "count": await service.unread_count(session, user)}
+        on_commit(request, lambda: self.broker.publish(user_channel(user.id), frame))
+        flash(request, f"Marked {marked} notification{'s' * (marked != 1)} read.", "success")
+
+    def back_to_inbox(self, request: Request, page: int) -> Response:
+        target = request.url_for(f"{request.app.state.ROUTE_NAME}:{INBOX_ROUTE}")
+        if page > 1:
+            target = target.include_query_params(page=page)
+        return RedirectResponse(str(target), status_code=HTTP_303_SEE_OTHER)

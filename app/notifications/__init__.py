@@ -1,0 +1,3 @@
+"""Telling operators things: notify() persists, then publishes on the recipients' channel."""
+
+LEVELS = ("info", "success", "warning", "error")

@@ -1,0 +1,140 @@
+"""notify(): one function for jobs, admin hooks and the CLI; plus the inbox queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth.current import CurrentUser
+from app.channels import Broker
+from app.models import Group, Notification, NotificationRead, User
+from app.notifications import LEVELS
+from app.notifications.audience import EVERYONE, group_channel, user_channel, visible_to
+
+TITLE_MAX = 200
+
+
+class NotifyError(ValueError):
+    """A notification we refuse to send; the message names the field and what is accepted."""
+
+
+def frame(notification: Notification) -> dict[str, Any]:
+    created = notification.created_at
+    if created is not None and created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)  # SQLite hands back the stored UTC time naive
+    return {
+        "type": "notification",
+        "id": notification.id,
+        "title": notification.title,
+        "body": notification.body,
+        "level": notification.level,
+        "link": notification.link,
+        "created_at": created.isoformat().replace("+00:00", "Z") if created else None,
+    }
+
+
+def _check(title: str, level: str, link: str | None, audiences: int) -> None:
+    if audiences != 1:
+        raise NotifyError("recipient: give exactly one of user, group or everyone")
+    if not title.strip():
+        raise NotifyError("title: must not be empty")
+    if len(title) > TITLE_MAX:
+        raise NotifyError(f"title: at most {TITLE_MAX} characters")
+    if level not in LEVELS:
+        raise NotifyError(f"level: {level!r} is not one of {', '.join(LEVELS)}")
+    if link is not None and not (
+        (link.startswith("/") and not link.startswith("//"))
+        or link.startswith(("https://", "http://"))
+    ):
+        raise NotifyError(f"link: {link!r} must be a path like /admin/… or an http(s) URL")
+
+
+async def notify(
+    session_factory: async_sessionmaker[AsyncSession],
+    broker: Broker,
+    *,
+    user: str | int | None = None,
+    group: str | None = None,
+    everyone: bool = False,
+    title: str,
+    body: str = "",
+    level: str = "info",
+    link: str | None = None,
+) -> Notification:
+    """Persisted first (committed), then published: a lost message is caught up from the DB."""
+    _check(
+        title, level, link, sum(x is not None and x is not False for x in (user, group, everyone))
+    )
+    async with session_factory.begin() as session:
+        notification = Notification(title=title.strip(), body=body, level=level, link=link)
+        if user is not None:
+            found = await session.scalar(
+                select(User).where(
+                    User.id == user if isinstance(user, int) else User.username == user
+                )
+            )
+            if found is None:
+                raise NotifyError(f"user: no account named {user!r}")
+            notification.audience, notification.user_id = "user", found.id
+            channel = user_channel(found.id)
+        elif group is not None:
+            found_group = await session.scalar(select(Group).where(Group.name == group))
+            if found_group is None:
+                raise NotifyError(f"group: no group named {group!r}")
+            notification.audience, notification.group_id = "group", found_group.id
+            channel = group_channel(found_group.name)
+        else:
+            notification.audience = EVERYONE
+            channel = EVERYONE
+        session.add(notification)
+        await session.flush()
+        await session.refresh(notification)
+    await broker.publish(channel, frame(notification))
+    return notification
+
+
+async def after(
+    session: AsyncSession, user: CurrentUser, after_id: int, limit: int = 500
+) -> Sequence[Notification]:
+    """The user's notifications with an id above `after_id`, oldest first (for resume)."""
+    stmt = (
+        select(Notification)
+        .where(visible_to(user), Notification.id > after_id)
+        .order_by(Notification.id)
+        .limit(limit)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def unread_count(session: AsyncSession, user: CurrentUser) -> int:
+    read = select(NotificationRead.notification_id).where(NotificationRead.user_id == user.id)
+    stmt = (
+        select(func.count())
+        .select_from(Notification)
+        .where(visible_to(user), Notification.id.not_in(read))
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
+async def mark_read(session: AsyncSession, user: CurrentUser, ids: Sequence[int] | None) -> int:
+    """Marks the given notifications (or all unread ones) read; returns how many were marked."""
+    already = select(NotificationRead.notification_id).where(NotificationRead.user_id == user.id)
+    stmt = select(Notification.id).where(visible_to(user), Notification.id.not_in(already))
+    if ids is not None:
+        stmt = stmt.where(Notification.id.in_(ids))
+    unread = list((await session.scalars(stmt)).all())
+    if unread:
+        # Two tabs may mark the same one at once: the second insert is a no-op, not an error.
+        dialect = session.get_bind().dialect.name
+        insert_read = (pg_insert if dialect == "postgresql" else sqlite_insert)(NotificationRead)
+        await session.execute(
+            insert_read.on_conflict_do_nothing(),
+            [{"notification_id": i, "user_id": user.id} for i in unread],
+        )
+    return len(unread)

@@ -1,0 +1,154 @@
+"""WS /ws: one socket per tab, for signed-in users; notifications, counts and live events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app.admin.live import MODELS_CHANNEL
+from app.auth import sessions
+from app.auth.current import CurrentUser
+from app.auth.lookup import load_current_user
+from app.channels import Broker, Message, Subscription
+from app.models import Notification
+from app.notifications import service
+from app.notifications.audience import channels_of, visible_to
+
+POLICY_VIOLATION = 1008
+REPLAY_PAGE = 500
+REMEMBERED_IDS = 10_000  # ids already sent, so a replay and a live frame never both arrive
+CLIENT_FRAMES = '{"type": "resume", "after": <last id seen>} or {"type": "ping"}'
+
+
+async def socket_user(websocket: WebSocket) -> CurrentUser | None:
+    user_id = sessions.signed_in_user_id(websocket.session)
+    if user_id is None:
+        return None
+    engine = websocket.app.state.engine
+    async with engine.connect() as connection:
+        return await load_current_user(connection, user_id, websocket.session.get(sessions.EPOCH))
+
+
+async def ws_endpoint(websocket: WebSocket) -> None:
+    user = await socket_user(websocket)
+    if user is None:
+        await websocket.close(code=POLICY_VIOLATION)  # before accept: the client sees a 403
+        return
+    broker: Broker = websocket.app.state.broker
+    subscription = await broker.subscribe([*channels_of(user), MODELS_CHANNEL])
+    try:
+        await websocket.accept()
+        await Tab(websocket, user, subscription, websocket.app.state.session_factory).run()
+    finally:
+        await broker.unsubscribe(subscription)
+
+
+class Tab:
+    """One open tab: replays what it missed and forwards what happens, each notification once."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        user: CurrentUser,
+        subscription: Subscription,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        self.websocket = websocket
+        self.user = user
+        self.subscription = subscription
+        self.session_factory = session_factory
+        self.sent: OrderedDict[int, None] = OrderedDict()
+        self.floor = 0  # every visible notification at or below this id is dealt with
+        self.send_lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        async with self.session_factory() as session:
+            newest = select(func.max(Notification.id)).where(visible_to(self.user))
+            self.floor = int(await session.scalar(newest) or 0)
+        await self.send_unread(newest=self.floor)
+        forward = asyncio.create_task(self.forward())
+        try:
+            await self.listen()
+        finally:
+            forward.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await forward
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.websocket.send_text(json.dumps(frame))
+
+    async def send_notification(self, frame: dict[str, Any]) -> None:
+        notification_id = int(frame["id"])
+        if notification_id <= self.floor or notification_id in self.sent:
+            return  # the client has it already
+        self.sent[notification_id] = None
+        while len(self.sent) > REMEMBERED_IDS:
+            forgotten, _ = self.sent.popitem(last=False)
+            self.floor = max(self.floor, forgotten)
+        await self.send(frame)
+
+    async def send_unread(self, newest: int | None = None) -> None:
+        async with self.session_factory() as session:
+            count = await service.unread_count(session, self.user)
+        frame: dict[str, Any] = {"type": "unread", "count": count}
+        if newest is not None:
+            frame["newest"] = newest  # on connect: where a tab that knows nothing resumes after
+        await self.send(frame)
+
+    async def replay(self, after: int) -> None:
+        """Every persisted notification above `after`, in pages, oldest first."""
+        while True:
+            async with self.session_factory() as session:
+                page = await service.after(session, self.user, after, REPLAY_PAGE)
+            for notification in page:
+                await self.send_notification(service.frame(notification))
+            if len(page) < REPLAY_PAGE:
+                return
+            after = page[-1].id
+
+    async def forward(self) -> None:
+        while True:
+            message: Message = await self.subscription.get()
+            data = message.data
+            kind = data.get("type")
+            if kind == "missed":
+                await self.replay(self.floor)
+                await self.send_unread()
+            elif kind == "notification":
+                await self.send_notification(data)
+            elif kind == "model":
+                if self.user.can(f"{data.get('model')}:view"):
+                    await self.send(data)
+            else:
+                await self.send(data)
+
+    async def listen(self) -> None:
+        while True:
+            try:
+                text = await self.websocket.receive_text()
+            except WebSocketDisconnect:
+                return
+            try:
+                frame = json.loads(text)
+                kind = frame["type"] if isinstance(frame, dict) else None
+            except (ValueError, KeyError):
+                kind = None
+            if kind == "resume" and isinstance(frame.get("after"), int) and frame["after"] >= 0:
+                # The client has everything up to `after`, and gets what this socket already sent.
+                self.floor = frame["after"]
+                await self.replay(frame["after"])
+                await self.send_unread()  # exact again after what the replay just delivered
+            elif kind == "ping":
+                await self.send({"type": "pong"})
+            else:
+                await self.send(
+                    {"type": "error", "detail": f"unreadable frame: send {CLIENT_FRAMES}"}
+                )

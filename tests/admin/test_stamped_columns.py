@@ -1,0 +1,31 @@
+"""Columns the database stamps (created_at) are shown, never typed: an edit cannot blank them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.models import Product
+from tests.admin.test_model_views import scalar, shop_client  # noqa: F401  (fixture)
+from tests.conftest import csrf_token
+
+
+def test_created_at_is_not_on_forms_and_an_edit_keeps_it(shop_client, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    before = scalar(sqlite_url, select(Product.created_at).where(Product.id == 1))
+    for page in ("create", "edit?pk=1"):
+        assert 'name="created_at"' not in shop_client.get(f"/admin/product/{page}").text
+    form = shop_client.get("/admin/product/edit?pk=1").text
+    saved = shop_client.post(
+        "/admin/product/edit?pk=1",
+        data={
+            "csrftoken": csrf_token(form),
+            "sku": "SKU-EDITED",
+            "name": "Edited",
+            "category": "books",
+            "price": "3.50",
+            "stock": "1",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text[-800:]
+    assert scalar(sqlite_url, select(Product.created_at).where(Product.id == 1)) == before
+    assert "created at" in shop_client.get("/admin/product/detail?pk=1").text.lower()

@@ -1,0 +1,207 @@
+"""`/admin/notifications` in-process: the inbox, marking read per user, and the bell."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from app.admin.notifications import PAGE_SIZE
+from app.main import create_app
+from app.notifications.service import notify
+from tests.conftest import add_user, csrf_token, make_settings, sign_in
+
+INBOX = "/admin/notifications"
+WS = "wss://testserver/ws"  # the session cookie is Secure
+
+
+@pytest.fixture
+def client_for(database_url: str) -> Iterator[Callable[[str], TestClient]]:
+    """Signed-in clients on each backend: alice and bob in group "ops", carol in no group."""
+    add_user(database_url, "alice", superuser=False, groups={"ops": []})
+    add_user(database_url, "bob", superuser=False, groups={"ops": []})
+    add_user(database_url, "carol", superuser=False)
+    clients: list[TestClient] = []
+
+    def make(username: str) -> TestClient:
+        # An app each: every TestClient runs its own event loop, and asyncpg's pool is per loop.
+        app = create_app(make_settings(database_url))
+        client = TestClient(app, base_url="https://testserver").__enter__()
+        clients.append(client)
+        sign_in(client, username)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def send(client: TestClient, **values: Any) -> int:
+    app: Any = client.app
+
+    async def work() -> int:
+        sent = await notify(app.state.session_factory, app.state.broker, **values)
+        return sent.id
+
+    return client.portal.call(work)  # type: ignore[union-attr]
+
+
+def listed(html: str) -> list[tuple[int, bool]]:
+    """(id, read) of every notification on an inbox page, in order."""
+    return [
+        (int(pk), read == "true")
+        for pk, read in re.findall(r'data-notification-id="(\d+)"\s+data-read="(\w+)"', html)
+    ]
+
+
+def unread_on(html: str) -> int:
+    match = re.search(r'data-sb-unread="(\d+)"', html)
+    assert match, "no bell on the page"
+    return int(match.group(1))
+
+
+def mark(client: TestClient, *ids: int, page: int | None = None) -> Any:
+    form: dict[str, Any] = {"csrftoken": csrf_token(client.get(INBOX).text)}
+    if ids:
+        form["id"] = [str(i) for i in ids]
+    if page:
+        form["page"] = str(page)
+    target = f"{INBOX}/read" if ids else f"{INBOX}/read-all"
+    return client.post(target, data=form, follow_redirects=False)
+
+
+def test_the_inbox_lists_unread_first_then_newest(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    alice = client_for("alice")
+    first = send(alice, user="alice", title="Export ready", link="/admin/order/list")
+    second = send(alice, group="ops", title="Disk almost full", body="92% used", level="warning")
+    third = send(alice, everyone=True, title="Maintenance tonight", level="error")
+    send(alice, user="carol", title="Not for alice")
+    assert mark(alice, second).status_code == 303
+
+    page = alice.get(INBOX)
+    assert page.status_code == 200
+    assert listed(page.text) == [(third, False), (first, False), (second, True)]
+    assert "Not for alice" not in page.text
+    assert "92% used" in page.text and "warning" in page.text
+    assert 'href="/admin/order/list"' in page.text
+    assert re.search(r"<time datetime=\"\d{4}-\d\d-\d\dT", page.text)
+    assert "2</span> unread of 3" in page.text
+
+
+def test_the_inbox_is_paginated(client_for: Callable[[str], TestClient]) -> None:
+    alice = client_for("alice")
+    ids = [send(alice, user="alice", title=f"Report {n}") for n in range(PAGE_SIZE + 3)]
+    mark(alice, ids[-1])  # the newest, now read, sorts last
+
+    first = listed(alice.get(INBOX).text)
+    second = listed(alice.get(INBOX, params={"page": "2"}).text)
+    assert [pk for pk, _ in first] == ids[-2::-1][:PAGE_SIZE]
+    assert second == [(ids[1], False), (ids[0], False), (ids[-1], True)]
+    assert "Page 2 of 2" in alice.get(INBOX, params={"page": "2"}).text
+    assert listed(alice.get(INBOX, params={"page": "9"}).text) == []
+    for nonsense in ("x", "0", "-1", "²"):
+        assert listed(alice.get(INBOX, params={"page": nonsense}).text) == first
+
+
+def test_marking_read_is_per_user_even_for_shared_notifications(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    alice, bob = client_for("alice"), client_for("bob")
+    own = send(alice, user="alice", title="For alice")
+    shared = send(alice, group="ops", title="For ops")
+    everyone = send(alice, everyone=True, title="For all")
+    assert unread_on(alice.get(INBOX).text) == 3
+    assert unread_on(bob.get(INBOX).text) == 2
+
+    marked = mark(alice, shared, page=2)
+    assert marked.status_code == 303
+    assert marked.headers["location"].endswith(f"{INBOX}?page=2")
+    assert unread_on(alice.get(INBOX).text) == 2
+    assert unread_on(bob.get(INBOX).text) == 2  # still unread for bob
+
+    assert mark(alice).status_code == 303  # all
+    assert listed(alice.get(INBOX).text) == [(everyone, True), (shared, True), (own, True)]
+    assert unread_on(alice.get(INBOX).text) == 0
+    assert listed(bob.get(INBOX).text) == [(everyone, False), (shared, False)]
+
+    # Someone else's notification cannot be marked: nothing changes.
+    assert mark(bob, own).status_code == 303
+    assert unread_on(bob.get(INBOX).text) == 2
+
+
+def test_marking_read_tells_every_open_tab_the_new_count(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    alice = client_for("alice")
+    sent = [send(alice, user="alice", title=f"Job {n} failed") for n in range(3)]
+    with alice.websocket_connect(WS) as tab:
+        assert tab.receive_json()["count"] == 3  # the first frame: the count on connect
+        mark(alice, sent[0])
+        assert tab.receive_json() == {"type": "unread", "count": 2}
+        mark(alice)
+        assert tab.receive_json() == {"type": "unread", "count": 0}
+
+
+def test_the_flash_says_how_many_were_marked(client_for: Callable[[str], TestClient]) -> None:
+    alice = client_for("alice")
+    send(alice, user="alice", title="One")
+    send(alice, user="alice", title="Two")
+    assert mark(alice).status_code == 303
+    assert "Marked 2 notifications read." in alice.get(INBOX).text
+
+
+def test_a_post_without_the_csrf_token_is_refused(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    alice = client_for("alice")
+    sent = send(alice, user="alice", title="Keep me unread")
+    assert alice.post(f"{INBOX}/read", data={"id": str(sent)}).status_code == 403
+    assert alice.post(f"{INBOX}/read-all").status_code == 403
+    assert unread_on(alice.get(INBOX).text) == 1
+
+
+def test_a_bad_id_is_refused_with_a_message(client_for: Callable[[str], TestClient]) -> None:
+    alice = client_for("alice")
+    send(alice, user="alice", title="Still unread")
+    token = csrf_token(alice.get(INBOX).text)
+    for bad in (["seven"], ["²"], ["0"], ["1", "x"], []):
+        refused = alice.post(f"{INBOX}/read", data={"csrftoken": token, "id": bad})
+        assert refused.status_code == 400, bad
+        assert "id: give the number of a notification" in refused.text
+    assert unread_on(alice.get(INBOX).text) == 1
+
+
+def test_an_anonymous_visitor_is_sent_to_sign_in(app: Starlette) -> None:
+    with TestClient(app, base_url="https://testserver") as client:
+        response = client.get(INBOX, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("https://testserver/admin/login?next=")
+
+
+def test_every_admin_page_has_the_bell_with_the_unread_count(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    carol = client_for("carol")
+    send(carol, user="carol", title="Hello")
+    newest = send(carol, everyone=True, title="Hello all")
+    for path in ("/admin/", INBOX, "/admin/login?next=/admin/"):
+        html = carol.get(path).text
+        assert 'href="https://testserver/admin/notifications"' in html, path
+        assert 'data-sb-user="carol"' in html, path
+        assert 'id="sb-toasts"' in html, path
+    # Other pages leave the count to the socket's first frame: no extra statement per page.
+    inbox = carol.get(INBOX).text
+    assert unread_on(inbox) == 2
+    assert f'data-sb-after="{newest}"' in inbox
+
+
+def test_an_anonymous_page_has_no_bell(app: Starlette) -> None:
+    with TestClient(app, base_url="https://testserver") as client:
+        html = client.get("/admin/login").text
+    assert "data-sb-unread" not in html and 'id="sb-live"' not in html

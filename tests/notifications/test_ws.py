@@ -1,0 +1,159 @@
+"""WS /ws in-process: who may connect, what each socket receives, resume, and bad frames."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from app.notifications.service import notify
+from tests.admin.test_model_views import fill_shop
+from tests.conftest import add_user, csrf_token, sign_in
+
+# The session cookie is Secure: the socket must be wss:// for the client to send it.
+WS = "wss://testserver/ws"
+Session = Any  # starlette's WebSocketTestSession
+
+
+@pytest.fixture
+def client_for(sqlite_url: str, app: Starlette) -> Iterator[Callable[[str], TestClient]]:
+    fill_shop(sqlite_url)
+    add_user(sqlite_url, "alice", superuser=False, groups={"support": ["ticket:view"]})
+    add_user(sqlite_url, "bob", superuser=False, permissions=["product:view", "tag:view"])
+    add_user(sqlite_url, "root")
+    clients: list[TestClient] = []
+
+    def make(username: str) -> TestClient:
+        client = TestClient(app, base_url="https://testserver").__enter__()
+        clients.append(client)
+        sign_in(client, username)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def send(client: TestClient, **values: Any) -> int:
+    app: Any = client.app
+
+    async def work() -> int:
+        sent = await notify(app.state.session_factory, app.state.broker, **values)
+        return sent.id
+
+    return client.portal.call(work)  # type: ignore[union-attr]
+
+
+def frames_until(socket: Session, kind: str, limit: int = 20) -> list[dict[str, Any]]:
+    seen = []
+    for _ in range(limit):
+        frame = socket.receive_json()
+        seen.append(frame)
+        if frame["type"] == kind:
+            return seen
+    raise AssertionError(f"no {kind} frame in {seen}")
+
+
+def test_an_anonymous_socket_is_refused_before_accept(app: Starlette) -> None:
+    with (
+        TestClient(app, base_url="https://testserver") as client,
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect(WS),
+    ):
+        pass
+    assert refused.value.code == 1008
+
+
+def test_a_socket_starts_with_the_unread_count_and_gets_its_notifications(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    alice = client_for("alice")
+    send(alice, user="alice", title="Before you connected")
+    with alice.websocket_connect(WS) as socket:
+        assert socket.receive_json() == {"type": "unread", "count": 1, "newest": 1}
+        sent = send(alice, user="alice", title="Stock is low", body="SKU-1", level="warning")
+        frame = socket.receive_json()
+        assert frame["type"] == "notification" and frame["id"] == sent
+        assert (frame["title"], frame["body"], frame["level"]) == (
+            "Stock is low",
+            "SKU-1",
+            "warning",
+        )
+        assert frame["created_at"].endswith("Z")
+
+
+def test_each_user_gets_only_their_own_their_groups_and_everyones(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    alice, bob = client_for("alice"), client_for("bob")
+    with alice.websocket_connect(WS) as a, bob.websocket_connect(WS) as b:
+        a.receive_json(), b.receive_json()
+        send(alice, user="bob", title="for bob")
+        send(alice, group="support", title="for support")
+        send(alice, user="alice", title="for alice")
+        send(alice, everyone=True, title="for all")
+        titles_a = [a.receive_json()["title"] for _ in range(3)]
+        titles_b = [b.receive_json()["title"] for _ in range(2)]
+        a.send_json({"type": "ping"})
+        b.send_json({"type": "ping"})
+        assert a.receive_json() == {"type": "pong"}  # nothing else was queued for alice
+        assert b.receive_json() == {"type": "pong"}
+    assert titles_a == ["for support", "for alice", "for all"]
+    assert titles_b == ["for bob", "for all"]
+
+
+def test_resume_replays_what_was_missed_in_order_exactly_once(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    alice = client_for("alice")
+    first = send(alice, user="alice", title="one")
+    with alice.websocket_connect(WS) as socket:
+        socket.receive_json()
+        for title in ("two", "three"):
+            send(alice, user="alice", title=title)
+        socket.send_json({"type": "resume", "after": first})
+        titles = [socket.receive_json()["title"] for _ in range(2)]
+        assert socket.receive_json() == {"type": "unread", "count": 3}  # exact after a replay
+        socket.send_json({"type": "ping"})
+        assert socket.receive_json() == {"type": "pong"}  # the live copies were not sent again
+    assert titles == ["two", "three"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[]", '{"no": "type"}', '{"type": "resume", "after": "x"}', '{"type": "dance"}'],
+)
+def test_a_malformed_frame_gets_an_error_and_the_socket_stays_up(
+    client_for: Callable[[str], TestClient], text: str
+) -> None:
+    alice = client_for("alice")
+    with alice.websocket_connect(WS) as socket:
+        socket.receive_json()
+        socket.send_text(text)
+        error = socket.receive_json()
+        assert error["type"] == "error" and "resume" in error["detail"]
+        socket.send_json({"type": "ping"})
+        assert socket.receive_json() == {"type": "pong"}
+
+
+def test_admin_changes_reach_those_who_may_view_the_model(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    root, bob, alice = client_for("root"), client_for("bob"), client_for("alice")
+    with bob.websocket_connect(WS) as b, alice.websocket_connect(WS) as a:
+        b.receive_json(), a.receive_json()
+        form = root.get("/admin/tag/edit?pk=1").text
+        saved = root.post(
+            "/admin/tag/edit?pk=1",
+            data={"csrftoken": csrf_token(form), "name": "renamed"},
+            follow_redirects=False,
+        )
+        assert saved.status_code == 303, saved.text[-500:]
+        frame = b.receive_json()
+        assert frame == {"type": "model", "model": "tag", "action": "edit", "pk": "1", "by": "root"}
+        a.send_json({"type": "ping"})
+        assert a.receive_json() == {"type": "pong"}  # alice may not view products or tags
