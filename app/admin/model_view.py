@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import table as table_clause
 from sqlalchemy.dialects.postgresql import REGCLASS
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, joinedload
 from sqlalchemy.sql import ColumnElement, Select
@@ -85,6 +86,17 @@ class MapperDefaults:
             for prop in self.columns
             if isinstance(getattr(prop.columns[0].server_default, "arg", None), FunctionElement)
         ]
+
+    def duplicated_field(self, error: IntegrityError) -> str | None:
+        """The form field a unique-constraint violation is about, if it names one of ours."""
+        text = str(error.orig)
+        table = str(getattr(self.mapper.local_table, "name", ""))
+        for prop in self.columns:
+            name = prop.columns[0].name
+            # SQLite: "UNIQUE constraint failed: product.sku"; PostgreSQL: "uq_product_sku".
+            if f"{table}.{name}" in text or f"uq_{table}_{name}" in text:
+                return str(prop.key)
+        return None
 
     def one_to_many(self) -> list[str]:
         return [rel.key for rel in self.relations if rel.uselist and not is_many_to_many(rel)]
@@ -269,6 +281,16 @@ class AutoModelView(ModelView):
         if name in self._row_actions and not await self.is_row_action_allowed(request, name):
             raise HTTPException(HTTP_403_FORBIDDEN)
         return await super().handle_row_action(request, pk, name)
+
+    async def handle_exception(self, request: Request, exc: Exception) -> None:
+        # A value another row already has is bad input: name the field, not a 500.
+        if isinstance(exc, IntegrityError):
+            field = self._defaults.duplicated_field(exc)
+            if field is not None:
+                raise FormValidationError(
+                    {field: "another record already has this value; choose a different one"}
+                )
+        await super().handle_exception(request, exc)
 
     # --- display ----------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.exc import IntegrityError
 from starlette.testclient import TestClient
 
 from app.audit.diff import MASK
@@ -213,8 +212,10 @@ def test_a_change_the_database_refuses_leaves_no_entry(
 ) -> None:
     create_lamp(client, database_url, [])
     form = product_form(client, "/admin/product/create", [], name="Same SKU")
-    with pytest.raises(IntegrityError):
-        client.post("/admin/product/create", data=form)
+    refused = client.post("/admin/product/create", data=form)
+    assert refused.status_code == 422  # a field error, not a 500 (on SQLite and PostgreSQL)
+    assert 'id="sku-error"' in refused.text and "already has this value" in refused.text
+    assert 'value="Same SKU"' in refused.text  # what was typed is kept
     assert [e["action"] for e in entries(database_url)] == ["create"]
     assert count(database_url, Product) == 1
 
