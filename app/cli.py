@@ -133,22 +133,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
-    from app.channels import Broker
-    from app.channels.memory import MemoryBroker
+    from app.channels.choose import broker_for
     from app.db import create_engine, create_session_factory
     from app.notifications.service import NotifyError, notify
 
     async def work() -> int:
         engine = create_engine(settings.database_url)
-        broker: Broker = MemoryBroker()
-        client = None
-        if settings.redis_url:
-            import redis.asyncio as redis
-
-            from app.channels.redis import REDIS_OPTIONS, RedisBroker
-
-            client = redis.from_url(settings.redis_url, **REDIS_OPTIONS)
-            broker = RedisBroker(client)  # publishing needs no subscription of its own
+        # Publishing needs no subscription, so the broker is never started here.
+        broker, client = broker_for(settings.redis_url)
         try:
             sent = await notify(
                 create_session_factory(engine),

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-import redis.asyncio as redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -15,9 +13,7 @@ from starlette.staticfiles import StaticFiles
 from app.admin.site import build_admin
 from app.auth.sessions import SessionCookieMiddleware
 from app.auth.throttle import create_throttle
-from app.channels import Broker
-from app.channels.memory import MemoryBroker
-from app.channels.redis import REDIS_OPTIONS, RedisBroker
+from app.channels.choose import broker_for
 from app.config import PROJECT_DIR, Settings, load_settings
 from app.db import create_engine, create_session_factory
 from app.security_headers import SecurityHeadersMiddleware
@@ -30,11 +26,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
-    redis_client: Any = None
-    broker: Broker = MemoryBroker()
-    if settings.redis_url:
-        redis_client = redis.from_url(settings.redis_url, **REDIS_OPTIONS)
-        broker = RedisBroker(redis_client)
+    broker, redis_client = broker_for(settings.redis_url)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

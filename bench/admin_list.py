@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -36,7 +35,6 @@ from app.models.shop import Customer, Order
 from bench.client import signed_in_client, timed_get
 from bench.dataset import (
     BENCH_DIR,
-    ROOT,
     BenchConfigError,
     order_count,
     postgres_url,
@@ -45,7 +43,7 @@ from bench.dataset import (
 )
 from bench.postgres import PostgresUnavailable, running_postgres
 from bench.statements import StatementLog, explain
-from bench.stats import Samples, load_average, ms, ratio, table
+from bench.stats import Samples, count, load_average, ms, ratio, table, verdict
 
 OURS = "/admin/order/list"
 STOCK = "/stock/order/list"
@@ -310,7 +308,7 @@ def report(title: str, outcomes: Sequence[Outcome], repeats: int) -> str:
     ]
     rows = []
     for o in outcomes:
-        verdict = "FAIL" if o.failures() else "PASS"
+        result = "FAIL" if o.failures() else "PASS"
         rows.append(
             [
                 o.case.name,
@@ -326,7 +324,7 @@ def report(title: str, outcomes: Sequence[Outcome], repeats: int) -> str:
                 sql_counts(o.stock_sql),
                 ratio(o.stock.p95, o.ours.p95),
                 f"<= {o.case.goal_ms:.0f} ms",
-                verdict,
+                result,
             ]
         )
     lines = [
@@ -365,28 +363,20 @@ def summary(results: dict[str, list[Outcome]]) -> str:
         for o in outcomes
         if o.failures()
     ]
-    verdict = "PASS" if not failing else "FAIL"
-    line = f"admin_list: {verdict}, {total - len(failing)}/{total} cases meet the goal"
-    if failing:
-        line += "; failing: " + ", ".join(failing) + " (rerun with --explain for query plans)"
-    return line
+    line = verdict("admin_list", total - len(failing), total, "cases meet the goal", failing)
+    return line + (" (rerun with --explain for query plans)" if failing else "")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.admin_list", description=__doc__)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed requests per case")
+    parser.add_argument("--repeats", type=count, default=REPEATS, help="timed requests per case")
     parser.add_argument("--explain", action="store_true", help="print our statements' plans")
-    args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error(f"--repeats {args.repeats}: expected a whole number of at least 1")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # create_app finds templates/ and static/ relative to the working directory.
-    os.chdir(ROOT)
     try:
         orders = order_count()
         if orders < DEEP_PAGE * PAGE_SIZE:

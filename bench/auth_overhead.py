@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import sys
 import tempfile
@@ -36,9 +35,19 @@ from app.auth.sessions import SessionCookieMiddleware
 from app.config import Settings
 from app.main import create_app
 from bench.client import BASE_URL, BENCH_USER, in_process_client, running, sign_in, timed_get
-from bench.dataset import ROOT, prepare
+from bench.dataset import prepare
 from bench.statements import StatementLog
-from bench.stats import Samples, Stopwatch, load_average, ms, ms_change, percentile, table
+from bench.stats import (
+    Samples,
+    Stopwatch,
+    count,
+    load_average,
+    ms,
+    ms_change,
+    percentile,
+    table,
+    verdict,
+)
 
 ORDERS = 300  # the list pages need rows, not a big table: the check's cost does not grow with it
 WARMUP = 10
@@ -408,29 +417,20 @@ def report(results: Results, repeats: int) -> str:
 def summary(results: Results) -> str:
     comparisons = [*results.pages, results.static]
     failing = [f"{c.case.name} ({'; '.join(c.failures())})" for c in comparisons if c.failures()]
-    verdict = "PASS" if not failing else "FAIL"
-    line = (
-        f"auth_overhead: {verdict}, {len(comparisons) - len(failing)}/{len(comparisons)} cases"
-        f" within {GOAL_MS:.0f} ms of sign-in overhead"
+    what = f"cases within {GOAL_MS:.0f} ms of sign-in overhead"
+    return verdict(
+        "auth_overhead", len(comparisons) - len(failing), len(comparisons), what, failing
     )
-    if failing:
-        line += "; failing: " + ", ".join(failing)
-    return line
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.auth_overhead", description=__doc__)
-    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed requests per variant")
-    args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error(f"--repeats {args.repeats}: expected a whole number of at least 1")
-    return args
+    parser.add_argument("--repeats", type=count, default=REPEATS, help="timed requests per variant")
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # create_app finds templates/ and static/ relative to the working directory.
-    os.chdir(ROOT)
     with tempfile.TemporaryDirectory(prefix="starboard-bench-") as directory:
         url = f"sqlite+aiosqlite:///{Path(directory) / 'auth.sqlite'}"
         print(f"auth_overhead on SQLite, {ORDERS} orders in a temporary database", flush=True)

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import re
 import sys
 import tempfile
@@ -56,7 +55,6 @@ from app.models import Notification
 from app.notifications.audience import user_channel
 from app.notifications.service import frame, notify
 from bench.client import BENCH_USER, ensure_superuser, session_cookie
-from bench.dataset import ROOT
 from bench.processes import (
     Services,
     cpu_seconds,
@@ -65,7 +63,7 @@ from bench.processes import (
     running_services,
 )
 from bench.sockets import CONNECTING_AT_ONCE, FRAME_TIMEOUT_S, Inbox, StalledSocket, open_inboxes
-from bench.stats import Samples, load_average, ms, percentile, ratio, table
+from bench.stats import Samples, count, load_average, ms, percentile, ratio, table, verdict
 from tests.services import UvicornServer, free_port
 
 SAMPLES = 300
@@ -754,29 +752,21 @@ def summary(results: Results) -> str:
         ("stalled client memory", results.stalled.failures()),
     ]
     failing = [f"{name} ({'; '.join(reasons)})" for name, reasons in checks if reasons]
-    verdict = "PASS" if not failing else "FAIL"
-    line = f"notifications: {verdict}, {len(checks) - len(failing)}/{len(checks)} goals met"
-    if failing:
-        line += "; failing: " + ", ".join(failing)
-    return line
+    return verdict("notifications", len(checks) - len(failing), len(checks), "goals met", failing)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.notifications", description=__doc__)
-    parser.add_argument("--samples", type=int, default=SAMPLES, help="latency samples per case")
-    parser.add_argument("--clients", type=int, default=CLIENTS, help="sockets for the broadcast")
-    parser.add_argument("--messages", type=int, default=MESSAGES, help="the stalled client's flood")
-    args = parser.parse_args(argv)
-    for name in ("samples", "clients", "messages"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} {getattr(args, name)}: expected a whole number of at least 1")
-    return args
+    parser.add_argument("--samples", type=count, default=SAMPLES, help="latency samples per case")
+    parser.add_argument("--clients", type=count, default=CLIENTS, help="sockets for the broadcast")
+    parser.add_argument(
+        "--messages", type=count, default=MESSAGES, help="the stalled client's flood"
+    )
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # create_app finds templates/ and static/ relative to the working directory.
-    os.chdir(ROOT)
     raise_open_file_limit(2 * args.clients + 1000)
     print(
         f"notifications: {args.clients:,} clients, {args.messages:,}-message flood, SQLite and"

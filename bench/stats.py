@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import time
@@ -89,3 +90,16 @@ def load_average() -> str:
     # Other work on the machine shows up in p95 first; this says how busy it was.
     one, five, _ = os.getloadavg()
     return f"{one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def count(text: str) -> int:
+    """An argparse type for --repeats and friends: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of at least 1")
+    return int(text)
+
+
+def verdict(bench: str, passed: int, total: int, what: str, failing: Sequence[str]) -> str:
+    """The one-line summary each benchmark ends with: PASS/FAIL, how many, and which failed."""
+    line = f"{bench}: {'FAIL' if failing else 'PASS'}, {passed}/{total} {what}"
+    return line + ("; failing: " + ", ".join(failing) if failing else "")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import anyio
@@ -121,3 +122,19 @@ def admin_client(sqlite_url: str, app: Starlette) -> Iterator[TestClient]:
     with TestClient(app, base_url="https://testserver") as client:
         sign_in(client, "admin")
         yield client
+
+
+SignedIn = Callable[[Starlette, str], TestClient]
+
+
+@pytest.fixture
+def signed_in() -> Iterator[SignedIn]:
+    """`signed_in(app, username)`: a TestClient signed in on that app; all closed after the test."""
+    with ExitStack() as stack:
+
+        def open_as(app: Starlette, username: str) -> TestClient:
+            client = stack.enter_context(TestClient(app, base_url="https://testserver"))
+            sign_in(client, username)
+            return client
+
+        yield open_as

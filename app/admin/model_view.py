@@ -180,6 +180,8 @@ class AutoModelView(ModelView):
     detail_template = "admin/model_detail.html"
     # Above this many matching rows the list stops counting (like Django's show_full_result_count).
     exact_count_limit: ClassVar[int] = 10_000
+    # Rows only the app writes (audit entries, notifications): readable, never typed in.
+    written_by_the_app: ClassVar[bool] = False
 
     _overrides: ClassVar[dict[type[Any], type[AutoModelView]]] = {}
 
@@ -246,10 +248,10 @@ class AutoModelView(ModelView):
         return self.allowed(request, "view")
 
     def can_create(self, request: Request) -> bool:
-        return self.allowed(request, "create")
+        return not self.written_by_the_app and self.allowed(request, "create")
 
     def can_edit(self, request: Request) -> bool:
-        return self.allowed(request, "edit")
+        return not self.written_by_the_app and self.allowed(request, "edit")
 
     def can_delete(self, request: Request) -> bool:
         return self.allowed(request, "delete")
@@ -259,7 +261,7 @@ class AutoModelView(ModelView):
 
     def can_import(self, request: Request) -> bool:
         # An import both adds and changes rows.
-        return self.allowed(request, "create") and self.allowed(request, "edit")
+        return self.can_create(request) and self.can_edit(request)
 
     async def is_action_allowed(self, request: Request, name: str) -> bool:
         if name in ("delete", "export"):

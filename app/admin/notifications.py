@@ -1,7 +1,8 @@
 """Notifications in the admin: the bell on every page and the `/admin/notifications` inbox.
 
-The bell (unread count, the newest id the page has seen, the user's name) is rendered by the
-server; `static/starboard.js` keeps it live from the `/ws` socket and turns frames into toasts.
+The bell is rendered on every page without a query: the socket's first frame carries the unread
+count (the inbox, which counts anyway, renders it). `static/starboard.js` keeps it live from
+`/ws` and turns frames into toasts.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER, HTTP_400_BAD_REQUEST
-from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette_admin.base import BaseAdmin
 from starlette_admin.flash import flash
 from starlette_admin.helpers import on_commit
 from starlette_admin.plugins import BasePlugin
@@ -34,8 +32,6 @@ PAGE_SIZE = 25
 LEVEL_COLOURS = {"info": "blue", "success": "green", "warning": "yellow", "error": "red"}
 INBOX_ROUTE = "notifications"
 INBOX_PATH = "/notifications"
-# Admin paths that never render a page: no inbox summary needed for them.
-NOT_PAGES = ("/static/", "/_api/", "/_files/", "/plugins/")
 
 
 @dataclass(frozen=True)
@@ -118,38 +114,13 @@ def positive_int(raw: object) -> int | None:
     return int(text)
 
 
-class InboxSummaryMiddleware:
-    """Puts the signed-in user's InboxSummary on `request.state` for every admin page.
-
-    Innermost, so the auth provider has found the user; on the request's own DB session.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            request = Request(scope)
-            user = current_user(request)
-            session = getattr(request.state, "session", None)
-            relative = scope["path"][len(scope.get("root_path", "")) :]
-            if (
-                user is not None
-                and isinstance(session, AsyncSession)
-                and "hx-request" not in request.headers  # a fragment: no navbar in it
-                and not relative.startswith(NOT_PAGES)
-            ):
-                request.state.inbox_summary = (
-                    await summary(session, user)
-                    if relative.startswith(INBOX_PATH)
-                    else InboxSummary(user.username, 0, 0, None)
-                )
-        await self.app(scope, receive, send)
-
-
-def inbox_summary(connection: HTTPConnection) -> InboxSummary | None:
-    found = getattr(connection.state, "inbox_summary", None)
-    return found if isinstance(found, InboxSummary) else None
+def bell(connection: HTTPConnection) -> InboxSummary | None:
+    """What the bell shows; counts only where the inbox counted them, else the socket tells."""
+    counted = getattr(connection.state, "inbox_summary", None)
+    if isinstance(counted, InboxSummary):
+        return counted
+    user = current_user(connection)
+    return InboxSummary(user.username, 0, 0, None) if user is not None else None
 
 
 class NotificationBell(BasePlugin):
@@ -158,11 +129,7 @@ class NotificationBell(BasePlugin):
     name = "notifications"
 
     def template_globals(self) -> dict[str, Any]:
-        return {"summary": inbox_summary}  # `notifications_summary(request)` in templates
-
-    def on_mount(self, admin: BaseAdmin) -> None:
-        # Plugin middlewares run before the auth provider; this one needs the user it finds.
-        admin.app.user_middleware.append(Middleware(InboxSummaryMiddleware))
+        return {"summary": bell}  # `notifications_summary(request)` in templates
 
 
 class NotificationInbox(CustomView):
@@ -184,7 +151,7 @@ class NotificationInbox(CustomView):
         assert user is not None, "the auth provider lets no one through without a user"
         session: AsyncSession = request.state.session
         page = positive_int(request.query_params.get("page")) or 1
-        counts = inbox_summary(request) or await summary(session, user)
+        counts = request.state.inbox_summary = await summary(session, user)
         items = await inbox_page(session, user, page)
         assert self._admin is not None
         return self._admin._template_response(

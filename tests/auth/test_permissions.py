@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
@@ -11,13 +11,13 @@ from starlette.testclient import TestClient
 
 from app.models import Product
 from tests.admin.test_model_views import fill_shop, scalar
-from tests.conftest import add_user, csrf_token, sign_in
+from tests.conftest import SignedIn, add_user, csrf_token
 
 Client = Callable[[str], TestClient]
 
 
 @pytest.fixture
-def client_for(sqlite_url: str, app: Starlette) -> Iterator[Client]:
+def client_for(sqlite_url: str, app: Starlette, signed_in: SignedIn) -> Client:
     """Signs in as one of: viewer (group grants product:view), editor (own grants), nobody."""
     fill_shop(sqlite_url)
     add_user(sqlite_url, "viewer", superuser=False, groups={"viewers": ["product:view"]})
@@ -29,17 +29,7 @@ def client_for(sqlite_url: str, app: Starlette) -> Iterator[Client]:
     )
     add_user(sqlite_url, "nobody", superuser=False)
     add_user(sqlite_url, "root")
-    clients: list[TestClient] = []
-
-    def make(username: str) -> TestClient:
-        client = TestClient(app, base_url="https://testserver").__enter__()
-        clients.append(client)
-        sign_in(client, username)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    return lambda username: signed_in(app, username)
 
 
 def products(url: str) -> int:

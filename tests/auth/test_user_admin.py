@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -19,11 +18,8 @@ GOOD = "a-long-enough-password"
 
 
 @pytest.fixture
-def root(sqlite_url: str, app: Starlette) -> Iterator[TestClient]:
-    add_user(sqlite_url, "root")
-    with TestClient(app, base_url="https://testserver") as client:
-        sign_in(client, "root")
-        yield client
+def root(admin_client: TestClient) -> TestClient:
+    return admin_client  # the superuser "admin"
 
 
 def create_user_form(client: TestClient, **values: str | list[str]) -> dict[str, object]:
@@ -86,7 +82,7 @@ def test_bad_input_names_the_field_and_stores_nothing(
     assert response.status_code == 422
     assert f'id="{field}-error"' in response.text
     assert message in html.unescape(response.text)
-    assert set(users(sqlite_url)) == {"root"}
+    assert set(users(sqlite_url)) == {"admin"}
     assert 'value="dora@example.com"' in response.text  # what was typed is kept
 
 

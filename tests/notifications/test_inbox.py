@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,42 +12,21 @@ from starlette.testclient import TestClient
 
 from app.admin.notifications import PAGE_SIZE
 from app.main import create_app
-from app.notifications.service import notify
-from tests.conftest import add_user, csrf_token, make_settings, sign_in
+from tests.conftest import SignedIn, add_user, csrf_token, make_settings
+from tests.notifications.test_ws import send
 
 INBOX = "/admin/notifications"
 WS = "wss://testserver/ws"  # the session cookie is Secure
 
 
 @pytest.fixture
-def client_for(database_url: str) -> Iterator[Callable[[str], TestClient]]:
+def client_for(database_url: str, signed_in: SignedIn) -> Callable[[str], TestClient]:
     """Signed-in clients on each backend: alice and bob in group "ops", carol in no group."""
     add_user(database_url, "alice", superuser=False, groups={"ops": []})
     add_user(database_url, "bob", superuser=False, groups={"ops": []})
     add_user(database_url, "carol", superuser=False)
-    clients: list[TestClient] = []
-
-    def make(username: str) -> TestClient:
-        # An app each: every TestClient runs its own event loop, and asyncpg's pool is per loop.
-        app = create_app(make_settings(database_url))
-        client = TestClient(app, base_url="https://testserver").__enter__()
-        clients.append(client)
-        sign_in(client, username)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-def send(client: TestClient, **values: Any) -> int:
-    app: Any = client.app
-
-    async def work() -> int:
-        sent = await notify(app.state.session_factory, app.state.broker, **values)
-        return sent.id
-
-    return client.portal.call(work)  # type: ignore[union-attr]
+    # An app each: every TestClient runs its own event loop, and asyncpg's pool is per loop.
+    return lambda username: signed_in(create_app(make_settings(database_url)), username)
 
 
 def listed(html: str) -> list[tuple[int, bool]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.notifications.service import notify
 from tests.admin.test_model_views import fill_shop
-from tests.conftest import add_user, csrf_token, sign_in
+from tests.conftest import SignedIn, add_user, csrf_token
 
 # The session cookie is Secure: the socket must be wss:// for the client to send it.
 WS = "wss://testserver/ws"
@@ -20,22 +20,12 @@ Session = Any  # starlette's WebSocketTestSession
 
 
 @pytest.fixture
-def client_for(sqlite_url: str, app: Starlette) -> Iterator[Callable[[str], TestClient]]:
+def client_for(sqlite_url: str, app: Starlette, signed_in: SignedIn) -> Callable[[str], TestClient]:
     fill_shop(sqlite_url)
     add_user(sqlite_url, "alice", superuser=False, groups={"support": ["ticket:view"]})
     add_user(sqlite_url, "bob", superuser=False, permissions=["product:view", "tag:view"])
     add_user(sqlite_url, "root")
-    clients: list[TestClient] = []
-
-    def make(username: str) -> TestClient:
-        client = TestClient(app, base_url="https://testserver").__enter__()
-        clients.append(client)
-        sign_in(client, username)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    return lambda username: signed_in(app, username)
 
 
 def send(client: TestClient, **values: Any) -> int:

@@ -1,0 +1,17 @@
+"""Which broker a process uses: Redis when REDIS_URL is set, else in-process."""
+
+from __future__ import annotations
+
+import redis.asyncio as redis
+
+from app.channels.broker import Broker
+from app.channels.memory import MemoryBroker
+from app.channels.redis import REDIS_OPTIONS, RedisBroker
+
+
+def broker_for(redis_url: str | None) -> tuple[Broker, redis.Redis | None]:
+    """The broker, and the Redis client it uses (shared with the throttle; close it at exit)."""
+    if not redis_url:
+        return MemoryBroker(), None
+    client = redis.from_url(redis_url, **REDIS_OPTIONS)
+    return RedisBroker(client), client
