@@ -28,6 +28,8 @@ class Settings:
     port: int = 8000
     scheduler: str = "embedded"
     timezone: str = "UTC"
+    live_settings_module: str = "app.live_settings"  # where SETTINGS and @on_change hooks live
+    settings_check_interval: float = 2.0  # seconds between version checks (heals missed news)
 
     @property
     def is_embedded_db(self) -> bool:

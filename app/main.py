@@ -15,6 +15,9 @@ from app.auth.sessions import SessionCookieMiddleware
 from app.auth.throttle import create_throttle
 from app.channels.choose import broker_for
 from app.config import PROJECT_DIR, Settings, load_settings
+from app.constance import LiveSettings, install
+from app.constance.hooks import load_declarations
+from app.constance.store import SettingsStore
 from app.db import create_engine, create_session_factory
 from app.security_headers import SecurityHeadersMiddleware
 from app.views.health import healthz
@@ -27,13 +30,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
     broker, redis_client = broker_for(settings.redis_url)
+    declared = load_declarations(settings.live_settings_module)  # bad declarations stop here
+    live_settings = LiveSettings(declared.catalogue)
+    settings_store = SettingsStore(
+        declared.catalogue,
+        live_settings,
+        session_factory,
+        broker,
+        declared.hooks,
+        check_interval=settings.settings_check_interval,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
+        await settings_store.start()
         try:
             yield
         finally:
+            await settings_store.stop()
             await broker.stop()
             if redis_client is not None:
                 await redis_client.aclose()
@@ -66,7 +81,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.session_factory = session_factory
     app.state.redis = redis_client
     app.state.broker = broker
-    app.state.settings_version = 0
+    app.state.live_settings = live_settings
+    app.state.settings_store = settings_store
+    install(live_settings)
     build_admin(settings, session_factory, create_throttle(redis_client), broker).mount_to(app)
     return app
 

@@ -265,3 +265,68 @@ window.addEventListener("pageshow", () => {
     start();
   }
 })();
+
+// ---------------------------------------------------------------------------------------------
+// Live settings: the /admin/settings fields and the maintenance banner on every page.
+// `settings` frames arrive as `sb:settings` events ({keys, version}); each field block and the
+// banner have hx-trigger="sb:refresh" and are told here, since htmx trigger filters would need
+// eval, which the content policy refuses.
+(() => {
+  const BANNER_KEYS = ["MAINTENANCE_MODE", "MAINTENANCE_MESSAGE", "STATUS_PAGE_URL"];
+
+  // A field answers a bad value with 422 and a lost race with 409: both are blocks to show.
+  if (window.htmx) {
+    htmx.config.responseHandling = [
+      { code: "409|422", swap: true, error: false },
+      ...htmx.config.responseHandling,
+    ];
+  }
+
+  // Typing in a field marks it dirty: a live change then offers to reload instead of replacing.
+  function markDirty(event) {
+    const input = event.target;
+    if (!(input instanceof Element) || input.getAttribute("name") !== "value") return;
+    const block = input.closest("[data-sb-setting]");
+    if (block) block.dataset.sbDirty = "true";
+  }
+  document.addEventListener("input", markDirty);
+  document.addEventListener("change", markDirty);
+
+  function settingsChanged(event) {
+    const frame = event.detail || {};
+    const keys = Array.isArray(frame.keys) ? frame.keys : [];
+    const version = Number(frame.version) || 0;
+    for (const key of keys) {
+      for (const block of document.querySelectorAll(`[data-sb-setting="${CSS.escape(key)}"]`)) {
+        if (Number(block.dataset.sbVersion) >= version) continue; // shows this change already
+        // A save in flight answers with the latest value itself.
+        if (block.querySelector(".htmx-request")) continue;
+        if (block.dataset.sbDirty) {
+          block.querySelector("[data-sb-stale]")?.removeAttribute("hidden");
+        } else {
+          htmx.trigger(block, "sb:refresh");
+        }
+      }
+    }
+    const banner = document.getElementById("sb-maintenance");
+    if (banner && keys.some((key) => BANNER_KEYS.includes(key))) htmx.trigger(banner, "sb:refresh");
+  }
+
+  function placeBanner() {
+    // The layout has no block for it: on top of the page's content column, under the navbar.
+    const banner = document.getElementById("sb-maintenance");
+    const column = document.querySelector(".page-wrapper");
+    if (banner && column && banner.parentElement !== column) column.prepend(banner);
+  }
+
+  function start() {
+    placeBanner();
+    if (window.htmx) document.body.addEventListener("sb:settings", settingsChanged);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

@@ -58,7 +58,13 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {"database_url": database_url, "secret_key": "test-secret"}
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "secret_key": "test-secret",
+        # In-process apps share one store per test: no background check among counted
+        # statements. Tests of healing by the version check pass their own interval.
+        "settings_check_interval": 3600.0,
+    }
     values.update(overrides)
     from starlette.datastructures import Secret
 

@@ -15,6 +15,7 @@ def test_healthz_reports_services_and_no_secrets(admin_client: TestClient) -> No
         "redis": "off",
         "scheduler": "embedded",
         "settings_version": 0,
+        "settings": "ok",
         "version": __version__,
     }
     assert "test-secret" not in response.text
@@ -28,6 +29,7 @@ def test_healthz_is_503_when_the_database_does_not_answer(unused_tcp_port: int) 
     assert response.status_code == 503
     assert response.json()["database"] == "down"
     assert response.json()["status"] == "down"
+    assert response.json()["settings"] == "stale"  # serving the code defaults it started with
 
 
 def test_root_redirects_to_the_admin(admin_client: TestClient) -> None:

@@ -40,6 +40,7 @@ from starlette_admin.exceptions import FormValidationError
 from starlette_admin.filters import FilterGroup
 from starlette_admin.views import BaseModelView
 
+from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.unparsed_input import unreadable_fields
 from app.auth.current import current_user
 from app.auth.permissions import model_permission
@@ -47,6 +48,9 @@ from app.auth.permissions import model_permission
 # Columns whose values must never leave the server: not listed, shown, edited or exported.
 SECRET_NAME = re.compile(r"password|secret|token", re.IGNORECASE)
 
+
+# What maintenance mode pauses for everyone but superusers.
+WRITE_ACTIONS = frozenset({"create", "edit", "delete"})
 
 # Stands in for a row's key while a link is built once for a whole list page (see RowLinks).
 _KEY_SLOT = "\x00key\x00"
@@ -185,6 +189,12 @@ class AutoModelView(ModelView):
 
     _overrides: ClassVar[dict[type[Any], type[AutoModelView]]] = {}
 
+    @staticmethod
+    def use_page_size(size: int) -> None:
+        """Every list's default page size (the ADMIN_PAGE_SIZE live setting's hook)."""
+        AutoModelView.page_size = size
+        AutoModelView.page_size_options = sorted({10, 25, 50, 100, size})
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         declared = cls.__dict__.get("model")
@@ -239,7 +249,12 @@ class AutoModelView(ModelView):
 
     def allowed(self, request: Request, action: str) -> bool:
         user = current_user(request)
-        return user is not None and user.can(model_permission(str(self.key), action))
+        if user is None or not user.can(model_permission(str(self.key), action)):
+            return False
+        if action in WRITE_ACTIONS and changes_paused(request):
+            refuse_if_writing(request)  # the write itself hears why; pages just hide the buttons
+            return False
+        return True
 
     def is_accessible(self, request: Request) -> bool:
         return self.allowed(request, "view")

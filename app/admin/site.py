@@ -6,6 +6,7 @@ import importlib
 import pkgutil
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
 from starlette_admin.contrib.sqla import Admin
 
 import app.admin
@@ -14,13 +15,33 @@ from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
 from app.admin.chrome import StarboardChrome
 from app.admin.live import LiveChanges
+from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
 from app.admin.notifications import NotificationBell, NotificationInbox
+from app.admin.settings import SettingsPage
 from app.auth.permissions import catalogue
 from app.auth.throttle import SignInThrottle
 from app.channels import Broker
 from app.config import PROJECT_DIR, Settings
 from app.db import Base
+from app.models import SettingChange, SettingsVersion, StoredSetting
+
+# Served by /admin/settings, which validates, versions and audits: raw rows would bypass it.
+OWN_PAGES = frozenset({StoredSetting, SettingChange, SettingsVersion})
+
+
+# What admin pages read from the host app's state (`request.app.state` there).
+SHARED_STATE = ("live_settings", "settings_store")
+
+
+class StarboardAdmin(Admin):
+    """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings."""
+
+    def mount_to(self, app: Starlette) -> None:
+        super().mount_to(app)
+        for name in SHARED_STATE:
+            if hasattr(app.state, name):
+                setattr(self.app.state, name, getattr(app.state, name))
 
 
 def load_view_overrides() -> None:
@@ -35,7 +56,7 @@ def build_admin(
     throttle: SignInThrottle,
     broker: Broker,
 ) -> Admin:
-    admin = Admin(
+    admin = StarboardAdmin(
         session_factory,
         title="Starboard",
         base_url="/admin",
@@ -43,7 +64,13 @@ def build_admin(
         auth_provider=AccountAuthProvider(session_factory, throttle),
         secret_key=str(settings.secret_key),
         debug=settings.debug,
-        plugins=[StarboardChrome(), AuditPlugin(), LiveChanges(broker), NotificationBell()],
+        plugins=[
+            StarboardChrome(),
+            AuditPlugin(),
+            LiveChanges(broker),
+            NotificationBell(),
+            MaintenanceChrome(),
+        ],
     )
     # Jinja stats every template on every include unless told not to: ~10% of a list page.
     admin.templates.env.auto_reload = settings.debug
@@ -51,10 +78,15 @@ def build_admin(
     mappers = sorted(Base.registry.mappers, key=lambda m: m.class_.__name__)
     keys = []
     for mapper in mappers:
+        if mapper.class_ in OWN_PAGES:
+            continue
         view = AutoModelView.view_class_for(mapper.class_)(mapper.class_)
         admin.add_view(view)
         keys.append(str(view.key))
     admin.add_view(NotificationInbox(broker))
+    admin.add_view(SettingsPage())
+    # After the settings page: its route goes in front of `/settings/{key}`.
+    admin.add_view(MaintenanceBanner())
     # Every admin serves the same models, so one list serves every app in the process.
     GrantsPermissions.grantable_permissions = catalogue(keys)
     return admin

@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditEntry
 from app.models.auth import Group, User, user_group
+from app.models.constance import SettingChange, SettingsVersion, StoredSetting
 from app.models.notifications import Notification, NotificationRead
 from app.models.shop import (
     Category,
@@ -28,6 +29,9 @@ __all__ = [
     "OrderItem",
     "OrderStatus",
     "Product",
+    "SettingChange",
+    "SettingsVersion",
+    "StoredSetting",
     "Tag",
     "Ticket",
     "TicketPriority",

@@ -40,12 +40,15 @@ async def _redis(request: Request) -> str:
 
 async def healthz(request: Request) -> JSONResponse:
     database, redis = await asyncio.gather(_database(request), _redis(request))
+    store = request.app.state.settings_store
     body = {
         "status": "ok" if database == "ok" else "down",
         "database": database,
         "redis": redis,
         "scheduler": request.app.state.settings.scheduler,
-        "settings_version": request.app.state.settings_version,
+        "settings_version": store.version,
+        # stale: the last look at the database failed; the last known values are served.
+        "settings": "stale" if store.stale else "ok",
         "version": __version__,
     }
     return JSONResponse(body, status_code=200 if database == "ok" else 503)

@@ -43,10 +43,15 @@ async def ws_endpoint(websocket: WebSocket) -> None:
         return
     broker: Broker = websocket.app.state.broker
     subscription = await broker.subscribe([*channels_of(user), MODELS_CHANNEL])
+    # Settings frames come from this process's store once it serves the change, not from the
+    # channel: a tab that refreshes on them then reads what this process already serves.
+    watchers = websocket.app.state.settings_store.watchers
+    watchers.add(subscription)
     try:
         await websocket.accept()
         await Tab(websocket, user, subscription, websocket.app.state.session_factory).run()
     finally:
+        watchers.discard(subscription)
         await broker.unsubscribe(subscription)
 
 

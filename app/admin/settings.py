@@ -1,0 +1,467 @@
+"""`/admin/settings`: live settings, grouped, each field saved on its own and kept live.
+
+Typed text is parsed here (`Setting.parse`, so a bad value never reaches the store); every change
+then goes through `SettingsStore.save`, which checks the editor's `seen_version` (a conflict loses
+nothing), writes history and audit, and tells every open tab (`settings` frames on /ws), whose
+fields then refresh themselves (static/starboard.js).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.status import (
+    HTTP_303_SEE_OTHER,
+    HTTP_400_BAD_REQUEST,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_CONTENT,
+)
+from starlette_admin.flash import flash
+from starlette_admin.routing import route
+from starlette_admin.views import CustomView
+
+from app.auth.current import actor_of, current_user
+from app.constance.declared import MASK, Setting, SettingError
+from app.constance.storage import (
+    RESET,
+    Change,
+    Conflict,
+    Reset,
+    Snapshot,
+    Stored,
+    change_by_id,
+    history,
+    read_snapshot,
+    stale_keys,
+    stored_value,
+)
+from app.constance.store import SettingsStore
+from app.constance.transfer import ImportRefused, export, plan_import, read_import
+from app.models import SettingChange
+
+HISTORY_PAGE_SIZE = 20
+IMPORT_LIMIT_BYTES = 1_000_000
+REASON_LIMIT = 500
+DEFAULT_SHOWN = "(default)"
+
+
+def store_of(request: Request) -> SettingsStore:
+    store = getattr(request.app.state, "settings_store", None)
+    if not isinstance(store, SettingsStore):
+        raise HTTPException(HTTP_404_NOT_FOUND, "live settings are not served by this admin")
+    return store
+
+
+def may(request: Request, action: str) -> bool:
+    user = current_user(request)
+    return user is not None and user.can(f"settings:{action}")
+
+
+def require_edit(request: Request) -> None:
+    if not may(request, "edit"):
+        raise HTTPException(HTTP_403_FORBIDDEN, "changing live settings needs settings:edit")
+
+
+def input_text(setting: Setting, value: Any) -> str:
+    """The value as the page's input holds it (datetime-local has no offset: shown in UTC)."""
+    if setting.type.name == "datetime":
+        return str(value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"))
+    return setting.show(value)
+
+
+@dataclass(frozen=True)
+class FieldBlock:
+    """Everything one field's block shows: value, marks, and the outcome of the last post."""
+
+    setting: Setting
+    row: Stored | None
+    value: Any  # what is served: the default when the stored value no longer fits
+    problem: str | None
+    version: int  # the global version this block was read at: older frames are reflected
+    editable: bool
+    typed: str | None = None  # the operator's own text, kept after an error or a conflict
+    error: str | None = None
+    conflict_by: str | None = None
+    saved: str | None = None  # what the save did, shown as a mark
+
+    @property
+    def key(self) -> str:
+        return self.setting.key
+
+    @property
+    def seen_version(self) -> int:
+        return self.row.version if self.row else 0
+
+    @property
+    def modified(self) -> bool:
+        return self.row is not None
+
+    @property
+    def shown(self) -> str:
+        return self.setting.shown(self.value)
+
+    @property
+    def default_shown(self) -> str:
+        return self.setting.shown(self.setting.default)
+
+    @property
+    def widget(self) -> str:
+        return "password" if self.setting.secret else self.setting.type.input_type
+
+    @property
+    def text(self) -> str:
+        if self.setting.secret:
+            return ""  # never sent to the browser; blank keeps it
+        return self.typed if self.typed is not None else input_text(self.setting, self.value)
+
+    @property
+    def checked(self) -> bool:
+        return self.text == "true"
+
+
+def field_block(setting: Setting, snapshot: Snapshot, editable: bool, **outcome: Any) -> FieldBlock:
+    row = snapshot.rows.get(setting.key)
+    try:
+        value, problem = stored_value(setting, row), None
+    except SettingError as exc:
+        value, problem = setting.default, exc.message  # as the store serves it
+    return FieldBlock(setting, row, value, problem, snapshot.version, editable, **outcome)
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    change: SettingChange
+    old: str
+    new: str
+    revertable: bool
+
+
+def history_text(setting: Setting, typed: dict[str, Any] | None) -> str:
+    if typed is None:
+        return DEFAULT_SHOWN
+    if setting.secret:
+        return MASK
+    try:
+        return setting.show(setting.load(typed.get("value")))
+    except SettingError:
+        return json.dumps(typed.get("value"))  # a value of an older declaration: shown raw
+
+
+def value_before(setting: Setting, change: SettingChange) -> Any:
+    """What a revert sets: the change's old value, or RESET for the default; SettingError."""
+    if change.old_value is None:
+        return RESET
+    if change.old_value.get("type") != setting.type.name:
+        raise SettingError(
+            setting.key,
+            f"that value was a {change.old_value.get('type')}, the setting is now a "
+            f"{setting.type.name}; type the value instead",
+        )
+    return setting.load(change.old_value.get("value"))
+
+
+def seen_version(form: FormData) -> int:
+    text = str(form.get("seen_version") or "")
+    if not (text.isdecimal() and len(text) <= 18):
+        raise HTTPException(
+            HTTP_400_BAD_REQUEST, "seen_version: the version of the value you loaded, 0 or more"
+        )
+    return int(text)
+
+
+def reason_of(form: FormData) -> str | None:
+    return str(form.get("reason") or "").strip()[:REASON_LIMIT] or None
+
+
+def submitted_value(form: FormData) -> str:
+    # A checkbox follows its hidden "false": when ticked, the last value is the box's.
+    values = [v for v in form.getlist("value") if isinstance(v, str)]
+    return values[-1] if values else ""
+
+
+async def document_text(form: FormData) -> str:
+    upload = form.get("file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        data = await upload.read(IMPORT_LIMIT_BYTES + 1)
+    else:
+        data = str(form.get("document") or "").encode()
+    if len(data) > IMPORT_LIMIT_BYTES:
+        raise ImportRefused([f"file: larger than {IMPORT_LIMIT_BYTES // 1000} kB"])
+    if not data.strip():
+        raise ImportRefused(["file: choose a settings export (.json) to import"])
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportRefused(["file: not UTF-8 text; choose a JSON settings export"]) from None
+
+
+class SettingsPage(CustomView):
+    """The live settings page; `settings:view` to see it, `settings:edit` to change anything."""
+
+    path = "/settings"
+    route_name = "settings"
+    menu_label = "Settings"
+    icon = "fa-solid fa-gear"
+    # The admin puts each route in front of the last, in method-name order: the fixed paths
+    # (transfer_*) sort after the field_* ones, so `/{key}` does not swallow /export or /import.
+
+    def is_accessible(self, request: Request) -> bool:
+        return may(request, "view")
+
+    # -- the page ------------------------------------------------------------------------
+
+    @route("")
+    async def index(self, request: Request) -> Response:
+        store = store_of(request)
+        async with store.session_factory() as session:
+            snapshot = await read_snapshot(session)
+        editable = may(request, "edit")
+        groups = {
+            group: [field_block(s, snapshot, editable) for s in settings]
+            for group, settings in store.catalogue.groups().items()
+        }
+        assert self._admin is not None
+        return self._admin._template_response(
+            request,
+            "constance/settings.html",
+            {
+                "title": self.title(request),
+                "groups": groups,
+                "stale": stale_keys(store.catalogue, snapshot),
+                "editable": editable,
+                "version": snapshot.version,
+            },
+        )
+
+    # -- one field -----------------------------------------------------------------------
+
+    def setting(self, request: Request) -> Setting:
+        key = str(request.path_params["key"])
+        catalogue = store_of(request).catalogue
+        if key not in catalogue:
+            raise HTTPException(HTTP_404_NOT_FOUND, f"no live setting {key!r}")
+        return catalogue[key]
+
+    async def block(self, request: Request, setting: Setting, **outcome: Any) -> FieldBlock:
+        store = store_of(request)
+        async with store.session_factory() as session:
+            snapshot = await read_snapshot(session, [setting.key])
+        return field_block(setting, snapshot, may(request, "edit"), **outcome)
+
+    def render(self, request: Request, block: FieldBlock, status_code: int = 200) -> Response:
+        # A fragment: not the admin's page response, which would consume pending flash messages.
+        assert self.templates is not None, "set by the admin when the view is registered"
+        return self.templates.TemplateResponse(
+            request, "constance/field.html", {"field": block}, status_code=status_code
+        )
+
+    @route("/{key}", name="settings-field")
+    async def field_fragment(self, request: Request) -> Response:
+        return self.render(request, await self.block(request, self.setting(request)))
+
+    @route("/{key}", methods=["POST"], name="settings-save")
+    async def field_save(self, request: Request) -> Response:
+        require_edit(request)
+        setting = self.setting(request)
+        form = await request.form()
+        seen = seen_version(form)
+        text = submitted_value(form)
+        if setting.secret and not text:
+            return self.render(request, await self.block(request, setting, saved="Unchanged"))
+        try:
+            value = setting.parse(text)
+        except SettingError as exc:
+            block = await self.block(request, setting, typed=text, error=exc.message)
+            return self.render(request, block, HTTP_422_UNPROCESSABLE_CONTENT)
+        return await self.apply(request, Change(setting.key, value, seen), text, reason_of(form))
+
+    @route("/{key}/reset", methods=["POST"], name="settings-reset")
+    async def field_reset(self, request: Request) -> Response:
+        require_edit(request)
+        setting = self.setting(request)
+        form = await request.form()
+        change = Change(setting.key, RESET, seen_version(form))
+        return await self.apply(request, change, None, reason_of(form))
+
+    async def apply(
+        self, request: Request, change: Change, typed: str | None, reason: str | None
+    ) -> Response:
+        setting = store_of(request).catalogue[change.key]
+        try:
+            changed = await store_of(request).save([change], actor_of(request), reason)
+        except Conflict as exc:
+            by = exc.current.updated_by if exc.current and exc.current.updated_by else None
+            block = await self.block(
+                request, setting, typed=typed, conflict_by=by or "someone else"
+            )
+            return self.render(request, block, HTTP_409_CONFLICT)
+        done = "Reset" if isinstance(change.value, Reset) else "Saved"
+        block = await self.block(request, setting, saved=done if changed else "No change")
+        return self.render(request, block)
+
+    # -- history -------------------------------------------------------------------------
+
+    async def history_response(
+        self, request: Request, setting: Setting, notice: str | None = None, status_code: int = 200
+    ) -> Response:
+        page = page_number(request)
+        store = store_of(request)
+        async with store.session_factory() as session:
+            lines = await self.history_lines(session, setting, page)
+            snapshot = await read_snapshot(session, [setting.key])
+        assert self._admin is not None
+        return self._admin._template_response(
+            request,
+            "constance/history.html",
+            {
+                "title": f"{setting.key} history",
+                "field": field_block(setting, snapshot, may(request, "edit")),
+                "lines": lines[:HISTORY_PAGE_SIZE],
+                "page": page,
+                "has_next": len(lines) > HISTORY_PAGE_SIZE,
+                "notice": notice,
+            },
+            status_code=status_code,
+        )
+
+    @staticmethod
+    async def history_lines(
+        session: AsyncSession, setting: Setting, page: int
+    ) -> list[HistoryLine]:
+        changes = await history(
+            session,
+            setting.key,
+            limit=HISTORY_PAGE_SIZE + 1,  # one more: tells whether there is a next page
+            offset=(page - 1) * HISTORY_PAGE_SIZE,
+        )
+        return [
+            HistoryLine(
+                change,
+                history_text(setting, change.old_value),
+                history_text(setting, change.new_value),
+                not setting.secret,
+            )
+            for change in changes
+        ]
+
+    @route("/{key}/history", name="settings-history")
+    async def field_history(self, request: Request) -> Response:
+        return await self.history_response(request, self.setting(request))
+
+    @route("/{key}/revert/{change_id:int}", methods=["POST"], name="settings-revert")
+    async def field_revert(self, request: Request) -> Response:
+        require_edit(request)
+        setting = self.setting(request)
+        form = await request.form()
+        seen = seen_version(form)
+        store = store_of(request)
+        async with store.session_factory() as session:
+            change = await change_by_id(session, int(request.path_params["change_id"]))
+        if change is None or change.key != setting.key:
+            raise HTTPException(HTTP_404_NOT_FOUND, f"{setting.key} has no such change")
+        if setting.secret:
+            why = "Secret values are not kept in history: type the value again on the page."
+            return await self.history_response(request, setting, why, HTTP_400_BAD_REQUEST)
+        try:
+            value = value_before(setting, change)
+        except SettingError as exc:
+            return await self.history_response(
+                request, setting, exc.message, HTTP_422_UNPROCESSABLE_CONTENT
+            )
+        reason = reason_of(form) or f"revert to before change #{change.id}"
+        try:
+            changed = await store.save(
+                [Change(setting.key, value, seen)], actor_of(request), reason
+            )
+        except Conflict as exc:
+            by = exc.current.updated_by if exc.current and exc.current.updated_by else None
+            notice = (
+                f"{by or 'Someone else'} changed it since you loaded this page; "
+                "review the history and try again."
+            )
+            return await self.history_response(request, setting, notice, HTTP_409_CONFLICT)
+        shown = DEFAULT_SHOWN if isinstance(value, Reset) else setting.shown(value)
+        notice = f"Reverted to {shown}." if changed else f"Already {shown}: nothing changed."
+        return await self.history_response(request, setting, notice)
+
+    # -- export and import ---------------------------------------------------------------
+
+    @route("/export", name="settings-export")
+    async def transfer_export(self, request: Request) -> Response:
+        store = store_of(request)
+        async with store.session_factory() as session:
+            document = await export(session, store.catalogue)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        return Response(
+            json.dumps(document, indent=2),
+            media_type="application/json",
+            headers={
+                "Content-Disposition": f'attachment; filename="starboard-settings-{stamp}.json"'
+            },
+        )
+
+    @route("/import", methods=["POST"], name="settings-import")
+    async def transfer_import(self, request: Request) -> Response:
+        require_edit(request)
+        store = store_of(request)
+        form = await request.form()
+        text = ""
+        try:
+            text = await document_text(form)
+            try:
+                document = json.loads(text)
+            except ValueError as exc:
+                raise ImportRefused([f"file: not JSON ({exc})"]) from None
+            values = read_import(store.catalogue, document)
+        except ImportRefused as refused:
+            return self.import_page(
+                request, [], refused.problems, "", HTTP_422_UNPROCESSABLE_CONTENT
+            )
+        async with store.session_factory() as session:
+            changes, differences = await plan_import(session, store.catalogue, values)
+        if form.get("apply") == "1" and changes:
+            # All at once: one transaction, so the file is applied whole or not at all.
+            changed = await store.save(changes, actor_of(request), reason_of(form) or "import")
+            flash(request, f"Imported: {len(changed)} setting(s) changed.", "success")
+            target = request.url_for(f"{request.app.state.ROUTE_NAME}:settings")
+            return RedirectResponse(str(target), status_code=HTTP_303_SEE_OTHER)
+        return self.import_page(request, differences, [], text)
+
+    def import_page(
+        self,
+        request: Request,
+        differences: list[Any],
+        problems: list[str],
+        text: str,
+        status_code: int = 200,
+    ) -> Response:
+        assert self._admin is not None
+        response = self._admin._template_response(
+            request,
+            "constance/import.html",
+            {
+                "title": "Import settings",
+                "differences": differences,
+                "problems": problems,
+                "document": text,
+            },
+            status_code=status_code,
+        )
+        # The re-posted file may hold a secret the operator typed: keep it out of caches.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def page_number(request: Request) -> int:
+    text = request.query_params.get("page", "")
+    return int(text) if text.isdecimal() and 0 < len(text) <= 9 and int(text) > 0 else 1

@@ -1,0 +1,214 @@
+"""Declaring live settings in code: key, default, help, group, type, validators, secrecy.
+
+A developer lists `Setting(...)` objects in `app/live_settings.py`; `Catalogue` checks them once
+at start-up (a default that fails its own validators stops the app, naming the key).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.constance.kinds import KINDS, BadValue, Kind, kind_of_default
+
+KEY_PATTERN = re.compile(r"[A-Z][A-Z0-9_]*")
+MASK = "********"  # what a secret shows as in the page, the audit log and exports
+
+# A custom validator gets the parsed value and raises ValueError with a message for the operator.
+Check = Callable[[Any], None]
+
+
+class SettingError(ValueError):
+    """A value an operator or a file gave for a setting is not accepted; names key and why."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+class DeclarationError(Exception):
+    """The declarations in code are wrong; raised at start-up."""
+
+
+class UnknownSetting(AttributeError, KeyError):
+    """No setting has this key; the message suggests the closest declared one."""
+
+    def __init__(self, key: str, known: Iterable[str]) -> None:
+        close = difflib.get_close_matches(key.upper(), list(known), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        super().__init__(f"no live setting {key!r}{hint}")
+        self.key = key
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any
+    help: str = ""
+    group: str = "General"
+    kind: str | None = None  # bool int float decimal str text choice date datetime time …
+    min: Any = None
+    max: Any = None
+    pattern: str | None = None
+    choices: Sequence[str] = ()
+    check: Check | None = None
+    secret: bool = False
+    type: Kind = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not KEY_PATTERN.fullmatch(self.key):
+            raise DeclarationError(
+                f"{self.key!r}: a setting key is UPPER_CASE letters, digits and underscores"
+            )
+        if self.kind is None:
+            kind = "choice" if self.choices else None
+            chosen = KINDS[kind] if kind else kind_of_default(self.default)
+            if chosen is None:
+                raise DeclarationError(
+                    f"{self.key}: cannot tell the type from the default {self.default!r}; "
+                    f"name it with kind= (one of {', '.join(KINDS)})"
+                )
+        elif self.kind in KINDS:
+            chosen = KINDS[self.kind]
+        else:
+            raise DeclarationError(
+                f"{self.key}: unknown kind {self.kind!r}; accepted: {', '.join(KINDS)}"
+            )
+        object.__setattr__(self, "type", chosen)
+        if chosen.name == "choice" and not self.choices:
+            raise DeclarationError(f"{self.key}: a choice setting needs choices=[...]")
+        if (self.min is not None or self.max is not None) and not chosen.ordered:
+            raise DeclarationError(f"{self.key}: min/max apply to numbers, dates, times, durations")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:  # else a bare re.error at start-up, naming no key
+                raise DeclarationError(f"{self.key}: pattern {self.pattern!r}: {exc}") from None
+        if not chosen.fits(self.default):
+            raise DeclarationError(
+                f"{self.key}: the default {self.default!r} is not {chosen.accepted} "
+                f"(type {chosen.name})"
+            )
+        try:
+            # Through JSON and back, as a stored value goes: "x" as an email default fails here.
+            self.load(self.dump(self.default))
+        except SettingError as exc:
+            raise DeclarationError(f"{self.key}: the default fails: {exc.message}") from None
+        except TypeError:  # min="5" for an int: else every later save would fail the same way
+            raise DeclarationError(
+                f"{self.key}: min/max must be of the setting's type ({chosen.name})"
+            ) from None
+
+    @property
+    def accepted(self) -> str:
+        """What an operator may type, with every limit: shown in errors and as the field's hint."""
+        parts = [self.type.accepted]
+        if self.choices:
+            parts = [f"one of {', '.join(self.choices)}"]
+        if self.min is not None and self.max is not None:
+            parts.append(f"from {self.type.show(self.min)} to {self.type.show(self.max)}")
+        elif self.min is not None:
+            parts.append(f"at least {self.type.show(self.min)}")
+        elif self.max is not None:
+            parts.append(f"at most {self.type.show(self.max)}")
+        if self.pattern is not None:
+            parts.append(f"matching {self.pattern}")
+        return ", ".join(parts)
+
+    def parse(self, text: str) -> Any:
+        """Typed text (form, CLI) to a valid value, or SettingError naming key, type and limits."""
+        try:
+            value = self.type.parse(text)
+        except BadValue:
+            raise self._refuse(text) from None
+        return self.validate(value, text)
+
+    def load(self, stored: Any) -> Any:
+        """A JSON value (database, import file) to a valid value, or SettingError."""
+        try:
+            value = self.type.load(stored)
+        except BadValue:
+            raise self._refuse(stored) from None
+        return self.validate(value, stored)
+
+    def validate(self, value: Any, given: Any = None) -> Any:
+        given = value if given is None else given
+        if self.choices and value not in self.choices:
+            raise self._refuse(given)
+        if self.min is not None and value < self.min:
+            raise self._refuse(given)
+        if self.max is not None and value > self.max:
+            raise self._refuse(given)
+        if self.pattern is not None and not re.fullmatch(self.pattern, str(value)):
+            raise self._refuse(given)
+        if self.check is not None:
+            try:
+                self.check(value)
+            except ValueError as exc:
+                message = str(exc)
+                if self.secret and str(value):
+                    # A check may quote the value it refuses; a secret's must not reach the page.
+                    message = message.replace(str(value), MASK)
+                raise SettingError(self.key, f"{message} (type {self.type.name})") from None
+        return value
+
+    def dump(self, value: Any) -> Any:
+        return self.type.dump(value)
+
+    def show(self, value: Any) -> str:
+        return self.type.show(value)
+
+    def shown(self, value: Any) -> str:
+        """What a page, an audit entry or an export may show: secrets masked."""
+        return MASK if self.secret else self.show(value)
+
+    def _refuse(self, given: Any) -> SettingError:
+        seen = MASK if self.secret else given
+        return SettingError(
+            self.key, f"expected {self.accepted} (type {self.type.name}), got {seen!r}"
+        )
+
+
+class Catalogue:
+    """Every declared setting by key, in declaration order (groups keep first-seen order)."""
+
+    def __init__(self, settings: Iterable[Setting]) -> None:
+        self.by_key: dict[str, Setting] = {}
+        for setting in settings:
+            if setting.key in self.by_key:
+                raise DeclarationError(f"{setting.key}: declared twice")
+            self.by_key[setting.key] = setting
+
+    def __getitem__(self, key: str) -> Setting:
+        try:
+            return self.by_key[key]
+        except KeyError:
+            raise UnknownSetting(key, self.by_key) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.by_key
+
+    def __iter__(self) -> Any:
+        return iter(self.by_key.values())
+
+    def __len__(self) -> int:
+        return len(self.by_key)
+
+    def keys(self) -> list[str]:
+        return list(self.by_key)
+
+    def defaults(self) -> dict[str, Any]:
+        return {key: setting.default for key, setting in self.by_key.items()}
+
+    def groups(self) -> dict[str, list[Setting]]:
+        grouped: dict[str, list[Setting]] = {}
+        for setting in self.by_key.values():
+            grouped.setdefault(setting.group, []).append(setting)
+        return grouped

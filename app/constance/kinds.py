@@ -1,0 +1,372 @@
+"""The types a live setting can have: how each is typed in, stored as JSON, and read back.
+
+Every parse error says what is accepted, so the page, the CLI and import can show it as is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y", "t"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off", "n", "f", ""})
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(d|h|m|s)")
+DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+class BadValue(ValueError):
+    """Text or JSON that is not a value of the kind; the message says what is accepted."""
+
+
+class Kind:
+    """One setting type. `parse` reads typed text, `dump`/`load` convert to and from JSON."""
+
+    name: str = ""
+    accepted: str = ""
+    python_types: tuple[type, ...] = ()
+    input_type = "text"  # the HTML input the page shows
+    ordered = False  # min/max apply
+
+    def parse(self, text: str) -> Any:
+        raise NotImplementedError
+
+    def dump(self, value: Any) -> Any:
+        return value
+
+    def load(self, stored: Any) -> Any:
+        """A stored JSON value back to Python; BadValue if it no longer fits (type changed)."""
+        value = self.parse(stored) if isinstance(stored, str) else stored
+        if not self.fits(value):
+            raise BadValue(f"expected {self.accepted}")
+        return value
+
+    def fits(self, value: Any) -> bool:
+        """Whether a Python value (a declared default, say) is of this kind."""
+        return isinstance(value, self.python_types) and not isinstance(value, bool)
+
+    def show(self, value: Any) -> str:
+        """The value as an operator types it: what the form field and the CLI print."""
+        return "" if value is None else str(value)
+
+    def refuse(self, text: str) -> BadValue:
+        return BadValue(f"expected {self.accepted}, got {text!r}")
+
+
+class BoolKind(Kind):
+    name = "bool"
+    accepted = "true or false (also yes/no, on/off, 1/0)"
+    python_types = (bool,)
+    input_type = "checkbox"
+
+    def parse(self, text: str) -> bool:
+        word = text.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise self.refuse(text)
+
+    def fits(self, value: Any) -> bool:
+        return isinstance(value, bool)
+
+    def show(self, value: Any) -> str:
+        return "true" if value else "false"
+
+
+class IntKind(Kind):
+    name = "int"
+    accepted = "a whole number"
+    python_types = (int,)
+    input_type = "number"
+    ordered = True
+
+    def parse(self, text: str) -> int:
+        stripped = text.strip().replace("_", "")
+        if not re.fullmatch(r"[+-]?\d{1,18}", stripped):
+            raise self.refuse(text)
+        return int(stripped)
+
+
+class FloatKind(Kind):
+    name = "float"
+    accepted = "a number such as 0.75"
+    python_types = (float, int)
+    input_type = "number"
+    ordered = True
+
+    def parse(self, text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise self.refuse(text) from None
+        if not math.isfinite(value):
+            raise self.refuse(text)
+        return value
+
+    def load(self, stored: Any) -> float:
+        return float(super().load(stored))
+
+
+class DecimalKind(Kind):
+    name = "decimal"
+    accepted = "a decimal number such as 19.99"
+    python_types = (Decimal,)
+    input_type = "text"
+    ordered = True
+
+    def parse(self, text: str) -> Decimal:
+        try:
+            value = Decimal(text.strip())
+        except InvalidOperation:
+            raise self.refuse(text) from None
+        if not value.is_finite():
+            raise self.refuse(text)
+        return value
+
+    def dump(self, value: Any) -> str:
+        return str(value)  # as text: JSON numbers would round it through a float
+
+    def load(self, stored: Any) -> Decimal:
+        # A hand-typed import file may give a bare JSON number (75 or 2.5): read it as typed.
+        if isinstance(stored, int | float) and not isinstance(stored, bool):
+            return self.parse(str(stored))
+        return super().load(stored)  # type: ignore[no-any-return]
+
+
+class StrKind(Kind):
+    name = "str"
+    accepted = "one line of text"
+    python_types = (str,)
+
+    def parse(self, text: str) -> str:
+        if "\n" in text or "\r" in text:
+            raise BadValue("expected one line of text, got a line break (use a text setting)")
+        return text
+
+    def load(self, stored: Any) -> str:
+        if not isinstance(stored, str):
+            raise BadValue(f"expected {self.accepted}")
+        return self.parse(stored)
+
+
+class TextKind(StrKind):
+    name = "text"
+    accepted = "text (several lines allowed)"
+    input_type = "textarea"
+
+    def parse(self, text: str) -> str:
+        return text.replace("\r\n", "\n")
+
+
+class ChoiceKind(StrKind):
+    """One of the setting's `choices`; the choice validator says which (see declared.py)."""
+
+    name = "choice"
+    accepted = "one of the listed choices"
+    input_type = "select"
+
+    def parse(self, text: str) -> str:
+        return text.strip()
+
+
+class EmailKind(StrKind):
+    name = "email"
+    accepted = "an e-mail address such as ops@example.com"
+    input_type = "email"
+
+    def parse(self, text: str) -> str:
+        value = text.strip()
+        if not EMAIL.fullmatch(value):
+            raise self.refuse(text)
+        return value
+
+
+class UrlKind(StrKind):
+    name = "url"
+    accepted = "an http:// or https:// URL with a host"
+    input_type = "url"
+
+    def parse(self, text: str) -> str:
+        value = text.strip()
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            raise self.refuse(text) from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+            raise self.refuse(text)
+        return value
+
+
+class DateKind(Kind):
+    name = "date"
+    accepted = "a date as YYYY-MM-DD"
+    python_types = (dt.date,)
+    input_type = "date"
+    ordered = True
+
+    def parse(self, text: str) -> dt.date:
+        try:
+            return dt.date.fromisoformat(text.strip())
+        except ValueError:
+            raise self.refuse(text) from None
+
+    def fits(self, value: Any) -> bool:
+        return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+
+    def dump(self, value: Any) -> str:
+        return str(value.isoformat())
+
+
+class DateTimeKind(Kind):
+    name = "datetime"
+    accepted = "a date and time as YYYY-MM-DDTHH:MM[:SS][+HH:MM] (no offset: UTC)"
+    python_types = (dt.datetime,)
+    input_type = "datetime-local"
+    ordered = True
+
+    def parse(self, text: str) -> dt.datetime:
+        try:
+            value = dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise self.refuse(text) from None
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+    def fits(self, value: Any) -> bool:
+        return isinstance(value, dt.datetime) and value.tzinfo is not None
+
+    def dump(self, value: Any) -> str:
+        return str(value.isoformat())
+
+    def show(self, value: Any) -> str:
+        return "" if value is None else value.isoformat()
+
+
+class TimeKind(Kind):
+    name = "time"
+    accepted = "a time of day as HH:MM or HH:MM:SS"
+    python_types = (dt.time,)
+    input_type = "time"
+    ordered = True
+
+    def parse(self, text: str) -> dt.time:
+        value = text.strip()
+        if not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", value):
+            raise self.refuse(text)
+        try:
+            return dt.time.fromisoformat(value)
+        except ValueError:
+            raise self.refuse(text) from None
+
+    def dump(self, value: Any) -> str:
+        return str(value.isoformat())
+
+
+class DurationKind(Kind):
+    name = "duration"
+    accepted = "a duration such as 90s, 15m, 2h, 1d, 1h30m or HH:MM:SS"
+    python_types = (dt.timedelta,)
+    ordered = True
+
+    def parse(self, text: str) -> dt.timedelta:
+        value = text.strip().lower().replace(" ", "")
+        clock = re.fullmatch(r"(\d+):([0-5]\d):([0-5]\d)", value)
+        if clock:
+            hours, minutes, seconds = (int(part) for part in clock.groups())
+            return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+        if value and DURATION_PART.sub("", value) == "":
+            total = sum(
+                float(number) * DURATION_UNITS[unit]
+                for number, unit in DURATION_PART.findall(value)
+            )
+            return dt.timedelta(seconds=total)
+        raise self.refuse(text)
+
+    def dump(self, value: Any) -> float:
+        return float(value.total_seconds())
+
+    def load(self, stored: Any) -> dt.timedelta:
+        if isinstance(stored, int | float) and not isinstance(stored, bool):
+            return dt.timedelta(seconds=stored)
+        if isinstance(stored, str):
+            return self.parse(stored)
+        raise BadValue(f"expected {self.accepted}")
+
+    def show(self, value: Any) -> str:
+        total = int(value.total_seconds())
+        if total != value.total_seconds():
+            return f"{value.total_seconds()}s"
+        parts: list[str] = []
+        for unit, size in DURATION_UNITS.items():
+            if total >= size or (unit == "s" and not parts):
+                parts.append(f"{total // size}{unit}")
+                total %= size
+        return "".join(parts)
+
+
+class JsonKind(Kind):
+    name = "json"
+    accepted = 'JSON, such as {"a": 1} or [1, 2]'
+    python_types = (dict, list, str, int, float, bool, type(None))
+    input_type = "textarea"
+
+    def parse(self, text: str) -> Any:
+        try:
+            return json.loads(text, parse_constant=_no_constant)
+        except ValueError as exc:
+            raise BadValue(f"expected {self.accepted}; {exc}") from None
+
+    def load(self, stored: Any) -> Any:
+        return stored  # stored as itself
+
+    def fits(self, value: Any) -> bool:
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    def show(self, value: Any) -> str:
+        return json.dumps(value, indent=2, sort_keys=True)
+
+
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON: PostgreSQL's json type refuses them at save time.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        BoolKind(),
+        IntKind(),
+        FloatKind(),
+        DecimalKind(),
+        StrKind(),
+        TextKind(),
+        ChoiceKind(),
+        DateKind(),
+        DateTimeKind(),
+        TimeKind(),
+        DurationKind(),
+        EmailKind(),
+        UrlKind(),
+        JsonKind(),
+    )
+}
+
+
+def kind_of_default(default: Any) -> Kind | None:
+    """The kind a default implies when the declaration names none (text, choice … are named)."""
+    order = ("bool", "int", "decimal", "float", "datetime", "date", "time", "duration", "str")
+    for name in order:
+        if KINDS[name].fits(default):
+            return KINDS[name]
+    if isinstance(default, dict | list):
+        return KINDS["json"]
+    return None

@@ -1,0 +1,214 @@
+"""When a job fires: 5-field cron, 6-field cron with seconds first, or `every 30s|5m|2h`.
+
+Cron schedules run on wall time in their time zone, with daylight-saving changes handled on
+purpose: a wall time that does not exist (clocks jump forward) fires once at the first instant
+after the gap; a wall time that happens twice (clocks go back) fires once, at its first
+occurrence. Intervals count from the Unix epoch in UTC, so they are the same in every process
+and unaffected by DST.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cron_descriptor import Options, get_description
+from croniter import croniter
+
+INTERVAL = re.compile(r"every\s+(\d+)\s*(s|m|h)", re.IGNORECASE)
+INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600}
+ACCEPTED = "5-field cron (m h dom mon dow), 6-field cron with seconds first, or every 30s|5m|2h"
+# Names croniter accepts in the month and weekday fields.
+MONTH_NAMES = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+DAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+FIELDS = (
+    ("second", 0, 59),
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class InvalidSchedule(ValueError):
+    """Names what is wrong: `invalid schedule '61 * * * *': minute must be 0-59`."""
+
+    def __init__(self, expression: str, reason: str) -> None:
+        super().__init__(f"invalid schedule {expression!r}: {reason}")
+        self.expression = expression
+        self.reason = reason
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"timezone {name!r}: expected an IANA name such as UTC or Europe/Paris"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    expression: str
+    timezone: str = "UTC"
+    interval: dt.timedelta | None = None
+    _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_zone", zone(self.timezone))
+
+    @property
+    def describe(self) -> str:
+        """A sentence for operators: "Every 30 seconds", "At 07:00, Monday through Friday"."""
+        if self.interval is not None:
+            seconds = int(self.interval.total_seconds())
+            for unit, size in (("hour", 3600), ("minute", 60), ("second", 1)):
+                if seconds % size == 0:
+                    count = seconds // size
+                    return f"Every {count} {unit}{'s' * (count != 1)}"
+        options = Options()
+        options.use_24hour_time_format = True
+        options.verbose = False
+        options.throw_exception_on_parse_error = True
+        options.second_at_beginning = True
+        try:
+            return str(get_description(self.expression, options))
+        except Exception:
+            return self.expression
+
+    def next_after(self, moment: dt.datetime) -> dt.datetime:
+        """The first fire strictly after `moment` (an aware datetime), in UTC."""
+        return next(self.fires_after(moment))
+
+    def next_fires(self, moment: dt.datetime, count: int) -> list[dt.datetime]:
+        fires = self.fires_after(moment)
+        return [next(fires) for _ in range(count)]
+
+    def latest_at_or_before(self, moment: dt.datetime) -> dt.datetime:
+        """The newest fire not after `moment`: what a process that was down has missed."""
+        if self.interval is not None:
+            elapsed = moment.astimezone(dt.UTC) - EPOCH
+            return EPOCH + self.interval * (elapsed // self.interval)
+        local = moment.astimezone(self._zone).replace(tzinfo=None) + dt.timedelta(microseconds=1)
+        walker = croniter(
+            self.expression,
+            local,
+            ret_type=dt.datetime,
+            is_prev=True,
+            second_at_beginning=_has_seconds(self.expression),
+        )
+        while True:
+            fire = self._on_the_clock(walker.get_prev(dt.datetime))
+            if fire <= moment:
+                return fire
+
+    def fires_after(self, moment: dt.datetime) -> Iterator[dt.datetime]:
+        if moment.tzinfo is None:
+            raise ValueError("fires_after needs an aware datetime")
+        if self.interval is not None:
+            yield from self._interval_fires(moment)
+        else:
+            yield from self._cron_fires(moment)
+
+    def _interval_fires(self, moment: dt.datetime) -> Iterator[dt.datetime]:
+        assert self.interval is not None
+        step = self.interval
+        elapsed = moment.astimezone(dt.UTC) - EPOCH
+        fire = EPOCH + step * (elapsed // step + 1)
+        while True:
+            yield fire
+            fire += step
+
+    def _cron_fires(self, moment: dt.datetime) -> Iterator[dt.datetime]:
+        # croniter walks naive wall time; each wall time is then placed on the real clock.
+        local = moment.astimezone(self._zone)
+        walker = croniter(
+            self.expression,
+            local.replace(tzinfo=None, fold=0),
+            ret_type=dt.datetime,
+            second_at_beginning=_has_seconds(self.expression),
+        )
+        last: dt.datetime | None = None
+        while True:
+            wall: dt.datetime = walker.get_next(dt.datetime)
+            fire = self._on_the_clock(wall)
+            if fire <= moment or (last is not None and fire <= last):
+                continue  # before the start, or a shifted gap time already fired
+            last = fire
+            yield fire
+
+    def _on_the_clock(self, wall: dt.datetime) -> dt.datetime:
+        """A wall time as a UTC instant: its first occurrence; a skipped one, the end of the gap."""
+        first = wall.replace(tzinfo=self._zone, fold=0).astimezone(dt.UTC)
+        if first.astimezone(self._zone).replace(tzinfo=None) == wall:
+            return first
+        # Inside a gap: fold=1 reads it with the offset before the jump, fold=0 after it.
+        before = wall.replace(tzinfo=self._zone, fold=1).astimezone(dt.UTC)
+        after, old_offset = first, before.astimezone(self._zone).utcoffset()
+        while after - before > dt.timedelta(seconds=1):
+            middle = before + (after - before) / 2
+            if middle.astimezone(self._zone).utcoffset() == old_offset:
+                before = middle
+            else:
+                after = middle
+        return after.replace(microsecond=0)
+
+
+def _has_seconds(expression: str) -> bool:
+    return len(expression.split()) == 6
+
+
+def parse(expression: str, timezone: str = "UTC") -> Schedule:
+    """A Schedule, or InvalidSchedule naming the field and what it accepts."""
+    text = " ".join(expression.split())
+    if not text:
+        raise InvalidSchedule(expression, f"empty; expected {ACCEPTED}")
+    interval = INTERVAL.fullmatch(text)
+    if interval:
+        amount, unit = int(interval.group(1)), interval.group(2).lower()
+        if amount < 1:
+            raise InvalidSchedule(expression, "an interval must be at least 1")
+        seconds = amount * INTERVAL_UNITS[unit]
+        if seconds > 86400:
+            raise InvalidSchedule(expression, "an interval must be at most 24h; use cron beyond")
+        return Schedule(text.lower(), timezone, dt.timedelta(seconds=seconds))
+    if text.lower().startswith("every"):
+        raise InvalidSchedule(expression, "an interval is `every N` + s, m or h, e.g. every 5m")
+    fields = text.split()
+    if len(fields) not in (5, 6):
+        raise InvalidSchedule(expression, f"{len(fields)} fields; expected {ACCEPTED}")
+    named = FIELDS if len(fields) == 6 else FIELDS[1:]
+    for value, (name, low, high) in zip(fields, named, strict=True):
+        _check_field(expression, value, name, low, high)
+    try:
+        croniter(text, second_at_beginning=len(fields) == 6)
+    except Exception as exc:  # croniter's own errors for what the range check lets through
+        raise InvalidSchedule(
+            expression, str(exc).split("]")[-1].strip(" ,") or "not valid"
+        ) from None
+    return Schedule(text, timezone)
+
+
+def _check_field(expression: str, value: str, name: str, low: int, high: int) -> None:
+    names = MONTH_NAMES if name == "month" else DAY_NAMES if name == "day of week" else []
+    for part in value.lower().split(","):
+        body, _, step = part.partition("/")
+        if step and (not step.isdigit() or int(step) < 1):
+            raise InvalidSchedule(expression, f"{name} step must be a whole number of at least 1")
+        if body in ("*", "?"):
+            continue
+        for bound in body.split("-"):
+            if bound in names:
+                continue
+            if not bound.isdigit():
+                raise InvalidSchedule(
+                    expression, f"{name} must be {low}-{high}{', a name' if names else ''} or *"
+                )
+            if not low <= int(bound) <= high:
+                raise InvalidSchedule(expression, f"{name} must be {low}-{high}")
