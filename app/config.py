@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from starlette.datastructures import Secret
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # templates, static, migrations
 VAR_DIR = Path("var")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/starboard.db"
+MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class ConfigError(Exception):
@@ -30,6 +32,10 @@ class Settings:
     timezone: str = "UTC"
     live_settings_module: str = "app.live_settings"  # where SETTINGS and @on_change hooks live
     settings_check_interval: float = 2.0  # seconds between version checks (heals missed news)
+    jobs_module: str = "app.jobs"  # where the @job functions live
+    job_lease: float = 15.0  # seconds a running run stays its process's without a heartbeat
+    job_heartbeat: float = 3.0  # seconds between lease renewals and the schedulers' healing
+    job_shutdown_grace: float = 10.0  # seconds running jobs get to finish at shutdown
 
     @property
     def is_embedded_db(self) -> bool:
@@ -54,6 +60,32 @@ def _secret_key(config: Config, database_url: str, debug: bool) -> Secret:
     return Secret(path.read_text().strip())
 
 
+def _seconds(config: Config, name: str, default: float, low: float, high: float) -> float:
+    raw = config(name, default=None)
+    if raw is None or str(raw).strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # NaN fails too
+        raise ConfigError(f"{name}={raw!r}: expected seconds from {low:g} to {high:g}")
+    return value
+
+
+def _job_timing(config: Config) -> tuple[float, float, float]:
+    lease = _seconds(config, "JOB_LEASE_S", 15.0, 1.0, 3600.0)
+    heartbeat = _seconds(config, "JOB_HEARTBEAT_S", 3.0, 0.1, 600.0)
+    # A lease renewed less often than it lasts would expire under a healthy process.
+    if heartbeat >= lease:
+        raise ConfigError(
+            f"JOB_HEARTBEAT_S={heartbeat:g}: must be less than JOB_LEASE_S={lease:g} "
+            "(a third of it is a good value)"
+        )
+    grace = _seconds(config, "JOB_SHUTDOWN_GRACE_S", 10.0, 0.0, 3600.0)
+    return lease, heartbeat, grace
+
+
 def load_settings(env_file: str | Path | None = ".env") -> Settings:
     config = Config(env_file if env_file and Path(env_file).exists() else None)
     database_url = config("DATABASE_URL", default=DEFAULT_DATABASE_URL)
@@ -64,6 +96,10 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
     port = config("PORT", default="8000")
     if not str(port).isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"PORT={port!r}: expected a whole number from 1 to 65535")
+    jobs_module = config("JOBS_MODULE", default="app.jobs")
+    if not MODULE_NAME.fullmatch(jobs_module):
+        raise ConfigError(f"JOBS_MODULE={jobs_module!r}: expected a module name such as app.jobs")
+    lease, heartbeat, grace = _job_timing(config)
     return Settings(
         database_url=database_url,
         redis_url=config("REDIS_URL", default=None) or None,
@@ -73,4 +109,8 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         port=int(port),
         scheduler=scheduler,
         timezone=config("TIMEZONE", default="UTC"),
+        jobs_module=jobs_module,
+        job_lease=lease,
+        job_heartbeat=heartbeat,
+        job_shutdown_grace=grace,
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -19,10 +21,29 @@ from app.constance import LiveSettings, install
 from app.constance.hooks import load_declarations
 from app.constance.store import SettingsStore
 from app.db import create_engine, create_session_factory
+from app.scheduler.registry import JobDefinition, load_jobs
+from app.scheduler.runner import Scheduler, Timing
+from app.scheduler.service import JobsService
+from app.scheduler.sync import sync_jobs
 from app.security_headers import SecurityHeadersMiddleware
 from app.views.health import healthz
 from app.views.home import home
 from app.views.ws import ws_endpoint
+
+log = logging.getLogger(__name__)
+
+
+async def sync_job_rows(
+    session_factory: async_sessionmaker[AsyncSession],
+    definitions: Mapping[str, JobDefinition],
+    timezone: str,
+) -> None:
+    """Without a scheduler here, the jobs page still lists what the code declares."""
+    try:
+        async with session_factory() as session, session.begin():
+            await sync_jobs(session, definitions, timezone)
+    except Exception:
+        log.exception("job rows not synced from code (database away?); the page may lag")
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -45,14 +66,33 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
         await settings_store.start()
+        if scheduler is not None:
+            await scheduler.start()  # syncs the job rows from code first
+        else:
+            await sync_job_rows(session_factory, definitions, settings.timezone)
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             await settings_store.stop()
             await broker.stop()
             if redis_client is not None:
                 await redis_client.aclose()
             await engine.dispose()
+
+    definitions = load_jobs(settings.jobs_module, settings.timezone)  # bad declarations stop here
+    jobs = JobsService(definitions, session_factory, broker, settings.timezone)
+    scheduler = None
+    if settings.scheduler == "embedded":
+        scheduler = Scheduler(
+            definitions,
+            session_factory,
+            broker,
+            live_settings,
+            default_timezone=settings.timezone,
+            timing=Timing.of(settings),
+        )
 
     app = Starlette(
         debug=settings.debug,
@@ -84,6 +124,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.live_settings = live_settings
     app.state.settings_store = settings_store
     install(live_settings)
+    app.state.jobs = jobs
+    app.state.scheduler = scheduler
     build_admin(settings, session_factory, create_throttle(redis_client), broker).mount_to(app)
     return app
 

@@ -330,3 +330,141 @@ window.addEventListener("pageshow", () => {
     start();
   }
 })();
+
+// ---------------------------------------------------------------------------------------------
+// Scheduled jobs: /admin/jobs, a job's page and a run's page follow `job` frames
+// ({name, run_id, status, progress, message}) arriving as `sb:job` events. A block showing a
+// run moves its progress bar in place; when the run's status moves on, the block is re-fetched
+// (hx-trigger="sb:refresh", told here: htmx trigger filters would need eval). A block rendered
+// before frames that arrived meanwhile (e.g. the answer to "Run now") is re-fetched once shown.
+(() => {
+  const LOG_REFRESH_MS = 1000; // a running run's page fetches its log at most this often
+  const RANK = { queued: 0, running: 1 }; // any other status is final
+  const runs = new Map(); // run id → the furthest frame seen of it
+  const jobs = new Map(); // job name → the furthest frame of its newest started run
+  const newest = new Map(); // job name → its newest run id, queued ones included
+  const historyAsked = new Map(); // job name → the run id its history was last re-fetched for
+
+  const rank = (status) => RANK[status] ?? 2;
+
+  function remember(frame) {
+    const id = Number(frame.run_id);
+    const known = runs.get(id);
+    if (!known || rank(frame.status) >= rank(known.status)) runs.set(id, frame);
+    newest.set(frame.name, Math.max(id, newest.get(frame.name) || 0));
+    if (frame.status === "queued") return; // the list and summary show started runs only
+    const job = jobs.get(frame.name);
+    const jobId = job ? Number(job.run_id) : 0;
+    if (id > jobId || (id === jobId && rank(frame.status) >= rank(job.status))) {
+      jobs.set(frame.name, frame);
+    }
+  }
+
+  function staleRun(block) {
+    const frame = runs.get(Number(block.dataset.sbRun));
+    return Boolean(frame) && rank(frame.status) > rank(block.dataset.sbStatus);
+  }
+
+  function staleJob(block) {
+    const frame = jobs.get(block.dataset.sbJob);
+    if (!frame) return false;
+    const shown = Number(block.dataset.sbLastRun || 0);
+    const id = Number(frame.run_id);
+    return id > shown || (id === shown && rank(frame.status) > rank(block.dataset.sbStatus));
+  }
+
+  function staleHistory(block) {
+    const name = block.dataset.sbRuns;
+    const id = newest.get(name);
+    if (!id || !block.hasAttribute("data-sb-first-page")) return false;
+    if (block.querySelector(`[data-sb-run="${id}"]`) || id <= (historyAsked.get(name) || 0)) {
+      return false;
+    }
+    historyAsked.set(name, id); // once per run: a purged run must not be asked for forever
+    return true;
+  }
+
+  function refresh(block) {
+    if (window.htmx && block.isConnected) htmx.trigger(block, "sb:refresh");
+  }
+
+  function refreshSoon(block) {
+    if (block.dataset.sbRefreshPending) return;
+    block.dataset.sbRefreshPending = "true";
+    setTimeout(() => {
+      delete block.dataset.sbRefreshPending;
+      refresh(block);
+    }, LOG_REFRESH_MS);
+  }
+
+  function showProgress(block, frame) {
+    if (typeof frame.progress === "number") {
+      const percent = Math.round(Math.min(1, Math.max(0, frame.progress)) * 100);
+      for (const bar of block.querySelectorAll("[data-sb-progress]")) {
+        bar.setAttribute("aria-valuenow", String(percent));
+        const fill = bar.querySelector("[data-sb-progress-bar]");
+        if (fill) fill.style.width = `${percent}%`;
+      }
+    }
+    if (typeof frame.message === "string") {
+      for (const line of block.querySelectorAll("[data-sb-progress-message]")) {
+        line.textContent = frame.message;
+      }
+    }
+  }
+
+  function jobChanged(event) {
+    const frame = event.detail || {};
+    if (typeof frame.name !== "string" || typeof frame.run_id !== "number") return;
+    remember(frame);
+    const runId = String(frame.run_id);
+    // A run's row in a history, or its own page.
+    for (const block of document.querySelectorAll(`[data-sb-run="${runId}"]`)) {
+      if (staleRun(block)) {
+        refresh(block);
+      } else if (block.dataset.sbStatus === frame.status) {
+        showProgress(block, frame);
+        if (block.hasAttribute("data-sb-follow-log")) refreshSoon(block);
+      }
+    }
+    // A job's row in the list, or its page's summary: they show its latest started run.
+    for (const block of document.querySelectorAll(`[data-sb-job="${CSS.escape(frame.name)}"]`)) {
+      if (staleJob(block)) {
+        refresh(block);
+      } else if (block.dataset.sbLastRun === runId && block.dataset.sbStatus === frame.status) {
+        showProgress(block, frame);
+      }
+    }
+    // A job's history that does not show this run yet.
+    for (const block of document.querySelectorAll(`[data-sb-runs="${CSS.escape(frame.name)}"]`)) {
+      if (staleHistory(block)) refresh(block);
+    }
+  }
+
+  function shown(event) {
+    // Content htmx just put in the page may predate frames that came while it was on its way.
+    const root = event.target;
+    if (!(root instanceof Element)) return;
+    const blocks = [root, ...root.querySelectorAll("[data-sb-run], [data-sb-job], [data-sb-runs]")];
+    for (const block of blocks) {
+      if (
+        (block.hasAttribute("data-sb-run") && staleRun(block)) ||
+        (block.hasAttribute("data-sb-job") && staleJob(block)) ||
+        (block.hasAttribute("data-sb-runs") && staleHistory(block))
+      ) {
+        refresh(block);
+      }
+    }
+  }
+
+  function start() {
+    document.body.addEventListener("sb:job", jobChanged);
+    document.body.addEventListener("htmx:load", shown);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

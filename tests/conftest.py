@@ -64,6 +64,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # In-process apps share one store per test: no background check among counted
         # statements. Tests of healing by the version check pass their own interval.
         "settings_check_interval": 3600.0,
+        # No scheduler in in-process test apps unless a test asks: its heartbeat queries and
+        # job runs would land among other tests' counted statements and rows.
+        "scheduler": "off",
     }
     values.update(overrides)
     from starlette.datastructures import Secret

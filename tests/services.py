@@ -71,7 +71,20 @@ POSTGRES_SETTINGS = {
 }
 # The app's settings (CONTRACT.md) are never inherited from the shell that runs the tests.
 APP_ENV_NAMES = frozenset(
-    ["DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "HOST", "PORT", "SCHEDULER", "TIMEZONE"]
+    [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "DEBUG",
+        "HOST",
+        "PORT",
+        "SCHEDULER",
+        "TIMEZONE",
+        "JOBS_MODULE",
+        "JOB_LEASE_S",
+        "JOB_HEARTBEAT_S",
+        "JOB_SHUTDOWN_GRACE_S",
+    ]
 )
 DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

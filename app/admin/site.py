@@ -14,6 +14,7 @@ from app.admin.accounts import GrantsPermissions
 from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
 from app.admin.chrome import StarboardChrome
+from app.admin.jobs import JobsPage
 from app.admin.live import LiveChanges
 from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
@@ -24,14 +25,15 @@ from app.auth.throttle import SignInThrottle
 from app.channels import Broker
 from app.config import PROJECT_DIR, Settings
 from app.db import Base
-from app.models import SettingChange, SettingsVersion, StoredSetting
+from app.models import JobRun, ScheduledJob, SettingChange, SettingsVersion, StoredSetting
 
-# Served by /admin/settings, which validates, versions and audits: raw rows would bypass it.
-OWN_PAGES = frozenset({StoredSetting, SettingChange, SettingsVersion})
+# Served by /admin/settings and /admin/jobs, which validate, version and audit: raw rows
+# would bypass them.
+OWN_PAGES = frozenset({StoredSetting, SettingChange, SettingsVersion, ScheduledJob, JobRun})
 
 
 # What admin pages read from the host app's state (`request.app.state` there).
-SHARED_STATE = ("live_settings", "settings_store")
+SHARED_STATE = ("live_settings", "settings_store", "jobs")
 
 
 class StarboardAdmin(Admin):
@@ -87,6 +89,7 @@ def build_admin(
     admin.add_view(SettingsPage())
     # After the settings page: its route goes in front of `/settings/{key}`.
     admin.add_view(MaintenanceBanner())
+    admin.add_view(JobsPage())
     # Every admin serves the same models, so one list serves every app in the process.
     GrantsPermissions.grantable_permissions = catalogue(keys)
     return admin

@@ -3,10 +3,12 @@
 from app.models.audit import AuditEntry
 from app.models.auth import Group, User, user_group
 from app.models.constance import SettingChange, SettingsVersion, StoredSetting
+from app.models.jobs import JobRun, ScheduledJob
 from app.models.notifications import Notification, NotificationRead
 from app.models.shop import (
     Category,
     Customer,
+    CustomerStats,
     Order,
     OrderItem,
     OrderStatus,
@@ -22,13 +24,16 @@ __all__ = [
     "AuditEntry",
     "Category",
     "Customer",
+    "CustomerStats",
     "Group",
+    "JobRun",
     "Notification",
     "NotificationRead",
     "Order",
     "OrderItem",
     "OrderStatus",
     "Product",
+    "ScheduledJob",
     "SettingChange",
     "SettingsVersion",
     "StoredSetting",

@@ -215,3 +215,23 @@ class Ticket(Base):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.subject}"
+
+
+class CustomerStats(Base):
+    """Per-customer figures recomputed by the refresh_customer_stats job (app/jobs.py)."""
+
+    __tablename__ = "customer_stats"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True
+    )
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+    # Indexed: "best customers by spend" is the list's natural sort.
+    spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0.00"), index=True)
+    last_order_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    refreshed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    customer: Mapped[Customer] = relationship()
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id}: {self.orders} orders"

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
 
 from app.auth.accounts import create_user, has_any_user
 from app.db import Base
-from app.models import Customer, Order, OrderItem, Product, Tag, Ticket, product_tag
+from app.models import Customer, Group, Order, OrderItem, Product, Tag, Ticket, product_tag
 from app.shop import catalogue
 from app.shop.history import (
     CUSTOMER_CHUNK,
@@ -68,6 +68,9 @@ TABLE_LABELS = {
 TABLES_WITH_ID_SEQUENCE = ("product", "tag", "customer", "orders", "order_item", "ticket")
 PROGRESS_EVERY = 100_000
 ADMIN_USERNAME = "admin"
+# Failed runs and the low-stock report notify this group; its members watch and run jobs.
+OPS_GROUP = "ops"
+OPS_PERMISSIONS = ["jobs:view", "jobs:run", "product:view"]
 SQLITE_BULK_CACHE_KIB = 256 * 1024
 
 
@@ -78,6 +81,7 @@ class SeedReport:
     added: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLE_LABELS, 0))
     present: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLE_LABELS, 0))
     admin_created: bool = False
+    ops_group_created: bool = False
 
     @property
     def touched(self) -> list[str]:
@@ -110,6 +114,7 @@ async def seed_demo(
         await seed_orders(conn, orders, report, echo)
         if report.touched:
             await refresh_statistics(conn, report.touched)
+    report.ops_group_created = await ensure_ops_group(session_factory)
     report.admin_created = await ensure_admin(session_factory, echo)
     echo(report.summary())
     return report
@@ -328,16 +333,33 @@ async def refresh_statistics(conn: AsyncConnection, tables: list[str]) -> None:
             await conn.execute(text(f"ANALYZE {table}"))
 
 
+async def ensure_ops_group(session_factory: async_sessionmaker[AsyncSession]) -> bool:
+    """The `ops` group when missing; an existing one is left as operators made it."""
+    async with session_factory.begin() as session:
+        if await session.scalar(select(Group.id).where(Group.name == OPS_GROUP)) is not None:
+            return False
+        session.add(Group(name=OPS_GROUP, permissions=list(OPS_PERMISSIONS)))
+    return True
+
+
 async def ensure_admin(session_factory: async_sessionmaker[AsyncSession], echo: Echo) -> bool:
     """A first admin account when there is no account at all; its password is shown once."""
     password = secrets.token_urlsafe(16)
     async with session_factory.begin() as session:
         if await has_any_user(session):
             return False
-        await create_user(session, ADMIN_USERNAME, password, superuser=True)
+        # In ops, so the first operator hears about failed jobs and low stock.
+        groups = (
+            [OPS_GROUP]
+            if await session.scalar(select(Group.id).where(Group.name == OPS_GROUP))
+            else []
+        )
+        await create_user(session, ADMIN_USERNAME, password, superuser=True, groups=groups)
     echo("Created the admin account (its password is shown only this once):")
     echo(f"  username: {ADMIN_USERNAME}")
     echo(f"  password: {password}")
+    if groups:
+        echo(f"  member of: {OPS_GROUP} (told about failed jobs and low stock)")
     echo(
         f"  change it with: python -m app users set-password {ADMIN_USERNAME} "
         "--password NEW_PASSWORD"

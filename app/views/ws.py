@@ -20,6 +20,7 @@ from app.channels import Broker, Message, Subscription
 from app.models import Notification
 from app.notifications import service
 from app.notifications.audience import channels_of, visible_to
+from app.scheduler.runner import JOBS_CHANNEL
 
 POLICY_VIOLATION = 1008
 REPLAY_PAGE = 500
@@ -42,7 +43,9 @@ async def ws_endpoint(websocket: WebSocket) -> None:
         await websocket.close(code=POLICY_VIOLATION)  # before accept: the client sees a 403
         return
     broker: Broker = websocket.app.state.broker
-    subscription = await broker.subscribe([*channels_of(user), MODELS_CHANNEL])
+    # Job frames name jobs and carry progress messages: only for those who may see jobs.
+    jobs = [JOBS_CHANNEL] if user.can("jobs:view") else []
+    subscription = await broker.subscribe([*channels_of(user), MODELS_CHANNEL, *jobs])
     # Settings frames come from this process's store once it serves the change, not from the
     # channel: a tab that refreshes on them then reads what this process already serves.
     watchers = websocket.app.state.settings_store.watchers
@@ -131,6 +134,9 @@ class Tab:
                 await self.send_notification(data)
             elif kind == "model":
                 if self.user.can(f"{data.get('model')}:view"):
+                    await self.send(data)
+            elif kind == "job":
+                if self.user.can("jobs:view"):
                     await self.send(data)
             else:
                 await self.send(data)

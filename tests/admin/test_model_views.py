@@ -29,7 +29,8 @@ def model_views() -> dict[str, AutoModelView]:
 
 VIEWS = model_views()
 MODEL_KEYS = sorted(VIEWS)
-READ_ONLY = {"audit", "notification", "notification-read"}  # written by the app, never by hand
+# Written by the app, never by hand (audit entries, notifications, customer statistics).
+READ_ONLY = {key for key, view in VIEWS.items() if view.written_by_the_app}
 
 
 def fill_shop(url: str, **sizes: int) -> None:

@@ -21,9 +21,20 @@ from sqlalchemy.orm import selectinload
 from app.auth.accounts import create_user, find_user
 from app.auth.passwords import verify_password
 from app.db import Base, create_engine, create_session_factory
-from app.models import Category, Customer, Order, OrderItem, Product, Tag, Ticket, product_tag
+from app.models import (
+    Category,
+    Customer,
+    Group,
+    Order,
+    OrderItem,
+    Product,
+    Tag,
+    Ticket,
+    User,
+    product_tag,
+)
 from app.shop.clock import OPENING_DAY, REFERENCE_DAY
-from app.shop.seed import SeedReport, seed_demo
+from app.shop.seed import OPS_GROUP, SeedReport, seed_demo
 from tests.conftest import ADMIN_PASSWORD, migrated_url
 
 SHOP_TABLES = [
@@ -254,6 +265,46 @@ async def test_no_admin_is_made_when_an_account_exists(session_factory: Factory)
     assert len(lines) == 1 and lines[0].startswith("Demo shop: added ")
     async with session_factory() as session:
         assert await find_user(session, "admin") is None
+
+
+async def test_an_ops_group_is_made_once_with_the_first_admin_in_it(
+    session_factory: Factory,
+) -> None:
+    first: list[str] = []
+    report = await seed_demo(session_factory, 100, echo=first.append)
+    async with session_factory.begin() as session:
+        ops = await session.scalar(select(Group).where(Group.name == OPS_GROUP))
+        assert ops is not None
+        assert ops.permissions == ["jobs:view", "jobs:run", "product:view"]
+        ops.permissions = ["jobs:view"]  # an operator's change
+    again = await seed_demo(session_factory, 100, echo=lambda line: None)
+
+    assert report.ops_group_created and not again.ops_group_created
+    assert "  member of: ops (told about failed jobs and low stock)" in first
+    async with session_factory() as session:
+        groups = (await session.scalars(select(Group))).all()
+        admin = await session.scalar(
+            select(User).options(selectinload(User.groups)).where(User.username == "admin")
+        )
+    assert [(g.name, g.permissions) for g in groups] == [(OPS_GROUP, ["jobs:view"])]
+    assert admin is not None and [g.name for g in admin.groups] == [OPS_GROUP]
+
+
+async def test_an_existing_ops_group_is_kept_and_existing_accounts_are_not_enrolled(
+    session_factory: Factory,
+) -> None:
+    async with session_factory.begin() as session:
+        session.add(Group(name=OPS_GROUP, permissions=["audit:view"]))
+        await create_user(session, "alice", ADMIN_PASSWORD)
+
+    report = await quietly(session_factory, 100)
+
+    assert not report.ops_group_created and not report.admin_created
+    async with session_factory() as session:
+        ops = await session.scalar(
+            select(Group).options(selectinload(Group.users)).where(Group.name == OPS_GROUP)
+        )
+    assert ops is not None and ops.permissions == ["audit:view"] and ops.users == []
 
 
 @pytest.mark.parametrize("orders", [0, -5])

@@ -1,0 +1,112 @@
+"""What a running job gets: log lines, progress, notifications, a DB session, live settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.channels import Broker
+from app.constance import LiveSettings
+from app.notifications.service import notify
+
+LOG_LIMIT = 64 * 1024  # characters of log kept per run; the tail is dropped with a marker
+TRUNCATED = "\n… log truncated at 64 KiB\n"
+
+
+class RunLog:
+    """The run's captured log, capped so a chatty job cannot fill the database."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.truncated = False
+
+    def add(self, line: str) -> None:
+        if self.truncated:
+            return
+        stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
+        text = f"{stamp} {line.rstrip()}\n"
+        if self.size + len(text) > LOG_LIMIT:
+            self.parts.append(text[: max(0, LOG_LIMIT - self.size)] + TRUNCATED)
+            self.truncated = True
+            return
+        self.parts.append(text)
+        self.size += len(text)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class JobContext:
+    """Passed to every job function. Sync jobs run in a thread and may call these too."""
+
+    def __init__(
+        self,
+        *,
+        job: str,
+        run_id: int,
+        scheduled_for: dt.datetime,
+        session_factory: async_sessionmaker[AsyncSession],
+        broker: Broker,
+        settings: LiveSettings,
+        report: Callable[[float | None, str | None], Awaitable[None]],
+        call_soon: Callable[[Callable[[], Awaitable[Any]]], None],
+    ) -> None:
+        self.job = job
+        self.run_id = run_id
+        self.scheduled_for = scheduled_for
+        self.settings = settings  # live settings: `ctx.settings.LOW_STOCK_THRESHOLD`
+        self.log_lines = RunLog()
+        self.fraction: float | None = None
+        self.message: str | None = None
+        self._session_factory = session_factory
+        self._broker = broker
+        self._report = report
+        self._call_soon = call_soon
+        self._last_report = 0.0
+
+    def log(self, line: str) -> None:
+        self.log_lines.add(str(line))
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Where the run is, 0.0 to 1.0; sent to open pages at most a few times a second."""
+        self.fraction = min(1.0, max(0.0, float(fraction)))
+        self.message = message
+        moment = time.monotonic()
+        if moment - self._last_report >= 0.25 or self.fraction >= 1.0:
+            self._last_report = moment
+            self._call_soon(lambda: self._report(self.fraction, self.message))
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in its own transaction, committed when the block ends without error."""
+        async with self._session_factory() as session, session.begin():
+            yield session
+
+    async def notify(
+        self,
+        title: str,
+        body: str = "",
+        *,
+        user: str | None = None,
+        group: str | None = None,
+        everyone: bool = False,
+        level: str = "info",
+        link: str | None = None,
+    ) -> None:
+        await notify(
+            self._session_factory,
+            self._broker,
+            user=user,
+            group=group,
+            everyone=everyone,
+            title=title,
+            body=body,
+            level=level,
+            link=link,
+        )

@@ -1,0 +1,236 @@
+"""What operators do to jobs (page and CLI alike): run now, switch on/off, edit, reset, cancel.
+
+Each change is written and audited in one transaction, then every scheduler is told at once on
+the `scheduler` channel (their heartbeat check heals a lost message).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.audit.log import record
+from app.auth.current import Actor
+from app.channels import Broker
+from app.models.jobs import JobRun, ScheduledJob
+from app.scheduler import claims
+from app.scheduler.registry import MISFIRE_POLICIES, OVERLAP_POLICIES, JobDefinition
+from app.scheduler.runner import JOBS_CHANNEL, SCHEDULER_CHANNEL, job_frame
+from app.scheduler.schedules import InvalidSchedule, parse, zone
+from app.scheduler.sync import EDITABLE, code_values
+
+
+class JobError(ValueError):
+    """An operator's request that cannot be done; the message names the field or the job."""
+
+
+class UnknownJob(JobError):
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        listed = ", ".join(known) or "none"
+        super().__init__(f"job {name!r}: no such job; known jobs: {listed}")
+
+
+@dataclass(frozen=True)
+class JobEdit:
+    """Fields to change; None leaves a field as it is."""
+
+    schedule: str | None = None
+    timezone: str | None = None
+    enabled: bool | None = None
+    timeout_s: float | None = None
+    clear_timeout: bool = False
+    overlap: str | None = None
+    misfire: str | None = None
+    misfire_grace_s: float | None = None
+
+
+def checked(edit: JobEdit, current: ScheduledJob) -> dict[str, Any]:
+    """The new values, each checked; JobError names the first bad field and what it accepts."""
+    values: dict[str, Any] = {}
+    timezone = edit.timezone if edit.timezone is not None else current.timezone
+    if edit.timezone is not None:
+        try:
+            zone(edit.timezone)
+        except ValueError as exc:
+            raise JobError(str(exc)) from None
+        values["timezone"] = edit.timezone
+    if edit.schedule is not None:
+        try:
+            values["schedule"] = parse(edit.schedule, timezone).expression
+        except InvalidSchedule as exc:
+            raise JobError(str(exc)) from None
+    if edit.enabled is not None:
+        values["enabled"] = edit.enabled
+    if edit.clear_timeout:
+        values["timeout_s"] = None
+    elif edit.timeout_s is not None:
+        if not 0 < edit.timeout_s <= 7 * 86400:
+            raise JobError("timeout: expected seconds from 1 to 604800, or empty for none")
+        values["timeout_s"] = float(edit.timeout_s)
+    if edit.overlap is not None:
+        if edit.overlap not in OVERLAP_POLICIES:
+            raise JobError(f"overlap: expected one of {', '.join(OVERLAP_POLICIES)}")
+        values["overlap"] = edit.overlap
+    if edit.misfire is not None:
+        if edit.misfire not in MISFIRE_POLICIES:
+            raise JobError(f"misfire: expected one of {', '.join(MISFIRE_POLICIES)}")
+        values["misfire"] = edit.misfire
+    if edit.misfire_grace_s is not None:
+        if not 0 <= edit.misfire_grace_s <= 86400:
+            raise JobError("misfire grace: expected seconds from 0 to 86400")
+        values["misfire_grace_s"] = float(edit.misfire_grace_s)
+    return {k: v for k, v in values.items() if getattr(current, k) != v}
+
+
+class JobsService:
+    def __init__(
+        self,
+        definitions: Mapping[str, JobDefinition],
+        session_factory: async_sessionmaker[AsyncSession],
+        broker: Broker,
+        default_timezone: str = "UTC",
+    ) -> None:
+        self.definitions = dict(definitions)
+        self.session_factory = session_factory
+        self.broker = broker
+        self.default_timezone = default_timezone
+
+    async def _job(self, session: AsyncSession, name: str) -> ScheduledJob:
+        row = await session.get(ScheduledJob, name)
+        if row is None:
+            known = (await session.scalars(select(ScheduledJob.name))).all()
+            raise UnknownJob(name, sorted(known) or sorted(self.definitions))
+        return row
+
+    async def edit(self, name: str, edit: JobEdit, actor: Actor) -> dict[str, Any]:
+        """Applies the edit; returns {field: new value} of what changed (empty: nothing did)."""
+        async with self.session_factory() as session, session.begin():
+            row = await self._job(session, name)
+            if row.orphaned and edit.enabled:
+                raise JobError(f"job {name!r}: no longer in the code, so it cannot be enabled")
+            values = checked(edit, row)
+            if not values:
+                return {}
+            before = {k: getattr(row, k) for k in values}
+            edited = sorted(set(row.edited or []) | set(values))
+            changes = {k: {"old": before[k], "new": v} for k, v in values.items()}
+            await self._write(session, name, actor, values, edited, changes)
+        await self._tell({"type": "job-changed", "name": name})
+        return values
+
+    async def reset_to_code(self, name: str, actor: Actor) -> dict[str, Any]:
+        """Forgets every browser edit of the job: the code's values apply again."""
+        definition = self.definitions.get(name)
+        if definition is None:
+            raise JobError(f"job {name!r}: not in the code, so it has no code defaults")
+        code = {
+            k: v for k, v in code_values(definition, self.default_timezone).items() if k in EDITABLE
+        }
+        async with self.session_factory() as session, session.begin():
+            row = await self._job(session, name)
+            # Read before the UPDATE: it synchronises `row`, so afterwards old == new.
+            before = {k: getattr(row, k) for k in code}
+            changes = {k: v for k, v in code.items() if before[k] != v}
+            audited = {k: {"old": before[k], "new": v} for k, v in changes.items()}
+            await self._write(
+                session,
+                name,
+                actor,
+                code,
+                [],
+                audited or {"reset": {"old": None, "new": "code defaults"}},
+            )
+        await self._tell({"type": "job-changed", "name": name})
+        return changes
+
+    async def _write(
+        self,
+        session: AsyncSession,
+        name: str,
+        actor: Actor,
+        values: dict[str, Any],
+        edited: list[str],
+        changes: dict[str, Any],
+    ) -> None:
+        """The row's new values and edited fields, a new revision, and the audit entry."""
+        await session.execute(
+            update(ScheduledJob)
+            .where(ScheduledJob.name == name)
+            .values(
+                edited=edited,
+                revision=ScheduledJob.revision + 1,
+                updated_by=actor.username,
+                updated_at=claims.now(),
+                **values,
+            )
+        )
+        record(
+            session,
+            "job-edit",
+            actor,
+            model="jobs",
+            object_pk=name,
+            object_label=name,
+            changes=changes,
+        )
+
+    async def run_now(self, name: str, actor: Actor) -> int:
+        """Queues a manual run; a scheduler takes it at once. Returns the run's id."""
+        async with self.session_factory() as session, session.begin():
+            row = await self._job(session, name)
+            if row.orphaned or name not in self.definitions:
+                raise JobError(f"job {name!r}: no longer in the code, so it cannot run")
+            run_id = await claims.queue_run(
+                session, name, trigger="manual", triggered_by=actor.username
+            )
+            record(
+                session,
+                "job-run",
+                actor,
+                model="jobs",
+                object_pk=name,
+                object_label=name,
+                changes={"run": {"old": None, "new": run_id}},
+            )
+        await self._tell({"type": "run-queued", "name": name, "run_id": run_id})
+        # Open pages show the queued run at once, before a scheduler takes it.
+        with contextlib.suppress(Exception):
+            frame = job_frame({"job": name, "id": run_id, "status": "queued"})
+            await self.broker.publish(JOBS_CHANNEL, frame)
+        return run_id
+
+    async def cancel(self, run_id: int, actor: Actor) -> bool:
+        """Asks the run's process to stop it; a queued run is simply never started."""
+        async with self.session_factory() as session, session.begin():
+            run = await session.get(JobRun, run_id)
+            if run is None:
+                raise JobError(f"run {run_id}: no such run")
+            if run.status == "queued":
+                run.status = "failed"
+                run.error = f"cancelled by {actor.username or 'an operator'} before it started"
+                run.finished_at = claims.now()
+            elif run.status == "running":
+                run.cancel_requested = True
+            else:
+                return False
+            record(
+                session,
+                "job-cancel",
+                actor,
+                model="jobs",
+                object_pk=run.job,
+                object_label=run.job,
+                changes={"run": {"old": run_id, "new": "cancel"}},
+            )
+        await self._tell({"type": "cancel", "run_id": run_id, "by": actor.username})
+        return True
+
+    async def _tell(self, message: dict[str, Any]) -> None:
+        # Committed already: if this is lost, the schedulers' heartbeat check finds it.
+        with contextlib.suppress(Exception):
+            await self.broker.publish(SCHEDULER_CHANNEL, message)

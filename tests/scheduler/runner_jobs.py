@@ -1,0 +1,125 @@
+"""Jobs the runner and service tests schedule. Each records what it did in EXECUTIONS.
+
+The rarely-firing ones ("0 3 1 1 *": 03:00 on 1 January) are started with run_now or by a test
+that changes their schedule; the every-second ones fire on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+
+from app.scheduler import JobContext, job
+
+RARELY = "0 3 1 1 *"
+
+
+@dataclass(frozen=True)
+class Execution:
+    job: str
+    run_id: int
+    scheduled_for: str  # isoformat, UTC
+    thread: str
+
+
+EXECUTIONS: list[Execution] = []
+
+
+def record(ctx: JobContext) -> None:
+    EXECUTIONS.append(
+        Execution(
+            ctx.job, ctx.run_id, ctx.scheduled_for.isoformat(), threading.current_thread().name
+        )
+    )
+
+
+@job("every 1s", description="Ticks every second.")
+async def tick(ctx: JobContext) -> None:
+    record(ctx)
+    ctx.log("tick")
+
+
+@job("every 1s", overlap="skip")
+async def slow_skip(ctx: JobContext) -> None:
+    record(ctx)
+    await asyncio.sleep(2.5)
+
+
+@job("every 1s", overlap="queue")
+async def slow_queue(ctx: JobContext) -> None:
+    record(ctx)
+    await asyncio.sleep(1.5)
+
+
+@job("every 1s", overlap="allow")
+async def slow_allow(ctx: JobContext) -> None:
+    record(ctx)
+    await asyncio.sleep(2.5)
+
+
+@job(RARELY, description="Runs once a year unless asked.")
+async def yearly(ctx: JobContext) -> None:
+    record(ctx)
+
+
+@job(RARELY, misfire="skip")
+async def yearly_skip(ctx: JobContext) -> None:
+    record(ctx)
+
+
+@job("every 1h", misfire_grace=7200)
+async def hourly_lenient(ctx: JobContext) -> None:
+    record(ctx)
+
+
+@job(RARELY, timeout=0.3)
+async def too_slow(ctx: JobContext) -> None:
+    record(ctx)
+    await asyncio.sleep(30)
+
+
+@job(RARELY)
+async def sleeper(ctx: JobContext) -> None:
+    record(ctx)
+    ctx.log("going to sleep")
+    await asyncio.sleep(30)
+
+
+@job(RARELY)
+async def chatty(ctx: JobContext) -> None:
+    record(ctx)
+    ctx.progress(0.5, "half way")
+    for n in range(2000):
+        ctx.log(f"line {n:05d} " + "x" * 60)
+    ctx.progress(0.75, "three quarters")
+    await asyncio.sleep(0.1)
+
+
+@job(RARELY)
+async def broken(ctx: JobContext) -> None:
+    record(ctx)
+    raise RuntimeError("the printer is on fire")
+
+
+@job(RARELY)
+def blocking(ctx: JobContext) -> None:
+    """A sync job: runs in a worker thread, so this sleep does not stall the event loop."""
+    record(ctx)
+    time.sleep(0.3)
+    ctx.progress(0.5, "from a thread")
+    ctx.log(f"ran in {threading.current_thread().name}")
+
+
+@job(RARELY)
+async def reads_setting(ctx: JobContext) -> None:
+    record(ctx)
+    ctx.log(f"threshold={ctx.settings.LOW_STOCK_THRESHOLD}")
+
+
+@job(RARELY)
+async def gives_up(ctx: JobContext) -> None:
+    """No timeout of its own: the TimeoutError it raises is a failure, not a timeout."""
+    record(ctx)
+    raise TimeoutError("the upstream API took too long")

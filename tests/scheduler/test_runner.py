@@ -1,0 +1,691 @@
+"""The runner on SQLite and PostgreSQL: several Scheduler instances on one database are several
+processes (each its own worker name and, unless a test shares one, its own MemoryBroker)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import itertools
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth.current import Actor
+from app.channels import Broker
+from app.channels.memory import MemoryBroker
+from app.constance import Catalogue, LiveSettings, Setting
+from app.models import Group, JobRun, Notification, ScheduledJob
+from app.scheduler import claims
+from app.scheduler.context import LOG_LIMIT, TRUNCATED
+from app.scheduler.registry import JobDefinition, jobs_in
+from app.scheduler.runner import Scheduler, Timing
+from app.scheduler.schedules import parse
+from app.scheduler.service import JobEdit, JobsService
+from tests.scheduler import runner_jobs
+from tests.scheduler.runner_jobs import EXECUTIONS
+
+SessionFactory = async_sessionmaker[AsyncSession]
+ANNA = Actor(user_id=None, username="ops-anna", client_address=None)
+# Short leases and heartbeats so abandonment and healing show within a test.
+FAST = Timing(lease=1.5, heartbeat=0.2, shutdown_grace=1.0)
+LIVE = LiveSettings(Catalogue([Setting("LOW_STOCK_THRESHOLD", 7, min=0)]))
+ALL = jobs_in(runner_jobs)
+WAIT_S = 10.0
+
+
+def jobs(*names: str, **changes: dict[str, Any]) -> dict[str, JobDefinition]:
+    """The named test jobs, each with the given declaration changes (`tick={"overlap": ...}`)."""
+    return {name: replace(ALL[name], **changes.get(name, {})) for name in names}
+
+
+@pytest.fixture(autouse=True)
+def forget_executions() -> None:
+    EXECUTIONS.clear()
+
+
+@contextlib.asynccontextmanager
+async def schedulers(
+    session_factory: SessionFactory,
+    definitions: dict[str, JobDefinition],
+    count: int = 1,
+    *,
+    broker: Broker | None = None,
+    timing: Timing = FAST,
+) -> AsyncIterator[list[Scheduler]]:
+    started: list[Scheduler] = []
+    try:
+        for n in range(count):
+            scheduler = Scheduler(
+                definitions,
+                session_factory,
+                broker or MemoryBroker(),
+                LIVE,
+                timing=timing,
+                worker=f"worker-{n}",
+            )
+            await scheduler.start()
+            started.append(scheduler)
+        yield started
+    finally:
+        for scheduler in started:
+            await scheduler.stop()
+
+
+async def runs_of(session_factory: SessionFactory, job: str) -> list[JobRun]:
+    async with session_factory() as session:
+        query = select(JobRun).where(JobRun.job == job).order_by(JobRun.id)
+        return list(await session.scalars(query))
+
+
+async def run(session_factory: SessionFactory, run_id: int) -> JobRun:
+    async with session_factory() as session:
+        found = await session.get(JobRun, run_id)
+        assert found is not None
+        return found
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = WAIT_S) -> Any:
+    """Polls until `check()` returns something truthy; returns it."""
+    async with asyncio.timeout(within):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(0.05)
+
+
+async def finished(session_factory: SessionFactory, run_id: int) -> JobRun:
+    async def check() -> JobRun | None:
+        found = await run(session_factory, run_id)
+        return found if found.status not in ("queued", "running") else None
+
+    result: JobRun = await eventually(check)
+    return result
+
+
+async def started(session_factory: SessionFactory, run_id: int) -> JobRun:
+    async def check() -> JobRun | None:
+        found = await run(session_factory, run_id)
+        return found if found.status == "running" else None
+
+    result: JobRun = await eventually(check)
+    return result
+
+
+def utc(moment: dt.datetime | None) -> dt.datetime:
+    assert moment is not None
+    return claims.as_utc(moment)
+
+
+def overlapping(runs: Sequence[JobRun]) -> bool:
+    spans = sorted((utc(r.started_at), utc(r.finished_at)) for r in runs if r.started_at)
+    return any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
+
+
+# --- exactly once ---------------------------------------------------------------------------
+
+
+async def test_each_fire_runs_exactly_once_across_three_schedulers(
+    session_factory: SessionFactory,
+) -> None:
+    async with schedulers(session_factory, jobs("tick"), 3):
+        await asyncio.sleep(4.5)
+    fires = Counter(e.scheduled_for for e in EXECUTIONS if e.job == "tick")
+    assert len(fires) >= 3, fires
+    assert set(fires.values()) == {1}, f"run more than once: {fires}"
+    seconds = sorted(dt.datetime.fromisoformat(f) for f in fires)
+    expected = [seconds[0] + dt.timedelta(seconds=n) for n in range(len(seconds))]
+    assert seconds == expected, "a second between the first and the last fire was missed"
+    rows = await runs_of(session_factory, "tick")
+    assert [r.status for r in rows] == ["succeeded"] * len(rows)
+    assert all(r.trigger == "schedule" for r in rows)
+    assert {r.id for r in rows} == {e.run_id for e in EXECUTIONS}
+
+
+# --- overlap policies, across two schedulers ------------------------------------------------
+
+
+async def test_overlap_skip_records_skipped_fires_and_never_overlaps(
+    session_factory: SessionFactory,
+) -> None:
+    async with schedulers(session_factory, jobs("slow_skip"), 2):
+        await asyncio.sleep(4.2)
+    rows = await runs_of(session_factory, "slow_skip")
+    ran = [r for r in rows if r.status != "skipped"]
+    skipped = [r for r in rows if r.status == "skipped"]
+    assert skipped, [r.status for r in rows]
+    assert all(r.error == "the previous run was still running" for r in skipped)
+    assert not overlapping(ran)
+    assert len(EXECUTIONS) == len(ran) <= 2
+
+
+async def test_overlap_queue_runs_after_the_current_one(session_factory: SessionFactory) -> None:
+    # One broker: both hear each run's end at once and race for the queued fires, as on Redis.
+    async with schedulers(session_factory, jobs("slow_queue"), 2, broker=MemoryBroker()):
+        await asyncio.sleep(5.0)
+    rows = await runs_of(session_factory, "slow_queue")
+    ran = [r for r in rows if r.started_at is not None]
+    assert len(ran) >= 2, [(r.status, r.scheduled_for) for r in rows]
+    assert not overlapping(ran)
+    assert "skipped" not in {r.status for r in rows}
+    # A fire that waited its turn started well after it was due.
+    assert any(utc(r.started_at) - utc(r.scheduled_for) > dt.timedelta(seconds=0.4) for r in ran)
+    assert any(r.status == "queued" for r in rows), "fires while running should wait queued"
+
+
+async def test_overlap_allow_runs_concurrently(session_factory: SessionFactory) -> None:
+    async with schedulers(session_factory, jobs("slow_allow"), 2):
+        # Until a second run has started (a fixed sleep lost fires to a slow start under load).
+        for _ in range(100):
+            started = [r for r in await runs_of(session_factory, "slow_allow") if r.started_at]
+            if len(started) >= 2:
+                break
+            await asyncio.sleep(0.1)
+    rows = await runs_of(session_factory, "slow_allow")
+    assert "skipped" not in {r.status for r in rows}
+    assert overlapping(rows)
+
+
+async def test_the_fire_loop_outlives_a_database_error(session_factory: SessionFactory) -> None:
+    async with schedulers(session_factory, jobs("tick")) as (scheduler,):
+        real = scheduler.take_queued
+        failures = 0
+
+        async def unreachable() -> None:
+            nonlocal failures
+            failures += 1
+            raise ConnectionError("database away")
+
+        scheduler.take_queued = unreachable  # type: ignore[method-assign]
+        for _ in range(3):
+            scheduler.wake()
+            await asyncio.sleep(0.05)
+        assert failures >= 1
+        scheduler.take_queued = real  # type: ignore[method-assign]
+        EXECUTIONS.clear()
+        await asyncio.sleep(2.2)
+    assert len(EXECUTIONS) >= 2, "fires stopped after the error"
+
+
+# --- misfires after downtime ----------------------------------------------------------------
+
+
+async def seen_before(
+    session_factory: SessionFactory, job: str, scheduled_for: dt.datetime
+) -> None:
+    """The job's row and a run at `scheduled_for`, as a process that stopped then left them."""
+    async with session_factory.begin() as session:
+        await session.merge(ScheduledJob(name=job, schedule=ALL[job].schedule, edited=[]))
+        await session.flush()  # no relationship tells the unit of work the order
+        session.add(
+            JobRun(
+                job=job,
+                trigger="schedule",
+                scheduled_for=scheduled_for,
+                status="succeeded",
+                started_at=scheduled_for,
+                finished_at=scheduled_for,
+                worker="long-gone",
+                log="",
+            )
+        )
+
+
+def year_ago_fire(schedule: str) -> tuple[dt.datetime, dt.datetime]:
+    """The newest fire of the schedule, and the one before it."""
+    latest = parse(schedule).latest_at_or_before(claims.now())
+    return latest, parse(schedule).latest_at_or_before(latest - dt.timedelta(seconds=1))
+
+
+async def test_misfire_run_once_makes_one_catch_up_run(session_factory: SessionFactory) -> None:
+    latest, before = year_ago_fire(runner_jobs.RARELY)
+    await seen_before(session_factory, "yearly", before)
+    async with schedulers(session_factory, jobs("yearly"), 2):
+        rows = await eventually(
+            lambda: _with_status(session_factory, "yearly", "catch-up", "succeeded")
+        )
+        await asyncio.sleep(0.5)
+    assert len(rows) == 1
+    assert utc(rows[0].scheduled_for) == latest
+    assert [e.job for e in EXECUTIONS] == ["yearly"]
+
+
+async def test_misfire_skip_records_a_skipped_run(session_factory: SessionFactory) -> None:
+    latest, before = year_ago_fire(runner_jobs.RARELY)
+    await seen_before(session_factory, "yearly_skip", before)
+    async with schedulers(session_factory, jobs("yearly_skip")):
+        rows = await eventually(
+            lambda: _with_status(session_factory, "yearly_skip", "schedule", "skipped")
+        )
+    assert utc(rows[0].scheduled_for) == latest
+    assert "misfire policy: skip" in (rows[0].error or "")
+    assert EXECUTIONS == []
+
+
+async def test_misfire_within_grace_is_a_normal_run(session_factory: SessionFactory) -> None:
+    latest, before = year_ago_fire("every 1h")  # grace 2 h: the newest fire is on time
+    await seen_before(session_factory, "hourly_lenient", before)
+    async with schedulers(session_factory, jobs("hourly_lenient")):
+        rows = await eventually(
+            lambda: _with_status(session_factory, "hourly_lenient", "schedule", "succeeded")
+        )
+    assert [utc(r.scheduled_for) for r in rows] == [latest]
+
+
+async def test_a_job_that_never_ran_has_nothing_to_catch_up(
+    session_factory: SessionFactory,
+) -> None:
+    async with schedulers(session_factory, jobs("yearly")):
+        await asyncio.sleep(0.5)
+    assert await runs_of(session_factory, "yearly") == []
+
+
+async def _with_status(
+    session_factory: SessionFactory, job: str, trigger: str, status: str
+) -> list[JobRun]:
+    rows = await runs_of(session_factory, job)
+    found = [r for r in rows if r.trigger == trigger and r.status == status]
+    return [r for r in found if r.worker != "long-gone"]  # not the run seen_before() left
+
+
+# --- manual runs: timeout, cancel, progress, log, failure -----------------------------------
+
+
+@contextlib.asynccontextmanager
+async def one_scheduler(
+    session_factory: SessionFactory, *names: str
+) -> AsyncIterator[tuple[Scheduler, JobsService]]:
+    broker = MemoryBroker()  # shared: the service's messages wake this scheduler
+    definitions = jobs(*names)
+    async with schedulers(session_factory, definitions, broker=broker) as (scheduler,):
+        yield scheduler, JobsService(definitions, session_factory, broker)
+
+
+async def test_run_now_is_picked_up_at_once(session_factory: SessionFactory) -> None:
+    async with one_scheduler(session_factory, "yearly") as (_, service):
+        run_id = await service.run_now("yearly", ANNA)
+        done = await finished(session_factory, run_id)
+    assert done.status == "succeeded"
+    assert (done.trigger, done.triggered_by, done.worker) == ("manual", "ops-anna", "worker-0")
+    # Woken over the channel, not by the heartbeat (every 0.2 s here): well under a second.
+    assert utc(done.started_at) - utc(done.created_at) < dt.timedelta(seconds=0.5)
+
+
+async def test_timeout_marks_the_run_timed_out(session_factory: SessionFactory) -> None:
+    async with one_scheduler(session_factory, "too_slow") as (_, service):
+        run_id = await service.run_now("too_slow", ANNA)
+        done = await finished(session_factory, run_id)
+    assert done.status == "timed_out"
+    assert done.error == "stopped after its timeout of 0.3 s"
+    assert done.duration_s is not None and 0.25 < done.duration_s < 2
+
+
+async def test_a_job_raising_timeout_error_itself_has_failed(
+    session_factory: SessionFactory,
+) -> None:
+    async with one_scheduler(session_factory, "gives_up") as (_, service):
+        done = await finished(session_factory, await service.run_now("gives_up", ANNA))
+    assert done.status == "failed"
+    assert done.error == "TimeoutError: the upstream API took too long"
+    assert done.traceback is not None
+
+
+async def test_cancel_a_running_run(session_factory: SessionFactory) -> None:
+    async with one_scheduler(session_factory, "sleeper") as (scheduler, service):
+        run_id = await service.run_now("sleeper", ANNA)
+        await started(session_factory, run_id)
+        assert await service.cancel(run_id, ANNA)
+        done = await finished(session_factory, run_id)
+        assert run_id not in scheduler.running
+    assert done.status == "failed"
+    assert done.error == "cancelled by ops-anna"
+    assert "going to sleep" in done.log
+
+
+async def test_cancel_reaches_the_run_without_the_channel(session_factory: SessionFactory) -> None:
+    """A lost cancel message: the owner's heartbeat sees cancel_requested in the row."""
+    definitions = jobs("sleeper")
+    async with schedulers(session_factory, definitions):
+        service = JobsService(definitions, session_factory, MemoryBroker())  # nobody listens
+        run_id = await service.run_now("sleeper", ANNA)
+        await started(session_factory, run_id)  # taken by the heartbeat: no wake either
+        await service.cancel(run_id, ANNA)
+        done = await finished(session_factory, run_id)
+    assert done.status == "failed"
+    assert done.error is not None and done.error.startswith("cancelled by")
+
+
+async def test_cancel_a_queued_run_means_it_never_starts(session_factory: SessionFactory) -> None:
+    definitions = jobs("yearly")
+    service = JobsService(definitions, session_factory, MemoryBroker())
+    async with schedulers(session_factory, definitions):
+        pass  # synced the job's row
+    run_id = await service.run_now("yearly", ANNA)
+    assert await service.cancel(run_id, ANNA)
+    assert not await service.cancel(run_id, ANNA)  # finished already: nothing to do
+    async with schedulers(session_factory, definitions):
+        await asyncio.sleep(0.6)
+    done = await run(session_factory, run_id)
+    assert done.status == "failed"
+    assert done.error == "cancelled by ops-anna before it started"
+    assert done.started_at is None
+    assert EXECUTIONS == []
+
+
+async def test_progress_and_log_are_saved_and_the_log_is_capped(
+    session_factory: SessionFactory,
+) -> None:
+    broker = MemoryBroker()
+    frames = await broker.subscribe(["jobs"])
+    definitions = jobs("chatty")
+    async with schedulers(session_factory, definitions, broker=broker):
+        service = JobsService(definitions, session_factory, broker)
+        run_id = await service.run_now("chatty", ANNA)
+        done = await finished(session_factory, run_id)
+    assert done.status == "succeeded"
+    assert done.progress == 1.0
+    assert done.progress_message == "three quarters"
+    assert done.log.endswith(TRUNCATED)
+    assert len(done.log) <= LOG_LIMIT + len(TRUNCATED)
+    assert "line 00000" in done.log
+    assert "line 01999" not in done.log
+    seen = []
+    while frames.qsize():
+        seen.append((await frames.get()).data)
+    mine = [f for f in seen if f["run_id"] == run_id]
+    assert mine[0]["status"] == "queued"  # run_now tells open pages before a scheduler starts it
+    mine = mine[1:]
+    assert {"type": "job", "name": "chatty", "run_id": run_id, "status": "running"}.items() <= (
+        mine[0].items()
+    )
+    # Throttled: the report sends the newest progress when it goes out.
+    assert any(f["progress"] in (0.5, 0.75) and f["message"] for f in mine[1:-1]), mine
+    assert mine[-1]["status"] == "succeeded"
+
+
+async def test_a_failed_run_tells_the_ops_group_with_a_link(
+    session_factory: SessionFactory,
+) -> None:
+    async with session_factory.begin() as session:
+        session.add(Group(name="ops", permissions=[]))
+    async with one_scheduler(session_factory, "broken") as (_, service):
+        run_id = await service.run_now("broken", ANNA)
+        done = await finished(session_factory, run_id)
+
+        async def told() -> Notification | None:
+            async with session_factory() as session:
+                return await session.scalar(select(Notification))
+
+        notification = await eventually(told)
+    assert done.status == "failed"
+    assert done.error == "RuntimeError: the printer is on fire"
+    assert done.traceback is not None and "the printer is on fire" in done.traceback
+    assert notification.audience == "group"
+    assert notification.title == "Job broken failed"
+    assert notification.level == "error"
+    assert notification.link == f"/admin/jobs/broken/runs/{run_id}"
+
+
+async def test_a_failed_run_without_an_ops_group_is_still_recorded(
+    session_factory: SessionFactory,
+) -> None:
+    async with one_scheduler(session_factory, "broken") as (_, service):
+        run_id = await service.run_now("broken", ANNA)
+        done = await finished(session_factory, run_id)
+    assert done.status == "failed"
+
+
+async def test_sync_jobs_run_in_a_thread(session_factory: SessionFactory) -> None:
+    async with one_scheduler(session_factory, "blocking", "yearly") as (_, service):
+        slow = await service.run_now("blocking", ANNA)
+        await asyncio.sleep(0.05)
+        quick = await service.run_now("yearly", ANNA)
+        quick_done = await finished(session_factory, quick)
+        slow_done = await finished(session_factory, slow)
+    assert slow_done.status == "succeeded", slow_done.error
+    # The event loop kept going while the sync job slept in its thread.
+    assert utc(quick_done.finished_at) < utc(slow_done.finished_at)
+    thread = next(e.thread for e in EXECUTIONS if e.job == "blocking")
+    assert thread != "MainThread"
+    assert f"ran in {thread}" in slow_done.log
+
+
+async def test_a_job_reads_live_settings(session_factory: SessionFactory) -> None:
+    async with one_scheduler(session_factory, "reads_setting") as (_, service):
+        done = await finished(session_factory, await service.run_now("reads_setting", ANNA))
+    assert "threshold=7" in done.log
+
+
+# --- abandoned runs -------------------------------------------------------------------------
+
+
+async def test_a_dead_process_run_is_abandoned_and_the_next_fire_runs(
+    session_factory: SessionFactory,
+) -> None:
+    """A run left `running` by a process that died: once its lease is over it is abandoned,
+    the ops group hears of it, and the job (overlap skip) fires again."""
+    async with session_factory.begin() as session:
+        session.add(Group(name="ops", permissions=[]))
+        await session.merge(ScheduledJob(name="tick", schedule="every 1s", edited=[]))
+        await session.flush()
+        session.add(
+            JobRun(
+                job="tick",
+                trigger="schedule",
+                scheduled_for=claims.now() - dt.timedelta(days=1),
+                status="running",
+                started_at=claims.now() - dt.timedelta(seconds=30),
+                worker="dead-host:4242",
+                lease_until=claims.now() - dt.timedelta(seconds=1),
+                log="",
+            )
+        )
+    async with schedulers(session_factory, jobs("tick")):
+        abandoned = await eventually(
+            lambda: _with_status(session_factory, "tick", "schedule", "abandoned")
+        )
+        await eventually(lambda: _with_status(session_factory, "tick", "schedule", "succeeded"))
+    assert abandoned[0].worker == "dead-host:4242"
+    assert abandoned[0].finished_at is not None
+    assert "lease" in (abandoned[0].error or "")
+    async with session_factory() as session:
+        titles = list(await session.scalars(select(Notification.title)))
+    assert "Job tick abandoned" in titles
+
+
+async def test_a_frozen_scheduler_loses_its_run_to_the_lease(
+    session_factory: SessionFactory,
+) -> None:
+    """One of two schedulers stops heartbeating mid-run (its process hangs, then dies):
+    the other one marks the run abandoned after the lease."""
+    definitions = jobs("sleeper")
+    broker = MemoryBroker()
+    doomed = Scheduler(definitions, session_factory, broker, LIVE, timing=FAST, worker="doomed")
+    await doomed.start()
+    try:
+        service = JobsService(definitions, session_factory, broker)
+        run_id = await service.run_now("sleeper", ANNA)
+        await started(session_factory, run_id)
+        for task in doomed._tasks:  # its loops stop: no more lease renewals
+            task.cancel()
+        async with schedulers(session_factory, definitions) as (survivor,):
+            done = await finished(session_factory, run_id)
+            assert survivor.worker == "worker-0"
+        assert done.status == "abandoned"
+        assert done.worker == "doomed"
+    finally:
+        # The process dies: its run task goes without writing anything.
+        for running in doomed.running.values():
+            running.task.cancel()
+        doomed._tasks = []
+        doomed.running = {}
+        doomed.session_factory = _no_database  # type: ignore[assignment]
+        with contextlib.suppress(Exception):
+            await doomed.stop()
+    assert (await run(session_factory, run_id)).status == "abandoned"
+
+
+def _no_database() -> Any:
+    raise RuntimeError("this process is dead")
+
+
+async def test_a_run_that_could_not_be_recorded_is_not_kept_alive_by_the_heartbeat(
+    session_factory: SessionFactory,
+) -> None:
+    """If recording a run's end fails (database away), its row must not stay `running` for
+    ever with a renewed lease: it is abandoned once the lease is over."""
+    definitions = jobs("yearly")
+    async with one_scheduler(session_factory, "yearly") as (scheduler, service):
+
+        async def lost(*args: Any, **kwargs: Any) -> None:
+            raise ConnectionError("database away")
+
+        scheduler._finish = lost  # type: ignore[method-assign]
+        run_id = await service.run_now("yearly", ANNA)
+        done = await finished(session_factory, run_id)
+    assert done.status == "abandoned"
+    assert definitions
+
+
+# --- sync from code ------------------------------------------------------------------------
+
+
+async def job_row(session_factory: SessionFactory, name: str) -> ScheduledJob:
+    async with session_factory() as session:
+        row = await session.get(ScheduledJob, name)
+        assert row is not None
+        return row
+
+
+async def test_sync_adds_new_jobs_orphans_removed_ones_and_keeps_browser_edits(
+    session_factory: SessionFactory,
+) -> None:
+    async with schedulers(session_factory, jobs("yearly", "yearly_skip")):
+        pass
+    service = JobsService(jobs("yearly", "yearly_skip"), session_factory, MemoryBroker())
+    await service.edit("yearly", JobEdit(schedule="0 4 * * *", overlap="allow"), ANNA)
+    # A new release: yearly_skip is gone, tick is new, yearly's code schedule changed too.
+    changed = jobs("yearly", "tick", yearly={"schedule": "0 5 * * *", "timeout": 60.0})
+    async with schedulers(session_factory, changed, timing=replace(FAST, heartbeat=60)):
+        pass
+    yearly = await job_row(session_factory, "yearly")
+    assert (yearly.schedule, yearly.overlap) == ("0 4 * * *", "allow")  # the operator's
+    assert yearly.timeout_s == 60.0  # not edited: the code's new value
+    assert sorted(yearly.edited) == ["overlap", "schedule"]
+    gone = await job_row(session_factory, "yearly_skip")
+    assert (gone.orphaned, gone.enabled) == (True, False)
+    assert (await job_row(session_factory, "tick")).schedule == "every 1s"
+
+    service = JobsService(changed, session_factory, MemoryBroker())
+    changes = await service.reset_to_code("yearly", ANNA)
+    assert changes == {"schedule": "0 5 * * *", "overlap": "skip"}
+    yearly = await job_row(session_factory, "yearly")
+    assert (yearly.schedule, yearly.overlap, yearly.edited) == ("0 5 * * *", "skip", [])
+
+    # Back in the code: no longer orphaned (enabled again as the code says).
+    async with schedulers(session_factory, jobs("yearly", "yearly_skip", "tick")):
+        pass
+    back = await job_row(session_factory, "yearly_skip")
+    assert (back.orphaned, back.enabled) == (False, True)
+
+
+async def test_an_edit_reaches_running_schedulers_at_once(session_factory: SessionFactory) -> None:
+    broker = MemoryBroker()
+    definitions = jobs("tick")
+    slow_heartbeat = replace(FAST, heartbeat=60)  # only the channel can bring the edit
+    async with schedulers(session_factory, definitions, broker=broker, timing=slow_heartbeat) as (
+        scheduler,
+    ):
+        service = JobsService(definitions, session_factory, broker)
+        await service.edit("tick", JobEdit(schedule="0 3 1 1 *"), ANNA)
+        await eventually(lambda: _planned(scheduler, "tick", "0 3 1 1 *"), within=1.0)
+        next_fire = scheduler.planned["tick"].next_fire
+        assert next_fire is not None and next_fire > claims.now() + dt.timedelta(days=1)
+        await service.edit("tick", JobEdit(enabled=False), ANNA)
+        await eventually(lambda: _disabled(scheduler, "tick"), within=1.0)
+
+
+async def test_a_lost_edit_message_is_healed_by_the_heartbeat(
+    session_factory: SessionFactory,
+) -> None:
+    definitions = jobs("tick")
+    async with schedulers(session_factory, definitions) as (scheduler,):
+        service = JobsService(definitions, session_factory, MemoryBroker())  # nobody listens
+        await service.edit("tick", JobEdit(schedule="0 3 1 1 *"), ANNA)
+        await eventually(lambda: _planned(scheduler, "tick", "0 3 1 1 *"), within=2.0)
+
+
+async def _planned(scheduler: Scheduler, name: str, schedule: str) -> bool:
+    return scheduler.planned[name].row.schedule == schedule
+
+
+async def _disabled(scheduler: Scheduler, name: str) -> bool:
+    return scheduler.planned[name].next_fire is None
+
+
+async def test_reloading_a_job_keeps_its_pending_fire(session_factory: SessionFactory) -> None:
+    """An edit that does not touch the timing (or a heal) must not drop a fire that is due."""
+    definitions = jobs("tick")
+    scheduler = Scheduler(definitions, session_factory, MemoryBroker(), LIVE, timing=FAST)
+    async with schedulers(session_factory, definitions):
+        pass  # the row exists
+    await scheduler.reload_all()
+    due = claims.now() - dt.timedelta(milliseconds=5)  # due, not yet popped by the fire loop
+    scheduler.planned["tick"].next_fire = due
+    scheduler._rebuild_heap()
+    async with session_factory.begin() as session:
+        await session.execute(
+            update(ScheduledJob).values(timeout_s=5.0, revision=ScheduledJob.revision + 1)
+        )
+    await scheduler.reload_job("tick")
+    assert scheduler.planned["tick"].next_fire == due
+    await scheduler.reload_all()
+    assert scheduler.planned["tick"].next_fire == due
+
+
+# --- daylight saving at the runner's level ------------------------------------------------
+
+
+async def test_a_paris_every_minute_job_across_the_autumn_change_is_claimed_once_per_fire(
+    session_factory: SessionFactory,
+) -> None:
+    """Two schedulers plan a `* * * * *` Europe/Paris job across 2026-10-25 (03:00 CEST →
+    02:00 CET) and claim each fire: the repeated 02:xx hour runs once, nothing runs twice."""
+    definitions = jobs("yearly", yearly={"schedule": "* * * * *", "timezone": "Europe/Paris"})
+    start = dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC)  # 02:30 CEST
+    end = dt.datetime(2026, 10, 25, 2, 30, tzinfo=dt.UTC)  # 03:30 CET
+    async with schedulers(session_factory, definitions, timing=replace(FAST, heartbeat=60)):
+        pass  # the job's row
+    claimed: dict[str, list[dt.datetime]] = {}
+    for worker in ("w0", "w1"):
+        scheduler = Scheduler(definitions, session_factory, MemoryBroker(), LIVE, worker=worker)
+        await scheduler.reload_all()
+        planned = scheduler.planned["yearly"]
+        scheduler._plan(planned.row, after=start - dt.timedelta(seconds=1))
+        planned = scheduler.planned["yearly"]
+        assert planned.schedule is not None and planned.next_fire == start
+        fire, claimed[worker] = planned.next_fire, []
+        while fire <= end:  # as the fire loop steps: next_after(the fire just taken)
+            async with session_factory.begin() as session:
+                won = await claims.claim_fire(
+                    session,
+                    "yearly",
+                    fire,
+                    trigger="schedule",
+                    status="skipped",
+                    worker=worker,
+                    lease=dt.timedelta(seconds=1),
+                )
+            if won is not None:
+                claimed[worker].append(fire)
+            fire = planned.schedule.next_after(fire)
+    minute = dt.timedelta(minutes=1)
+    expected = [start + n * minute for n in range(30)]  # 02:30 to 02:59 CEST
+    expected += [end - 30 * minute + n * minute for n in range(31)]  # 03:00 to 03:30 CET
+    assert claimed == {"w0": expected, "w1": []}
