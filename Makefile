@@ -14,8 +14,9 @@ run: $(VENV)/.runtime $(HTMX)
 	$(PY) -m app seed-demo
 	$(PY) -m app serve
 
+# Both cores; modules that start their own processes keep to one worker (tests/conftest.py).
 test: $(VENV)/.dev $(HTMX) system-deps check
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadgroup
 
 check: $(VENV)/.dev
 	$(VENV)/bin/ruff format --check app tests bench migrations

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from app.auth.passwords import use_hashing
 from app.command_line import EXIT_USAGE, Parser, UsageError, positive_int, run_async
 from app.config import ConfigError, Settings, load_settings
 from app.constance.commands import add_settings_parser, cmd_settings
@@ -86,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"starboard: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    use_hashing(settings.password_hashing)
     args = build_parser(settings).parse_args(argv)
     handler = HANDLERS[args.command]
     try:

@@ -36,6 +36,7 @@ class Settings:
     job_lease: float = 15.0  # seconds a running run stays its process's without a heartbeat
     job_heartbeat: float = 3.0  # seconds between lease renewals and the schedulers' healing
     job_shutdown_grace: float = 10.0  # seconds running jobs get to finish at shutdown
+    password_hashing: str = "standard"  # argon2 parameters: "fast-for-tests" in test suites only
 
     @property
     def is_embedded_db(self) -> bool:
@@ -100,6 +101,12 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
     if not MODULE_NAME.fullmatch(jobs_module):
         raise ConfigError(f"JOBS_MODULE={jobs_module!r}: expected a module name such as app.jobs")
     lease, heartbeat, grace = _job_timing(config)
+    password_hashing = config("PASSWORD_HASHING", default="standard")
+    if password_hashing not in ("standard", "fast-for-tests"):
+        raise ConfigError(
+            f"PASSWORD_HASHING={password_hashing!r}: accepted values are 'standard' or "
+            "'fast-for-tests' (test suites only)"
+        )
     return Settings(
         database_url=database_url,
         redis_url=config("REDIS_URL", default=None) or None,
@@ -113,4 +120,5 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         job_lease=lease,
         job_heartbeat=heartbeat,
         job_shutdown_grace=grace,
+        password_hashing=password_hashing,
     )

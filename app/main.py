@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from app.admin.site import build_admin
+from app.auth.passwords import use_hashing
 from app.auth.sessions import SessionCookieMiddleware
 from app.auth.throttle import create_throttle
 from app.channels.choose import broker_for
@@ -48,6 +49,7 @@ async def sync_job_rows(
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
+    use_hashing(settings.password_hashing)
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
     broker, redis_client = broker_for(settings.redis_url)

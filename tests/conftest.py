@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import sqlite3
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 import anyio
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from app import schema
 from app.auth.accounts import create_user
+from app.auth.passwords import use_hashing
 from app.config import Settings
 from app.db import create_engine, create_session_factory
 from app.main import create_app
@@ -24,11 +30,56 @@ from app.models import Group
 pytest_plugins = ["tests.services"]
 
 ADMIN_PASSWORD = "correct-horse-battery"
+# Every sign-in verifies a hash: cheap argon2 here and in every process the tests start
+# (tests/auth/test_passwords.py checks the production parameters).
+FAST_HASHING = "fast-for-tests"
+os.environ["PASSWORD_HASHING"] = FAST_HASHING
+use_hashing(FAST_HASHING)
+
+# Migrated once per test process, then copied: one file for SQLite, one template per server.
+_sqlite_template: Path | None = None
+_postgres_templates: set[tuple[str, int]] = set()
+TEMPLATE_DATABASE = "starboard_migrated"
 
 
 def migrated_url(url: str) -> str:
-    schema.upgrade(url, quiet=True)
+    """The empty database at `url`, given the schema at head by copying a migrated one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        _copy_sqlite_template(Path(parsed.database))
+    elif parsed.get_backend_name() == "postgresql" and parsed.database:
+        _copy_postgres_template(parsed.host or "127.0.0.1", parsed.port or 5432, parsed.database)
+    else:
+        schema.upgrade(url, quiet=True)
     return url
+
+
+def _copy_sqlite_template(target: Path) -> None:
+    global _sqlite_template
+    if _sqlite_template is None:
+        path = Path(tempfile.mkdtemp(prefix="starboard-template-")) / "migrated.db"
+        schema.upgrade(f"sqlite+aiosqlite:///{path}", quiet=True)
+        with closing(sqlite3.connect(path)) as connection:  # all of it in the one file
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _sqlite_template = path
+    if target.exists() and target.stat().st_size:
+        schema.upgrade(f"sqlite+aiosqlite:///{target}", quiet=True)  # someone's own database
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_sqlite_template, target)
+
+
+def _copy_postgres_template(host: str, port: int, database: str) -> None:
+    from tests.services import PostgresServer  # a plugin: imported by pytest first
+
+    server = PostgresServer.at(host, port)
+    if (host, port) not in _postgres_templates:
+        server.drop_database(TEMPLATE_DATABASE)
+        schema.upgrade(server.create_database(TEMPLATE_DATABASE), quiet=True)
+        _postgres_templates.add((host, port))
+    # CREATE DATABASE … TEMPLATE copies files: much faster than replaying the migrations.
+    server.drop_database(database)
+    server.create_database(database, template=TEMPLATE_DATABASE)
 
 
 @pytest.fixture
@@ -67,6 +118,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # No scheduler in in-process test apps unless a test asks: its heartbeat queries and
         # job runs would land among other tests' counted statements and rows.
         "scheduler": "off",
+        "password_hashing": FAST_HASHING,
     }
     values.update(overrides)
     from starlette.datastructures import Secret
@@ -147,3 +199,20 @@ def signed_in() -> Iterator[SignedIn]:
             return client
 
         yield open_as
+
+
+# Modules that start several processes or a browser of their own run on one xdist worker, one
+# test at a time, so two of them never compete for the two cores and stretch each other's waits.
+ONE_WORKER_MODULES = {
+    "tests/scheduler/test_many_processes.py",
+    "tests/constance/test_many_processes.py",
+    "tests/notifications/test_many_processes.py",
+    "tests/auth/test_throttle_workers.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if module in ONE_WORKER_MODULES:
+            item.add_marker(pytest.mark.xdist_group("processes"))

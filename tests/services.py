@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,6 +43,7 @@ import pytest
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+    from starlette.types import ASGIApp
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -84,6 +86,7 @@ APP_ENV_NAMES = frozenset(
         "JOB_LEASE_S",
         "JOB_HEARTBEAT_S",
         "JOB_SHUTDOWN_GRACE_S",
+        "PASSWORD_HASHING",
     ]
 )
 DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -150,6 +153,13 @@ class PostgresServer:
         self.socket_dir = base_dir / "sock"
         self.log_file = base_dir / "server.log"
         self.port = port or free_port()
+
+    @classmethod
+    def at(cls, host: str, port: int) -> PostgresServer:
+        """A server someone else started, for `execute` and the database helpers only."""
+        server = cls(Path(tempfile.gettempdir()) / f"starboard-pg-{port}", port)
+        server.host = host
+        return server
 
     @classmethod
     def create(cls, timeout: float = START_TIMEOUT_S) -> PostgresServer:
@@ -439,7 +449,8 @@ def app_environment(env: Mapping[str, str]) -> dict[str, str]:
         # The default would be the developer's own var/starboard.db in the repository.
         raise ValueError("run_uvicorn: env must set DATABASE_URL")
     base = {name: value for name, value in os.environ.items() if name not in APP_ENV_NAMES}
-    return {**base, "SECRET_KEY": "test-secret", "PYTHONUNBUFFERED": "1", **env}
+    fast = {"PASSWORD_HASHING": "fast-for-tests"}  # see tests/conftest.py
+    return {**base, "SECRET_KEY": "test-secret", "PYTHONUNBUFFERED": "1", **fast, **env}
 
 
 def create_superuser(database_url: str, username: str = "admin") -> tuple[str, str]:
@@ -549,6 +560,64 @@ def run_uvicorn(tmp_path: Path) -> Iterator[RunUvicorn]:
 
     yield run
     for server in reversed(started):
+        server.stop()
+
+
+class ThreadedServer:
+    """An app served by uvicorn in a thread of the test process: for tests of pages, not processes.
+
+    Starting one costs milliseconds where a uvicorn process costs seconds of imports.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self, app: ASGIApp) -> None:
+        import uvicorn
+
+        self._socket = socket.socket()
+        self._socket.bind((self.host, 0))
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise ServiceError(f"the in-thread server on port {self.port} did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(STOP_TIMEOUT_S)
+        self._socket.close()
+
+
+ServeInThread = Callable[["ASGIApp"], ThreadedServer]
+
+
+@pytest.fixture
+def serve_in_thread() -> Iterator[ServeInThread]:
+    """`serve_in_thread(app)`: the app on a free port, in a thread; stopped after the test."""
+    servers: list[ThreadedServer] = []
+
+    def serve(app: ASGIApp) -> ThreadedServer:
+        server = ThreadedServer(app)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield serve
+    for server in reversed(servers):
         server.stop()
 
 

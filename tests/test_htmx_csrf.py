@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page
 
+from app.main import create_app
 from tests.admin.test_product_browser import sign_in
-from tests.conftest import add_user, migrated_url
+from tests.conftest import add_user, make_settings, migrated_url
+from tests.services import ServeInThread
 
 pytestmark = pytest.mark.browser
 
@@ -22,14 +22,14 @@ def tags(path: Path) -> list[str]:
 
 
 @pytest.fixture
-def served(tmp_path: Path, run_uvicorn: Callable[..., Any]) -> tuple[str, Path]:
+def served(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, Path]:
     # Set up in a fixture: browser test bodies run without asyncio (see tests/services.py).
     path = tmp_path / "htmx.db"
     url = migrated_url(f"sqlite+aiosqlite:///{path}")
     add_user(url, "admin")
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO tag (id, name) VALUES (1, 'keep'), (2, 'drop')")
-    server = run_uvicorn({"DATABASE_URL": url, "SECRET_KEY": "htmx-test-secret"})
+    server = serve_in_thread(create_app(make_settings(url, secret_key="htmx-test-secret")))
     return server.base_url, path
 
 

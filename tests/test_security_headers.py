@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,15 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from app.db import create_engine, create_session_factory
+from app.main import create_app
 from app.security_headers import (
     CONTENT_SECURITY_POLICY,
     SECURITY_HEADERS,
     SecurityHeadersMiddleware,
 )
 from app.shop.seed import seed_demo
-from tests.conftest import ADMIN_PASSWORD, add_user, migrated_url
+from tests.conftest import ADMIN_PASSWORD, add_user, make_settings, migrated_url
+from tests.services import ServeInThread
 
 
 def assert_secured(response: Any) -> None:
@@ -175,7 +176,7 @@ class PolicyWatch:
 
 
 @pytest.fixture
-def shop(tmp_path: Path, run_uvicorn: Callable[..., Any]) -> tuple[str, Path]:
+def shop(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, Path]:
     """A served app with an admin and a small demo shop (products, tags, customers, orders)."""
     path = tmp_path / "csp.db"
     url = migrated_url(f"sqlite+aiosqlite:///{path}")
@@ -189,7 +190,7 @@ def shop(tmp_path: Path, run_uvicorn: Callable[..., Any]) -> tuple[str, Path]:
             await engine.dispose()
 
     anyio.run(seed)
-    server = run_uvicorn({"DATABASE_URL": url, "SECRET_KEY": "csp-test-secret"})
+    server = serve_in_thread(create_app(make_settings(url, secret_key="csp-test-secret")))
     return server.base_url, path
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
 
 import httpx
 import pytest
@@ -46,6 +49,48 @@ def test_fresh_postgres_databases_are_empty_and_distinct(
     tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
     assert postgres_server.execute(tables, dbname) == "0"
     assert postgres_server.execute("SHOW fsync") == "off"
+
+
+def _head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    from app.schema import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head
+    return head
+
+
+def test_migrated_sqlite_copies_are_at_head_and_independent(tmp_path: Path) -> None:
+    first = tmp_path / "first.db"
+    second = tmp_path / "second.db"
+    migrated_url(f"sqlite+aiosqlite:///{first}")
+    migrated_url(f"sqlite+aiosqlite:///{second}")
+    with closing(sqlite3.connect(first)) as db, db:
+        db.execute("INSERT INTO auth_group (name, permissions) VALUES ('only-here', '[]')")
+    for path, groups in ((first, [("only-here",)]), (second, [])):
+        with closing(sqlite3.connect(path)) as db:
+            assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
+                (_head_revision(),)
+            ]
+            assert db.execute("SELECT name FROM auth_group").fetchall() == groups
+
+
+def test_migrated_postgres_copies_are_at_head_and_independent(
+    postgres_server: PostgresServer, fresh_postgres_url: str
+) -> None:
+    dbname = migrated_url(fresh_postgres_url).rsplit("/", 1)[1]
+    postgres_server.execute("INSERT INTO auth_group (name, permissions) VALUES ('x', '[]')", dbname)
+    other = postgres_server.create_database(f"{dbname}_other")
+    try:
+        other_name = migrated_url(other).rsplit("/", 1)[1]
+        assert postgres_server.execute("SELECT version_num FROM alembic_version", other_name) == (
+            _head_revision()
+        )
+        assert postgres_server.execute("SELECT count(*) FROM auth_group", other_name) == "0"
+        assert postgres_server.execute("SELECT count(*) FROM auth_group", dbname) == "1"
+    finally:
+        postgres_server.drop_database(f"{dbname}_other")
 
 
 def test_redis_stop_and_start_on_the_same_port(fresh_redis_server: RedisServer) -> None:

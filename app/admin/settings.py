@@ -417,7 +417,10 @@ class SettingsPage(CustomView):
         form = await request.form()
         text = ""
         try:
-            text = await document_text(form)
+            try:
+                text = await document_text(form)
+            finally:
+                await form.close()  # the uploaded file's spool; the text fields stay readable
             try:
                 document = json.loads(text)
             except ValueError as exc:

@@ -7,7 +7,10 @@ import pkgutil
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette_admin.contrib.sqla import Admin
+from starlette_admin.security.csrf import CSRFMiddleware
 
 import app.admin
 from app.admin.accounts import GrantsPermissions
@@ -36,8 +39,25 @@ OWN_PAGES = frozenset({StoredSetting, SettingChange, SettingsVersion, ScheduledJ
 SHARED_STATE = ("live_settings", "settings_store", "jobs")
 
 
+class UploadClosingCSRF(CSRFMiddleware):
+    """starlette-admin's CSRF check, closing the upload spools it parses to read the token."""
+
+    async def _get_submitted_token(self, request: Request) -> str | None:
+        # starlette-admin 1.0.3 parses the form on a Request of its own and never closes it.
+        try:
+            token: str | None = await super()._get_submitted_token(request)
+        finally:
+            await request.close()
+        return token
+
+
 class StarboardAdmin(Admin):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings."""
+
+    def _init_csrf(self) -> None:
+        # starlette-admin 1.0.3 adds its own CSRFMiddleware here; ours closes upload spools.
+        assert self.secret_key is not None
+        self.middlewares.append(Middleware(UploadClosingCSRF, secret_key=self.secret_key))
 
     def mount_to(self, app: Starlette) -> None:
         super().mount_to(app)

@@ -1,19 +1,34 @@
-"""Password hashing with argon2id (argon2-cffi's defaults are the current OWASP advice)."""
+"""Password hashing with argon2id: argon2-cffi's default profile (RFC 9106, low memory), or the
+cheapest one where a test suite asks for it with `PASSWORD_HASHING=fast-for-tests`."""
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
+from functools import cache
+
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_LENGTH = 10
 
-_hasher = PasswordHasher()
-# Verified against when the username is unknown, so both paths cost one argon2 verify.
-_DUMMY_HASH = _hasher.hash("starboard-timing-equaliser")
+# The names `PASSWORD_HASHING` accepts (docs/reference.md), and the argon2 parameters of each.
+HASHING = {
+    "standard": profiles.RFC_9106_LOW_MEMORY,
+    # Test suites sign in hundreds of times: argon2's cheapest parameters, never for real use.
+    "fast-for-tests": profiles.CHEAPEST,
+}
+DEFAULT_HASHING = "standard"
+
+_hasher = PasswordHasher.from_parameters(HASHING[DEFAULT_HASHING])
 
 
 class WeakPassword(ValueError):
     """The password breaks a rule; the message says which and what is accepted."""
+
+
+def use_hashing(name: str) -> None:
+    """Set by the composition root from `PASSWORD_HASHING`; hashes already stored still verify."""
+    global _hasher
+    _hasher = PasswordHasher.from_parameters(HASHING[name])
 
 
 def check_strength(password: str, username: str | None = None) -> None:
@@ -27,9 +42,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    # Verified against when the username is unknown, so both paths cost one argon2 verify.
+    return hasher.hash("starboard-timing-equaliser")
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        checked = password_hash or _dummy_hash(_hasher)
+        return _hasher.verify(checked, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import ADMIN_PASSWORD, add_user, migrated_url
+from app.main import create_app
+from tests.conftest import ADMIN_PASSWORD, add_user, make_settings, migrated_url
+from tests.services import ServeInThread
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def served(tmp_path: Path, run_uvicorn: Callable[..., Any]) -> tuple[str, Path]:
+def served(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, Path]:
     path = tmp_path / "browser.db"
     url = migrated_url(f"sqlite+aiosqlite:///{path}")
     add_user(url, "admin")
-    server = run_uvicorn({"DATABASE_URL": url, "SECRET_KEY": "browser-test-secret"})
+    server = serve_in_thread(create_app(make_settings(url, secret_key="browser-test-secret")))
     return server.base_url, path
 
 

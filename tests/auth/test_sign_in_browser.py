@@ -7,14 +7,15 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 from playwright.sync_api import Cookie, Locator, Page, expect
 
 from app.auth.sessions import COOKIE
-from tests.conftest import ADMIN_PASSWORD, add_user, migrated_url
+from app.main import create_app
+from tests.conftest import ADMIN_PASSWORD, add_user, make_settings, migrated_url
+from tests.services import ServeInThread
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +25,7 @@ TRY_AGAIN = re.compile(r"Too many failed sign-ins\. Try again in \d+ (second|min
 
 
 class Served:
-    """The app in its own uvicorn process, on a migrated SQLite file with one superuser."""
+    """The app served in a thread, on a migrated SQLite file with one superuser."""
 
     def __init__(self, base_url: str, db: Path) -> None:
         self.base_url = base_url
@@ -47,11 +48,11 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path, run_uvicorn: Callable[..., Any]) -> Served:
+def served(tmp_path: Path, serve_in_thread: ServeInThread) -> Served:
     path = tmp_path / "sign-in.db"
     url = migrated_url(f"sqlite+aiosqlite:///{path}")
     add_user(url, USERNAME)
-    server = run_uvicorn({"DATABASE_URL": url, "SECRET_KEY": "sign-in-browser-secret"})
+    server = serve_in_thread(create_app(make_settings(url, secret_key="sign-in-browser-secret")))
     return Served(server.base_url, path)
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.conftest import add_user, migrated_url
+from app.main import create_app
+from tests.conftest import add_user, make_settings, migrated_url
 from tests.notifications.test_browser import signed_in, visit
-from tests.services import RunUvicorn
+from tests.services import ServeInThread
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +22,7 @@ SETTINGS = "/admin/settings"
 
 
 @pytest.fixture
-def served(tmp_path: Path, run_uvicorn: RunUvicorn) -> tuple[str, Path]:
+def served(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, Path]:
     # Set up in a fixture: browser test bodies run without asyncio (see tests/services.py).
     # One process: its store tells its own sockets, no Redis needed.
     path = tmp_path / "settings.db"
@@ -31,7 +32,7 @@ def served(tmp_path: Path, run_uvicorn: RunUvicorn) -> tuple[str, Path]:
     add_user(url, "carol", superuser=False, permissions=["settings:view", "settings:edit"])
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO tag (id, name) VALUES (1, 'fragile')")
-    server = run_uvicorn({"DATABASE_URL": url, "SECRET_KEY": "settings-test-secret"})
+    server = serve_in_thread(create_app(make_settings(url, secret_key="settings-test-secret")))
     return server.base_url, path
 
 
