@@ -60,6 +60,7 @@ def commands(
     parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, argparse.ArgumentParser]]:
     """Every command a user can type, as ("jobs history", its parser); groups only via leaves."""
+    # argparse has no public way to list sub-commands; its own help walks these attributes too.
     groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     if not groups and path:
         yield " ".join(path), parser
