@@ -1,4 +1,4 @@
-"""Management commands (CONTRACT.md): parse arguments, call a service, print.
+"""Management commands (docs/reference.md): parse arguments, call a service, print.
 
 Exit status: 0 success; 2 bad usage or invalid input (one line on stderr naming the field);
 1 any other failure.

@@ -1,4 +1,4 @@
-"""Static configuration: environment first, then `.env`, then the default (CONTRACT.md)."""
+"""Static configuration: environment first, then `.env`, then the default (docs/reference.md)."""
 
 from __future__ import annotations
 

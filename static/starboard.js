@@ -20,7 +20,7 @@ window.addEventListener("pageshow", () => {
   for (const form of document.querySelectorAll("form[data-sb-sent]")) delete form.dataset.sbSent;
 });
 
-// Live notifications: one WebSocket per tab to /ws (see CONTRACT.md for the frames).
+// Live notifications: one WebSocket per tab to /ws (docs/reference.md lists the frames).
 // Frames become toasts, the bell's unread badge, and `sb:<type>` events on <body> that htmx
 // fragments listen to, e.g. hx-trigger="sb:model from:body".
 (() => {

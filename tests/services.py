@@ -71,7 +71,7 @@ POSTGRES_SETTINGS = {
     "max_connections": "200",
     "shared_buffers": "64MB",
 }
-# The app's settings (CONTRACT.md) are never inherited from the shell that runs the tests.
+# The app's settings (docs/reference.md) are never inherited from the shell that runs the tests.
 APP_ENV_NAMES = frozenset(
     [
         "DATABASE_URL",

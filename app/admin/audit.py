@@ -82,7 +82,7 @@ class AuditView(AutoModelView):
 
 
 async def open_log(request: Request) -> Response:
-    """`/admin/audit`, the address CONTRACT.md names, opens the log's list (query kept)."""
+    """`/admin/audit`, the address docs/reference.md names, opens the log's list (query kept)."""
     target = view_list_url(request, AUDIT_KEY)
     query = request.url.query
     return RedirectResponse(f"{target}?{query}" if query else target, HTTP_303_SEE_OTHER)

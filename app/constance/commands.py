@@ -1,4 +1,4 @@
-"""`python -m app settings list|get|set|reset|export|import` (CONTRACT.md)."""
+"""`python -m app settings list|get|set|reset|export|import` (docs/reference.md)."""
 
 from __future__ import annotations
 

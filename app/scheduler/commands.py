@@ -1,4 +1,7 @@
-"""`python -m app jobs list|run|enable|disable|schedule|history` and `scheduler` (CONTRACT.md)."""
+"""`python -m app jobs list|run|enable|disable|schedule|history` and `scheduler`.
+
+Each command, its options and its `--json` fields: docs/reference.md.
+"""
 
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ async def runs_of(
 
 
 def run_json(run: JobRun) -> dict[str, Any]:
-    """A run as `jobs history --json` prints it (CONTRACT.md fields first)."""
+    """A run as `jobs history --json` prints it (docs/reference.md lists the fields)."""
     return {
         "id": run.id,
         "job": run.job,
