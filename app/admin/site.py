@@ -8,6 +8,7 @@ import pkgutil
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette_admin.contrib.sqla import Admin
+from starlette_admin.views import BaseModelView
 
 import app.admin
 from app.admin.accounts import GrantsPermissions
@@ -39,8 +40,12 @@ SHARED_STATE = ("live_settings", "settings_store", "jobs")
 class StarboardAdmin(Admin):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings."""
 
+    # One per mapped model, set by build_admin (the library keeps its own list private).
+    model_views: tuple[BaseModelView, ...] = ()
+
     def mount_to(self, app: Starlette) -> None:
         super().mount_to(app)
+        app.state.admin = self  # how the host app (and its tests) reaches the admin's views
         for name in SHARED_STATE:
             if hasattr(app.state, name):
                 setattr(self.app.state, name, getattr(app.state, name))
@@ -78,13 +83,15 @@ def build_admin(
     admin.templates.env.auto_reload = settings.debug
     load_view_overrides()
     mappers = sorted(Base.registry.mappers, key=lambda m: m.class_.__name__)
-    keys = []
+    views = []
     for mapper in mappers:
         if mapper.class_ in OWN_PAGES:
             continue
         view = AutoModelView.view_class_for(mapper.class_)(mapper.class_)
         admin.add_view(view)
-        keys.append(str(view.key))
+        views.append(view)
+    admin.model_views = tuple(views)
+    keys = [str(view.key) for view in views]
     admin.add_view(NotificationInbox(broker))
     admin.add_view(SettingsPage())
     # After the settings page: its route goes in front of `/settings/{key}`.
