@@ -32,6 +32,7 @@ from app.auth.throttle import create_throttle
 from app.config import Settings
 from app.main import create_app
 from app.models.shop import Customer, Order
+from app.statement_log import StatementLog
 from bench.client import signed_in_client, timed_get
 from bench.dataset import (
     BENCH_DIR,
@@ -42,7 +43,7 @@ from bench.dataset import (
     sqlite_url,
 )
 from bench.postgres import PostgresUnavailable, running_postgres
-from bench.statements import StatementLog, explain
+from bench.statements import explain
 from bench.stats import Samples, count, load_average, ms, ratio, table, verdict
 
 OURS = "/admin/order/list"

@@ -34,9 +34,9 @@ from app.auth.current import CurrentUser
 from app.auth.sessions import SessionCookieMiddleware
 from app.config import Settings
 from app.main import create_app
+from app.statement_log import StatementLog
 from bench.client import BASE_URL, BENCH_USER, in_process_client, running, sign_in, timed_get
 from bench.dataset import prepare
-from bench.statements import StatementLog
 from bench.stats import (
     Samples,
     Stopwatch,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 
 from app.auth import sessions
 from app.auth.accounts import create_user, find_user
-from bench.statements import StatementLog
+from app.statement_log import StatementLog, background_work
 from bench.stats import Stopwatch
 
 BENCH_USER = "bench"
@@ -35,8 +35,14 @@ async def ensure_superuser(session_factory: async_sessionmaker[AsyncSession]) ->
 
 @asynccontextmanager
 async def running(app: Starlette) -> AsyncIterator[int]:
-    """The app's lifespan, with the bench superuser in its database; yields the user's id."""
-    async with app.router.lifespan_context(app):
+    """The app's lifespan, with the bench superuser in its database; yields the user's id.
+
+    What the lifespan starts (the live settings' version check) is background work: a
+    StatementLog leaves its statements out of the requests it overlaps.
+    """
+    async with AsyncExitStack() as stack:
+        with background_work():
+            await stack.enter_async_context(app.router.lifespan_context(app))
         yield await ensure_superuser(app.state.session_factory)
 
 

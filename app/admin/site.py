@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette_admin.contrib.sqla import Admin
 from starlette_admin.security.csrf import CSRFMiddleware
+from starlette_admin.views import BaseModelView
 
 import app.admin
 from app.admin.accounts import GrantsPermissions
@@ -54,6 +55,9 @@ class UploadClosingCSRF(CSRFMiddleware):
 class StarboardAdmin(Admin):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings."""
 
+    # One per mapped model, set by build_admin (the library keeps its own list private).
+    model_views: tuple[BaseModelView, ...] = ()
+
     def _init_csrf(self) -> None:
         # starlette-admin 1.0.3 adds its own CSRFMiddleware here; ours closes upload spools.
         assert self.secret_key is not None
@@ -61,6 +65,7 @@ class StarboardAdmin(Admin):
 
     def mount_to(self, app: Starlette) -> None:
         super().mount_to(app)
+        app.state.admin = self  # how the host app (and its tests) reaches the admin's views
         for name in SHARED_STATE:
             if hasattr(app.state, name):
                 setattr(self.app.state, name, getattr(app.state, name))
@@ -98,13 +103,15 @@ def build_admin(
     admin.templates.env.auto_reload = settings.debug
     load_view_overrides()
     mappers = sorted(Base.registry.mappers, key=lambda m: m.class_.__name__)
-    keys = []
+    views = []
     for mapper in mappers:
         if mapper.class_ in OWN_PAGES:
             continue
         view = AutoModelView.view_class_for(mapper.class_)(mapper.class_)
         admin.add_view(view)
-        keys.append(str(view.key))
+        views.append(view)
+    admin.model_views = tuple(views)
+    keys = [str(view.key) for view in views]
     admin.add_view(NotificationInbox(broker))
     admin.add_view(SettingsPage())
     # After the settings page: its route goes in front of `/settings/{key}`.

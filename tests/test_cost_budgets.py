@@ -1,0 +1,224 @@
+"""Cost budgets: how many SQL statements each kind of request may send.
+
+Counts, not timings, so they cannot flake. A request over its budget fails with the statements
+it sent, one per line: a change that adds a query shows what it added. The live settings'
+version check runs every few milliseconds here, as background work that must never be charged
+to a request (app/statement_log.py says why).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from app import constance
+from app.admin.model_view import AutoModelView
+from app.db import now_utc
+from app.main import create_app
+from app.models import Customer, CustomerStats, NotificationRead, User
+from app.notifications.service import notify
+from app.shop.seed import seed_demo
+from app.statement_log import StatementLog, background_work, lifespan_as_background
+from tests.conftest import add_user, make_settings, migrated_url, sign_in
+from tests.services import PostgresServer, ServiceError
+
+# The signed-in user; the page's rows with their to-one relations; the capped count and the
+# size estimate in one statement.
+LIST_BUDGET = 3
+# The signed-in user; the record with every relation the page shows, joined in one statement.
+DETAIL_BUDGET = 2
+EDIT_BUDGET = 2  # as a detail page: a relation's choices are fetched as the user types
+HEALTH_BUDGET = 1  # SELECT 1: whether the database answers
+# The user; the newest notification the tab may see; its unread count (the first frame).
+SOCKET_BUDGET = 3
+BUSY_CHECK_S = 0.02  # the version check's interval here: it keeps overlapping requests
+USER = "budget"
+ROW = re.compile(r'<tr data-sa-pk="([^"]+)"')
+STATIC_LINK = re.compile(r'(?:href|src)="https://testserver(/(?:admin/)?static/[^"?]+)')
+WS = "wss://testserver/ws"  # the session cookie is Secure
+
+
+def model_views() -> dict[str, bool]:
+    """Every model view the admin registers, and whether it has an edit page (rows only the app
+    writes have none); read from an app built, never connected."""
+    views: Sequence[AutoModelView] = create_app(
+        make_settings("sqlite+aiosqlite://")
+    ).state.admin.model_views
+    return {str(view.key): not view.written_by_the_app for view in views}
+
+
+EDITABLE_BY_KEY = model_views()
+MODEL_VIEWS = list(EDITABLE_BY_KEY)
+EDITABLE = [key for key, editable in EDITABLE_BY_KEY.items() if editable]
+
+
+@dataclass
+class Site:
+    """The app signed in as a superuser, a row in every listed table, a log of its statements."""
+
+    app: Starlette
+    client: TestClient
+    log: StatementLog
+
+    def get(self, path: str) -> str:
+        """The page's text, with the log holding only what this request sent."""
+        self.log.reset()
+        response = self.client.get(path)
+        assert response.status_code == 200, f"GET {path}: HTTP {response.status_code}"
+        return response.text
+
+    def assert_within(self, budget: int, what: str) -> None:
+        sent = len(self.log)
+        assert sent <= budget, (
+            f"{what} sent {sent} SQL statements, its budget is {budget}:\n{self.log.listing()}"
+        )
+
+
+async def fill(app: Starlette) -> None:
+    """The demo shop, customer statistics, notifications for each audience, one of them read."""
+    session_factory = app.state.session_factory
+    await seed_demo(session_factory, orders=100, echo=lambda _: None)
+    await notify(session_factory, app.state.broker, user=USER, title="For you")
+    await notify(session_factory, app.state.broker, group="ops", title="For ops")
+    await notify(session_factory, app.state.broker, everyone=True, title="For everyone")
+    async with session_factory.begin() as session:
+        user = await session.scalar(select(User).where(User.username == USER))
+        assert user is not None
+        session.add(NotificationRead(notification_id=1, user_id=user.id))
+        for customer_id in (await session.scalars(select(Customer.id))).all():
+            session.add(CustomerStats(customer_id=customer_id, orders=1, refreshed_at=now_utc()))
+
+
+@contextlib.contextmanager
+def open_site(url: str) -> Iterator[Site]:
+    add_user(url, USER, groups={"ops": []})  # seed_demo then adds no admin of its own
+    app = create_app(make_settings(url, settings_check_interval=BUSY_CHECK_S))
+    log = StatementLog(app.state.engine)
+    with TestClient(lifespan_as_background(app), base_url="https://testserver") as client:
+        assert client.portal is not None
+        client.portal.call(fill, app)
+        sign_in(client, USER)
+        yield Site(app, client, log)
+
+
+@pytest.fixture(scope="module")
+def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    path: Path = tmp_path_factory.mktemp("budgets") / "starboard.db"
+    with open_site(migrated_url(f"sqlite+aiosqlite:///{path}")) as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def postgres_site(postgres_server: PostgresServer) -> Iterator[Site]:
+    postgres_server.ensure_running()
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    url = migrated_url(postgres_server.create_database(name))
+    try:
+        with open_site(url) as site:
+            yield site
+    finally:
+        with contextlib.suppress(ServiceError):
+            postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_site(request: pytest.FixtureRequest) -> Site:
+    """The site on each backend the data layer supports."""
+    site: Site = request.getfixturevalue(f"{request.param}_site")
+    return site
+
+
+@pytest.mark.parametrize("key", MODEL_VIEWS)
+def test_every_list_page_sends_at_most_three_statements(any_site: Site, key: str) -> None:
+    path = f"/admin/{key}/list"
+    page = any_site.get(path)
+    assert ROW.search(page), f"{path} lists no row: a query per row would go unseen"
+    any_site.assert_within(LIST_BUDGET, path)
+
+
+@pytest.mark.parametrize("key", MODEL_VIEWS)
+def test_every_detail_page_stays_within_its_budget(sqlite_site: Site, key: str) -> None:
+    first = ROW.search(sqlite_site.get(f"/admin/{key}/list"))
+    assert first, f"/admin/{key}/list lists no row to open"
+    path = f"/admin/{key}/detail?pk={first.group(1)}"
+    sqlite_site.get(path)
+    sqlite_site.assert_within(DETAIL_BUDGET, path)
+
+
+@pytest.mark.parametrize("key", EDITABLE)
+def test_every_edit_page_stays_within_its_budget(sqlite_site: Site, key: str) -> None:
+    first = ROW.search(sqlite_site.get(f"/admin/{key}/list"))
+    assert first, f"/admin/{key}/list lists no row to open"
+    path = f"/admin/{key}/edit?pk={first.group(1)}"
+    form = sqlite_site.get(path)
+    assert 'name="csrftoken"' in form, f"{path} shows no edit form"
+    sqlite_site.assert_within(EDIT_BUDGET, path)
+
+
+def test_the_health_check_sends_one_statement(sqlite_site: Site) -> None:
+    assert json.loads(sqlite_site.get("/healthz"))["database"] == "ok"
+    sqlite_site.assert_within(HEALTH_BUDGET, "/healthz")
+
+
+def test_opening_the_socket_sends_at_most_three_statements_until_its_first_frame(
+    sqlite_site: Site,
+) -> None:
+    sqlite_site.log.reset()
+    with sqlite_site.client.websocket_connect(WS) as socket:
+        first = socket.receive_json()
+        sent = len(sqlite_site.log)
+        listing = sqlite_site.log.listing()
+    assert first == {"type": "unread", "count": 2, "newest": 3}
+    assert sent <= SOCKET_BUDGET, (
+        f"/ws sent {sent} SQL statements before its first frame, its budget is"
+        f" {SOCKET_BUDGET}:\n{listing}"
+    )
+
+
+def test_static_files_send_no_statement(sqlite_site: Site) -> None:
+    page = sqlite_site.get(f"/admin/{MODEL_VIEWS[0]}/list")
+    linked = sorted(set(STATIC_LINK.findall(page)))
+    assert "/static/starboard.css" in linked
+    assert any(path.startswith("/admin/static/") for path in linked), linked
+    for path in linked:
+        sqlite_site.get(path)
+        sqlite_site.assert_within(0, path)
+
+
+def test_reading_live_settings_sends_no_statement(sqlite_site: Site) -> None:
+    live = sqlite_site.app.state.live_settings
+    constance.install(live)  # as create_app did: another app built since may have replaced it
+    keys = list(live.as_dict())
+    assert "MAINTENANCE_MODE" in keys
+    sqlite_site.log.reset()
+    read = {key: getattr(live, key) for key in keys}
+    assert {key: getattr(constance.config, key) for key in keys} == read
+    sqlite_site.assert_within(0, "reading every live setting")
+
+
+def test_the_apps_background_work_is_left_out_of_the_log(sqlite_site: Site) -> None:
+    portal = sqlite_site.client.portal
+    assert portal is not None
+
+    async def query(background: bool) -> None:
+        with background_work() if background else contextlib.nullcontext():
+            async with sqlite_site.app.state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+
+    sqlite_site.log.reset()
+    time.sleep(20 * BUSY_CHECK_S)  # the version check runs about 20 times meanwhile
+    portal.call(query, True)
+    assert len(sqlite_site.log) == 0, sqlite_site.log.listing()
+    portal.call(query, False)
+    assert [statement for statement, _ in sqlite_site.log.statements] == ["SELECT 1"]
