@@ -5,6 +5,8 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from app.errors import BadInput
+
 MIN_LENGTH = 10
 
 _hasher = PasswordHasher()
@@ -12,15 +14,17 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("starboard-timing-equaliser")
 
 
-class WeakPassword(ValueError):
+class WeakPassword(BadInput, ValueError):
     """The password breaks a rule; the message says which and what is accepted."""
 
 
 def check_strength(password: str, username: str | None = None) -> None:
     if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"password: must be at least {MIN_LENGTH} characters long")
+        raise WeakPassword(
+            f"password: must be at least {MIN_LENGTH} characters long", field="password"
+        )
     if username is not None and password.casefold() == username.casefold():
-        raise WeakPassword("password: must not be the same as the username")
+        raise WeakPassword("password: must not be the same as the username", field="password")
 
 
 def hash_password(password: str) -> str:

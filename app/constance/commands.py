@@ -39,7 +39,6 @@ def add_settings_parser(commands: Any) -> None:
 
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
-    from app.constance import SettingError, UnknownSetting
     from app.constance.offline import offline_settings
     from app.constance.transfer import ImportRefused
 
@@ -50,9 +49,7 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
             return await handler(args, live)
 
     try:
-        return int(run_async(work))
-    except (SettingError, UnknownSetting) as exc:
-        raise UsageError(str(exc)) from None
+        return int(run_async(work))  # SettingError, UnknownSetting: main() prints them
     except ImportRefused as exc:
         # Every problem, one per line, so a file is fixed in one pass; nothing was written.
         for problem in exc.problems:
