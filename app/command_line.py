@@ -9,8 +9,7 @@ import getpass
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from app.errors import EXIT_USAGE as EXIT_USAGE  # re-exported: the commands' own exits
-from app.errors import BadInput
+from app.errors import EXIT_USAGE, BadInput
 
 if TYPE_CHECKING:
     from app.auth.current import Actor

@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.command_line import EXIT_USAGE, Parser, UsageError, cell, cli_actor, run_async
+from app.command_line import Parser, UsageError, cell, cli_actor, run_async
 from app.config import Settings
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
         # Every problem, one per line, so a file is fixed in one pass; nothing was written.
         for problem in exc.problems:
             print(f"starboard settings import: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
 
 
 async def settings_list(args: argparse.Namespace, live: OfflineSettings) -> int:
