@@ -21,7 +21,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-__all__ = ["BadInput", "Conflict", "Forbidden", "NotFound", "StarboardError", "Unavailable"]
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_USAGE",
+    "KINDS",
+    "BadInput",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "StarboardError",
+    "Unavailable",
+]
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
