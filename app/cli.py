@@ -1,7 +1,7 @@
 """Management commands (docs/reference.md): parse arguments, call a service, print.
 
 Exit status: 0 success; 2 bad usage or invalid input (one line on stderr naming the field);
-1 any other failure.
+1 any other failure. Commands raise the errors of app/errors.py; main() alone prints them.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.auth.passwords import use_hashing
-from app.command_line import EXIT_USAGE, Parser, UsageError, positive_int, run_async
-from app.config import ConfigError, Settings, load_settings
+from app.command_line import Parser, UsageError, positive_int, run_async
+from app.config import Settings, load_settings
 from app.constance.commands import add_settings_parser, cmd_settings
+from app.errors import StarboardError
 from app.notifications import LEVELS
 from app.scheduler.commands import add_jobs_parser, cmd_jobs, cmd_scheduler
 
@@ -82,19 +83,17 @@ def build_parser(settings: Settings | None = None) -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    who = "starboard"
     try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"starboard: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    use_hashing(settings.password_hashing)
-    args = build_parser(settings).parse_args(argv)
-    handler = HANDLERS[args.command]
-    try:
-        return handler(args, settings) or 0
-    except UsageError as exc:
-        print(f"starboard {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        settings = load_settings()  # ConfigError: before any command is known
+        use_hashing(settings.password_hashing)
+        args = build_parser(settings).parse_args(argv)
+        who = f"starboard {args.command}"
+        return HANDLERS[args.command](args, settings) or 0
+    except StarboardError as exc:
+        # Every refusal, from any command: one line naming the field, the kind's exit status.
+        print(f"{who}: {exc.message}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 1
 
@@ -122,7 +121,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
     from app.channels.choose import broker_for
     from app.db import create_engine, create_session_factory
-    from app.notifications.service import NotifyError, notify
+    from app.notifications.service import notify
 
     async def work() -> int:
         engine = create_engine(settings.database_url)
@@ -146,10 +145,7 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
                 await client.aclose()
             await engine.dispose()
 
-    try:
-        notification_id = run_async(work)
-    except NotifyError as exc:
-        raise UsageError(str(exc)) from exc
+    notification_id = run_async(work)  # NotifyError: an unknown recipient, a bad link, ...
     print(f"Sent notification {notification_id}")
     return 0
 
@@ -197,8 +193,7 @@ def _create_user(
     superuser: bool,
     groups: Sequence[str] = (),
 ) -> int:
-    from app.auth.accounts import AccountError, create_user
-    from app.auth.passwords import WeakPassword
+    from app.auth.accounts import create_user
 
     async def work() -> None:
         async with _session_scope(settings) as session:
@@ -206,10 +201,7 @@ def _create_user(
                 session, username, password, email=email, superuser=superuser, groups=groups
             )
 
-    try:
-        run_async(work)
-    except (AccountError, WeakPassword) as exc:
-        raise UsageError(str(exc)) from exc
+    run_async(work)  # AccountError, WeakPassword
     print(f"Created {'superuser' if superuser else 'user'} {username!r}")
     return 0
 
@@ -224,17 +216,13 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             superuser=args.superuser,
             groups=args.groups,
         )
-    from app.auth.accounts import AccountError, set_password
-    from app.auth.passwords import WeakPassword
+    from app.auth.accounts import set_password
 
     async def work() -> None:
         async with _session_scope(settings) as session:
             await set_password(session, args.username, args.password)
 
-    try:
-        run_async(work)
-    except (AccountError, WeakPassword) as exc:
-        raise UsageError(str(exc)) from exc
+    run_async(work)  # AccountError, WeakPassword
     print(f"Password changed for {args.username!r}")
     return 0
 

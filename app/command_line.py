@@ -9,13 +9,13 @@ import getpass
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from app.errors import EXIT_USAGE, BadInput
+
 if TYPE_CHECKING:
     from app.auth.current import Actor
 
-EXIT_USAGE = 2
 
-
-class UsageError(Exception):
+class UsageError(BadInput):
     """Bad input from the command line: printed as one line, exit status 2."""
 
 

@@ -10,13 +10,15 @@ from pathlib import Path
 from starlette.config import Config
 from starlette.datastructures import Secret
 
+from app.errors import BadInput
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # templates, static, migrations
 VAR_DIR = Path("var")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/starboard.db"
 MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-class ConfigError(Exception):
+class ConfigError(BadInput):
     """A setting has a value we cannot run with; the message names it and the fix."""
 
 

@@ -22,11 +22,13 @@ from app.constance import LiveSettings, install
 from app.constance.hooks import load_declarations
 from app.constance.store import SettingsStore
 from app.db import create_engine, create_session_factory
+from app.errors import StarboardError
 from app.scheduler.registry import JobDefinition, load_jobs
 from app.scheduler.runner import Scheduler, Timing
 from app.scheduler.service import JobsService
 from app.scheduler.sync import sync_jobs
 from app.security_headers import SecurityHeadersMiddleware
+from app.views.errors import error_response
 from app.views.health import healthz
 from app.views.home import home
 from app.views.ws import ws_endpoint
@@ -116,6 +118,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 https_only=not settings.debug,
             ),
         ],
+        # Every refusal a person can cause, answered in one place (the admin gets it too).
+        exception_handlers={StarboardError: error_response},
         lifespan=lifespan,
     )
     app.state.settings = settings

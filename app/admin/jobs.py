@@ -12,28 +12,22 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.status import (
-    HTTP_303_SEE_OTHER,
-    HTTP_403_FORBIDDEN,
-    HTTP_404_NOT_FOUND,
-    HTTP_409_CONFLICT,
-    HTTP_422_UNPROCESSABLE_CONTENT,
-)
+from starlette.status import HTTP_303_SEE_OTHER, HTTP_422_UNPROCESSABLE_CONTENT
 from starlette_admin.flash import flash
 from starlette_admin.routing import route
 from starlette_admin.views import CustomView
 
 from app.admin.job_display import FORM_FIELDS, JobForm, RunShown, moment
 from app.auth.current import actor_of, current_user
+from app.errors import Forbidden, NotFound
 from app.models.jobs import JobRun
 from app.scheduler.claims import now
 from app.scheduler.queries import JobOverview, overview, runs_of
 from app.scheduler.registry import MISFIRE_POLICIES, OVERLAP_POLICIES
 from app.scheduler.schedules import InvalidSchedule, parse
-from app.scheduler.service import JobEdit, JobError, JobsService, UnknownJob
+from app.scheduler.service import JobConflict, JobEdit, JobsService
 
 RUNS_PAGE_SIZE = 25
 PREVIEW_FIRES = 5
@@ -42,7 +36,7 @@ PREVIEW_FIRES = 5
 def service_of(request: Request) -> JobsService:
     service = getattr(request.app.state, "jobs", None)
     if not isinstance(service, JobsService):
-        raise HTTPException(HTTP_404_NOT_FOUND, "scheduled jobs are not served by this admin")
+        raise NotFound("scheduled jobs are not served by this admin")
     return service
 
 
@@ -54,7 +48,7 @@ def may(request: Request, action: str) -> bool:
 def require(request: Request, action: str) -> None:
     if not may(request, action):
         doing = {"edit": "changing a job", "run": "running or cancelling a job"}[action]
-        raise HTTPException(HTTP_403_FORBIDDEN, f"{doing} needs jobs:{action}")
+        raise Forbidden(f"{doing} needs jobs:{action}")
 
 
 def from_htmx(request: Request) -> bool:
@@ -112,7 +106,7 @@ class JobsPage(CustomView):
         async with service.session_factory() as session:
             found = await overview(session, name)
         if not found:
-            raise HTTPException(HTTP_404_NOT_FOUND, f"no job {name!r}")
+            raise NotFound(f"no job {name!r}")
         return self.job_shown(request, found[0], feedback)
 
     def job_shown(
@@ -124,7 +118,7 @@ class JobsPage(CustomView):
     async def run_of(self, session: AsyncSession, name: str, run_id: int) -> JobRun:
         run = await session.get(JobRun, run_id)
         if run is None or run.job != name:
-            raise HTTPException(HTTP_404_NOT_FOUND, f"job {name!r} has no run {run_id}")
+            raise NotFound(f"job {name!r} has no run {run_id}")
         return run
 
     def fragment(
@@ -191,12 +185,8 @@ class JobsPage(CustomView):
         return self.job_block(request, form, await self.shown(request, name, feedback))
 
     async def edit(self, request: Request, name: str, **fields: Any) -> str:
-        try:
-            changed = await service_of(request).edit(name, JobEdit(**fields), actor_of(request))
-        except UnknownJob as exc:
-            raise HTTPException(HTTP_404_NOT_FOUND, str(exc)) from None
-        except JobError as exc:
-            raise HTTPException(HTTP_409_CONFLICT, str(exc)) from None
+        # An unknown job is a 404, one no longer in the code a 409 (app/views/errors.py).
+        changed = await service_of(request).edit(name, JobEdit(**fields), actor_of(request))
         if "enabled" in fields:
             state = "on" if fields["enabled"] else "off"
             return f"Switched {state}." if changed else f"Already {state}."
@@ -207,12 +197,7 @@ class JobsPage(CustomView):
         require(request, "run")
         name = request.path_params["name"]
         form = await request.form()
-        try:
-            run_id = await service_of(request).run_now(name, actor_of(request))
-        except UnknownJob as exc:
-            raise HTTPException(HTTP_404_NOT_FOUND, str(exc)) from None
-        except JobError as exc:
-            raise HTTPException(HTTP_409_CONFLICT, str(exc)) from None
+        run_id = await service_of(request).run_now(name, actor_of(request))
         feedback = f"Run #{run_id} queued."
         if not from_htmx(request):
             return self.back_to(request, "jobs-job", feedback, name=name)
@@ -252,9 +237,7 @@ class JobsPage(CustomView):
         if not errors:
             try:
                 changed = await service_of(request).edit(name, edit, actor_of(request))
-            except UnknownJob as exc:
-                raise HTTPException(HTTP_404_NOT_FOUND, str(exc)) from None
-            except JobError as exc:
+            except JobConflict as exc:
                 errors = {"form": str(exc)}  # changed meanwhile (e.g. orphaned): nothing saved
             else:
                 saved = "Saved." if changed else "Nothing changed."
@@ -283,12 +266,7 @@ class JobsPage(CustomView):
     async def job_reset(self, request: Request) -> Response:
         require(request, "edit")
         name = request.path_params["name"]
-        try:
-            changed = await service_of(request).reset_to_code(name, actor_of(request))
-        except UnknownJob as exc:
-            raise HTTPException(HTTP_404_NOT_FOUND, str(exc)) from None
-        except JobError as exc:
-            raise HTTPException(HTTP_409_CONFLICT, str(exc)) from None
+        changed = await service_of(request).reset_to_code(name, actor_of(request))
         fields = ", ".join(FORM_FIELDS.get(k, k) for k in changed)
         message = f"Reset to the code's defaults ({fields})." if changed else "Already as in code."
         if not from_htmx(request):
@@ -385,10 +363,7 @@ class JobsPage(CustomView):
         run_id = request.path_params["run_id"]
         form = await request.form()
         service = service_of(request)
-        try:
-            asked = await service.cancel(run_id, actor_of(request))
-        except JobError as exc:
-            raise HTTPException(HTTP_404_NOT_FOUND, str(exc)) from None
+        asked = await service.cancel(run_id, actor_of(request))
         async with service.session_factory() as session:
             run = await session.get(JobRun, run_id)
             assert run is not None, "cancel found it"

@@ -29,6 +29,7 @@ from app.auth.throttle import SignInThrottle
 from app.channels import Broker
 from app.config import PROJECT_DIR, Settings
 from app.db import Base
+from app.errors import StarboardError
 from app.models import JobRun, ScheduledJob, SettingChange, SettingsVersion, StoredSetting
 
 # Served by /admin/settings and /admin/jobs, which validate, version and audit: raw rows
@@ -53,7 +54,8 @@ class UploadClosingCSRF(CSRFMiddleware):
 
 
 class StarboardAdmin(Admin):
-    """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings."""
+    """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
+    and the host's answer to errors (else its own 500 page answers before the host's handler)."""
 
     # One per mapped model, set by build_admin (the library keeps its own list private).
     model_views: tuple[BaseModelView, ...] = ()
@@ -69,6 +71,8 @@ class StarboardAdmin(Admin):
         for name in SHARED_STATE:
             if hasattr(app.state, name):
                 setattr(self.app.state, name, getattr(app.state, name))
+        if StarboardError in app.exception_handlers:
+            self.app.add_exception_handler(StarboardError, app.exception_handlers[StarboardError])
 
 
 def load_view_overrides() -> None:

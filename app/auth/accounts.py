@@ -8,10 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import check_strength, hash_password
+from app.errors import BadInput
 from app.models import Group, User
 
 
-class AccountError(ValueError):
+class AccountError(BadInput, ValueError):
     """An account request we refuse; the message names the field and the fix."""
 
 

@@ -8,6 +8,8 @@ from functools import cache
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from app.errors import BadInput
+
 MIN_LENGTH = 10
 
 # The names `PASSWORD_HASHING` accepts (docs/reference.md), and the argon2 parameters of each.
@@ -21,7 +23,7 @@ DEFAULT_HASHING = "standard"
 _hasher = PasswordHasher.from_parameters(HASHING[DEFAULT_HASHING])
 
 
-class WeakPassword(ValueError):
+class WeakPassword(BadInput, ValueError):
     """The password breaks a rule; the message says which and what is accepted."""
 
 
@@ -33,9 +35,11 @@ def use_hashing(name: str) -> None:
 
 def check_strength(password: str, username: str | None = None) -> None:
     if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"password: must be at least {MIN_LENGTH} characters long")
+        raise WeakPassword(
+            f"password: must be at least {MIN_LENGTH} characters long", field="password"
+        )
     if username is not None and password.casefold() == username.casefold():
-        raise WeakPassword("password: must not be the same as the username")
+        raise WeakPassword("password: must not be the same as the username", field="password")
 
 
 def hash_password(password: str) -> str:

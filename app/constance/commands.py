@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.command_line import EXIT_USAGE, Parser, UsageError, cell, cli_actor, run_async
+from app.command_line import Parser, UsageError, cell, cli_actor, run_async
 from app.config import Settings
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ def add_settings_parser(commands: Any) -> None:
 
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
-    from app.constance import SettingError, UnknownSetting
     from app.constance.offline import offline_settings
     from app.constance.transfer import ImportRefused
 
@@ -50,14 +49,12 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
             return await handler(args, live)
 
     try:
-        return int(run_async(work))
-    except (SettingError, UnknownSetting) as exc:
-        raise UsageError(str(exc)) from None
+        return int(run_async(work))  # SettingError, UnknownSetting: main() prints them
     except ImportRefused as exc:
         # Every problem, one per line, so a file is fixed in one pass; nothing was written.
         for problem in exc.problems:
             print(f"starboard settings import: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
 
 
 async def settings_list(args: argparse.Namespace, live: OfflineSettings) -> int:

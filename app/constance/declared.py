@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.constance.kinds import KINDS, BadValue, Kind, kind_of_default
+from app.errors import BadInput, NotFound
 
 KEY_PATTERN = re.compile(r"[A-Z][A-Z0-9_]*")
 MASK = "********"  # what a secret shows as in the page, the audit log and exports
@@ -21,30 +22,27 @@ MASK = "********"  # what a secret shows as in the page, the audit log and expor
 Check = Callable[[Any], None]
 
 
-class SettingError(ValueError):
+class SettingError(BadInput, ValueError):
     """A value an operator or a file gave for a setting is not accepted; names key and why."""
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}", field=key)
         self.key = key
-        self.message = message
+        self.reason = reason  # without the key, for a page that shows it beside the field
 
 
-class DeclarationError(Exception):
+class DeclarationError(BadInput):
     """The declarations in code are wrong; raised at start-up."""
 
 
-class UnknownSetting(AttributeError, KeyError):
+class UnknownSetting(NotFound, AttributeError, KeyError):
     """No setting has this key; the message suggests the closest declared one."""
 
     def __init__(self, key: str, known: Iterable[str]) -> None:
         close = difflib.get_close_matches(key.upper(), list(known), n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]}?" if close else ""
-        super().__init__(f"no live setting {key!r}{hint}")
+        super().__init__(f"no live setting {key!r}{hint}", field=key)
         self.key = key
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ class Setting:
             # Through JSON and back, as a stored value goes: "x" as an email default fails here.
             self.load(self.dump(self.default))
         except SettingError as exc:
-            raise DeclarationError(f"{self.key}: the default fails: {exc.message}") from None
+            raise DeclarationError(f"{self.key}: the default fails: {exc.reason}") from None
         except TypeError:  # min="5" for an int: else every later save would fail the same way
             raise DeclarationError(
                 f"{self.key}: min/max must be of the setting's type ({chosen.name})"

@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.errors import BadInput
+
 TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", "n", "f", ""})
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
@@ -20,7 +22,7 @@ DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(d|h|m|s)")
 DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
-class BadValue(ValueError):
+class BadValue(BadInput, ValueError):
     """Text or JSON that is not a value of the kind; the message says what is accepted."""
 
 

@@ -48,7 +48,7 @@ async def read_listing(session: AsyncSession, catalogue: Catalogue) -> Listing:
         try:
             value, problem = stored_value(setting, row), None
         except SettingError as exc:
-            value, problem = setting.default, exc.message
+            value, problem = setting.default, exc.reason
         entries.append(Entry(setting, value, row is not None, problem))
     return Listing(snapshot.version, entries, stale_keys(catalogue, snapshot))
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import errors
 from app.audit.log import record
 from app.auth.current import Actor
 from app.constance.declared import MASK, Catalogue, Setting, SettingError
@@ -59,12 +60,14 @@ class Change:
     seen_version: int | None = None  # None: no conflict check (CLI, import)
 
 
-class Conflict(Exception):
+class Conflict(errors.Conflict):
     """Someone else changed the key since the editor loaded it; nothing was saved."""
 
     def __init__(self, key: str, current: Stored | None) -> None:
         by = current.updated_by if current and current.updated_by else "someone else"
-        super().__init__(f"{key}: {by} changed this setting since you loaded it; review and retry")
+        super().__init__(
+            f"{key}: {by} changed this setting since you loaded it; review and retry", field=key
+        )
         self.key = key
         self.current = current
 

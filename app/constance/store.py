@@ -29,10 +29,6 @@ CHECK_INTERVAL_S = 2.0
 log = logging.getLogger(__name__)
 
 
-class _NothingChanged(Exception):
-    pass
-
-
 def settings_frame(keys: Sequence[str], version: int) -> dict[str, Any]:
     return {"type": "settings", "keys": list(keys), "version": version}
 
@@ -75,13 +71,11 @@ class SettingsStore:
         """Writes all the changes or none; returns the keys whose value changed."""
         for change in changes:
             self.catalogue[change.key]  # an unknown key is refused before any write
-        try:
-            async with self.session_factory() as session, session.begin():
-                version, changed = await write(session, self.catalogue, changes, actor, reason)
-                if not changed:
-                    raise _NothingChanged  # rolls back: the version stays where it was
-        except _NothingChanged:
-            return []
+        async with self.session_factory() as session, session.begin() as transaction:
+            version, changed = await write(session, self.catalogue, changes, actor, reason)
+            if not changed:
+                await transaction.rollback()  # the version stays where it was
+                return []
         await self.reload(changed, version)
         try:
             await self.broker.publish(SETTINGS_CHANNEL, settings_frame(changed, version))
@@ -185,7 +179,7 @@ class SettingsStore:
                 self.problems.pop(key, None)
             except SettingError as exc:
                 # Kept in the database for an operator to see and fix; never silently reset.
-                self.problems[key] = exc.message
+                self.problems[key] = exc.reason
                 values[key] = setting.default
         before = self.live.as_dict()
         self.live.replace(values, snapshot.version)

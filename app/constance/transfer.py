@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.constance.declared import MASK, Catalogue, SettingError, UnknownSetting
 from app.constance.storage import RESET, Change, Reset, read_snapshot, stored_value
+from app.errors import BadInput
 
 FORMAT = "starboard-settings"
 
 
-class ImportRefused(ValueError):
+class ImportRefused(BadInput, ValueError):
     """The file has problems; nothing was written. One line per problem, each naming its key."""
 
     def __init__(self, problems: list[str]) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.current import CurrentUser
 from app.channels import Broker
+from app.errors import BadInput
 from app.models import Group, Notification, NotificationRead, User
 from app.notifications import LEVELS
 from app.notifications.audience import EVERYONE, group_channel, user_channel, visible_to
@@ -20,7 +21,7 @@ from app.notifications.audience import EVERYONE, group_channel, user_channel, vi
 TITLE_MAX = 200
 
 
-class NotifyError(ValueError):
+class NotifyError(BadInput, ValueError):
     """A notification we refuse to send; the message names the field and what is accepted."""
 
 

@@ -91,7 +91,6 @@ def job_definitions(settings: Settings) -> dict[str, JobDefinition]:
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     from app.scheduler.offline import offline_jobs
-    from app.scheduler.service import JobError
 
     handler = JOBS_HANDLERS[args.jobs_command]
     definitions = job_definitions(settings)
@@ -100,10 +99,8 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
         async with offline_jobs(settings, definitions) as jobs:
             return await handler(args, jobs)
 
-    try:
-        return int(run_async(work))
-    except JobError as exc:  # unknown job, invalid schedule, ...: nothing was saved
-        raise UsageError(str(exc)) from None
+    # JobError (unknown job, invalid schedule, ...): nothing was saved; main() prints it.
+    return int(run_async(work))
 
 
 async def jobs_list(args: argparse.Namespace, jobs: OfflineJobs) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from app.errors import BadInput
 from app.scheduler.schedules import InvalidSchedule, parse, zone
 
 OVERLAP_POLICIES = ("skip", "queue", "allow")
@@ -18,7 +19,7 @@ NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 JOB_MARK = "__scheduled_job__"
 
 
-class JobDeclarationError(Exception):
+class JobDeclarationError(BadInput):
     """A job declared in code is wrong; raised at start-up, naming the job."""
 
 

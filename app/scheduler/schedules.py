@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cron_descriptor import Options, get_description
 from croniter import croniter
 
+from app.errors import BadInput
+
 INTERVAL = re.compile(r"every\s+(\d+)\s*(s|m|h)", re.IGNORECASE)
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600}
 ACCEPTED = "5-field cron (m h dom mon dow), 6-field cron with seconds first, or every 30s|5m|2h"
@@ -35,11 +37,11 @@ FIELDS = (
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-class InvalidSchedule(ValueError):
+class InvalidSchedule(BadInput, ValueError):
     """Names what is wrong: `invalid schedule '61 * * * *': minute must be 0-59`."""
 
     def __init__(self, expression: str, reason: str) -> None:
-        super().__init__(f"invalid schedule {expression!r}: {reason}")
+        super().__init__(f"invalid schedule {expression!r}: {reason}", field="schedule")
         self.expression = expression
         self.reason = reason
 

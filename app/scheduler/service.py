@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.audit.log import record
 from app.auth.current import Actor
 from app.channels import Broker
+from app.errors import BadInput, Conflict, NotFound
 from app.models.jobs import JobRun, ScheduledJob
 from app.scheduler import claims
 from app.scheduler.registry import MISFIRE_POLICIES, OVERLAP_POLICIES, JobDefinition
@@ -25,14 +26,23 @@ from app.scheduler.schedules import InvalidSchedule, parse, zone
 from app.scheduler.sync import EDITABLE, code_values
 
 
-class JobError(ValueError):
+class JobError(BadInput, ValueError):
     """An operator's request that cannot be done; the message names the field or the job."""
 
 
-class UnknownJob(JobError):
+class UnknownJob(NotFound, JobError):
     def __init__(self, name: str, known: Sequence[str]) -> None:
         listed = ", ".join(known) or "none"
         super().__init__(f"job {name!r}: no such job; known jobs: {listed}")
+
+
+class UnknownRun(NotFound, JobError):
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"run {run_id}: no such run")
+
+
+class JobConflict(Conflict, JobError):
+    """The job's state refuses the request (it is no longer in the code); nothing was saved."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +122,7 @@ class JobsService:
         async with self.session_factory() as session, session.begin():
             row = await self._job(session, name)
             if row.orphaned and edit.enabled:
-                raise JobError(f"job {name!r}: no longer in the code, so it cannot be enabled")
+                raise JobConflict(f"job {name!r}: no longer in the code, so it cannot be enabled")
             values = checked(edit, row)
             if not values:
                 return {}
@@ -127,7 +137,7 @@ class JobsService:
         """Forgets every browser edit of the job: the code's values apply again."""
         definition = self.definitions.get(name)
         if definition is None:
-            raise JobError(f"job {name!r}: not in the code, so it has no code defaults")
+            raise JobConflict(f"job {name!r}: not in the code, so it has no code defaults")
         code = {
             k: v for k, v in code_values(definition, self.default_timezone).items() if k in EDITABLE
         }
@@ -184,7 +194,7 @@ class JobsService:
         async with self.session_factory() as session, session.begin():
             row = await self._job(session, name)
             if row.orphaned or name not in self.definitions:
-                raise JobError(f"job {name!r}: no longer in the code, so it cannot run")
+                raise JobConflict(f"job {name!r}: no longer in the code, so it cannot run")
             run_id = await claims.queue_run(
                 session, name, trigger="manual", triggered_by=actor.username
             )
@@ -209,7 +219,7 @@ class JobsService:
         async with self.session_factory() as session, session.begin():
             run = await session.get(JobRun, run_id)
             if run is None:
-                raise JobError(f"run {run_id}: no such run")
+                raise UnknownRun(run_id)
             if run.status == "queued":
                 run.status = "failed"
                 run.error = f"cancelled by {actor.username or 'an operator'} before it started"

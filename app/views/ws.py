@@ -17,6 +17,7 @@ from app.auth import sessions
 from app.auth.current import CurrentUser
 from app.auth.lookup import load_current_user
 from app.channels import Broker, Message, Subscription
+from app.errors import BadInput, StarboardError
 from app.models import Notification
 from app.notifications import service
 from app.notifications.audience import channels_of, visible_to
@@ -26,6 +27,11 @@ POLICY_VIOLATION = 1008
 REPLAY_PAGE = 500
 REMEMBERED_IDS = 10_000  # ids already sent, so a replay and a live frame never both arrive
 CLIENT_FRAMES = '{"type": "resume", "after": <last id seen>} or {"type": "ping"}'
+
+
+def error_frame(error: StarboardError) -> dict[str, Any]:
+    """How the socket answers a refused client frame; the socket stays open."""
+    return {"type": "error", "detail": error.message}
 
 
 async def socket_user(websocket: WebSocket) -> CurrentUser | None:
@@ -160,6 +166,4 @@ class Tab:
             elif kind == "ping":
                 await self.send({"type": "pong"})
             else:
-                await self.send(
-                    {"type": "error", "detail": f"unreadable frame: send {CLIENT_FRAMES}"}
-                )
+                await self.send(error_frame(BadInput(f"unreadable frame: send {CLIENT_FRAMES}")))

@@ -1,0 +1,33 @@
+"""How a StarboardError is answered over HTTP: one handler, for the host app and the admin alike.
+
+A page request gets a page in the site's look with the message and the kind's status; an htmx
+fragment request (`HX-Request`) or an API caller (`Accept: application/json`) gets
+`{"detail": message, "field": field or null}` with the same status.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.templating import Jinja2Templates
+
+from app.config import PROJECT_DIR
+from app.errors import StarboardError
+
+# Its own small environment: the page needs no admin context, so any app can render it.
+templates = Jinja2Templates(directory=PROJECT_DIR / "templates")
+
+
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return request.headers.get("HX-Request") == "true" or "application/json" in accept
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarboardError), "registered for StarboardError only"
+    if wants_json(request):
+        body = {"detail": exc.message, "field": exc.field}
+        return JSONResponse(body, status_code=exc.http_status)
+    return templates.TemplateResponse(
+        request, "errors/page.html", {"error": exc}, status_code=exc.http_status
+    )
