@@ -6,8 +6,9 @@ Fixtures (registered for the whole suite by tests/conftest.py):
 - ``fresh_postgres_url`` (function): a new empty database on it, as a SQLAlchemy URL.
 - ``redis_server`` (session): a :class:`RedisServer`; ``redis_url`` (function): its URL, flushed;
   ``fresh_redis_server`` (function): a redis-server of the test's own, to stop and start freely.
-- ``run_uvicorn`` (function): ``run_uvicorn(env, *, port=None, args=(), timeout=30)`` starts the
-  app in a uvicorn process and returns a :class:`UvicornServer`; all are stopped at teardown.
+- ``run_uvicorn`` (function): ``run_uvicorn(env, *, port=None, args=(), timeout=30, app=...)``
+  starts the app (``app.main:app`` unless a test names another) in a uvicorn process and
+  returns a :class:`UvicornServer`; all are stopped at teardown.
   ``module_uvicorn`` (module): the same, for servers that a module's tests share.
 - ``browser``: Playwright's sync ``Browser`` on Debian's Chromium, launched once per session;
   ``new_page`` (function): a ``Page`` in a fresh context; ``open_page(**context_options)``
@@ -59,6 +60,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 START_TIMEOUT_S = 30.0
+APP = "app.main:app"  # what uvicorn serves, as in production
 STOP_TIMEOUT_S = 10.0
 PAGE_TIMEOUT_MS = 10_000
 # Settings for a throwaway cluster: durability traded for speed.
@@ -431,6 +433,7 @@ class RunUvicorn(Protocol):
         port: int | None = None,
         args: Sequence[str] = (),
         timeout: float = START_TIMEOUT_S,
+        app: str = APP,
     ) -> UvicornServer: ...
 
 
@@ -519,6 +522,7 @@ class _UvicornStarter:
         port: int | None = None,
         args: Sequence[str] = (),
         timeout: float = START_TIMEOUT_S,
+        app: str = APP,
     ) -> UvicornServer:
         environment = app_environment(env)
         # A port picked here may be taken before uvicorn binds it: pick again.
@@ -528,7 +532,7 @@ class _UvicornStarter:
             with log_file.open("wb") as log:
                 process = subprocess.Popen(
                     [
-                        *(sys.executable, "-m", "uvicorn", "app.main:app"),
+                        *(sys.executable, "-m", "uvicorn", app),
                         *("--host", UvicornServer.host, "--port", str(chosen), *args),
                     ],
                     cwd=ROOT,

@@ -27,9 +27,9 @@ from app.notifications.service import notify
 from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, migrated_url
 from tests.services import ROOT, RedisServer, RunUvicorn, UvicornServer, app_environment
 
-pytestmark = [pytest.mark.redis, pytest.mark.timeout(55)]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 
-WAIT_S = 10.0
+WAIT_S = 30.0  # for a frame or a page: generous, a busy machine is slow
 CLI_TIMEOUT_S = 30.0
 SECRET_KEY = "many-processes-secret"
 Frame = dict[str, Any]
