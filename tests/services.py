@@ -6,8 +6,10 @@ Fixtures (registered for the whole suite by tests/conftest.py):
 - ``fresh_postgres_url`` (function): a new empty database on it, as a SQLAlchemy URL.
 - ``redis_server`` (session): a :class:`RedisServer`; ``redis_url`` (function): its URL, flushed;
   ``fresh_redis_server`` (function): a redis-server of the test's own, to stop and start freely.
-- ``run_uvicorn`` (function): ``run_uvicorn(env, *, port=None, args=(), timeout=30)`` starts the
-  app in a uvicorn process and returns a :class:`UvicornServer`; all are stopped at teardown.
+- ``run_uvicorn`` (function): ``run_uvicorn(env, *, port=None, args=(), timeout=30, app=...)``
+  starts the app (``app.main:app`` unless a test names another) in a uvicorn process and
+  returns a :class:`UvicornServer`; all are stopped at teardown.
+  ``module_uvicorn`` (module): the same, for servers that a module's tests share.
 - ``browser``: Playwright's sync ``Browser`` on Debian's Chromium, launched once per session;
   ``new_page`` (function): a ``Page`` in a fresh context; ``open_page(**context_options)``
   (function): opens more such pages (several users, a ``base_url``); all closed after the test.
@@ -60,6 +62,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 START_TIMEOUT_S = 30.0
+APP = "app.main:app"  # what uvicorn serves, as in production
 STOP_TIMEOUT_S = 10.0
 PAGE_TIMEOUT_MS = 10_000
 # Settings for a throwaway cluster: durability traded for speed.
@@ -440,6 +443,7 @@ class RunUvicorn(Protocol):
         port: int | None = None,
         args: Sequence[str] = (),
         timeout: float = START_TIMEOUT_S,
+        app: str = APP,
     ) -> UvicornServer: ...
 
 
@@ -515,27 +519,31 @@ def fresh_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-@pytest.fixture
-def run_uvicorn(tmp_path: Path) -> Iterator[RunUvicorn]:
-    """Start the app in uvicorn processes; every one is stopped at teardown."""
-    started: list[UvicornServer] = []
+class _UvicornStarter:
+    """`run_uvicorn` and `module_uvicorn`: starts the app in uvicorn processes, stops them all."""
 
-    def run(
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.started: list[UvicornServer] = []
+
+    def __call__(
+        self,
         env: Mapping[str, str],
         *,
         port: int | None = None,
         args: Sequence[str] = (),
         timeout: float = START_TIMEOUT_S,
+        app: str = APP,
     ) -> UvicornServer:
         environment = app_environment(env)
         # A port picked here may be taken before uvicorn binds it: pick again.
         for attempt in range(3):
             chosen = port or free_port()
-            log_file = tmp_path / f"uvicorn-{len(started)}-{chosen}.log"
+            log_file = self.directory / f"uvicorn-{len(self.started)}-{chosen}.log"
             with log_file.open("wb") as log:
                 process = subprocess.Popen(
                     [
-                        *(sys.executable, "-m", "uvicorn", "app.main:app"),
+                        *(sys.executable, "-m", "uvicorn", app),
                         *("--host", UvicornServer.host, "--port", str(chosen), *args),
                     ],
                     cwd=ROOT,
@@ -546,7 +554,7 @@ def run_uvicorn(tmp_path: Path) -> Iterator[RunUvicorn]:
                     start_new_session=True,
                 )
             server = UvicornServer(process, chosen, log_file)
-            started.append(server)
+            self.started.append(server)
             _running[id(server)] = server.kill
             try:
                 server.wait_ready(timeout)
@@ -558,9 +566,28 @@ def run_uvicorn(tmp_path: Path) -> Iterator[RunUvicorn]:
             return server
         raise AssertionError("unreachable")
 
-    yield run
-    for server in reversed(started):
-        server.stop()
+    def stop_all(self) -> None:
+        for server in reversed(self.started):
+            server.stop()
+
+
+@pytest.fixture
+def run_uvicorn(tmp_path: Path) -> Iterator[RunUvicorn]:
+    """Start the app in uvicorn processes; every one is stopped at teardown."""
+    starter = _UvicornStarter(tmp_path)
+    yield starter
+    starter.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_uvicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunUvicorn]:
+    """`run_uvicorn` for servers the tests of a module share; stopped when the module ends.
+
+    For servers no test stops, kills or reconfigures: such a test starts its own.
+    """
+    starter = _UvicornStarter(tmp_path_factory.mktemp("uvicorn"))
+    yield starter
+    starter.stop_all()
 
 
 class ThreadedServer:

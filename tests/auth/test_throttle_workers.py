@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -35,7 +36,9 @@ def start_two(
     env = {"DATABASE_URL": database_url, "SECRET_KEY": "throttle-workers-secret"}
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
-    first, second = run_uvicorn(env), run_uvicorn(env)
+    # Started side by side; each test starts its own pair: the two tests configure them apart.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: run_uvicorn(env), range(2))
     assert first.pid != second.pid
     expected = "off" if redis_url is None else "ok"
     for server in (first, second):

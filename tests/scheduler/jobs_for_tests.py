@@ -7,6 +7,7 @@ no runs from them; the rest fire once a year and run when a test asks.
 from __future__ import annotations
 
 import asyncio
+import os
 
 from app.scheduler import JobContext, job
 
@@ -14,11 +15,23 @@ MODULE = __name__
 NEVER_SOON = "0 0 1 1 *"  # once a year: such jobs run when a test asks
 LONG_STEPS = 60
 LONG_STEP_S = 0.5
+# Where `tick` appends "<scheduled_for> <pid>" per execution: the runs really executed, which
+# the job_run rows alone cannot show (their unique key refuses a second row of a fire).
+EXECUTIONS_FILE = "TICK_EXECUTIONS_FILE"
 
 
 @job("* * * * * *", enabled=False, description="Every second, does nothing: counts fires.")
 async def tick(ctx: JobContext) -> None:
     ctx.log(f"tick {ctx.scheduled_for:%H:%M:%S}")
+    path = os.environ.get(EXECUTIONS_FILE)
+    if path:
+        line = f"{ctx.scheduled_for.isoformat()} {os.getpid()}\n".encode()
+        # One write with O_APPEND: lines from several processes never interleave.
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(descriptor, line)
+        finally:
+            os.close(descriptor)
 
 
 @job(NEVER_SOON, description="Succeeds at once, after reading a live setting.")
