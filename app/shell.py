@@ -43,11 +43,12 @@ def opened(config: Settings, loop: asyncio.AbstractEventLoop) -> Iterator[dict[s
     # Nothing listens (a shell serves nobody); what the shell saves is published as usual.
     services = open_services(build_services(config), listen=False)
     names = namespace(loop.run_until_complete(services.__aenter__()))
+    session = names["session"]  # the REPL may have cleared its names by the end
     try:
         yield names
     finally:
         try:
-            loop.run_until_complete(names["session"].close())
+            loop.run_until_complete(session.close())
         finally:
             loop.run_until_complete(services.__aexit__(None, None, None))
 

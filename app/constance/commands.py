@@ -10,7 +10,15 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.command_line import EXIT_USAGE, Parser, UsageError, cell, cli_actor, run_async
+from app.command_line import (
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    cell,
+    cli_actor,
+    command_services,
+    run_async,
+)
 from app.config import Settings
 
 if TYPE_CHECKING:
@@ -42,13 +50,11 @@ def add_settings_parser(commands: Any) -> None:
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     from app.constance import SettingError, UnknownSetting
     from app.constance.transfer import ImportRefused
-    from app.services import build_services, open_services
 
     handler = SETTINGS_HANDLERS[args.settings_command]
 
     async def work() -> int:
-        # The store is not started (nothing listens, no hooks): it saves and publishes.
-        async with open_services(build_services(settings), listen=False) as services:
+        async with command_services(settings) as services:
             return await handler(args, services)
 
     try:

@@ -14,6 +14,7 @@ from app.command_line import (
     UsageError,
     cell,
     cli_actor,
+    command_services,
     positive_int,
     print_table,
     run_async,
@@ -88,16 +89,12 @@ def job_definitions(settings: Settings) -> dict[str, JobDefinition]:
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     from app.scheduler.service import JobError
-    from app.services import build_services, open_services
 
     handler = JOBS_HANDLERS[args.jobs_command]
     definitions = job_definitions(settings)
 
     async def work() -> int:
-        # Changes are published on the `scheduler` channel, so running schedulers apply them
-        # at once (their heartbeat check heals a lost message, e.g. without Redis).
-        services = build_services(settings, definitions=definitions)
-        async with open_services(services, listen=False):
+        async with command_services(settings, definitions) as services:
             return await handler(args, services)
 
     try:
