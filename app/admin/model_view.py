@@ -6,7 +6,6 @@ view of that model; override only what differs (like Django's `ModelAdmin`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote_plus
@@ -44,10 +43,7 @@ from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.unparsed_input import unreadable_fields
 from app.auth.current import current_user
 from app.auth.permissions import model_permission
-
-# Columns whose values must never leave the server: not listed, shown, edited or exported.
-SECRET_NAME = re.compile(r"password|secret|token", re.IGNORECASE)
-
+from app.auth.secrets import is_secret
 
 # What maintenance mode pauses for everyone but superusers.
 WRITE_ACTIONS = frozenset({"create", "edit", "delete"})
@@ -55,10 +51,6 @@ WRITE_ACTIONS = frozenset({"create", "edit", "delete"})
 # Stands in for a row's key while a link is built once for a whole list page (see RowLinks).
 _KEY_SLOT = "\x00key\x00"
 _PG_CLASS = table_clause("pg_class", column("reltuples"), column("oid"))
-
-
-def is_secret(name: str) -> bool:
-    return SECRET_NAME.search(name) is not None
 
 
 def is_to_one(rel: RelationshipProperty[Any]) -> bool:

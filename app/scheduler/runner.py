@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.channels import Broker, Subscription
+from app.channels.names import JOBS_CHANNEL, SCHEDULER_CHANNEL
 from app.config import Settings
 from app.constance import LiveSettings
 from app.models.jobs import JobRun, ScheduledJob
@@ -34,8 +35,6 @@ from app.scheduler.registry import JobDefinition
 from app.scheduler.schedules import InvalidSchedule, Schedule, parse
 from app.scheduler.sync import sync_jobs
 
-SCHEDULER_CHANNEL = "scheduler"  # control: job edited, run queued, cancel
-JOBS_CHANNEL = "jobs"  # `job` frames for open pages
 OPS_GROUP = "ops"
 
 log = logging.getLogger(__name__)
