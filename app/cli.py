@@ -25,7 +25,7 @@ def port_number(value: str) -> int:
     return int(value)
 
 
-def build_parser(settings: Settings | None = None) -> Parser:
+def build_parser() -> Parser:
     parser = Parser(prog="starboard", description="Starboard management commands")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"starboard: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    args = build_parser(settings).parse_args(argv)
+    args = build_parser().parse_args(argv)
     handler = HANDLERS[args.command]
     try:
         return handler(args, settings) or 0
@@ -108,7 +108,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     serve(
-        settings,
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers,

@@ -37,10 +37,6 @@ class Settings:
     job_heartbeat: float = 3.0  # seconds between lease renewals and the schedulers' healing
     job_shutdown_grace: float = 10.0  # seconds running jobs get to finish at shutdown
 
-    @property
-    def is_embedded_db(self) -> bool:
-        return self.database_url == DEFAULT_DATABASE_URL
-
 
 def _secret_key(config: Config, database_url: str, debug: bool) -> Secret:
     value = config("SECRET_KEY", cast=Secret, default=None)

@@ -39,6 +39,7 @@ from starlette_admin.exceptions import FormValidationError
 from starlette_admin.filters import FilterGroup
 from starlette_admin.views import BaseModelView
 
+from app.admin.library import is_batch_action, is_row_action, row_action_links
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.unparsed_input import unreadable_fields
 from app.auth.current import current_user
@@ -153,7 +154,7 @@ class RowLinks:
 
     def __init__(self, view: BaseModelView, request: Request) -> None:
         self.request = request
-        self.handlers = view._row_actions_handlers
+        self.handlers = row_action_links(view)
         self.patterns = {
             name: str(handler(request, _KEY_SLOT))
             for name, handler in self.handlers.items()
@@ -282,12 +283,12 @@ class AutoModelView(ModelView):
 
     async def handle_action(self, request: Request, selection: Any, name: str) -> Any:
         # The library answers a forbidden action with a 400 message; a refusal is a 403.
-        if name in self._actions_handlers and not await self.is_action_allowed(request, name):
+        if is_batch_action(self, name) and not await self.is_action_allowed(request, name):
             raise HTTPException(HTTP_403_FORBIDDEN)
         return await super().handle_action(request, selection, name)
 
     async def handle_row_action(self, request: Request, pk: Any, name: str) -> Any:
-        if name in self._row_actions and not await self.is_row_action_allowed(request, name):
+        if is_row_action(self, name) and not await self.is_row_action_allowed(request, name):
             raise HTTPException(HTTP_403_FORBIDDEN)
         return await super().handle_row_action(request, pk, name)
 
