@@ -27,7 +27,7 @@ def port_number(value: str) -> int:
     return int(value)
 
 
-def build_parser(settings: Settings | None = None) -> Parser:
+def build_parser() -> Parser:
     parser = Parser(prog="starboard", description="Starboard management commands")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()  # ConfigError: before any command is known
         use_hashing(settings.password_hashing)
-        args = build_parser(settings).parse_args(argv)
+        args = build_parser().parse_args(argv)
         who = f"starboard {args.command}"
         return HANDLERS[args.command](args, settings) or 0
     except StarboardError as exc:
@@ -109,7 +109,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     serve(
-        settings,
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers,

@@ -1,18 +1,22 @@
 """What every management command shares: one-line usage errors (exit 2), the argument parser,
-running a coroutine, who the command acts as, and plain tables."""
+running a coroutine, the services it opens, who it acts as, and plain tables."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from app.errors import EXIT_USAGE, BadInput
 
 if TYPE_CHECKING:
     from app.auth.current import Actor
+    from app.config import Settings
+    from app.scheduler.registry import JobDefinition
+    from app.services import Services
 
 
 class UsageError(BadInput):
@@ -33,6 +37,16 @@ def positive_int(value: str) -> int:
 
 def run_async(work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     return asyncio.run(work())
+
+
+def command_services(
+    config: Settings, definitions: Mapping[str, JobDefinition] | None = None
+) -> AbstractAsyncContextManager[Services]:
+    """A command's services: nothing listens and no hooks run; what it changes is published,
+    so serving processes apply it at once (their version and heartbeat checks heal a loss)."""
+    from app.services import build_services, open_services
+
+    return open_services(build_services(config, definitions=definitions), listen=False)
 
 
 def cli_actor() -> Actor:

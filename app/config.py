@@ -40,10 +40,6 @@ class Settings:
     job_shutdown_grace: float = 10.0  # seconds running jobs get to finish at shutdown
     password_hashing: str = "standard"  # argon2 parameters: "fast-for-tests" in test suites only
 
-    @property
-    def is_embedded_db(self) -> bool:
-        return self.database_url == DEFAULT_DATABASE_URL
-
 
 def _secret_key(config: Config, database_url: str, debug: bool) -> Secret:
     value = config("SECRET_KEY", cast=Secret, default=None)

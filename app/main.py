@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -16,87 +14,28 @@ from app.admin.site import build_admin
 from app.auth.passwords import use_hashing
 from app.auth.sessions import SessionCookieMiddleware
 from app.auth.throttle import create_throttle
-from app.channels.choose import broker_for
 from app.config import PROJECT_DIR, Settings, load_settings
-from app.constance import LiveSettings, install
-from app.constance.hooks import load_declarations
-from app.constance.store import SettingsStore
-from app.db import create_engine, create_session_factory
+from app.constance import install
 from app.errors import StarboardError
-from app.scheduler.registry import JobDefinition, load_jobs
-from app.scheduler.runner import Scheduler, Timing
-from app.scheduler.service import JobsService
-from app.scheduler.sync import sync_jobs
 from app.security_headers import SecurityHeadersMiddleware
+from app.services import build_services, open_services
 from app.views.errors import error_response
 from app.views.health import healthz
 from app.views.home import home
 from app.views.ws import ws_endpoint
 
-log = logging.getLogger(__name__)
-
-
-async def sync_job_rows(
-    session_factory: async_sessionmaker[AsyncSession],
-    definitions: Mapping[str, JobDefinition],
-    timezone: str,
-) -> None:
-    """Without a scheduler here, the jobs page still lists what the code declares."""
-    try:
-        async with session_factory() as session, session.begin():
-            await sync_jobs(session, definitions, timezone)
-    except Exception:
-        log.exception("job rows not synced from code (database away?); the page may lag")
-
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     use_hashing(settings.password_hashing)
-    engine = create_engine(settings.database_url)
-    session_factory = create_session_factory(engine)
-    broker, redis_client = broker_for(settings.redis_url)
-    declared = load_declarations(settings.live_settings_module)  # bad declarations stop here
-    live_settings = LiveSettings(declared.catalogue)
-    settings_store = SettingsStore(
-        declared.catalogue,
-        live_settings,
-        session_factory,
-        broker,
-        declared.hooks,
-        check_interval=settings.settings_check_interval,
-    )
+    # Built now, for the routes and the admin; started and closed by the lifespan.
+    embedded = settings.scheduler == "embedded"
+    services = build_services(settings, hooks=True, scheduler=embedded)  # bad declarations stop
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await broker.start()
-        await settings_store.start()
-        if scheduler is not None:
-            await scheduler.start()  # syncs the job rows from code first
-        else:
-            await sync_job_rows(session_factory, definitions, settings.timezone)
-        try:
+        async with open_services(services, listen=True):
             yield
-        finally:
-            if scheduler is not None:
-                await scheduler.stop()
-            await settings_store.stop()
-            await broker.stop()
-            if redis_client is not None:
-                await redis_client.aclose()
-            await engine.dispose()
-
-    definitions = load_jobs(settings.jobs_module, settings.timezone)  # bad declarations stop here
-    jobs = JobsService(definitions, session_factory, broker, settings.timezone)
-    scheduler = None
-    if settings.scheduler == "embedded":
-        scheduler = Scheduler(
-            definitions,
-            session_factory,
-            broker,
-            live_settings,
-            default_timezone=settings.timezone,
-            timing=Timing.of(settings),
-        )
 
     app = Starlette(
         debug=settings.debug,
@@ -122,17 +61,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={StarboardError: error_response},
         lifespan=lifespan,
     )
+    app.state.services = services
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.session_factory = session_factory
-    app.state.redis = redis_client
-    app.state.broker = broker
-    app.state.live_settings = live_settings
-    app.state.settings_store = settings_store
-    install(live_settings)
-    app.state.jobs = jobs
-    app.state.scheduler = scheduler
-    build_admin(settings, session_factory, create_throttle(redis_client), broker).mount_to(app)
+    app.state.engine = services.engine
+    app.state.session_factory = services.session_factory
+    app.state.redis = services.redis
+    app.state.broker = services.broker
+    app.state.live_settings = services.live_settings
+    app.state.settings_store = services.settings_store
+    install(services.live_settings)
+    app.state.jobs = services.jobs
+    app.state.scheduler = services.scheduler
+    admin = build_admin(
+        settings, services.session_factory, create_throttle(services.redis), services.broker
+    )
+    admin.mount_to(app)
     return app
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import uvicorn
 
-from app.config import Settings
 
-
-def serve(settings: Settings, *, host: str, port: int, workers: int, reload: bool) -> None:
+def serve(*, host: str, port: int, workers: int, reload: bool) -> None:
     uvicorn.run(
         "app.main:app",
         host=host,

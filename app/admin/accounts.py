@@ -12,6 +12,7 @@ from starlette_admin.exceptions import ActionFailed, FormValidationError
 from starlette_admin.fields import EnumField, PasswordField
 from starlette_admin.flash import flash
 
+from app.admin.library import AfterFormCopy
 from app.admin.model_view import AutoModelView
 from app.auth import sessions
 from app.auth.current import current_user
@@ -70,7 +71,7 @@ class GrantsPermissions:
         return {"permissions": f"unknown permission {unknown[0]!r}: pick from the list"}
 
 
-class UserView(GrantsPermissions, AutoModelView):
+class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
     model = User
     exclude_fields_from_list: ClassVar[Sequence[str]] = [*PASSWORD_FIELDS, "permissions"]  # type: ignore[misc]
     exclude_fields_from_detail: ClassVar[Sequence[str]] = list(PASSWORD_FIELDS)  # type: ignore[misc]
@@ -112,16 +113,12 @@ class UserView(GrantsPermissions, AutoModelView):
             raise FormValidationError(errors)
         await super().validate(request, data)
 
-    async def _populate_obj(
-        self, request: Request, obj: Any, data: dict[str, Any], is_edit: bool = False
-    ) -> Any:
-        obj = await super()._populate_obj(request, obj, data, is_edit)
+    async def after_form_copy(self, request: Request, obj: Any, data: dict[str, Any]) -> None:
         # The library copies every form field onto the object; these two are not columns.
         for name in PASSWORD_FIELDS:
             vars(obj).pop(name, None)
         if data.get(PASSWORD):
             obj.password_hash = hash_password(data[PASSWORD])
-        return obj
 
     @row_action(
         name="set_password",

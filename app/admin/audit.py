@@ -19,6 +19,7 @@ from starlette_admin.fields import BaseField
 from starlette_admin.helpers import view_list_url
 from starlette_admin.plugins import BasePlugin
 
+from app.admin.library import url_key
 from app.admin.model_view import AutoModelView
 from app.audit.admin_events import AdminAuditTrail
 from app.auth.current import current_user
@@ -119,7 +120,7 @@ class AuditPlugin(BasePlugin):
         return {"history_url": history_url}
 
     def setup(self, admin: BaseAdmin) -> None:
-        admin.events.subscribe(AdminAuditTrail())
+        admin.events.subscribe(AdminAuditTrail(url_key))
 
     def on_mount(self, admin: BaseAdmin) -> None:
         # Plugin routes live under /plugins/audit/; this one is the log's own address.

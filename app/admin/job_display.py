@@ -9,8 +9,9 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from app.db import as_utc
 from app.models.jobs import FINISHED, JobRun, ScheduledJob
-from app.scheduler.claims import as_utc, now
+from app.scheduler.claims import now
 from app.scheduler.schedules import zone
 from app.scheduler.service import JobEdit, JobError, checked
 

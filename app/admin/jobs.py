@@ -20,6 +20,8 @@ from starlette_admin.routing import route
 from starlette_admin.views import CustomView
 
 from app.admin.job_display import FORM_FIELDS, JobForm, RunShown, moment
+from app.admin.library import admin_page
+from app.admin.paging import page_count, page_number
 from app.auth.current import actor_of, current_user
 from app.errors import Forbidden, NotFound
 from app.models.jobs import JobRun
@@ -53,11 +55,6 @@ def require(request: Request, action: str) -> None:
 
 def from_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
-
-
-def page_number(request: Request) -> int:
-    text = request.query_params.get("page", "")
-    return int(text) if text.isdecimal() and 0 < len(text) <= 9 and int(text) > 0 else 1
 
 
 @dataclass(frozen=True)
@@ -129,8 +126,7 @@ class JobsPage(CustomView):
         return self.templates.TemplateResponse(request, template, context, status_code=status_code)
 
     def page(self, request: Request, template: str, context: dict[str, Any]) -> Response:
-        assert self._admin is not None
-        return self._admin._template_response(request, template, context)
+        return admin_page(self, request, template, context)
 
     def back_to(self, request: Request, route_name: str, message: str, **params: Any) -> Response:
         """For a form posted without htmx: the page again, with what happened."""
@@ -257,9 +253,8 @@ class JobsPage(CustomView):
             if not errors:
                 return self.back_to(request, "jobs-job", saved or "Saved.", name=name)
             runs = await self.runs_context(request, name)
-            assert self._admin is not None
             page = {"title": name, **context, **runs, "oob": False}
-            return self._admin._template_response(request, "jobs/job.html", page, status)
+            return admin_page(self, request, "jobs/job.html", page, status)
         return self.fragment(request, "jobs/form.html", context, status)
 
     @route("/{name}/reset", methods=["POST"], name="jobs-reset")
@@ -315,7 +310,7 @@ class JobsPage(CustomView):
             "name": name,
             "runs": [RunShown(run, job.timezone) for run in runs],
             "page": page,
-            "pages": max(1, (total + RUNS_PAGE_SIZE - 1) // RUNS_PAGE_SIZE),
+            "pages": page_count(total, RUNS_PAGE_SIZE),
             "total": total,
             "can_run": may(request, "run"),
         }

@@ -10,8 +10,7 @@ from starlette_admin.plugins import BasePlugin
 
 from app.auth.current import current_user
 from app.channels import Broker
-
-MODELS_CHANNEL = "models"
+from app.channels.names import MODELS_CHANNEL
 
 
 def model_frame(model: str, action: str, pk: Any, by: str | None) -> dict[str, Any]:

@@ -6,7 +6,6 @@ view of that model; override only what differs (like Django's `ModelAdmin`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote_plus
@@ -40,14 +39,12 @@ from starlette_admin.exceptions import FormValidationError
 from starlette_admin.filters import FilterGroup
 from starlette_admin.views import BaseModelView
 
+from app.admin.library import is_batch_action, is_row_action, row_action_links
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.unparsed_input import unreadable_fields
 from app.auth.current import current_user
 from app.auth.permissions import model_permission
-
-# Columns whose values must never leave the server: not listed, shown, edited or exported.
-SECRET_NAME = re.compile(r"password|secret|token", re.IGNORECASE)
-
+from app.auth.secrets import is_secret
 
 # What maintenance mode pauses for everyone but superusers.
 WRITE_ACTIONS = frozenset({"create", "edit", "delete"})
@@ -55,10 +52,6 @@ WRITE_ACTIONS = frozenset({"create", "edit", "delete"})
 # Stands in for a row's key while a link is built once for a whole list page (see RowLinks).
 _KEY_SLOT = "\x00key\x00"
 _PG_CLASS = table_clause("pg_class", column("reltuples"), column("oid"))
-
-
-def is_secret(name: str) -> bool:
-    return SECRET_NAME.search(name) is not None
 
 
 def is_to_one(rel: RelationshipProperty[Any]) -> bool:
@@ -161,7 +154,7 @@ class RowLinks:
 
     def __init__(self, view: BaseModelView, request: Request) -> None:
         self.request = request
-        self.handlers = view._row_actions_handlers
+        self.handlers = row_action_links(view)
         self.patterns = {
             name: str(handler(request, _KEY_SLOT))
             for name, handler in self.handlers.items()
@@ -290,12 +283,12 @@ class AutoModelView(ModelView):
 
     async def handle_action(self, request: Request, selection: Any, name: str) -> Any:
         # The library answers a forbidden action with a 400 message; a refusal is a 403.
-        if name in self._actions_handlers and not await self.is_action_allowed(request, name):
+        if is_batch_action(self, name) and not await self.is_action_allowed(request, name):
             raise HTTPException(HTTP_403_FORBIDDEN)
         return await super().handle_action(request, selection, name)
 
     async def handle_row_action(self, request: Request, pk: Any, name: str) -> Any:
-        if name in self._row_actions and not await self.is_row_action_allowed(request, name):
+        if is_row_action(self, name) and not await self.is_row_action_allowed(request, name):
             raise HTTPException(HTTP_403_FORBIDDEN)
         return await super().handle_row_action(request, pk, name)
 

@@ -22,8 +22,11 @@ from starlette_admin.plugins import BasePlugin
 from starlette_admin.routing import route
 from starlette_admin.views import CustomView
 
+from app.admin.library import admin_page
+from app.admin.paging import page_count, page_number
 from app.auth.current import CurrentUser, current_user
 from app.channels import Broker
+from app.db import as_utc
 from app.models import Notification, NotificationRead
 from app.notifications import service
 from app.notifications.audience import user_channel, visible_to
@@ -99,13 +102,6 @@ async def inbox_page(session: AsyncSession, user: CurrentUser, page: int) -> lis
     ]
 
 
-def as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands back naive datetimes; they were stored in UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 def positive_int(raw: object) -> int | None:
     """A form or query value as a row number; None for anything else (or out of range)."""
     text = str(raw or "")
@@ -150,20 +146,20 @@ class NotificationInbox(CustomView):
         user = current_user(request)
         assert user is not None, "the auth provider lets no one through without a user"
         session: AsyncSession = request.state.session
-        page = positive_int(request.query_params.get("page")) or 1
+        page = page_number(request)
         counts = request.state.inbox_summary = await summary(session, user)
         items = await inbox_page(session, user, page)
-        assert self._admin is not None
-        return self._admin._template_response(
-            request=request,
-            name="notifications/inbox.html",
-            context={
+        return admin_page(
+            self,
+            request,
+            "notifications/inbox.html",
+            {
                 "title": self.title(request),
                 "items": items,
                 "unread": counts.unread,
                 "total": counts.total,
                 "page": page,
-                "pages": max(1, (counts.total + PAGE_SIZE - 1) // PAGE_SIZE),
+                "pages": page_count(counts.total, PAGE_SIZE),
             },
         )
 

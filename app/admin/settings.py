@@ -28,6 +28,8 @@ from starlette_admin.flash import flash
 from starlette_admin.routing import route
 from starlette_admin.views import CustomView
 
+from app.admin.library import admin_page
+from app.admin.paging import page_number
 from app.auth.current import actor_of, current_user
 from app.constance.declared import MASK, Setting, SettingError
 from app.constance.storage import (
@@ -229,8 +231,8 @@ class SettingsPage(CustomView):
             group: [field_block(s, snapshot, editable) for s in settings]
             for group, settings in store.catalogue.groups().items()
         }
-        assert self._admin is not None
-        return self._admin._template_response(
+        return admin_page(
+            self,
             request,
             "constance/settings.html",
             {
@@ -315,8 +317,8 @@ class SettingsPage(CustomView):
         async with store.session_factory() as session:
             lines = await self.history_lines(session, setting, page)
             snapshot = await read_snapshot(session, [setting.key])
-        assert self._admin is not None
-        return self._admin._template_response(
+        return admin_page(
+            self,
             request,
             "constance/history.html",
             {
@@ -444,8 +446,8 @@ class SettingsPage(CustomView):
         text: str,
         status_code: int = 200,
     ) -> Response:
-        assert self._admin is not None
-        response = self._admin._template_response(
+        response = admin_page(
+            self,
             request,
             "constance/import.html",
             {
@@ -459,8 +461,3 @@ class SettingsPage(CustomView):
         # The re-posted file may hold a secret the operator typed: keep it out of caches.
         response.headers["Cache-Control"] = "no-store"
         return response
-
-
-def page_number(request: Request) -> int:
-    text = request.query_params.get("page", "")
-    return int(text) if text.isdecimal() and 0 < len(text) <= 9 and int(text) > 0 else 1

@@ -9,6 +9,7 @@ selected record it changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +29,6 @@ from starlette_admin.events import (
     BeforeEditContext,
     on,
 )
-from starlette_admin.tools.iter import iterencode
 
 from app.audit import diff
 from app.audit.log import record
@@ -43,10 +43,30 @@ NOT_CHANGES = frozenset({"delete", "export"})
 
 
 class AdminAuditTrail(AdminEventSubscriber):
+    """Records the admin's changes; `url_key` spells a composite key as the admin's URLs do,
+    so an entry's History link finds its record."""
+
+    def __init__(self, url_key: Callable[[Iterable[str]], str]) -> None:
+        self.url_key = url_key
+
+    def write(
+        self, request: Request, action: str, model: str, obj: Any, changes: diff.Changes
+    ) -> None:
+        key = state(obj).mapper.primary_key_from_instance(obj)
+        record(
+            session_of(request),
+            action,
+            actor(request, action, obj),
+            model=model,
+            object_pk=str(key[0]) if len(key) == 1 else self.url_key(str(part) for part in key),
+            object_label=str(obj),
+            changes=changes,
+        )
+
     @on(AdminEvent.AFTER_CREATE)
     async def created(self, ctx: AfterCreateContext) -> None:
         await load(ctx.request, ctx.obj)
-        write(ctx.request, "create", ctx.view_key, ctx.obj, diff.created(diff.values(ctx.obj)))
+        self.write(ctx.request, "create", ctx.view_key, ctx.obj, diff.created(diff.values(ctx.obj)))
 
     @on(AdminEvent.BEFORE_EDIT, priority=FIRST)
     async def editing(self, ctx: BeforeEditContext) -> None:
@@ -55,7 +75,9 @@ class AdminAuditTrail(AdminEventSubscriber):
     @on(AdminEvent.AFTER_EDIT)
     async def edited(self, ctx: AfterEditContext) -> None:
         old = state(ctx.obj).info.pop(BEFORE, {})
-        write(ctx.request, "edit", ctx.view_key, ctx.obj, diff.edited(old, diff.values(ctx.obj)))
+        self.write(
+            ctx.request, "edit", ctx.view_key, ctx.obj, diff.edited(old, diff.values(ctx.obj))
+        )
 
     @on(AdminEvent.BEFORE_DELETE, priority=FIRST)
     async def deleting(self, ctx: BeforeDeleteContext) -> None:
@@ -66,7 +88,7 @@ class AdminAuditTrail(AdminEventSubscriber):
     @on(AdminEvent.AFTER_DELETE)
     async def deleted(self, ctx: AfterDeleteContext) -> None:
         old = state(ctx.obj).info.pop(BEFORE, {})
-        write(ctx.request, "delete", ctx.view_key, ctx.obj, diff.deleted(old))
+        self.write(ctx.request, "delete", ctx.view_key, ctx.obj, diff.deleted(old))
 
     @on(AdminEvent.BEFORE_ACTION, priority=FIRST)
     async def acting(self, ctx: BeforeActionContext) -> None:
@@ -84,7 +106,7 @@ class AdminAuditTrail(AdminEventSubscriber):
             old = state(obj).info.pop(BEFORE, None)
             changes = {} if old is None else diff.edited(old, diff.values(obj))
             if changes:
-                write(ctx.request, ctx.action_name, ctx.view_key, obj, changes)
+                self.write(ctx.request, ctx.action_name, ctx.view_key, obj, changes)
 
 
 def state(obj: Any) -> InstanceState[Any]:
@@ -107,27 +129,9 @@ async def load(request: Request, obj: Any, *, with_relations: bool = False) -> N
         await session_of(request).refresh(obj, missing)
 
 
-def primary_key(obj: Any) -> str:
-    """The key as the admin's URLs spell it (`?pk=`), so History links can find it."""
-    key = state(obj).mapper.primary_key_from_instance(obj)
-    return str(key[0]) if len(key) == 1 else iterencode(str(part) for part in key)
-
-
 def actor(request: Request, action: str, obj: Any) -> Actor:
     who = actor_of(request)
     if action == "delete" and isinstance(obj, User) and obj.id == who.user_id:
         # The account goes in this very commit: keep its name, not a key to a missing row.
         return replace(who, user_id=None)
     return who
-
-
-def write(request: Request, action: str, model: str, obj: Any, changes: diff.Changes) -> None:
-    record(
-        session_of(request),
-        action,
-        actor(request, action, obj),
-        model=model,
-        object_pk=primary_key(obj),
-        object_label=str(obj),
-        changes=changes,
-    )

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.orm import InstanceState, Mapper
 
-from app.admin.model_view import is_secret
+from app.auth.secrets import is_secret
 
 MASK = "••••••"
 

@@ -10,11 +10,12 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.command_line import Parser, UsageError, cell, cli_actor, run_async
+from app.command_line import Parser, UsageError, cell, cli_actor, command_services, run_async
 from app.config import Settings
 
 if TYPE_CHECKING:
-    from app.constance.offline import Listing, OfflineSettings
+    from app.constance.listing import Listing
+    from app.services import Services
 
 
 def add_settings_parser(commands: Any) -> None:
@@ -39,14 +40,13 @@ def add_settings_parser(commands: Any) -> None:
 
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
-    from app.constance.offline import offline_settings
     from app.constance.transfer import ImportRefused
 
     handler = SETTINGS_HANDLERS[args.settings_command]
 
     async def work() -> int:
-        async with offline_settings(settings) as live:
-            return await handler(args, live)
+        async with command_services(settings) as services:
+            return await handler(args, services)
 
     try:
         return int(run_async(work))  # SettingError, UnknownSetting: main() prints them
@@ -57,11 +57,11 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
         return exc.exit_code
 
 
-async def settings_list(args: argparse.Namespace, live: OfflineSettings) -> int:
-    from app.constance.offline import read_listing
+async def settings_list(args: argparse.Namespace, services: Services) -> int:
+    from app.constance.listing import read_listing
 
-    async with live.session_factory() as session:
-        listing = await read_listing(session, live.catalogue)
+    async with services.session_factory() as session:
+        listing = await read_listing(session, services.settings_store.catalogue)
     if args.json:
         print(json.dumps(listing_json(listing), indent=2))
         return 0
@@ -130,12 +130,12 @@ def listing_json(listing: Listing) -> list[dict[str, Any]]:
     return objects
 
 
-async def settings_get(args: argparse.Namespace, live: OfflineSettings) -> int:
-    from app.constance.offline import read_listing
+async def settings_get(args: argparse.Namespace, services: Services) -> int:
+    from app.constance.listing import read_listing
 
-    setting = live.catalogue[args.key]
-    async with live.session_factory() as session:
-        listing = await read_listing(session, live.catalogue)
+    setting = services.settings_store.catalogue[args.key]
+    async with services.session_factory() as session:
+        listing = await read_listing(session, services.settings_store.catalogue)
     entry = next(e for e in listing.entries if e.setting is setting)
     if entry.problem:
         print(f"starboard settings get: {entry.problem}; the default is served", file=sys.stderr)
@@ -143,37 +143,41 @@ async def settings_get(args: argparse.Namespace, live: OfflineSettings) -> int:
     return 0
 
 
-async def settings_set(args: argparse.Namespace, live: OfflineSettings) -> int:
+async def settings_set(args: argparse.Namespace, services: Services) -> int:
     from app.constance.storage import Change
 
-    setting = live.catalogue[args.key]
+    store = services.settings_store
+
+    setting = store.catalogue[args.key]
     value = setting.parse(args.value)  # SettingError: key, type and what is accepted
-    changed = await live.store.save([Change(setting.key, value)], cli_actor(), args.reason)
+    changed = await store.save([Change(setting.key, value)], cli_actor(), args.reason)
     if not changed:
         print(f"{setting.key} unchanged: {setting.shown(value)}")
         return 0
-    print(f"{setting.key} = {setting.shown(value)} (settings version {live.store.version})")
+    print(f"{setting.key} = {setting.shown(value)} (settings version {store.version})")
     return 0
 
 
-async def settings_reset(args: argparse.Namespace, live: OfflineSettings) -> int:
+async def settings_reset(args: argparse.Namespace, services: Services) -> int:
     from app.constance.storage import RESET, Change
 
-    setting = live.catalogue[args.key]
-    changed = await live.store.save([Change(setting.key, RESET)], cli_actor(), args.reason)
+    store = services.settings_store
+
+    setting = store.catalogue[args.key]
+    changed = await store.save([Change(setting.key, RESET)], cli_actor(), args.reason)
     shown = setting.shown(setting.default)
     if not changed:
         print(f"{setting.key} already has its default: {shown}")
         return 0
-    print(f"{setting.key} reset to its default: {shown} (settings version {live.store.version})")
+    print(f"{setting.key} reset to its default: {shown} (settings version {store.version})")
     return 0
 
 
-async def settings_export(args: argparse.Namespace, live: OfflineSettings) -> int:
+async def settings_export(args: argparse.Namespace, services: Services) -> int:
     from app.constance.transfer import export
 
-    async with live.session_factory() as session:
-        document = await export(session, live.catalogue)
+    async with services.session_factory() as session:
+        document = await export(session, services.settings_store.catalogue)
     text = json.dumps(document, indent=2) + "\n"
     if args.file is None:
         sys.stdout.write(text)
@@ -186,13 +190,15 @@ async def settings_export(args: argparse.Namespace, live: OfflineSettings) -> in
     return 0
 
 
-async def settings_import(args: argparse.Namespace, live: OfflineSettings) -> int:
+async def settings_import(args: argparse.Namespace, services: Services) -> int:
     from app.constance.transfer import plan_import, read_import
 
+    store = services.settings_store
+
     document = await asyncio.to_thread(_read_json, args.file)
-    values = read_import(live.catalogue, document)  # ImportRefused: nothing written
-    async with live.session_factory() as session:
-        changes, differences = await plan_import(session, live.catalogue, values)
+    values = read_import(store.catalogue, document)  # ImportRefused: nothing written
+    async with services.session_factory() as session:
+        changes, differences = await plan_import(session, store.catalogue, values)
     for difference in differences:
         print(f"{difference.key}: {difference.old} → {difference.new}")
     if args.dry_run:
@@ -201,8 +207,8 @@ async def settings_import(args: argparse.Namespace, live: OfflineSettings) -> in
     if not changes:
         print("Nothing to change")
         return 0
-    changed = await live.store.save(changes, cli_actor(), args.reason)  # all or nothing
-    print(f"Imported: {len(changed)} settings changed (settings version {live.store.version})")
+    changed = await store.save(changes, cli_actor(), args.reason)  # all or nothing
+    print(f"Imported: {len(changed)} settings changed (settings version {store.version})")
     return 0
 
 
@@ -217,9 +223,7 @@ def _read_json(file: str) -> Any:
         raise UsageError(f"{file}: not valid JSON: {exc}") from None
 
 
-SETTINGS_HANDLERS: dict[
-    str, Callable[[argparse.Namespace, OfflineSettings], Coroutine[Any, Any, int]]
-] = {
+SETTINGS_HANDLERS: dict[str, Callable[[argparse.Namespace, Services], Coroutine[Any, Any, int]]] = {
     "list": settings_list,
     "get": settings_get,
     "set": settings_set,

@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.current import Actor
 from app.channels import Broker, Message, Subscription
+from app.channels.names import SETTINGS_CHANNEL
 from app.constance.declared import Catalogue, SettingError
 from app.constance.hooks import Hooks, SettingChanged
 from app.constance.storage import Change, Snapshot, read_snapshot, read_version, stored_value
 from app.constance.storage import write_changes as write
 from app.constance.values import LiveSettings
 
-SETTINGS_CHANNEL = "settings"
 CHECK_INTERVAL_S = 2.0
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -34,7 +33,6 @@ RUN_STATUSES = (
     "skipped",
 )
 FINISHED = ("succeeded", "failed", "timed_out", "abandoned", "skipped")
-TRIGGERS = ("schedule", "manual", "catch-up")
 
 
 class ScheduledJob(Base):
@@ -99,7 +97,6 @@ class JobRun(Base):
     # A running run's owner renews this; past it, any scheduler may mark the run abandoned.
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     def __str__(self) -> str:
         return f"{self.job} #{self.id}"

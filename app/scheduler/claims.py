@@ -13,6 +13,7 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import as_utc
 from app.models.jobs import JobRun
 
 ACTIVE = ("running", "queued")
@@ -138,28 +139,12 @@ async def abandon_expired(session: AsyncSession) -> list[tuple[int, str]]:
     return [(int(run_id), str(job)) for run_id, job in expired]
 
 
-async def last_scheduled_for(session: AsyncSession, job: str) -> dt.datetime | None:
-    """The newest fire time any process recorded for the job (manual runs aside)."""
-    query = (
-        select(JobRun.scheduled_for)
-        .where(JobRun.job == job, JobRun.trigger != "manual")
-        .order_by(JobRun.scheduled_for.desc())
-        .limit(1)
-    )
-    found = await session.scalar(query)
-    return None if found is None else as_utc(found)
-
-
 async def last_scheduled_fors(session: AsyncSession) -> dict[str, dt.datetime]:
-    """last_scheduled_for of every job in one statement (10,000 jobs: one query, not 10,000)."""
+    """The newest fire time any process recorded for each job (manual runs aside), in one
+    statement (10,000 jobs: one query, not 10,000)."""
     rows = await session.execute(
         select(JobRun.job, func.max(JobRun.scheduled_for))
         .where(JobRun.trigger != "manual")
         .group_by(JobRun.job)
     )
     return {str(job): as_utc(moment) for job, moment in rows.all() if moment is not None}
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; they were stored in UTC.
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

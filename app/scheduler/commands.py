@@ -17,6 +17,7 @@ from app.command_line import (
     UsageError,
     cell,
     cli_actor,
+    command_services,
     positive_int,
     print_table,
     run_async,
@@ -25,8 +26,8 @@ from app.config import Settings
 
 if TYPE_CHECKING:
     from app.models.jobs import JobRun
-    from app.scheduler.offline import OfflineJobs
     from app.scheduler.registry import JobDefinition
+    from app.services import Services
 
 
 def add_jobs_parser(commands: Any) -> None:
@@ -90,23 +91,21 @@ def job_definitions(settings: Settings) -> dict[str, JobDefinition]:
 
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
-    from app.scheduler.offline import offline_jobs
-
     handler = JOBS_HANDLERS[args.jobs_command]
     definitions = job_definitions(settings)
 
     async def work() -> int:
-        async with offline_jobs(settings, definitions) as jobs:
-            return await handler(args, jobs)
+        async with command_services(settings, definitions) as services:
+            return await handler(args, services)
 
     # JobError (unknown job, invalid schedule, ...): nothing was saved; main() prints it.
     return int(run_async(work))
 
 
-async def jobs_list(args: argparse.Namespace, jobs: OfflineJobs) -> int:
+async def jobs_list(args: argparse.Namespace, services: Services) -> int:
     from app.scheduler.queries import overview
 
-    async with jobs.session_factory() as session:
+    async with services.session_factory() as session:
         found = [job.as_json() for job in await overview(session)]
     if args.json:
         print(json.dumps(found, indent=2))
@@ -126,12 +125,12 @@ async def jobs_list(args: argparse.Namespace, jobs: OfflineJobs) -> int:
     return 0
 
 
-async def jobs_run(args: argparse.Namespace, jobs: OfflineJobs) -> int:
-    run_id = await jobs.service.run_now(args.name, cli_actor())
+async def jobs_run(args: argparse.Namespace, services: Services) -> int:
+    run_id = await services.jobs.run_now(args.name, cli_actor())
     print(f"Queued run {run_id} of {args.name}", flush=True)
     if not args.wait:
         return 0
-    run = await wait_for_run(jobs, run_id, args.start_timeout)
+    run = await wait_for_run(services, run_id, args.start_timeout)
     if run is None:
         print(
             f"starboard jobs run: run {run_id} still queued after {args.start_timeout} s: no "
@@ -151,7 +150,7 @@ async def jobs_run(args: argparse.Namespace, jobs: OfflineJobs) -> int:
 POLL_S = 0.2  # a plain read: the CLI subscribes to no channel (its broker is never started)
 
 
-async def wait_for_run(jobs: OfflineJobs, run_id: int, start_timeout: float) -> JobRun | None:
+async def wait_for_run(services: Services, run_id: int, start_timeout: float) -> JobRun | None:
     """The run once finished; None if it was still queued after `start_timeout` seconds."""
     from app.models.jobs import FINISHED, JobRun
 
@@ -159,7 +158,7 @@ async def wait_for_run(jobs: OfflineJobs, run_id: int, start_timeout: float) -> 
     give_up = loop.time() + start_timeout
     told_running = False
     while True:
-        async with jobs.session_factory() as session:
+        async with services.session_factory() as session:
             run = await session.get(JobRun, run_id)
         if run is None:
             raise RuntimeError(f"run {run_id} was deleted while waiting for it")
@@ -174,30 +173,30 @@ async def wait_for_run(jobs: OfflineJobs, run_id: int, start_timeout: float) -> 
         await asyncio.sleep(POLL_S)
 
 
-async def jobs_enable(args: argparse.Namespace, jobs: OfflineJobs) -> int:
-    return await switch_job(args.name, True, jobs)
+async def jobs_enable(args: argparse.Namespace, services: Services) -> int:
+    return await switch_job(args.name, True, services)
 
 
-async def jobs_disable(args: argparse.Namespace, jobs: OfflineJobs) -> int:
-    return await switch_job(args.name, False, jobs)
+async def jobs_disable(args: argparse.Namespace, services: Services) -> int:
+    return await switch_job(args.name, False, services)
 
 
-async def switch_job(name: str, on: bool, jobs: OfflineJobs) -> int:
+async def switch_job(name: str, on: bool, services: Services) -> int:
     from app.scheduler.service import JobEdit
 
-    changed = await jobs.service.edit(name, JobEdit(enabled=on), cli_actor())
+    changed = await services.jobs.edit(name, JobEdit(enabled=on), cli_actor())
     word = "enabled" if on else "disabled"
     print(f"{name} {word}" if changed else f"{name} was already {word}")
     return 0
 
 
-async def jobs_schedule(args: argparse.Namespace, jobs: OfflineJobs) -> int:
+async def jobs_schedule(args: argparse.Namespace, services: Services) -> int:
     from app.scheduler.queries import overview
     from app.scheduler.service import JobEdit
 
     expression = " ".join(args.expression)
-    changed = await jobs.service.edit(args.name, JobEdit(schedule=expression), cli_actor())
-    async with jobs.session_factory() as session:
+    changed = await services.jobs.edit(args.name, JobEdit(schedule=expression), cli_actor())
+    async with services.session_factory() as session:
         (job,) = await overview(session, args.name)
     shown = job.as_json()
     what = "schedule" if changed else "schedule unchanged"
@@ -206,14 +205,14 @@ async def jobs_schedule(args: argparse.Namespace, jobs: OfflineJobs) -> int:
     return 0
 
 
-async def jobs_history(args: argparse.Namespace, jobs: OfflineJobs) -> int:
+async def jobs_history(args: argparse.Namespace, services: Services) -> int:
     from sqlalchemy import select
 
     from app.models.jobs import ScheduledJob
     from app.scheduler.queries import run_json, runs_of
     from app.scheduler.service import UnknownJob
 
-    async with jobs.session_factory() as session:
+    async with services.session_factory() as session:
         known = sorted((await session.scalars(select(ScheduledJob.name))).all())
         if args.name not in known:
             raise UnknownJob(args.name, known)
@@ -240,7 +239,7 @@ async def jobs_history(args: argparse.Namespace, jobs: OfflineJobs) -> int:
     return 0
 
 
-JOBS_HANDLERS: dict[str, Callable[[argparse.Namespace, OfflineJobs], Coroutine[Any, Any, int]]] = {
+JOBS_HANDLERS: dict[str, Callable[[argparse.Namespace, Services], Coroutine[Any, Any, int]]] = {
     "list": jobs_list,
     "run": jobs_run,
     "enable": jobs_enable,

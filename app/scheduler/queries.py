@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import as_utc
 from app.models.jobs import JobRun, ScheduledJob
-from app.scheduler.claims import as_utc, now
+from app.scheduler.claims import now
 from app.scheduler.schedules import InvalidSchedule, Schedule, parse
 
 

@@ -24,8 +24,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.channels import Broker, Subscription
+from app.channels.names import JOBS_CHANNEL, SCHEDULER_CHANNEL
 from app.config import Settings
 from app.constance import LiveSettings
+from app.db import as_utc
 from app.models.jobs import JobRun, ScheduledJob
 from app.notifications.service import NotifyError, notify
 from app.scheduler import claims
@@ -34,8 +36,6 @@ from app.scheduler.registry import JobDefinition
 from app.scheduler.schedules import InvalidSchedule, Schedule, parse
 from app.scheduler.sync import sync_jobs
 
-SCHEDULER_CHANNEL = "scheduler"  # control: job edited, run queued, cancel
-JOBS_CHANNEL = "jobs"  # `job` frames for open pages
 OPS_GROUP = "ops"
 
 log = logging.getLogger(__name__)
@@ -300,7 +300,7 @@ class Scheduler:
                 if not await claims.take_queued(session, run_id, worker=self.worker, lease=lease):
                     continue
             await self._publish_frame({"job": name, "id": run_id, "status": "running"})
-            self._start_run(int(run_id), name, claims.as_utc(scheduled_for))
+            self._start_run(int(run_id), name, as_utc(scheduled_for))
 
     async def _busy_running(self, session: AsyncSession, name: str) -> bool:
         query = select(JobRun.id).where(JobRun.job == name, JobRun.status == "running").limit(1)
@@ -345,17 +345,15 @@ class Scheduler:
                     await definition.function(context)
                 else:
                     await asyncio.to_thread(definition.function, context)
-        except TimeoutError as exc:
-            if deadline.expired():
-                status, error = "timed_out", f"stopped after its timeout of {row.timeout_s:g} s"
-            else:  # the job's own TimeoutError (a slow upstream, say): a failure like any other
-                status, error = "failed", f"{type(exc).__name__}: {exc}"
-                trace = traceback.format_exc()
         except asyncio.CancelledError:
             by = running.cancelled_by if running else None
             status, error = "failed", f"cancelled by {by or 'shutdown'}"
         except Exception as exc:
-            status, error, trace = "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                status, error = "timed_out", f"stopped after its timeout of {row.timeout_s:g} s"
+            else:  # the job's own TimeoutError too (a slow upstream, say): a failure like any other
+                status, error = "failed", f"{type(exc).__name__}: {exc}"
+                trace = traceback.format_exc()
         duration = loop.time() - started
         if running is not None:
             running.finishing = True

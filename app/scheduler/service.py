@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.audit.log import record
 from app.auth.current import Actor
 from app.channels import Broker
+from app.channels.names import JOBS_CHANNEL, SCHEDULER_CHANNEL
 from app.errors import BadInput, Conflict, NotFound
 from app.models.jobs import JobRun, ScheduledJob
 from app.scheduler import claims
 from app.scheduler.registry import MISFIRE_POLICIES, OVERLAP_POLICIES, JobDefinition
-from app.scheduler.runner import JOBS_CHANNEL, SCHEDULER_CHANNEL, job_frame
+from app.scheduler.runner import job_frame
 from app.scheduler.schedules import InvalidSchedule, parse, zone
 from app.scheduler.sync import EDITABLE, code_values
 

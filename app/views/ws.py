@@ -12,16 +12,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.admin.live import MODELS_CHANNEL
 from app.auth import sessions
 from app.auth.current import CurrentUser
 from app.auth.lookup import load_current_user
 from app.channels import Broker, Message, Subscription
+from app.channels.names import JOBS_CHANNEL, MODELS_CHANNEL
 from app.errors import BadInput, StarboardError
 from app.models import Notification
 from app.notifications import service
 from app.notifications.audience import channels_of, visible_to
-from app.scheduler.runner import JOBS_CHANNEL
 
 POLICY_VIOLATION = 1008
 REPLAY_PAGE = 500

@@ -28,10 +28,10 @@ from sqlalchemy import insert
 
 from app.auth.current import Actor
 from app.channels.redis import PREFIX
-from app.constance.offline import offline_settings
 from app.constance.storage import Change
 from app.db import create_engine
 from app.models import Tag
+from app.services import build_services, open_services
 from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, make_settings, migrated_url
 from tests.constance import heard_app
 from tests.services import (
@@ -152,10 +152,11 @@ def save_here(env: Mapping[str, str], key: str, value: str) -> int:
 
     async def work() -> int:
         config = make_settings(env["DATABASE_URL"], redis_url=env["REDIS_URL"])
-        async with offline_settings(config) as live:
-            parsed = live.catalogue[key].parse(value)
-            assert await live.store.save([Change(key, parsed)], Actor(None, "test", None)) == [key]
-            return live.store.version
+        async with open_services(build_services(config), listen=False) as services:
+            store = services.settings_store
+            parsed = store.catalogue[key].parse(value)
+            assert await store.save([Change(key, parsed)], Actor(None, "test", None)) == [key]
+            return store.version
 
     return anyio.run(work)
 

@@ -33,8 +33,8 @@ from sqlalchemy import select
 from app.auth.current import Actor
 from app.db import create_engine, create_session_factory
 from app.models import JobRun
-from app.scheduler.offline import offline_jobs
 from app.scheduler.service import JobEdit
+from app.services import build_services, open_services
 from tests.conftest import make_settings, migrated_url
 from tests.scheduler import jobs_for_tests
 from tests.services import (
@@ -150,8 +150,8 @@ def edit(env: Mapping[str, str], name: str, change: JobEdit) -> None:
         settings = make_settings(
             env["DATABASE_URL"], redis_url=env["REDIS_URL"], jobs_module=jobs_for_tests.MODULE
         )
-        async with offline_jobs(settings) as jobs:
-            await jobs.service.edit(name, change, TEST_ACTOR)
+        async with open_services(build_services(settings), listen=False) as services:
+            await services.jobs.edit(name, change, TEST_ACTOR)
 
     anyio.run(work)
 

@@ -1,0 +1,69 @@
+"""Every use of starlette-admin's private API, in one place: names with a leading underscore,
+and modules its documentation does not present. Each was written against the version named
+beside it (requirements.lock); when the library is upgraded, this module is the list to check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette_admin.contrib.sqla import ModelView
+from starlette_admin.tools.iter import iterencode
+from starlette_admin.views import BaseModelView, BaseView
+
+
+def admin_page(
+    view: BaseView,
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> Response:
+    """A full admin page (menus, theme, signed-in user, flash messages) from a custom view."""
+    # starlette-admin 1.0.3: BaseView._admin, set by BaseAdmin.add_view, and
+    # BaseAdmin._template_response, the admin's own page rendering; no public equivalent.
+    admin = view._admin
+    assert admin is not None, "set by the admin when the view is registered"
+    return admin._template_response(request, template, context, status_code)
+
+
+def row_action_links(view: BaseModelView) -> dict[str, Callable[[Request, Any], Awaitable[Any]]]:
+    """Each row action's handler by name (link actions answer with the row's URL)."""
+    # starlette-admin 1.0.3: BaseModelView._row_actions_handlers, filled at view construction.
+    return view._row_actions_handlers
+
+
+def is_batch_action(view: BaseModelView, name: str) -> bool:
+    # starlette-admin 1.0.3: BaseModelView._actions_handlers, the batch actions by name.
+    return name in view._actions_handlers
+
+
+def is_row_action(view: BaseModelView, name: str) -> bool:
+    # starlette-admin 1.0.3: BaseModelView._row_actions, the row actions by name.
+    return name in view._row_actions
+
+
+def url_key(parts: Iterable[str]) -> str:
+    """A composite primary key as the admin's URLs spell it (`?pk=`)."""
+    # starlette-admin 1.0.3: starlette_admin.tools.iter.iterencode, an internal module.
+    return iterencode(parts)
+
+
+class AfterFormCopy(ModelView):
+    """A model view told after the library copies a submitted form onto the object, before it
+    is saved: the one moment to drop form-only fields and derive columns from them."""
+
+    async def after_form_copy(self, request: Request, obj: Any, data: dict[str, Any]) -> None:
+        return None
+
+    # starlette-admin 1.0.3: ModelView._populate_obj(request, obj, data, is_edit) does the copy;
+    # no public hook runs between the copy and the save.
+    async def _populate_obj(
+        self, request: Request, obj: Any, data: dict[str, Any], is_edit: bool = False
+    ) -> Any:
+        obj = await super()._populate_obj(request, obj, data, is_edit)
+        await self.after_form_copy(request, obj, data)
+        return obj

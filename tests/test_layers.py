@@ -1,0 +1,112 @@
+"""No lower layer imports a higher one, read from the source's imports (every `import`, also
+inside functions and under TYPE_CHECKING).
+
+From the bottom: tables (app/models, app/db.py, app/config.py); the capabilities (auth,
+channels, constance, notifications, scheduler, audit, shop); the services a process opens
+(app/services.py); the pages and endpoints (app/admin, app/views); the roots that wire and
+run (app/main.py, app/cli.py, app/shell.py). A capability's command-line modules are entry
+points: they open the services, and nothing else in a capability does.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parents[1] / "app"
+CAPABILITIES = ("audit", "auth", "channels", "constance", "notifications", "scheduler", "shop")
+ENTRY_POINTS = {
+    "app/constance/commands.py",
+    "app/scheduler/commands.py",
+    "app/scheduler/standalone.py",
+}
+PAGES = ("app.admin", "app.views")
+ROOTS = ("app.main", "app.cli", "app.shell", "app.command_line")
+
+
+def module_of(path: Path) -> str:
+    parts = path.relative_to(APP.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path: Path) -> set[str]:
+    """Every module the file imports, with `from a import b` also counted as `a.b`."""
+    names: set[str] = set()
+    package = module_of(path) if path.name == "__init__.py" else module_of(path).rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def within(name: str, roots: tuple[str, ...]) -> bool:
+    return any(name == root or name.startswith(root + ".") for root in roots)
+
+
+def files(*relative: str) -> list[Path]:
+    found: list[Path] = []
+    for each in relative:
+        path = APP.parent / each
+        found.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
+    return found
+
+
+def breaches(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(
+        f"{path.relative_to(APP.parent)} imports {name}"
+        for path in paths
+        for name in imported(path)
+        if within(name, forbidden)
+    )
+
+
+def test_the_tables_import_no_capability_nor_anything_above() -> None:
+    above = (*(f"app.{c}" for c in CAPABILITIES), "app.services", *PAGES, *ROOTS)
+    assert breaches(files("app/models", "app/db.py", "app/config.py"), above) == []
+
+
+def inside(capability: str, *, entry_points: bool) -> list[Path]:
+    return [
+        path
+        for path in files(f"app/{capability}")
+        if (str(path.relative_to(APP.parent)) in ENTRY_POINTS) == entry_points
+    ]
+
+
+@pytest.mark.parametrize("capability", CAPABILITIES)
+def test_a_capability_imports_no_page_endpoint_root_nor_the_services(capability: str) -> None:
+    forbidden = ("app.services", *PAGES, *ROOTS)
+    assert breaches(inside(capability, entry_points=False), forbidden) == []
+
+
+@pytest.mark.parametrize("capability", ["constance", "scheduler"])
+def test_a_capabilitys_commands_open_the_services_but_import_no_page_nor_root(
+    capability: str,
+) -> None:
+    entry_points = inside(capability, entry_points=True)
+    assert entry_points
+    assert breaches(entry_points, (*PAGES, "app.main", "app.cli", "app.shell")) == []
+
+
+def test_the_services_import_no_page_endpoint_or_root() -> None:
+    assert breaches(files("app/services.py"), (*PAGES, *ROOTS)) == []
+
+
+def test_endpoints_import_no_admin_page_and_pages_no_root() -> None:
+    assert breaches(files("app/views"), ("app.admin", *ROOTS)) == []
+    assert breaches(files("app/admin"), ("app.views", *ROOTS)) == []
+
+
+def test_the_import_reader_sees_imports_inside_functions() -> None:
+    assert "app.shell.run_shell" in imported(APP / "cli.py")  # imported in cmd_shell
+    assert "app.auth.secrets.is_secret" in imported(APP / "audit" / "diff.py")
+    assert within("app.admin.model_view", PAGES) and not within("app.administration", PAGES)
