@@ -33,7 +33,6 @@ from app.db import create_engine
 from app.models import Tag
 from app.services import build_services, open_services
 from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, make_settings, migrated_url
-from tests.constance import heard_app
 from tests.services import (
     APP,
     ROOT,
@@ -54,6 +53,7 @@ EVENTUALLY_S = 30.0
 CLI_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT_S = 15.0  # one page or /healthz on a busy machine
 ROW = re.compile(r"<tr data-sa-pk=")
+HEARD_APP = "tests.constance.heard_app:app"  # the app, its version check slowed to once an hour
 Run = Callable[..., UvicornServer]
 
 
@@ -249,7 +249,7 @@ def shared_three(shared_database: str, redis_server: RedisServer, module_uvicorn
     redis_server.start()
     redis_server.flushall()
     env = {"DATABASE_URL": shared_database, "REDIS_URL": redis_server.url}
-    servers = start_three(module_uvicorn, env, heard_app.APP)
+    servers = start_three(module_uvicorn, env, HEARD_APP)
     return Three(servers, sign_in(servers[0]), env)
 
 
