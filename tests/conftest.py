@@ -9,6 +9,7 @@ import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -22,6 +23,7 @@ from starlette.testclient import TestClient
 from app import schema
 from app.auth.accounts import create_user
 from app.auth.passwords import use_hashing
+from app.cli import main
 from app.config import Settings
 from app.db import create_engine, create_session_factory
 from app.main import create_app
@@ -183,6 +185,39 @@ def admin_client(sqlite_url: str, app: Starlette) -> Iterator[TestClient]:
     with TestClient(app, base_url="https://testserver") as client:
         sign_in(client, "admin")
         yield client
+
+
+@dataclass(frozen=True)
+class Ran:
+    code: int
+    out: str
+    err: str
+
+
+RunCli = Callable[..., Ran]
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> RunCli:
+    """`cli(url, *args)`: `python -m app` as main() in this process (a subprocess costs seconds
+    of imports), on this database with no Redis; its exit status and output."""
+    monkeypatch.chdir(tmp_path)  # no developer's .env is read
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("SECRET_KEY", "test-secret")
+
+    def run(url: str, *args: str) -> Ran:
+        monkeypatch.setenv("DATABASE_URL", url)
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's own exits
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return Ran(code, captured.out, captured.err)
+
+    return run
 
 
 SignedIn = Callable[[Starlette, str], TestClient]

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from app.auth.passwords import verify_password
 from app.db import create_engine, create_session_factory
 from app.models import User
-from tests.conftest import add_user
+from tests.conftest import RunCli, add_user
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,45 +70,52 @@ def test_the_starboard_script_is_installed() -> None:
     ],
 )
 def test_bad_usage_exits_2_with_one_line_naming_the_field(
-    sqlite_url: str, args: list[str], says: str
+    sqlite_url: str, cli: RunCli, args: list[str], says: str
 ) -> None:
-    result = starboard(*args, url=sqlite_url)
-    assert result.returncode == 2
-    assert says in one_line(result.stderr)
-    assert result.stdout == ""
+    result = cli(sqlite_url, *args)
+    assert result.code == 2
+    assert says in one_line(result.err)
+    assert result.out == ""
 
 
-def test_users_create_and_set_password(sqlite_url: str) -> None:
-    created = starboard(
-        "users", "create", "ops-anna", "--password", "a-long-password", url=sqlite_url
-    )
-    assert created.returncode == 0, created.stderr
-    again = starboard(
-        "users", "create", "ops-anna", "--password", "a-long-password", url=sqlite_url
-    )
-    assert again.returncode == 2
-    assert "username: 'ops-anna' is already taken" in one_line(again.stderr)
-    weak = starboard("users", "set-password", "ops-anna", "--password", "short", url=sqlite_url)
-    assert weak.returncode == 2
-    assert "password: must be at least 10 characters long" in one_line(weak.stderr)
-    same = starboard(
-        "users", "create", "longusername", "--password", "LongUsername", url=sqlite_url
-    )
-    assert same.returncode == 2
-    assert "must not be the same as the username" in one_line(same.stderr)
-    missing = starboard(
-        "users", "set-password", "nobody", "--password", "a-long-password", url=sqlite_url
-    )
-    assert missing.returncode == 2
-    assert "no account named 'nobody'" in one_line(missing.stderr)
-    changed = starboard(
-        "users", "set-password", "ops-anna", "--password", "another-long-one", url=sqlite_url
-    )
-    assert changed.returncode == 0
+def test_users_create_and_set_password(sqlite_url: str, cli: RunCli) -> None:
+    created = cli(sqlite_url, "users", "create", "ops-anna", "--password", "a-long-password")
+    assert created.code == 0, created.err
+    again = cli(sqlite_url, "users", "create", "ops-anna", "--password", "a-long-password")
+    assert again.code == 2
+    assert "username: 'ops-anna' is already taken" in one_line(again.err)
+    weak = cli(sqlite_url, "users", "set-password", "ops-anna", "--password", "short")
+    assert weak.code == 2
+    assert "password: must be at least 10 characters long" in one_line(weak.err)
+    same = cli(sqlite_url, "users", "create", "longusername", "--password", "LongUsername")
+    assert same.code == 2
+    assert "must not be the same as the username" in one_line(same.err)
+    missing = cli(sqlite_url, "users", "set-password", "nobody", "--password", "a-long-password")
+    assert missing.code == 2
+    assert "no account named 'nobody'" in one_line(missing.err)
+    changed = cli(sqlite_url, "users", "set-password", "ops-anna", "--password", "another-long-one")
+    assert changed.code == 0, changed.err
+
+    async def stored_hash() -> str | None:
+        engine = create_engine(sqlite_url)
+        try:
+            async with create_session_factory(engine)() as session:
+                return await session.scalar(
+                    select(User.password_hash).where(User.username == "ops-anna")
+                )
+        finally:
+            await engine.dispose()
+
+    stored = anyio.run(stored_hash)
+    assert verify_password(stored, "another-long-one")
+    assert not verify_password(stored, "a-long-password")
 
 
-def test_createsuperuser_needs_no_prompt_when_everything_is_given(sqlite_url: str) -> None:
-    result = starboard(
+def test_createsuperuser_needs_no_prompt_when_everything_is_given(
+    sqlite_url: str, cli: RunCli
+) -> None:
+    result = cli(
+        sqlite_url,
         "createsuperuser",
         "--username",
         "root2",
@@ -115,11 +123,9 @@ def test_createsuperuser_needs_no_prompt_when_everything_is_given(sqlite_url: st
         "root2@example.com",
         "--password",
         "a-long-password",
-        url=sqlite_url,
-        stdin="",
     )
-    assert result.returncode == 0, result.stderr
-    assert "Created superuser 'root2'" in result.stdout
+    assert result.code == 0, result.err
+    assert "Created superuser 'root2'" in result.out
 
 
 def test_createsuperuser_without_a_terminal_names_what_is_missing(sqlite_url: str) -> None:
@@ -223,21 +229,21 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_users_create_puts_the_user_in_existing_groups_only(sqlite_url: str) -> None:
+def test_users_create_puts_the_user_in_existing_groups_only(sqlite_url: str, cli: RunCli) -> None:
     add_user(sqlite_url, "seed", groups={"support": ["ticket:view"], "billing": ["order:view"]})
-    made = starboard(
+    made = cli(
+        sqlite_url,
         "users", "create", "ops-ben", "--password", "a-long-password",
         "--group", "support", "--group", "billing", "--email", "ben@example.com",
-        url=sqlite_url,
     )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    assert "Created user 'ops-ben'" in made.stdout
-    unknown = starboard(
+    assert made.code == 0, made.err
+    assert "Created user 'ops-ben'" in made.out
+    unknown = cli(
+        sqlite_url,
         "users", "create", "ops-cy", "--password", "a-long-password", "--group", "nope",
-        url=sqlite_url,
     )  # fmt: skip
-    assert unknown.returncode == 2
-    assert one_line(unknown.stderr).endswith(
+    assert unknown.code == 2
+    assert one_line(unknown.err).endswith(
         "group: no group named 'nope' (existing: billing, support)"
     )
 

@@ -15,44 +15,17 @@ import anyio
 import pytest
 from sqlalchemy import insert, select
 
-from app.cli import main
 from app.constance import MASK
 from app.db import create_engine, create_session_factory
 from app.live_settings import SETTINGS
 from app.models import SettingChange, SettingsVersion, StoredSetting
+from tests.conftest import Ran
 from tests.test_cli import one_line, starboard
 
 SECRET = "sk_live_do_not_print"
 # The types docs/reference.md promises `settings list --json` may report.
 DOCUMENTED_TYPES = {"bool", "int", "float", "decimal", "str", "text", "choice", "date", "datetime"}
 DOCUMENTED_TYPES |= {"time", "duration", "email", "url", "json"}
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Any:
-    """`cli(url, *args)`: main() with this database and no Redis; exit code and output."""
-    monkeypatch.chdir(tmp_path)  # no developer's .env is read
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.setenv("SECRET_KEY", "test-secret")
-
-    def run(url: str, *args: str) -> Ran:
-        monkeypatch.setenv("DATABASE_URL", url)
-        capsys.readouterr()
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse's own exits
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,19 @@ from sqlalchemy import func, select
 
 from app.models import Notification
 from tests.admin.test_model_views import scalar
-from tests.conftest import add_user
-from tests.test_cli import one_line, starboard
+from tests.conftest import RunCli, add_user
+from tests.test_cli import one_line
 
 
-def test_notify_persists_and_prints_the_id(sqlite_url: str) -> None:
+def test_notify_persists_and_prints_the_id(sqlite_url: str, cli: RunCli) -> None:
     add_user(sqlite_url, "alice", groups={"ops": []})
     for recipient in (["--user", "alice"], ["--group", "ops"], ["--all"]):
-        sent = starboard(
-            "notify", *recipient, "--level", "warning", "--link", "/admin/order/list",
-            "Stock is low", "Only 3 left", url=sqlite_url,
+        sent = cli(
+            sqlite_url, "notify", *recipient, "--level", "warning", "--link", "/admin/order/list",
+            "Stock is low", "Only 3 left",
         )  # fmt: skip
-        assert sent.returncode == 0, sent.stderr
-        assert sent.stdout.startswith("Sent notification ")
+        assert sent.code == 0, sent.err
+        assert sent.out.startswith("Sent notification ")
     for audience in ("user", "group", "all"):
         count = select(func.count()).where(Notification.audience == audience)
         assert scalar(sqlite_url, count) == 1
@@ -37,7 +37,10 @@ def test_notify_persists_and_prints_the_id(sqlite_url: str) -> None:
         (["Hi"], "one of the arguments --user --group --all is required"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(sqlite_url: str, args: list[str], message: str) -> None:
-    refused = starboard("notify", *args, url=sqlite_url)
-    assert refused.returncode == 2
-    assert message in one_line(refused.stderr)
+def test_bad_input_exits_2_with_one_line(
+    sqlite_url: str, cli: RunCli, args: list[str], message: str
+) -> None:
+    refused = cli(sqlite_url, "notify", *args)
+    assert refused.code == 2
+    assert message in one_line(refused.err)
+    assert scalar(sqlite_url, select(func.count()).select_from(Notification)) == 0
