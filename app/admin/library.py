@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from sqlalchemy import Select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette_admin.contrib.sqla import ModelView
@@ -44,6 +45,14 @@ def is_batch_action(view: BaseModelView, name: str) -> bool:
 def is_row_action(view: BaseModelView, name: str) -> bool:
     # starlette-admin 1.0.3: BaseModelView._row_actions, the row actions by name.
     return name in view._row_actions
+
+
+async def searched_and_filtered(
+    view: ModelView, request: Request, stmt: Select[Any], q: str | None, filters: Any
+) -> Select[Any]:
+    """The statement narrowed by the list's search text and filters, as the library's list does."""
+    # starlette-admin 1.0.3: ModelView._apply_search_and_filters(request, stmt, q, filters).
+    return await view._apply_search_and_filters(request, stmt, q, filters)
 
 
 def url_key(parts: Iterable[str]) -> str:
