@@ -12,7 +12,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.command_line import EXIT_USAGE, Parser, UsageError, positive_int, run_async
+from app.command_line import (
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    command_services,
+    positive_int,
+    run_async,
+)
 from app.config import ConfigError, Settings, load_settings
 from app.constance.commands import add_settings_parser, cmd_settings
 from app.notifications import LEVELS
@@ -117,18 +124,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
-    from app.channels.choose import broker_for
-    from app.db import create_engine, create_session_factory
     from app.notifications.service import NotifyError, notify
 
     async def work() -> int:
-        engine = create_engine(settings.database_url)
-        # Publishing needs no subscription, so the broker is never started here.
-        broker, client = broker_for(settings.redis_url)
-        try:
+        async with command_services(settings) as services:
             sent = await notify(
-                create_session_factory(engine),
-                broker,
+                services.session_factory,
+                services.broker,
                 user=args.user,
                 group=args.group,
                 everyone=args.all,
@@ -138,10 +140,6 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
                 link=args.link,
             )
             return sent.id
-        finally:
-            if client is not None:
-                await client.aclose()
-            await engine.dispose()
 
     try:
         notification_id = run_async(work)
