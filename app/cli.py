@@ -12,14 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.command_line import (
-    EXIT_USAGE,
-    Parser,
-    UsageError,
-    command_services,
-    positive_int,
-    run_async,
-)
+from app.command_line import EXIT_USAGE, Parser, UsageError, positive_int, run_async
 from app.config import ConfigError, Settings, load_settings
 from app.constance.commands import add_settings_parser, cmd_settings
 from app.notifications import LEVELS
@@ -124,6 +117,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+    from app.command_line import command_services
     from app.notifications.service import NotifyError, notify
 
     async def work() -> int:
