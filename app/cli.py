@@ -118,18 +118,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
-    from app.channels.choose import broker_for
-    from app.db import create_engine, create_session_factory
+    from app.command_line import command_services
     from app.notifications.service import notify
 
     async def work() -> int:
-        engine = create_engine(settings.database_url)
-        # Publishing needs no subscription, so the broker is never started here.
-        broker, client = broker_for(settings.redis_url)
-        try:
+        async with command_services(settings) as services:
             sent = await notify(
-                create_session_factory(engine),
-                broker,
+                services.session_factory,
+                services.broker,
                 user=args.user,
                 group=args.group,
                 everyone=args.all,
@@ -139,10 +135,6 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
                 link=args.link,
             )
             return sent.id
-        finally:
-            if client is not None:
-                await client.aclose()
-            await engine.dispose()
 
     notification_id = run_async(work)  # NotifyError: an unknown recipient, a bad link, ...
     print(f"Sent notification {notification_id}")

@@ -137,11 +137,11 @@ async def _read_settings_once(store: SettingsStore) -> None:
 
 async def _sync_job_rows(services: Services, *, always: bool) -> None:
     jobs = services.jobs
-    fresh = exists().where(ScheduledJob.name.is_not(None))
+    filled = exists().where(ScheduledJob.name.is_not(None))
     try:
         async with services.session_factory.begin() as session:
             # Otherwise the rows stand as the running schedulers synced them.
-            if always or not await session.scalar(select(fresh)):
+            if always or not await session.scalar(select(filled)):
                 await sync_jobs(session, jobs.definitions, jobs.default_timezone)
     except Exception as exc:
         # What reads the rows next meets the same trouble, and says so where it is shown.

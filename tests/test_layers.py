@@ -5,7 +5,8 @@ From the bottom: tables (app/models, app/db.py, app/config.py); the capabilities
 channels, constance, notifications, scheduler, audit, shop); the services a process opens
 (app/services.py); the pages and endpoints (app/admin, app/views); the roots that wire and
 run (app/main.py, app/cli.py, app/shell.py). A capability's command-line modules are entry
-points: they open the services, and nothing else in a capability does.
+points: they open the services, and nothing else in a capability does. And one module,
+app/admin/library.py, is all that touches starlette-admin's private API.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import ast
 from pathlib import Path
 
 import pytest
+import starlette_admin
 
 APP = Path(__file__).resolve().parents[1] / "app"
 CAPABILITIES = ("audit", "auth", "channels", "constance", "notifications", "scheduler", "shop")
@@ -104,6 +106,48 @@ def test_the_services_import_no_page_endpoint_or_root() -> None:
 def test_endpoints_import_no_admin_page_and_pages_no_root() -> None:
     assert breaches(files("app/views"), ("app.admin", *ROOTS)) == []
     assert breaches(files("app/admin"), ("app.views", *ROOTS)) == []
+
+
+def starlette_admin_private_names() -> set[str]:
+    """Every underscore name starlette-admin defines: methods, attributes, class fields."""
+    names: set[str] = set()
+    for path in Path(starlette_admin.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def test_only_the_adapter_touches_starlette_admins_private_api() -> None:
+    private = starlette_admin_private_names()
+    adapter = APP / "admin" / "library.py"
+    found = []
+    for path in files("app"):
+        if path == adapter:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            used = node.attr if isinstance(node, ast.Attribute) else None
+            if isinstance(node, ast.ClassDef):  # an override of a private method
+                found.extend(
+                    f"{path.relative_to(APP.parent)}: def {member.name}"
+                    for member in node.body
+                    if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and member.name in private
+                )
+            if used in private:
+                found.append(f"{path.relative_to(APP.parent)}:{node.lineno}: .{used}")
+        found.extend(
+            f"{path.relative_to(APP.parent)} imports {name}"
+            for name in imported(path)
+            if within(name, ("starlette_admin.tools",))
+        )
+    assert "_template_response" in private and "_populate_obj" in private
+    assert found == []
 
 
 def test_the_import_reader_sees_imports_inside_functions() -> None:

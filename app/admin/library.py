@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from sqlalchemy import Select
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette_admin.contrib.sqla import ModelView
+from starlette_admin.contrib.sqla import Admin, ModelView
+from starlette_admin.security.csrf import CSRFMiddleware
 from starlette_admin.tools.iter import iterencode
 from starlette_admin.views import BaseModelView, BaseView
 
@@ -46,6 +49,14 @@ def is_row_action(view: BaseModelView, name: str) -> bool:
     return name in view._row_actions
 
 
+async def searched_and_filtered(
+    view: ModelView, request: Request, stmt: Select[Any], q: str | None, filters: Any
+) -> Select[Any]:
+    """The statement narrowed by the list's search text and filters, as the library's list does."""
+    # starlette-admin 1.0.3: ModelView._apply_search_and_filters(request, stmt, q, filters).
+    return await view._apply_search_and_filters(request, stmt, q, filters)
+
+
 def url_key(parts: Iterable[str]) -> str:
     """A composite primary key as the admin's URLs spell it (`?pk=`)."""
     # starlette-admin 1.0.3: starlette_admin.tools.iter.iterencode, an internal module.
@@ -67,3 +78,26 @@ class AfterFormCopy(ModelView):
         obj = await super()._populate_obj(request, obj, data, is_edit)
         await self.after_form_copy(request, obj, data)
         return obj
+
+
+class UploadClosingCSRF(CSRFMiddleware):
+    """starlette-admin's CSRF check, closing the upload spools it parses to read the token."""
+
+    async def _get_submitted_token(self, request: Request) -> str | None:
+        # starlette-admin 1.0.3: CSRFMiddleware._get_submitted_token parses the form on a
+        # Request of its own and never closes it, so each upload's spool leaks until collected.
+        try:
+            token: str | None = await super()._get_submitted_token(request)
+        finally:
+            await request.close()
+        return token
+
+
+class UploadClosingAdmin(Admin):
+    """The SQLAlchemy admin with the CSRF check above in place of the library's own."""
+
+    def _init_csrf(self) -> None:
+        # starlette-admin 1.0.3: BaseAdmin._init_csrf adds CSRFMiddleware unless that exact
+        # class is already listed; a subclass would be added beside it, so this replaces it.
+        assert self.secret_key is not None
+        self.middlewares.append(Middleware(UploadClosingCSRF, secret_key=self.secret_key))

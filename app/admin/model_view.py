@@ -39,7 +39,12 @@ from starlette_admin.exceptions import FormValidationError
 from starlette_admin.filters import FilterGroup
 from starlette_admin.views import BaseModelView
 
-from app.admin.library import is_batch_action, is_row_action, row_action_links
+from app.admin.library import (
+    is_batch_action,
+    is_row_action,
+    row_action_links,
+    searched_and_filtered,
+)
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.unparsed_input import unreadable_fields
 from app.auth.current import current_user
@@ -376,7 +381,7 @@ class AutoModelView(ModelView):
         page = self.get_list_query(request).with_only_columns(*pk).offset(skip)
         if limit > 0:
             page = page.limit(limit)
-        page = await self._apply_search_and_filters(request, page, q, filters)
+        page = await searched_and_filtered(self, request, page, q, filters)
         page = self.build_order_clauses(request, sorts or [], page)
         # Skip rows on the key alone (an index walk), then load and join only this page's rows.
         keys = tuple_(*pk) if len(pk) > 1 else pk[0]
@@ -404,7 +409,7 @@ class AutoModelView(ModelView):
         window = getattr(request.state, "list_window", 0)
         cap = max(self.exact_count_limit, window + 1)
         matching: Select[Any] = select(literal(1)).select_from(self._defaults.mapper)
-        matching = await self._apply_search_and_filters(request, matching, q, filters)
+        matching = await searched_and_filtered(self, request, matching, q, filters)
         capped = select(func.count()).select_from(matching.limit(cap).subquery())
         unfiltered = q is None and (filters is None or filters.is_empty())
         if unfiltered:

@@ -7,10 +7,7 @@ import pkgutil
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.requests import Request
 from starlette_admin.contrib.sqla import Admin
-from starlette_admin.security.csrf import CSRFMiddleware
 from starlette_admin.views import BaseModelView
 
 import app.admin
@@ -19,6 +16,7 @@ from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
 from app.admin.chrome import StarboardChrome
 from app.admin.jobs import JobsPage
+from app.admin.library import UploadClosingAdmin
 from app.admin.live import LiveChanges
 from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
@@ -41,29 +39,12 @@ OWN_PAGES = frozenset({StoredSetting, SettingChange, SettingsVersion, ScheduledJ
 SHARED_STATE = ("live_settings", "settings_store", "jobs")
 
 
-class UploadClosingCSRF(CSRFMiddleware):
-    """starlette-admin's CSRF check, closing the upload spools it parses to read the token."""
-
-    async def _get_submitted_token(self, request: Request) -> str | None:
-        # starlette-admin 1.0.3 parses the form on a Request of its own and never closes it.
-        try:
-            token: str | None = await super()._get_submitted_token(request)
-        finally:
-            await request.close()
-        return token
-
-
-class StarboardAdmin(Admin):
+class StarboardAdmin(UploadClosingAdmin):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
 
     # One per mapped model, set by build_admin (the library keeps its own list private).
     model_views: tuple[BaseModelView, ...] = ()
-
-    def _init_csrf(self) -> None:
-        # starlette-admin 1.0.3 adds its own CSRFMiddleware here; ours closes upload spools.
-        assert self.secret_key is not None
-        self.middlewares.append(Middleware(UploadClosingCSRF, secret_key=self.secret_key))
 
     def mount_to(self, app: Starlette) -> None:
         super().mount_to(app)

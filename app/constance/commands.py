@@ -10,7 +10,15 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.command_line import Parser, UsageError, cell, cli_actor, command_services, run_async
+from app.command_line import (
+    Parser,
+    UsageError,
+    cell,
+    cli_actor,
+    command_services,
+    print_table,
+    run_async,
+)
 from app.config import Settings
 
 if TYPE_CHECKING:
@@ -77,12 +85,7 @@ async def settings_list(args: argparse.Namespace, services: Services) -> int:
         )
         for entry in listing.entries
     ]
-    lines = [header, *rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for line in lines:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        )
+    print_table(header, rows)
     for entry in listing.entries:
         if entry.problem:
             print(f"! {entry.setting.key}: {entry.problem}; the default is served")
