@@ -16,6 +16,7 @@ from app.admin.site import build_admin
 from app.auth.sessions import SessionCookieMiddleware
 from app.auth.throttle import create_throttle
 from app.channels.choose import broker_for
+from app.clock import Clock, SystemClock
 from app.config import PROJECT_DIR, Settings, load_settings
 from app.constance import LiveSettings, install
 from app.constance.hooks import load_declarations
@@ -46,11 +47,12 @@ async def sync_job_rows(
         log.exception("job rows not synced from code (database away?); the page may lag")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     settings = settings or load_settings()
+    clock = clock or SystemClock()  # one for every service: tests pass a FakeClock
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
-    broker, redis_client = broker_for(settings.redis_url)
+    broker, redis_client = broker_for(settings.redis_url, clock)
     declared = load_declarations(settings.live_settings_module)  # bad declarations stop here
     live_settings = LiveSettings(declared.catalogue)
     settings_store = SettingsStore(
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         broker,
         declared.hooks,
         check_interval=settings.settings_check_interval,
+        clock=clock,
     )
 
     @asynccontextmanager
@@ -82,7 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await engine.dispose()
 
     definitions = load_jobs(settings.jobs_module, settings.timezone)  # bad declarations stop here
-    jobs = JobsService(definitions, session_factory, broker, settings.timezone)
+    jobs = JobsService(definitions, session_factory, broker, settings.timezone, clock)
     scheduler = None
     if settings.scheduler == "embedded":
         scheduler = Scheduler(
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             live_settings,
             default_timezone=settings.timezone,
             timing=Timing.of(settings),
+            clock=clock,
         )
 
     app = Starlette(
@@ -117,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = clock
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.redis = redis_client
@@ -126,7 +131,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     install(live_settings)
     app.state.jobs = jobs
     app.state.scheduler = scheduler
-    build_admin(settings, session_factory, create_throttle(redis_client), broker).mount_to(app)
+    throttle = create_throttle(redis_client, clock=clock)
+    build_admin(settings, session_factory, throttle, broker, clock).mount_to(app)
     return app
 
 

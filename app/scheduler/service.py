@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.audit.log import record
 from app.auth.current import Actor
 from app.channels import Broker
+from app.clock import SYSTEM_CLOCK, Clock
 from app.models.jobs import JobRun, ScheduledJob
 from app.scheduler import claims
 from app.scheduler.registry import MISFIRE_POLICIES, OVERLAP_POLICIES, JobDefinition
@@ -94,11 +95,13 @@ class JobsService:
         session_factory: async_sessionmaker[AsyncSession],
         broker: Broker,
         default_timezone: str = "UTC",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.definitions = dict(definitions)
         self.session_factory = session_factory
         self.broker = broker
         self.default_timezone = default_timezone
+        self.clock = clock
 
     async def _job(self, session: AsyncSession, name: str) -> ScheduledJob:
         row = await session.get(ScheduledJob, name)
@@ -165,7 +168,7 @@ class JobsService:
                 edited=edited,
                 revision=ScheduledJob.revision + 1,
                 updated_by=actor.username,
-                updated_at=claims.now(),
+                updated_at=self.clock.now(),
                 **values,
             )
         )
@@ -186,7 +189,7 @@ class JobsService:
             if row.orphaned or name not in self.definitions:
                 raise JobError(f"job {name!r}: no longer in the code, so it cannot run")
             run_id = await claims.queue_run(
-                session, name, trigger="manual", triggered_by=actor.username
+                session, name, trigger="manual", triggered_by=actor.username, now=self.clock.now()
             )
             record(
                 session,
@@ -213,7 +216,7 @@ class JobsService:
             if run.status == "queued":
                 run.status = "failed"
                 run.error = f"cancelled by {actor.username or 'an operator'} before it started"
-                run.finished_at = claims.now()
+                run.finished_at = self.clock.now()
             elif run.status == "running":
                 run.cancel_requested = True
             else:
