@@ -232,8 +232,10 @@ class Scheduler:
                 heapq.heappush(self._heap, (planned.next_fire, name))
                 asyncio.create_task(self._fire(name, fire))  # noqa: RUF006
             delay = (self._heap[0][0] - self.clock.now()).total_seconds() if self._heap else 60.0
-            self._wake.clear()
             await self._nap(max(0.0, min(delay, 60.0)))
+            # Cleared once awake, not before napping: a wake() while queued runs were being
+            # taken (or start()'s own) must bring another look, not wait for a heartbeat.
+            self._wake.clear()
             try:
                 await self.take_queued()
             except Exception:

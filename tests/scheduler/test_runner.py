@@ -480,7 +480,9 @@ async def test_cancel_reaches_the_run_without_the_channel(
     assert done.error is not None and done.error.startswith("cancelled by")
 
 
-async def test_cancel_a_queued_run_means_it_never_starts(session_factory: SessionFactory) -> None:
+async def test_cancel_a_queued_run_means_it_never_starts(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
     definitions = jobs("yearly")
     service = JobsService(definitions, session_factory, MemoryBroker())
     async with schedulers(session_factory, definitions):
@@ -488,13 +490,21 @@ async def test_cancel_a_queued_run_means_it_never_starts(session_factory: Sessio
     run_id = await service.run_now("yearly", ANNA)
     assert await service.cancel(run_id, ANNA)
     assert not await service.cancel(run_id, ANNA)  # finished already: nothing to do
-    async with schedulers(session_factory, definitions):
-        await asyncio.sleep(0.6)
+    control = await service.run_now("yearly", ANNA)  # not cancelled: taken at start
+    async with schedulers(session_factory, definitions, clock=clock):
+        assert (await finished(session_factory, control)).status == "succeeded"
+        for _ in range(3):  # heartbeats, each looking for queued runs
+
+            async def heartbeat_over() -> bool:  # back asleep: the heartbeat and the fire loop
+                return clock.sleeping == 2
+
+            await clock.advance(HEARTBEAT_S)
+            await eventually(heartbeat_over)
     done = await run(session_factory, run_id)
     assert done.status == "failed"
     assert done.error == "cancelled by ops-anna before it started"
     assert done.started_at is None
-    assert EXECUTIONS == []
+    assert [e.run_id for e in EXECUTIONS] == [control]
 
 
 async def test_progress_and_log_are_saved_and_the_log_is_capped(
