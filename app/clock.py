@@ -13,6 +13,7 @@ import datetime as dt
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable
 from typing import Protocol
 
 
@@ -23,8 +24,8 @@ class Clock(Protocol):
     def monotonic(self) -> float:
         """Seconds from an arbitrary start that never go back: for measuring durations."""
 
-    async def sleep(self, seconds: float) -> None:
-        """Returns once `seconds` have passed on this clock."""
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """Done once `seconds` have passed on this clock."""
 
 
 class SystemClock:
@@ -73,13 +74,14 @@ class FakeClock:
         deadlines = [deadline for deadline, _, waiter in self._sleepers if not waiter.done()]
         return min(deadlines) - self._elapsed if deadlines else None
 
-    async def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        # The deadline is set by the call, not when the sleep is first awaited: a delay
+        # computed from now() must not slip if the clock moves before the sleeper runs.
         if seconds <= 0:
-            await asyncio.sleep(0)  # a zero sleep still lets others run, as asyncio's does
-            return
+            return asyncio.sleep(0)  # a zero sleep still lets others run, as asyncio's does
         waiter = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._elapsed + seconds, next(self._order), waiter))
-        await waiter
+        return waiter
 
     async def advance(self, seconds: float) -> None:
         """Moves time forward, wakes the sleepers now due, and lets them run up to their next

@@ -46,9 +46,17 @@ async def test_sleepers_wake_only_once_their_deadline_is_reached_in_deadline_ord
     await asyncio.gather(*tasks)
 
 
+async def test_a_sleep_counts_from_its_call_even_when_awaited_after_the_clock_moved() -> None:
+    clock = FakeClock(START)
+    pending = clock.sleep(5)  # a loop computed its delay from now() and is about to wait
+    await clock.advance(5)
+    async with asyncio.timeout(1):
+        await pending
+
+
 async def test_a_cancelled_sleep_is_no_longer_counted() -> None:
     clock = FakeClock(START)
-    task = asyncio.create_task(clock.sleep(10))
+    task = asyncio.ensure_future(clock.sleep(10))
     await asyncio.sleep(0)
     assert clock.sleeping == 1
     task.cancel()

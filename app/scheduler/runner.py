@@ -360,15 +360,14 @@ class Scheduler:
         deadline = asyncio.timeout(None)
         try:
             async with deadline:
-                expiry = self._expire_on_clock(deadline, row.timeout_s)
+                call_off_expiry = self._expire_on_clock(deadline, row.timeout_s)
                 try:
                     if definition.is_async:
                         await definition.function(context)
                     else:
                         await asyncio.to_thread(definition.function, context)
                 finally:
-                    if expiry is not None:
-                        expiry.cancel()
+                    call_off_expiry()
         except TimeoutError as exc:
             if deadline.expired():
                 status, error = "timed_out", f"stopped after its timeout of {row.timeout_s:g} s"
@@ -395,16 +394,24 @@ class Scheduler:
 
     def _expire_on_clock(
         self, deadline: asyncio.Timeout, seconds: float | None
-    ) -> asyncio.Task[None] | None:
-        """Expires `deadline` once `seconds` pass on the scheduler's clock (None: never)."""
+    ) -> Callable[[], None]:
+        """Expires `deadline` once `seconds` pass on the scheduler's clock (None: never);
+        returns what calls that off."""
         if seconds is None:
-            return None
+            return lambda: None
+        over = asyncio.ensure_future(self.clock.sleep(seconds))  # counted from now
 
         async def expire() -> None:
-            await self.clock.sleep(seconds)
+            await over
             deadline.reschedule(asyncio.get_running_loop().time())  # expires at once
 
-        return asyncio.create_task(expire())
+        expiry = asyncio.create_task(expire())
+
+        def call_off() -> None:
+            expiry.cancel()
+            over.cancel()  # also when `expiry` never got to run
+
+        return call_off
 
     async def _save_progress(
         self,
