@@ -7,7 +7,6 @@ Operators can change the schedule, switch a job off or run it now at /admin/jobs
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 from sqlalchemy import delete, func, select
@@ -66,7 +65,7 @@ async def refresh_customer_stats(ctx: JobContext) -> None:
                 for row in (await session.execute(sums.group_by(Order.customer_id))).all()
             }
             await session.execute(delete(CustomerStats).where(CustomerStats.customer_id.in_(batch)))
-            moment = dt.datetime.now(dt.UTC)
+            moment = ctx.clock.now()
             session.add_all(
                 CustomerStats(
                     customer_id=customer_id,
@@ -84,7 +83,7 @@ async def refresh_customer_stats(ctx: JobContext) -> None:
 
 @job("15 3 * * *", description="Deletes finished job runs older than JOB_RUN_RETENTION.")
 async def purge_job_runs(ctx: JobContext) -> None:
-    cutoff = dt.datetime.now(dt.UTC) - ctx.settings.JOB_RUN_RETENTION
+    cutoff = ctx.clock.now() - ctx.settings.JOB_RUN_RETENTION
     async with ctx.session() as session:
         result = await session.execute(
             delete(JobRun).where(JobRun.finished_at.is_not(None), JobRun.finished_at < cutoff)

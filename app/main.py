@@ -14,6 +14,7 @@ from app.admin.site import build_admin
 from app.auth.passwords import use_hashing
 from app.auth.sessions import SessionCookieMiddleware
 from app.auth.throttle import create_throttle
+from app.clock import Clock
 from app.config import PROJECT_DIR, Settings, load_settings
 from app.constance import install
 from app.errors import StarboardError
@@ -25,12 +26,12 @@ from app.views.home import home
 from app.views.ws import ws_endpoint
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     settings = settings or load_settings()
     use_hashing(settings.password_hashing)
     # Built now, for the routes and the admin; started and closed by the lifespan.
     embedded = settings.scheduler == "embedded"
-    services = build_services(settings, hooks=True, scheduler=embedded)  # bad declarations stop
+    services = build_services(settings, hooks=True, scheduler=embedded, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.services = services
     app.state.settings = settings
+    app.state.clock = services.clock
     app.state.engine = services.engine
     app.state.session_factory = services.session_factory
     app.state.redis = services.redis
@@ -72,8 +74,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     install(services.live_settings)
     app.state.jobs = services.jobs
     app.state.scheduler = services.scheduler
+    throttle = create_throttle(services.redis, clock=services.clock)
     admin = build_admin(
-        settings, services.session_factory, create_throttle(services.redis), services.broker
+        settings, services.session_factory, throttle, services.broker, services.clock
     )
     admin.mount_to(app)
     return app

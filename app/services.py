@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.channels import Broker
 from app.channels.choose import broker_for
+from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.constance import LiveSettings
 from app.constance.hooks import Hooks, load_declarations
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Services:
     config: Settings
+    clock: Clock
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
     broker: Broker
@@ -53,18 +55,21 @@ def build_services(
     hooks: bool = False,
     scheduler: bool = False,
     definitions: Mapping[str, JobDefinition] | None = None,
+    clock: Clock | None = None,
 ) -> Services:
     """Every object, unstarted; bad setting or job declarations stop here.
 
     `hooks`: run the @on_change hooks, which adjust what a web process serves (only there).
     `scheduler`: build a scheduler to run the jobs in this process.
+    `clock`: one for every service (tests pass a FakeClock).
     """
+    clock = clock or SystemClock()
     declared = load_declarations(config.live_settings_module)
     if definitions is None:
         definitions = load_jobs(config.jobs_module, config.timezone)
     engine = create_engine(config.database_url)
     session_factory = create_session_factory(engine)
-    broker, client = broker_for(config.redis_url)
+    broker, client = broker_for(config.redis_url, clock)
     live_settings = LiveSettings(declared.catalogue)
     store = SettingsStore(
         declared.catalogue,
@@ -73,16 +78,18 @@ def build_services(
         broker,
         declared.hooks if hooks else Hooks(),
         check_interval=config.settings_check_interval,
+        clock=clock,
     )
     return Services(
         config=config,
+        clock=clock,
         engine=engine,
         session_factory=session_factory,
         broker=broker,
         redis=client,
         live_settings=live_settings,
         settings_store=store,
-        jobs=JobsService(definitions, session_factory, broker, config.timezone),
+        jobs=JobsService(definitions, session_factory, broker, config.timezone, clock),
         scheduler=Scheduler(
             definitions,
             session_factory,
@@ -90,6 +97,7 @@ def build_services(
             live_settings,
             default_timezone=config.timezone,
             timing=Timing.of(config),
+            clock=clock,
         )
         if scheduler
         else None,

@@ -243,7 +243,7 @@ async def time_parts(
                 session = dict(scope["session"])
 
         with Stopwatch() as lifetime:
-            user_id = sessions.signed_in_user_id(dict(session))
+            user_id = sessions.signed_in_user_id(dict(session), provider.clock.now().timestamp())
         if user_id is None:
             raise RuntimeError("the signed-in client's session cookie holds no live session")
 

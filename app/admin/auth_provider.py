@@ -18,6 +18,7 @@ from app.auth.current import Actor, CurrentUser, client_address, current_user
 from app.auth.lookup import load_current_user
 from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.auth.throttle import SignInThrottle, retry_message
+from app.clock import SYSTEM_CLOCK, Clock
 from app.db import now_utc
 
 BAD_CREDENTIALS = "Invalid username or password"
@@ -30,11 +31,13 @@ class AccountAuthProvider(AuthProvider):
         throttle: SignInThrottle,
         *,
         base_url: str = "/admin",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(login_path="/login", logout_path="/logout")
         self.session_factory = session_factory
         self.engine: AsyncEngine = session_factory.kw["bind"]
         self.throttle = throttle
+        self.clock = clock  # session lifetimes are measured on it
         self.static_prefix = f"{base_url}/static/"
 
     async def login(
@@ -60,7 +63,8 @@ class AccountAuthProvider(AuthProvider):
                     user.password_hash = hash_password(password)
                 user.last_login = now_utc()
                 await session.flush()
-                sessions.start(request.session, user.id, user.session_epoch, remember_me)
+                now = self.clock.now().timestamp()
+                sessions.start(request.session, user.id, user.session_epoch, remember_me, now)
                 record(session, "sign-in", Actor(user.id, user.username, address))
                 failed = False
         if failed:
@@ -85,7 +89,7 @@ class AccountAuthProvider(AuthProvider):
     async def authenticate(self, request: Request) -> AdminUser | None:
         if request.url.path.startswith(self.static_prefix):
             return None  # the library lets static files through; no need to look anyone up
-        user_id = sessions.signed_in_user_id(request.session)
+        user_id = sessions.signed_in_user_id(request.session, self.clock.now().timestamp())
         if user_id is None:
             return None
         user = await self.load(user_id, request.session.get(sessions.EPOCH), request)

@@ -25,6 +25,7 @@ from app.admin.settings import SettingsPage
 from app.auth.permissions import catalogue
 from app.auth.throttle import SignInThrottle
 from app.channels import Broker
+from app.clock import SYSTEM_CLOCK, Clock
 from app.config import PROJECT_DIR, Settings
 from app.db import Base
 from app.errors import StarboardError
@@ -67,13 +68,14 @@ def build_admin(
     session_factory: async_sessionmaker[AsyncSession],
     throttle: SignInThrottle,
     broker: Broker,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Admin:
     admin = StarboardAdmin(
         session_factory,
         title="Starboard",
         base_url="/admin",
         templates_dir=str(PROJECT_DIR / "templates"),
-        auth_provider=AccountAuthProvider(session_factory, throttle),
+        auth_provider=AccountAuthProvider(session_factory, throttle, clock=clock),
         secret_key=str(settings.secret_key),
         debug=settings.debug,
         plugins=[

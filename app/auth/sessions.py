@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -24,19 +23,21 @@ SEEN = "seen"
 REMEMBER = "remember"
 
 
-def start(session: MutableMapping[str, Any], user_id: int, epoch: int, remember: bool) -> None:
-    """A new session at sign-in: nothing from before survives it."""
-    now = int(time.time())
+def start(
+    session: MutableMapping[str, Any], user_id: int, epoch: int, remember: bool, now: float
+) -> None:
+    """A new session at sign-in, `now` in epoch seconds: nothing from before survives it."""
+    now = int(now)
     session.clear()
     session.update({USER_ID: user_id, EPOCH: epoch, SINCE: now, SEEN: now, REMEMBER: remember})
 
 
-def signed_in_user_id(session: MutableMapping[str, Any], now: float | None = None) -> int | None:
-    """The user of a live session; an expired or malformed one is cleared."""
+def signed_in_user_id(session: MutableMapping[str, Any], now: float) -> int | None:
+    """The user of a live session at `now` (epoch seconds); an expired or malformed one is
+    cleared."""
     user_id = session.get(USER_ID)
     if user_id is None:
         return None
-    now = time.time() if now is None else now
     idle, absolute = REMEMBERED if session.get(REMEMBER) else BROWSER_SESSION
     try:
         expired = now - float(session[SEEN]) > idle or now - float(session[SINCE]) > absolute

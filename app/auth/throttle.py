@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from redis.exceptions import RedisError
+
+from app.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -43,7 +44,7 @@ def create_throttle(
     *,
     limit: int = 5,
     window_s: float = 900,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> SignInThrottle:
     """In Redis when there is one, so every worker sees the same failures; else in-process."""
     local = MemoryThrottle(limit=limit, window_s=window_s, clock=clock)
@@ -96,7 +97,7 @@ class MemoryThrottle:
         *,
         limit: int = 5,
         window_s: float = 900,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         max_keys: int = MAX_KEYS,
     ) -> None:
         self._limit = limit
@@ -110,11 +111,11 @@ class MemoryThrottle:
         return len(self._failures)
 
     async def retry_after(self, username: str, address: str | None) -> float | None:
-        now = self._clock()
+        now = self._clock.now().timestamp()
         return longest(self._seconds_left(key, now) for key in throttle_keys(username, address))
 
     async def failed(self, username: str, address: str | None) -> None:
-        now = self._clock()
+        now = self._clock.now().timestamp()
         for key in throttle_keys(username, address):
             # Failures beyond the doublings that reach the cap change nothing, so need no memory.
             times = self._failures.setdefault(key, deque(maxlen=self._limit + MAX_DOUBLINGS))
@@ -160,7 +161,7 @@ class RedisThrottle:
         *,
         limit: int = 5,
         window_s: float = 900,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._redis = redis
         self._limit = limit
@@ -168,7 +169,7 @@ class RedisThrottle:
         self._clock = clock
 
     async def retry_after(self, username: str, address: str | None) -> float | None:
-        now = self._clock()
+        now = self._clock.now().timestamp()
         keys = throttle_keys(username, address)
         async with self._redis.pipeline(transaction=True) as pipe:
             for key in keys:
@@ -185,7 +186,7 @@ class RedisThrottle:
         return longest(waits)
 
     async def failed(self, username: str, address: str | None) -> None:
-        now = self._clock()
+        now = self._clock.now().timestamp()
         async with self._redis.pipeline(transaction=True) as pipe:
             for key in throttle_keys(username, address):
                 # Scored by our clock, not Redis TIME, so every worker and test agrees on "now".

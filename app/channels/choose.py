@@ -7,11 +7,14 @@ import redis.asyncio as redis
 from app.channels.broker import Broker
 from app.channels.memory import MemoryBroker
 from app.channels.redis import REDIS_OPTIONS, RedisBroker
+from app.clock import SYSTEM_CLOCK, Clock
 
 
-def broker_for(redis_url: str | None) -> tuple[Broker, redis.Redis | None]:
+def broker_for(
+    redis_url: str | None, clock: Clock = SYSTEM_CLOCK
+) -> tuple[Broker, redis.Redis | None]:
     """The broker, and the Redis client it uses (shared with the throttle; close it at exit)."""
     if not redis_url:
         return MemoryBroker(), None
     client = redis.from_url(redis_url, **REDIS_OPTIONS)
-    return RedisBroker(client), client
+    return RedisBroker(client, clock), client

@@ -14,6 +14,7 @@ import redis.asyncio
 from redis.exceptions import ConnectionError, RedisError
 
 from app.channels.broker import QUEUE_LIMIT, Hub, Message, Subscription
+from app.clock import SYSTEM_CLOCK, Clock
 
 _log = logging.getLogger(__name__)
 
@@ -31,8 +32,9 @@ FIRST_CONNECT_S = 2.0  # start() waits this long for Redis, so /healthz is right
 
 
 class RedisBroker:
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(self, client: redis.asyncio.Redis, clock: Clock = SYSTEM_CLOCK) -> None:
         self.client = client
+        self.clock = clock  # paces reconnects; timeouts on Redis's answers stay real
         self.hub = Hub()
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -111,7 +113,7 @@ class RedisBroker:
                 self._resync = True
                 await self._close_pubsub()
                 # Exponential backoff with jitter: many workers must not reconnect in lockstep.
-                await asyncio.sleep(self._delay * random.uniform(0.5, 1.5))
+                await self.clock.sleep(self._delay * random.uniform(0.5, 1.5))
                 self._delay = min(self._delay * 2, BACKOFF_MAX_S)
 
     async def _connect(self) -> None:

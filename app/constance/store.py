@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth.current import Actor
 from app.channels import Broker, Message, Subscription
 from app.channels.names import SETTINGS_CHANNEL
+from app.clock import SYSTEM_CLOCK, Clock
 from app.constance.declared import Catalogue, SettingError
 from app.constance.hooks import Hooks, SettingChanged
 from app.constance.storage import Change, Snapshot, read_snapshot, read_version, stored_value
@@ -43,6 +44,7 @@ class SettingsStore:
         hooks: Hooks | None = None,
         *,
         check_interval: float = CHECK_INTERVAL_S,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.catalogue = catalogue
         self.live = live
@@ -50,6 +52,7 @@ class SettingsStore:
         self.broker = broker
         self.hooks = hooks or Hooks()
         self.check_interval = check_interval
+        self.clock = clock
         # Stored values that no longer fit their declaration: served as the default, shown.
         self.problems: dict[str, str] = {}
         self.stale = False  # the last look at the database failed: serving last known values
@@ -125,7 +128,7 @@ class SettingsStore:
 
     async def _check_regularly(self) -> None:
         while True:
-            await asyncio.sleep(self.check_interval)
+            await self.clock.sleep(self.check_interval)
             try:
                 await self.check()
             except Exception:

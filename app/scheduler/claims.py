@@ -1,6 +1,7 @@
 """Claiming runs in the database: whoever inserts (job, scheduled_for) first runs it.
 
 No lock service: the unique constraint on job_run decides, on SQLite and on PostgreSQL alike.
+Each function takes `now` from the caller's clock, so tests can move time instead of waiting.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def _insert(session: AsyncSession) -> Any:
 
 
 def now() -> dt.datetime:
+    """The real time, for display; the scheduler and the jobs service use their clock."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -43,10 +45,10 @@ async def claim_fire(
     status: str,
     worker: str,
     lease: dt.timedelta,
+    now: dt.datetime,
     error: str | None = None,
 ) -> int | None:
     """Inserts the run; its id if this process won the fire, None if another one had."""
-    started = now()
     running = status == "running"
     statement = (
         _insert(session)(JobRun)
@@ -56,9 +58,9 @@ async def claim_fire(
             scheduled_for=scheduled_for,
             status=status,
             worker=worker,
-            started_at=started if running else None,
-            finished_at=started if status == "skipped" else None,
-            lease_until=started + lease if running else None,
+            started_at=now if running else None,
+            finished_at=now if status == "skipped" else None,
+            lease_until=now + lease if running else None,
             error=error,
             log="",
         )
@@ -70,13 +72,13 @@ async def claim_fire(
 
 
 async def queue_run(
-    session: AsyncSession, job: str, *, trigger: str, triggered_by: str | None
+    session: AsyncSession, job: str, *, trigger: str, triggered_by: str | None, now: dt.datetime
 ) -> int:
     """A manual run, waiting for a scheduler to take it."""
     run = JobRun(
         job=job,
         trigger=trigger,
-        scheduled_for=now(),
+        scheduled_for=now,
         status="queued",
         triggered_by=triggered_by,
         log="",
@@ -87,14 +89,13 @@ async def queue_run(
 
 
 async def take_queued(
-    session: AsyncSession, run_id: int, *, worker: str, lease: dt.timedelta
+    session: AsyncSession, run_id: int, *, worker: str, lease: dt.timedelta, now: dt.datetime
 ) -> bool:
     """Moves a queued run to running for this process; False if someone else took it first."""
-    started = now()
     result = await session.execute(
         update(JobRun)
         .where(JobRun.id == run_id, JobRun.status == "queued")
-        .values(status="running", worker=worker, started_at=started, lease_until=started + lease)
+        .values(status="running", worker=worker, started_at=now, lease_until=now + lease)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
 
@@ -103,6 +104,7 @@ async def renew_leases(
     session: AsyncSession,
     worker: str,
     lease: dt.timedelta,
+    now: dt.datetime,
     run_ids: Collection[int] | None = None,
 ) -> None:
     """Extends the leases of the worker's running runs; only `run_ids` when given."""
@@ -113,16 +115,15 @@ async def renew_leases(
         if not run_ids:
             return
         query = query.where(JobRun.id.in_(list(run_ids)))
-    await session.execute(query.values(lease_until=now() + lease))
+    await session.execute(query.values(lease_until=now + lease))
 
 
-async def abandon_expired(session: AsyncSession) -> list[tuple[int, str]]:
+async def abandon_expired(session: AsyncSession, now: dt.datetime) -> list[tuple[int, str]]:
     """Marks runs whose process stopped renewing their lease; returns (id, job) of each."""
-    moment = now()
     expired = (
         await session.execute(
             select(JobRun.id, JobRun.job).where(
-                JobRun.status == "running", JobRun.lease_until < moment
+                JobRun.status == "running", JobRun.lease_until < now
             )
         )
     ).all()
@@ -132,7 +133,7 @@ async def abandon_expired(session: AsyncSession) -> list[tuple[int, str]]:
             .where(JobRun.id == run_id, JobRun.status == "running")
             .values(
                 status="abandoned",
-                finished_at=moment,
+                finished_at=now,
                 error="its scheduler process stopped (no heartbeat before the lease ran out)",
             )
         )

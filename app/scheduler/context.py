@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.channels import Broker
+from app.clock import SYSTEM_CLOCK, Clock
 from app.constance import LiveSettings
 from app.notifications.service import notify
 
@@ -21,7 +22,8 @@ TRUNCATED = "\n… log truncated at 64 KiB\n"
 class RunLog:
     """The run's captured log, capped so a chatty job cannot fill the database."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
         self.parts: list[str] = []
         self.size = 0
         self.truncated = False
@@ -29,7 +31,7 @@ class RunLog:
     def add(self, line: str) -> None:
         if self.truncated:
             return
-        stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
+        stamp = self.clock.now().strftime("%H:%M:%S")
         text = f"{stamp} {line.rstrip()}\n"
         if self.size + len(text) > LOG_LIMIT:
             self.parts.append(text[: max(0, LOG_LIMIT - self.size)] + TRUNCATED)
@@ -56,19 +58,21 @@ class JobContext:
         settings: LiveSettings,
         report: Callable[[float | None, str | None], Awaitable[None]],
         call_soon: Callable[[Callable[[], Awaitable[Any]]], None],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.job = job
         self.run_id = run_id
         self.scheduled_for = scheduled_for
         self.settings = settings  # live settings: `ctx.settings.LOW_STOCK_THRESHOLD`
-        self.log_lines = RunLog()
+        self.clock = clock  # the scheduler's: a job that waits sleeps on it (tests move it)
+        self.log_lines = RunLog(clock)
         self.fraction: float | None = None
         self.message: str | None = None
         self._session_factory = session_factory
         self._broker = broker
         self._report = report
         self._call_soon = call_soon
-        self._last_report = 0.0
+        self._last_report = -math.inf  # the first progress always goes out
 
     def log(self, line: str) -> None:
         self.log_lines.add(str(line))
@@ -77,7 +81,7 @@ class JobContext:
         """Where the run is, 0.0 to 1.0; sent to open pages at most a few times a second."""
         self.fraction = min(1.0, max(0.0, float(fraction)))
         self.message = message
-        moment = time.monotonic()
+        moment = self.clock.monotonic()
         if moment - self._last_report >= 0.25 or self.fraction >= 1.0:
             self._last_report = moment
             self._call_soon(lambda: self._report(self.fraction, self.message))

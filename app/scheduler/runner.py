@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.channels import Broker, Subscription
 from app.channels.names import JOBS_CHANNEL, SCHEDULER_CHANNEL
+from app.clock import SYSTEM_CLOCK, Clock
 from app.config import Settings
 from app.constance import LiveSettings
 from app.db import as_utc
@@ -94,6 +95,7 @@ class Scheduler:
         default_timezone: str = "UTC",
         timing: Timing | None = None,
         worker: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.definitions = dict(definitions)
         self.session_factory = session_factory
@@ -101,6 +103,7 @@ class Scheduler:
         self.live_settings = live_settings
         self.default_timezone = default_timezone
         self.timing = timing or Timing()
+        self.clock = clock
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.planned: dict[str, Planned] = {}
         self.running: dict[int, Running] = {}
@@ -135,6 +138,7 @@ class Scheduler:
         self._tasks = []
         if self.running:
             pending = [r.task for r in self.running.values()]
+            # Real time, not the clock's: it bounds how long real coroutines get to finish.
             _, still = await asyncio.wait(pending, timeout=self.timing.shutdown_grace)
             for run in list(self.running.values()):
                 if run.task in still:
@@ -194,7 +198,7 @@ class Scheduler:
                 # which may be due and not yet taken; recomputing from now would drop it.
                 planned.next_fire = previous.next_fire
             if planned.next_fire is None:
-                planned.next_fire = schedule.next_after(after or claims.now())
+                planned.next_fire = schedule.next_after(after or self.clock.now())
         self.planned[row.name] = planned
 
     def _rebuild_heap(self) -> None:
@@ -203,7 +207,7 @@ class Scheduler:
 
     async def catch_up(self) -> None:
         """After downtime: each job's newest missed fire runs once (or is recorded skipped)."""
-        moment = claims.now()
+        moment = self.clock.now()
         async with self.session_factory() as session:
             newest = await claims.last_scheduled_fors(session)  # one query, however many jobs
         for name, planned in self.planned.items():
@@ -218,7 +222,7 @@ class Scheduler:
 
     async def _fire_loop(self) -> None:
         while True:
-            moment = claims.now()
+            moment = self.clock.now()
             while self._heap and self._heap[0][0] <= moment:
                 fire, name = heapq.heappop(self._heap)
                 planned = self.planned.get(name)
@@ -227,23 +231,33 @@ class Scheduler:
                 planned.next_fire = planned.schedule.next_after(fire)
                 heapq.heappush(self._heap, (planned.next_fire, name))
                 asyncio.create_task(self._fire(name, fire))  # noqa: RUF006
-            delay = (self._heap[0][0] - claims.now()).total_seconds() if self._heap else 60.0
+            delay = (self._heap[0][0] - self.clock.now()).total_seconds() if self._heap else 60.0
+            await self._nap(max(0.0, min(delay, 60.0)))
+            # Cleared once awake, not before napping: a wake() while queued runs were being
+            # taken (or start()'s own) must bring another look, not wait for a heartbeat.
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, min(delay, 60.0))):
-                    await self._wake.wait()
-                try:
-                    await self.take_queued()
-                except Exception:
-                    # The database away: this loop must live on (the heartbeat retries).
-                    log.warning("queued runs not taken (database away?); retrying")
+            try:
+                await self.take_queued()
+            except Exception:
+                # The database away: this loop must live on (the heartbeat retries).
+                log.warning("queued runs not taken (database away?); retrying")
+
+    async def _nap(self, seconds: float) -> None:
+        """Until `seconds` pass on the clock, or wake() is called, whichever comes first."""
+        woken = asyncio.ensure_future(self._wake.wait())
+        timer = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait((woken, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            timer.cancel()
 
     async def _fire(self, name: str, fire: dt.datetime) -> None:
         planned = self.planned.get(name)
         if planned is None:
             return
         row = planned.row
-        late = (claims.now() - fire).total_seconds()
+        late = (self.clock.now() - fire).total_seconds()
         trigger, status, error = "schedule", "running", None
         if late > row.misfire_grace_s:
             if row.misfire == "skip":
@@ -267,6 +281,7 @@ class Scheduler:
                     status=status,
                     worker=self.worker,
                     lease=lease,
+                    now=self.clock.now(),
                     error=error,
                 )
         except Exception:
@@ -297,7 +312,10 @@ class Scheduler:
             async with self.session_factory() as session, session.begin():
                 if planned.row.overlap != "allow" and await self._busy_running(session, name):
                     continue
-                if not await claims.take_queued(session, run_id, worker=self.worker, lease=lease):
+                taken = await claims.take_queued(
+                    session, run_id, worker=self.worker, lease=lease, now=self.clock.now()
+                )
+                if not taken:
                     continue
             await self._publish_frame({"job": name, "id": run_id, "status": "running"})
             self._start_run(int(run_id), name, as_utc(scheduled_for))
@@ -332,19 +350,24 @@ class Scheduler:
             settings=self.live_settings,
             report=report,
             call_soon=call_soon,
+            clock=self.clock,
         )
         running = self.running.get(run_id)
         if running is not None:
             running.context = context
         status, error, trace = "succeeded", None, None
-        started = loop.time()
-        deadline = asyncio.timeout(row.timeout_s)
+        started = self.clock.monotonic()
+        deadline = asyncio.timeout(None)
         try:
             async with deadline:
-                if definition.is_async:
-                    await definition.function(context)
-                else:
-                    await asyncio.to_thread(definition.function, context)
+                call_off_expiry = self._expire_on_clock(deadline, row.timeout_s)
+                try:
+                    if definition.is_async:
+                        await definition.function(context)
+                    else:
+                        await asyncio.to_thread(definition.function, context)
+                finally:
+                    call_off_expiry()
         except asyncio.CancelledError:
             by = running.cancelled_by if running else None
             status, error = "failed", f"cancelled by {by or 'shutdown'}"
@@ -354,7 +377,7 @@ class Scheduler:
             else:  # the job's own TimeoutError too (a slow upstream, say): a failure like any other
                 status, error = "failed", f"{type(exc).__name__}: {exc}"
                 trace = traceback.format_exc()
-        duration = loop.time() - started
+        duration = self.clock.monotonic() - started
         if running is not None:
             running.finishing = True
         try:
@@ -366,6 +389,27 @@ class Scheduler:
         finally:
             self.running.pop(run_id, None)
             await self._tell_schedulers({"type": "run-finished", "name": name})
+
+    def _expire_on_clock(
+        self, deadline: asyncio.Timeout, seconds: float | None
+    ) -> Callable[[], None]:
+        """Expires `deadline` once `seconds` pass on the scheduler's clock (None: never);
+        returns what calls that off."""
+        if seconds is None:
+            return lambda: None
+        over = asyncio.ensure_future(self.clock.sleep(seconds))  # counted from now
+
+        async def expire() -> None:
+            await over
+            deadline.reschedule(asyncio.get_running_loop().time())  # expires at once
+
+        expiry = asyncio.create_task(expire())
+
+        def call_off() -> None:
+            expiry.cancel()
+            over.cancel()  # also when `expiry` never got to run
+
+        return call_off
 
     async def _save_progress(
         self,
@@ -419,7 +463,7 @@ class Scheduler:
                 .where(JobRun.id == run_id)
                 .values(
                     status=status,
-                    finished_at=claims.now(),
+                    finished_at=self.clock.now(),
                     duration_s=round(duration, 3),
                     progress=progress,
                     progress_message=context.message,
@@ -490,7 +534,7 @@ class Scheduler:
 
     async def _heartbeat_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.timing.heartbeat)
+            await self.clock.sleep(self.timing.heartbeat)
             try:
                 await self.heartbeat()
             except Exception:
@@ -499,9 +543,10 @@ class Scheduler:
     async def heartbeat(self) -> None:
         """Renews our leases, marks dead processes' runs, applies missed edits and cancels."""
         lease = dt.timedelta(seconds=self.timing.lease)
+        now = self.clock.now()
         async with self.session_factory() as session, session.begin():
-            await claims.renew_leases(session, self.worker, lease, run_ids=list(self.running))
-            abandoned = await claims.abandon_expired(session)
+            await claims.renew_leases(session, self.worker, lease, now, run_ids=list(self.running))
+            abandoned = await claims.abandon_expired(session, now)
             cancels = (
                 await session.scalars(
                     select(JobRun.id).where(

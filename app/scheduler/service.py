@@ -18,6 +18,7 @@ from app.audit.log import record
 from app.auth.current import Actor
 from app.channels import Broker
 from app.channels.names import JOBS_CHANNEL, SCHEDULER_CHANNEL
+from app.clock import SYSTEM_CLOCK, Clock
 from app.errors import BadInput, Conflict, NotFound
 from app.models.jobs import JobRun, ScheduledJob
 from app.scheduler import claims
@@ -105,11 +106,13 @@ class JobsService:
         session_factory: async_sessionmaker[AsyncSession],
         broker: Broker,
         default_timezone: str = "UTC",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.definitions = dict(definitions)
         self.session_factory = session_factory
         self.broker = broker
         self.default_timezone = default_timezone
+        self.clock = clock
 
     async def _job(self, session: AsyncSession, name: str) -> ScheduledJob:
         row = await session.get(ScheduledJob, name)
@@ -176,7 +179,7 @@ class JobsService:
                 edited=edited,
                 revision=ScheduledJob.revision + 1,
                 updated_by=actor.username,
-                updated_at=claims.now(),
+                updated_at=self.clock.now(),
                 **values,
             )
         )
@@ -197,7 +200,7 @@ class JobsService:
             if row.orphaned or name not in self.definitions:
                 raise JobConflict(f"job {name!r}: no longer in the code, so it cannot run")
             run_id = await claims.queue_run(
-                session, name, trigger="manual", triggered_by=actor.username
+                session, name, trigger="manual", triggered_by=actor.username, now=self.clock.now()
             )
             record(
                 session,
@@ -224,7 +227,7 @@ class JobsService:
             if run.status == "queued":
                 run.status = "failed"
                 run.error = f"cancelled by {actor.username or 'an operator'} before it started"
-                run.finished_at = claims.now()
+                run.finished_at = self.clock.now()
             elif run.status == "running":
                 run.cancel_requested = True
             else:

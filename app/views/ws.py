@@ -34,7 +34,8 @@ def error_frame(error: StarboardError) -> dict[str, Any]:
 
 
 async def socket_user(websocket: WebSocket) -> CurrentUser | None:
-    user_id = sessions.signed_in_user_id(websocket.session)
+    now = websocket.app.state.clock.now().timestamp()  # the app's clock: tests move it
+    user_id = sessions.signed_in_user_id(websocket.session, now)
     if user_id is None:
         return None
     engine = websocket.app.state.engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 
 from app.auth import passwords, sessions
 from app.auth.accounts import set_password
+from app.clock import FakeClock
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, User
@@ -152,10 +154,15 @@ def test_sign_in_rehashes_a_password_hashed_with_old_parameters(
 ) -> None:
     old = PasswordHasher(time_cost=1, memory_cost=8192).hash(ADMIN_PASSWORD)
     run_sql(sqlite_url, update(User).where(User.username == "alice").values(password_hash=old))
-    post_login(client, "alice", ADMIN_PASSWORD)
+    response = post_login(client, "alice", ADMIN_PASSWORD)
+    assert response.status_code == 303  # type: ignore[attr-defined]
+    assert response.headers["location"] == "https://testserver/admin/"  # type: ignore[attr-defined]
+    assert signed_in(client)
     [stored] = run_sql(sqlite_url, select(User.password_hash).where(User.username == "alice"))
     assert stored != old
     assert not passwords.needs_rehash(str(stored))
+    assert passwords.verify_password(str(stored), ADMIN_PASSWORD)
+    assert not passwords.verify_password(str(stored), "not-the-password")
 
 
 @pytest.mark.parametrize(
@@ -266,14 +273,14 @@ def test_deactivating_or_demoting_a_user_ends_their_sessions(
 def test_idle_and_absolute_lifetimes() -> None:
     idle, absolute = sessions.BROWSER_SESSION
     session: dict[str, object] = {}
-    sessions.start(session, 7, 0, remember=False)
+    sessions.start(session, 7, 0, remember=False, now=1_800_000_000)
     start = float(session[sessions.SINCE])  # type: ignore[arg-type]
     assert sessions.signed_in_user_id(session, start + idle - 1) == 7
     assert sessions.signed_in_user_id(session, start + 2 * idle - 2) == 7  # activity renews idle
     assert sessions.signed_in_user_id(session, start + 3 * idle) is None
     assert session == {}  # an expired session is cleared
 
-    sessions.start(session, 7, 0, remember=False)
+    sessions.start(session, 7, 0, remember=False, now=1_800_000_000)
     start = float(session[sessions.SINCE])  # type: ignore[arg-type]
     now = start
     while now < start + absolute - 60:  # active all day long
@@ -281,15 +288,71 @@ def test_idle_and_absolute_lifetimes() -> None:
         assert sessions.signed_in_user_id(session, min(now, start + absolute - 60)) == 7
     assert sessions.signed_in_user_id(session, start + absolute + 1) is None
 
-    sessions.start(session, 7, 0, remember=True)
+    sessions.start(session, 7, 0, remember=True, now=1_800_000_000)
     start = float(session[sessions.SINCE])  # type: ignore[arg-type]
     assert sessions.signed_in_user_id(session, start + 7 * 86400) == 7
     assert sessions.signed_in_user_id(session, start + 31 * 86400) is None
 
 
 def test_a_tampered_or_malformed_session_signs_nobody_in() -> None:
-    assert sessions.signed_in_user_id({"uid": "1", "since": 0, "seen": 0}) is None
-    assert sessions.signed_in_user_id({"uid": 1}) is None
+    assert sessions.signed_in_user_id({"uid": "1", "since": 0, "seen": 0}, now=60) is None
+    assert sessions.signed_in_user_id({"uid": 1}, now=60) is None
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC))
+
+
+@pytest.fixture
+def timed_client(sqlite_url: str, clock: FakeClock) -> Iterator[TestClient]:
+    """A client of an app whose clock the test moves."""
+    add_user(sqlite_url, "alice")
+    app = create_app(make_settings(sqlite_url), clock=clock)
+    with TestClient(app, base_url="https://testserver") as client:
+        yield client
+
+
+def later(client: TestClient, clock: FakeClock, seconds: float) -> None:
+    assert client.portal is not None
+    client.portal.call(clock.advance, seconds)  # on the app's event loop, where it sleeps
+
+
+def test_an_idle_browser_session_ends_on_the_apps_clock_and_activity_keeps_it(
+    timed_client: TestClient, clock: FakeClock
+) -> None:
+    idle, _ = sessions.BROWSER_SESSION
+    sign_in(timed_client, "alice")
+    later(timed_client, clock, idle - 60)
+    assert signed_in(timed_client)
+    later(timed_client, clock, idle - 60)  # the last request renewed the idle time
+    assert signed_in(timed_client)
+    later(timed_client, clock, idle + 1)
+    assert not signed_in(timed_client)
+    assert timed_client.get("/admin/", follow_redirects=False).status_code == 303  # to login
+
+
+def test_an_active_browser_session_still_ends_at_its_absolute_lifetime(
+    timed_client: TestClient, clock: FakeClock
+) -> None:
+    idle, absolute = sessions.BROWSER_SESSION
+    sign_in(timed_client, "alice")
+    for _ in range(int(absolute // (idle / 2)) - 1):  # active all day long
+        later(timed_client, clock, idle / 2)
+        assert signed_in(timed_client)
+    later(timed_client, clock, idle / 2 + 1)
+    assert not signed_in(timed_client)
+
+
+def test_a_remembered_session_lasts_weeks_but_not_past_30_days(
+    timed_client: TestClient, clock: FakeClock
+) -> None:
+    post_login(timed_client, "alice", ADMIN_PASSWORD, remember_me="on")
+    for _ in range(4):
+        later(timed_client, clock, 7 * 86400)  # a week between visits: under its 14-day idle
+        assert signed_in(timed_client)
+    later(timed_client, clock, 3 * 86400)
+    assert not signed_in(timed_client)
 
 
 def test_static_files_do_not_look_the_user_up(client: TestClient, app: Starlette) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -16,21 +17,11 @@ from app.auth.throttle import (
     retry_message,
     seconds_left,
 )
+from app.clock import FakeClock
 from tests.services import free_port
 
 ADDRESS = "203.0.113.7"
 WINDOW_S = 900.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 MakeThrottle = Callable[[], SignInThrottle]
@@ -38,7 +29,7 @@ MakeThrottle = Callable[[], SignInThrottle]
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC))
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -88,9 +79,9 @@ async def test_fifth_failure_locks_the_username_for_30_seconds(
     assert await throttle.retry_after("alice", None) == pytest.approx(30)
     assert await throttle.retry_after("alice", "198.51.100.1") == pytest.approx(30)
     assert await throttle.retry_after("bob", None) is None
-    clock.advance(29)
+    await clock.advance(29)
     assert await throttle.retry_after("alice", None) == pytest.approx(1)
-    clock.advance(1)
+    await clock.advance(1)
     assert await throttle.retry_after("alice", None) is None
 
 
@@ -109,7 +100,7 @@ async def test_delays_double_with_each_failure_beyond_the_limit(
     await fail(throttle, 5, "alice", ADDRESS)
     for expected in [60, 120, 240]:
         # The caller records a failure only once the previous lock is over.
-        clock.advance(await throttle.retry_after("alice", ADDRESS) or 0)
+        await clock.advance(await throttle.retry_after("alice", ADDRESS) or 0)
         assert await throttle.retry_after("alice", ADDRESS) is None
         await throttle.failed("alice", ADDRESS)
         assert await throttle.retry_after("alice", ADDRESS) == pytest.approx(expected)
@@ -126,15 +117,15 @@ async def test_failures_drop_out_after_the_window(
     throttle: SignInThrottle, clock: FakeClock
 ) -> None:
     await fail(throttle, 5, "alice", ADDRESS)
-    clock.advance(WINDOW_S + 1)
+    await clock.advance(WINDOW_S + 1)
     assert await throttle.retry_after("alice", ADDRESS) is None
 
     # A sliding window: four old failures and one new lock only while all five are recent.
     await fail(throttle, 4, "bob", None)
-    clock.advance(600)
+    await clock.advance(600)
     await throttle.failed("bob", None)
     assert await throttle.retry_after("bob", None) == pytest.approx(30)
-    clock.advance(WINDOW_S - 600 + 1)
+    await clock.advance(WINDOW_S - 600 + 1)
     await throttle.failed("bob", None)
     assert await throttle.retry_after("bob", None) is None
 

@@ -13,21 +13,28 @@ import redis.asyncio
 
 from app.channels import Broker, Message, Subscription, missed
 from app.channels.memory import MemoryBroker
-from app.channels.redis import PREFIX, RedisBroker
-from tests.services import RedisServer
+from app.channels.redis import BACKOFF_FIRST_S, BACKOFF_MAX_S, PREFIX, RedisBroker
+from app.clock import SYSTEM_CLOCK, Clock, FakeClock
+from tests.services import RedisServer, free_port
 
 WAIT_S = 5.0
-# The broker's reconnect backoff is capped at 5 s with up to 50% jitter.
+# Reconnecting takes a connection, its SUBSCRIBE and a PING; the back-off is on the clock.
 RECONNECT_S = 12.0
 BUSY = 5
+LONGEST_BACKOFF_S = BACKOFF_MAX_S * 1.5  # the cap, with the most jitter
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], what: str, within: float, clock: FakeClock | None = None
+) -> None:
+    """Polls `check`; with a clock, moving it past any back-off between polls."""
     try:
         async with asyncio.timeout(within):
             while True:
                 if await check():
                     return
+                if clock is not None:
+                    await clock.advance(LONGEST_BACKOFF_S)
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"{what}: not within {within:.0f}s") from None
@@ -57,8 +64,8 @@ async def up_(broker: RedisBroker) -> bool:
     return broker.status() == "ok"
 
 
-async def start_redis_broker(url: str) -> RedisBroker:
-    broker = RedisBroker(redis.asyncio.from_url(url))
+async def start_redis_broker(url: str, clock: Clock = SYSTEM_CLOCK) -> RedisBroker:
+    broker = RedisBroker(redis.asyncio.from_url(url), clock)
     async with asyncio.timeout(WAIT_S):
         await broker.start()
     assert broker.status() == "ok"  # start() waits for the first connection
@@ -272,8 +279,9 @@ async def test_after_a_redis_outage_subscribers_are_told_they_missed_messages(
     fresh_redis_server: RedisServer,
 ) -> None:
     url = fresh_redis_server.url
-    broker = await start_redis_broker(url)
-    other = await start_redis_broker(url)  # another process, publishing
+    clock = FakeClock()  # the reconnect back-off passes when the test moves it
+    broker = await start_redis_broker(url, clock)
+    other = await start_redis_broker(url, clock)  # another process, publishing
     try:
         channels = Channels(broker, url)
         before = await channels.subscribe(["orders"])
@@ -297,8 +305,8 @@ async def test_after_a_redis_outage_subscribers_are_told_they_missed_messages(
         async def up() -> bool:
             return broker.status() == "ok"
 
-        await eventually(up, "status() saying ok again", RECONNECT_S)
-        await eventually(lambda: up_(other), "the other broker reconnecting", RECONNECT_S)
+        await eventually(up, "status() saying ok again", RECONNECT_S, clock)
+        await eventually(lambda: up_(other), "the other broker reconnecting", RECONNECT_S, clock)
         assert await receive(before, 1) == [missed()]
         assert await receive(during, 1) == [missed()]
         await channels.settled()  # both channels, on the new server
@@ -321,24 +329,32 @@ async def test_after_a_redis_outage_subscribers_are_told_they_missed_messages(
 
 @pytest.mark.timeout(55)
 async def test_a_broker_started_while_redis_is_down_connects_when_it_returns(
-    fresh_redis_server: RedisServer,
+    fresh_redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("app.channels.redis.FIRST_CONNECT_S", 0.2)  # Redis is known to be away
     url = fresh_redis_server.url
     await asyncio.to_thread(fresh_redis_server.stop)
-    broker = RedisBroker(redis.asyncio.from_url(url))
+    clock = FakeClock()
+    broker = RedisBroker(redis.asyncio.from_url(url), clock)
     async with asyncio.timeout(WAIT_S):
         await broker.start()  # waits a moment for Redis, then serves without it
     try:
         subscription = await broker.subscribe(["orders"])
-        await asyncio.sleep(0.3)
-        assert broker.status() == "down"
+
+        async def backing_off() -> bool:
+            return clock.sleeping == 1
+
+        for _ in range(3):  # attempts fail while Redis is away
+            await eventually(backing_off, "a failed attempt backing off", WAIT_S)
+            assert broker.status() == "down"
+            await clock.advance(LONGEST_BACKOFF_S)
 
         await asyncio.to_thread(fresh_redis_server.start)
 
         async def up() -> bool:
             return broker.status() == "ok"
 
-        await eventually(up, "status() saying ok", RECONNECT_S)
+        await eventually(up, "status() saying ok", RECONNECT_S, clock)
         await Channels(broker, url).settled()
         async with redis.asyncio.from_url(url) as admin:
             await admin.publish(PREFIX + "orders", '{"n": 1}')
@@ -358,7 +374,8 @@ async def test_a_hung_redis_is_noticed_and_blocks_no_caller(
     url = fresh_redis_server.url
     assert fresh_redis_server.process is not None
     pid = fresh_redis_server.process.pid
-    broker = await start_redis_broker(url)
+    clock = FakeClock()
+    broker = await start_redis_broker(url, clock)
     try:
         channels = Channels(broker, url)
         before = await channels.subscribe(["orders"])
@@ -377,6 +394,7 @@ async def test_a_hung_redis_is_noticed_and_blocks_no_caller(
             async with asyncio.timeout(2.0):
                 during = await broker.subscribe(["stock"])
             for _ in range(10):  # reconnecting to a hung server is not "ok"
+                await clock.advance(LONGEST_BACKOFF_S)  # another attempt
                 await asyncio.sleep(0.15)
                 assert broker.status() == "down"
         finally:
@@ -385,7 +403,7 @@ async def test_a_hung_redis_is_noticed_and_blocks_no_caller(
         async def up() -> bool:
             return broker.status() == "ok"
 
-        await eventually(up, "status() saying ok again", RECONNECT_S)
+        await eventually(up, "status() saying ok again", RECONNECT_S, clock)
         assert await receive(before, 1) == [missed()]
         assert await receive(during, 1) == [missed()]
         await channels.settled()
@@ -400,3 +418,32 @@ async def test_a_hung_redis_is_noticed_and_blocks_no_caller(
         await eventually(one_connection, "abandoned connections closing", WAIT_S)
     finally:
         await stop_redis_broker(broker)
+
+
+async def test_reconnects_back_off_doubling_with_jitter_up_to_five_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("app.channels.redis.FIRST_CONNECT_S", 0.1)  # nothing will answer
+    clock = FakeClock()
+    # Nothing listens on the port: every attempt is refused at once.
+    broker = RedisBroker(redis.asyncio.from_url(f"redis://127.0.0.1:{free_port()}/0"), clock)
+    await broker.start()
+    waits = []
+    try:
+        for _ in range(10):
+
+            async def backing_off() -> bool:
+                return clock.sleeping == 1
+
+            await eventually(backing_off, "a failed attempt backing off", WAIT_S)
+            wait = clock.next_wake()
+            assert wait is not None
+            waits.append(wait)
+            assert broker.status() == "down"
+            await clock.advance(wait)
+    finally:
+        await stop_redis_broker(broker)
+    for attempt, wait in enumerate(waits):
+        base = min(BACKOFF_FIRST_S * 2**attempt, BACKOFF_MAX_S)
+        assert base * 0.5 <= wait <= base * 1.5, (attempt, waits)
+    assert max(waits[:3]) < 0.7 and min(waits[-3:]) >= BACKOFF_MAX_S * 0.5

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.auth.current import Actor
 from app.channels.memory import MemoryBroker
+from app.clock import SYSTEM_CLOCK, Clock, FakeClock
 from app.constance import MASK, Catalogue, LiveSettings, Setting, SettingChanged, SettingError
 from app.constance.hooks import Hooks
 from app.constance.storage import (
@@ -41,6 +42,7 @@ SETTINGS = [
 ]
 CATALOGUE = Catalogue(SETTINGS)
 HEAL_TIMEOUT_S = 5.0
+CHECK_S = 2.0  # the version check's interval where a test moves the clock
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -50,11 +52,18 @@ def new_store(
     catalogue: Catalogue = CATALOGUE,
     hooks: Hooks | None = None,
     check_interval: float = 3600.0,  # no version check unless the test asks for one
+    clock: Clock = SYSTEM_CLOCK,
 ) -> SettingsStore:
     # A MemoryBroker each: two stores are two processes that cannot hear each other.
     live = LiveSettings(catalogue)
     return SettingsStore(
-        catalogue, live, session_factory, MemoryBroker(), hooks, check_interval=check_interval
+        catalogue,
+        live,
+        session_factory,
+        MemoryBroker(),
+        hooks,
+        check_interval=check_interval,
+        clock=clock,
     )
 
 
@@ -100,6 +109,22 @@ async def eventually(condition: Callable[[], bool], within: float = HEAL_TIMEOUT
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"not within {within:.0f}s") from None
+
+
+async def checking(clock: FakeClock, condition: Callable[[], bool], within: float) -> None:
+    """Moves the clock a check interval at a time until `condition()` holds."""
+    try:
+        async with asyncio.timeout(within):
+            while not condition():
+                await clock.advance(CHECK_S)
+                await asyncio.sleep(0.02)  # the woken check's database call takes real time
+    except TimeoutError:
+        raise AssertionError(f"not within {within:.0f}s") from None
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 class InjectedFault(Exception):
@@ -337,12 +362,18 @@ async def test_a_process_that_heard_nothing_heals_through_the_version_check(
         assert (deaf.live.LOW_STOCK_THRESHOLD, deaf.version) == (20, 1)
 
 
-async def test_the_check_loop_heals_within_its_interval(session_factory: SessionFactory) -> None:
+async def test_the_check_loop_heals_within_its_interval(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
     saver = new_store(session_factory)
-    deaf = new_store(session_factory, check_interval=0.1)
+    deaf = new_store(session_factory, check_interval=CHECK_S, clock=clock)
     async with running(saver, deaf):
         await saver.save([Change("GREETING", "hi")], ACTOR)
         await saver.save([Change("LOW_STOCK_THRESHOLD", 20), Change("API_KEY", "k")], ACTOR)
+        await clock.advance(CHECK_S - 0.1)
+        await asyncio.sleep(0.05)
+        assert deaf.version == 0  # no message reached it, and no check has run yet
+        await clock.advance(0.1)
         await eventually(lambda: deaf.version == 2)
         assert deaf.live.as_dict() == saver.live.as_dict()
         assert deaf.stale is False
@@ -494,17 +525,18 @@ async def test_with_the_database_away_the_last_values_are_served_and_marked_stal
     engine: AsyncEngine,
     session_factory: SessionFactory,
     caplog: pytest.LogCaptureFixture,
+    clock: FakeClock,
 ) -> None:
-    store = new_store(session_factory, check_interval=0.1)
+    store = new_store(session_factory, check_interval=CHECK_S, clock=clock)
     async with running(store):
         await store.save([Change("LOW_STOCK_THRESHOLD", 20)], ACTOR)
         async with database_away(request, database_url, engine):
-            await eventually(lambda: store.stale, within=10)
+            await checking(clock, lambda: store.stale, within=10)
             assert store.live.LOW_STOCK_THRESHOLD == 20 and store.version == 1
             with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
                 await store.save([Change("LOW_STOCK_THRESHOLD", 30)], ACTOR)
             assert store.live.LOW_STOCK_THRESHOLD == 20
-        await eventually(lambda: not store.stale, within=15)
+        await checking(clock, lambda: not store.stale, within=15)
         assert store.live.LOW_STOCK_THRESHOLD == 20
         assert any("serving last known values" in r.getMessage() for r in caplog.records)
 
@@ -514,16 +546,17 @@ async def test_a_process_started_with_the_database_away_serves_defaults_then_cat
     database_url: str,
     engine: AsyncEngine,
     session_factory: SessionFactory,
+    clock: FakeClock,
 ) -> None:
     saver = new_store(session_factory)
     async with running(saver):
         await saver.save([Change("GREETING", "hi")], ACTOR)
-    late = new_store(session_factory, check_interval=0.1)
+    late = new_store(session_factory, check_interval=CHECK_S, clock=clock)
     async with database_away(request, database_url, engine):
         await late.start()
     try:
         assert late.live.GREETING == "hello"  # the default: nothing else is known yet
-        await eventually(lambda: late.live.GREETING == "hi", within=15)
+        await checking(clock, lambda: late.live.GREETING == "hi", within=15)
         assert not late.stale
     finally:
         await late.stop()

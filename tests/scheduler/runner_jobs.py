@@ -44,19 +44,19 @@ async def tick(ctx: JobContext) -> None:
 @job("every 1s", overlap="skip")
 async def slow_skip(ctx: JobContext) -> None:
     record(ctx)
-    await asyncio.sleep(2.5)
+    await ctx.clock.sleep(2.5)  # on the scheduler's clock: a test moves it
 
 
 @job("every 1s", overlap="queue")
 async def slow_queue(ctx: JobContext) -> None:
     record(ctx)
-    await asyncio.sleep(1.5)
+    await ctx.clock.sleep(1.5)
 
 
 @job("every 1s", overlap="allow")
 async def slow_allow(ctx: JobContext) -> None:
     record(ctx)
-    await asyncio.sleep(2.5)
+    await ctx.clock.sleep(2.5)
 
 
 @job(RARELY, description="Runs once a year unless asked.")

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth.current import Actor
 from app.channels import Broker
 from app.channels.memory import MemoryBroker
+from app.clock import SYSTEM_CLOCK, Clock, FakeClock
 from app.constance import Catalogue, LiveSettings, Setting
 from app.models import Group, JobRun, Notification, ScheduledJob
 from app.scheduler import claims
@@ -33,7 +34,8 @@ from tests.scheduler.runner_jobs import EXECUTIONS
 SessionFactory = async_sessionmaker[AsyncSession]
 ANNA = Actor(user_id=None, username="ops-anna", client_address=None)
 # Short leases and heartbeats so abandonment and healing show within a test.
-FAST = Timing(lease=1.5, heartbeat=0.2, shutdown_grace=1.0)
+FAST = Timing(lease=1.5, heartbeat=0.2, shutdown_grace=0.25)
+HEARTBEAT_S = FAST.heartbeat
 LIVE = LiveSettings(Catalogue([Setting("LOW_STOCK_THRESHOLD", 7, min=0)]))
 ALL = jobs_in(runner_jobs)
 WAIT_S = 10.0
@@ -49,6 +51,12 @@ def forget_executions() -> None:
     EXECUTIONS.clear()
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    """Half a second before a whole second: every-second jobs fire after the first advance."""
+    return FakeClock(dt.datetime.now(dt.UTC).replace(microsecond=500_000))
+
+
 @contextlib.asynccontextmanager
 async def schedulers(
     session_factory: SessionFactory,
@@ -57,6 +65,7 @@ async def schedulers(
     *,
     broker: Broker | None = None,
     timing: Timing = FAST,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> AsyncIterator[list[Scheduler]]:
     started: list[Scheduler] = []
     try:
@@ -68,6 +77,7 @@ async def schedulers(
                 LIVE,
                 timing=timing,
                 worker=f"worker-{n}",
+                clock=clock,
             )
             await scheduler.start()
             started.append(scheduler)
@@ -100,19 +110,52 @@ async def eventually(check: Callable[[], Awaitable[Any]], within: float = WAIT_S
             await asyncio.sleep(0.05)
 
 
-async def finished(session_factory: SessionFactory, run_id: int) -> JobRun:
+async def advancing(
+    clock: FakeClock, check: Callable[[], Awaitable[Any]], step: float = HEARTBEAT_S
+) -> Any:
+    """Moves the clock `step` at a time until `check()` returns something truthy; returns it."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await clock.advance(step)
+            await asyncio.sleep(0.02)  # the woken loops' database calls take real time
+
+
+async def finished(
+    session_factory: SessionFactory, run_id: int, clock: FakeClock | None = None
+) -> JobRun:
+    """The run once it has ended; with a clock, moving it a heartbeat at a time meanwhile."""
+
     async def check() -> JobRun | None:
         found = await run(session_factory, run_id)
         return found if found.status not in ("queued", "running") else None
 
-    result: JobRun = await eventually(check)
+    result: JobRun = await (eventually(check) if clock is None else advancing(clock, check))
     return result
 
 
-async def started(session_factory: SessionFactory, run_id: int) -> JobRun:
+async def started(
+    session_factory: SessionFactory, run_id: int, clock: FakeClock | None = None
+) -> JobRun:
     async def check() -> JobRun | None:
         found = await run(session_factory, run_id)
         return found if found.status == "running" else None
+
+    result: JobRun = await (eventually(check) if clock is None else advancing(clock, check))
+    return result
+
+
+async def fire_has(
+    session_factory: SessionFactory, job: str, scheduled_for: dt.datetime, status: str
+) -> JobRun:
+    """Waits (in real time) until the run of that fire has the status."""
+
+    async def check() -> JobRun | None:
+        rows = await runs_of(session_factory, job)
+        found = [r for r in rows if utc(r.scheduled_for) == scheduled_for]
+        return found[0] if found and found[0].status == status else None
 
     result: JobRun = await eventually(check)
     return result
@@ -132,12 +175,17 @@ def overlapping(runs: Sequence[JobRun]) -> bool:
 
 
 async def test_each_fire_runs_exactly_once_across_three_schedulers(
-    session_factory: SessionFactory,
+    session_factory: SessionFactory, clock: FakeClock
 ) -> None:
-    async with schedulers(session_factory, jobs("tick"), 3):
-        await asyncio.sleep(4.5)
+    async with schedulers(session_factory, jobs("tick"), 3, clock=clock) as started:
+        for n in range(5):
+            await clock.advance(0.5 if n == 0 else 1.0)
+            fire = clock.now().replace(microsecond=0)
+            await fire_has(session_factory, "tick", fire, "succeeded")
+            # Every scheduler has taken the fire from its plan and tried to claim it.
+            await eventually(lambda: _all_past(started, "tick", clock.now()))
     fires = Counter(e.scheduled_for for e in EXECUTIONS if e.job == "tick")
-    assert len(fires) >= 3, fires
+    assert len(fires) == 5, fires
     assert set(fires.values()) == {1}, f"run more than once: {fires}"
     seconds = sorted(dt.datetime.fromisoformat(f) for f in fires)
     expected = [seconds[0] + dt.timedelta(seconds=n) for n in range(len(seconds))]
@@ -148,52 +196,100 @@ async def test_each_fire_runs_exactly_once_across_three_schedulers(
     assert {r.id for r in rows} == {e.run_id for e in EXECUTIONS}
 
 
+async def _all_past(started: Sequence[Scheduler], job: str, moment: dt.datetime) -> bool:
+    return all((s.planned[job].next_fire or moment) > moment for s in started)
+
+
 # --- overlap policies, across two schedulers ------------------------------------------------
+# The slow jobs sleep on the schedulers' clock: a run lasts until the test moves it on.
+
+SECOND = dt.timedelta(seconds=1)
 
 
 async def test_overlap_skip_records_skipped_fires_and_never_overlaps(
-    session_factory: SessionFactory,
+    session_factory: SessionFactory, clock: FakeClock
 ) -> None:
-    async with schedulers(session_factory, jobs("slow_skip"), 2):
-        await asyncio.sleep(4.2)
-    rows = await runs_of(session_factory, "slow_skip")
+    async with schedulers(session_factory, jobs("slow_skip"), 2, clock=clock):
+        await clock.advance(0.5)
+        first = clock.now()
+        await fire_has(session_factory, "slow_skip", first, "running")  # until first + 2.5 s
+        for n in (1, 2):
+            await clock.advance(1.0)
+            await fire_has(session_factory, "slow_skip", first + n * SECOND, "skipped")
+        await clock.advance(0.75)
+        await fire_has(session_factory, "slow_skip", first, "succeeded")
+        await clock.advance(0.25)
+        await fire_has(session_factory, "slow_skip", first + 3 * SECOND, "running")
+        rows = await runs_of(session_factory, "slow_skip")
+        executions = [e.run_id for e in EXECUTIONS]
+    assert [(utc(r.scheduled_for) - first, r.status) for r in rows[:4]] == [
+        (0 * SECOND, "succeeded"),
+        (1 * SECOND, "skipped"),
+        (2 * SECOND, "skipped"),
+        (3 * SECOND, "running"),
+    ]
     ran = [r for r in rows if r.status != "skipped"]
     skipped = [r for r in rows if r.status == "skipped"]
-    assert skipped, [r.status for r in rows]
     assert all(r.error == "the previous run was still running" for r in skipped)
-    assert not overlapping(ran)
-    assert len(EXECUTIONS) == len(ran) <= 2
+    assert utc(ran[0].finished_at) <= utc(ran[1].started_at)
+    assert executions == [r.id for r in ran]
 
 
-async def test_overlap_queue_runs_after_the_current_one(session_factory: SessionFactory) -> None:
+async def test_overlap_queue_runs_after_the_current_one(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
     # One broker: both hear each run's end at once and race for the queued fires, as on Redis.
-    async with schedulers(session_factory, jobs("slow_queue"), 2, broker=MemoryBroker()):
-        await asyncio.sleep(5.0)
-    rows = await runs_of(session_factory, "slow_queue")
-    ran = [r for r in rows if r.started_at is not None]
-    assert len(ran) >= 2, [(r.status, r.scheduled_for) for r in rows]
-    assert not overlapping(ran)
+    async with schedulers(
+        session_factory, jobs("slow_queue"), 2, broker=MemoryBroker(), clock=clock
+    ):
+        await clock.advance(0.5)
+        first = clock.now()
+        await fire_has(session_factory, "slow_queue", first, "running")  # until first + 1.5 s
+        await clock.advance(1.0)
+        await fire_has(session_factory, "slow_queue", first + SECOND, "queued")
+        await clock.advance(0.75)  # the first run ends; the queued fire takes its turn
+        await fire_has(session_factory, "slow_queue", first, "succeeded")
+        second = await fire_has(session_factory, "slow_queue", first + SECOND, "running")
+        await clock.advance(0.25)  # the next fire, while the second runs
+        await fire_has(session_factory, "slow_queue", first + 2 * SECOND, "queued")
+        rows = await runs_of(session_factory, "slow_queue")
+        executions = [e.run_id for e in EXECUTIONS]
     assert "skipped" not in {r.status for r in rows}
-    # A fire that waited its turn started well after it was due.
-    assert any(utc(r.started_at) - utc(r.scheduled_for) > dt.timedelta(seconds=0.4) for r in ran)
-    assert any(r.status == "queued" for r in rows), "fires while running should wait queued"
+    # The fire that waited its turn started when the first run ended, after it was due.
+    assert utc(second.started_at) - utc(second.scheduled_for) == dt.timedelta(seconds=0.75)
+    assert utc(rows[0].finished_at) <= utc(second.started_at)
+    assert executions == [rows[0].id, second.id]
 
 
-async def test_overlap_allow_runs_concurrently(session_factory: SessionFactory) -> None:
-    async with schedulers(session_factory, jobs("slow_allow"), 2):
-        # Until a second run has started (a fixed sleep lost fires to a slow start under load).
-        for _ in range(100):
-            started = [r for r in await runs_of(session_factory, "slow_allow") if r.started_at]
-            if len(started) >= 2:
-                break
-            await asyncio.sleep(0.1)
-    rows = await runs_of(session_factory, "slow_allow")
+async def test_overlap_allow_runs_concurrently(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    async with schedulers(session_factory, jobs("slow_allow"), 2, clock=clock):
+        await clock.advance(0.5)
+        first = clock.now()
+        await fire_has(session_factory, "slow_allow", first, "running")  # until first + 2.5 s
+        await clock.advance(1.0)
+        await fire_has(session_factory, "slow_allow", first + SECOND, "running")
+        assert (await run_of_fire(session_factory, "slow_allow", first)).status == "running"
+        await clock.advance(1.5)  # the first run ends
+        await fire_has(session_factory, "slow_allow", first, "succeeded")
+        await clock.advance(1.0)  # and the second
+        await fire_has(session_factory, "slow_allow", first + SECOND, "succeeded")
+        rows = await runs_of(session_factory, "slow_allow")
     assert "skipped" not in {r.status for r in rows}
-    assert overlapping(rows)
+    assert overlapping(rows[:2])
+    assert len({e.run_id for e in EXECUTIONS}) >= 2
 
 
-async def test_the_fire_loop_outlives_a_database_error(session_factory: SessionFactory) -> None:
-    async with schedulers(session_factory, jobs("tick")) as (scheduler,):
+async def run_of_fire(session_factory: SessionFactory, job: str, fire: dt.datetime) -> JobRun:
+    [found] = [r for r in await runs_of(session_factory, job) if utc(r.scheduled_for) == fire]
+    return found
+
+
+async def test_the_fire_loop_outlives_a_database_error(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    async with schedulers(session_factory, jobs("tick"), clock=clock) as (scheduler,):
         real = scheduler.take_queued
         failures = 0
 
@@ -208,9 +304,11 @@ async def test_the_fire_loop_outlives_a_database_error(session_factory: SessionF
             await asyncio.sleep(0.05)
         assert failures >= 1
         scheduler.take_queued = real  # type: ignore[method-assign]
-        EXECUTIONS.clear()
-        await asyncio.sleep(2.2)
-    assert len(EXECUTIONS) >= 2, "fires stopped after the error"
+        await clock.advance(0.5)
+        await fire_has(session_factory, "tick", clock.now(), "succeeded")
+        await clock.advance(1.0)
+        await fire_has(session_factory, "tick", clock.now(), "succeeded")
+    assert len(EXECUTIONS) == 2, "fires stopped after the error"
 
 
 # --- misfires after downtime ----------------------------------------------------------------
@@ -237,16 +335,18 @@ async def seen_before(
         )
 
 
-def year_ago_fire(schedule: str) -> tuple[dt.datetime, dt.datetime]:
+def year_ago_fire(schedule: str, clock: Clock) -> tuple[dt.datetime, dt.datetime]:
     """The newest fire of the schedule, and the one before it."""
-    latest = parse(schedule).latest_at_or_before(claims.now())
+    latest = parse(schedule).latest_at_or_before(clock.now())
     return latest, parse(schedule).latest_at_or_before(latest - dt.timedelta(seconds=1))
 
 
-async def test_misfire_run_once_makes_one_catch_up_run(session_factory: SessionFactory) -> None:
-    latest, before = year_ago_fire(runner_jobs.RARELY)
+async def test_misfire_run_once_makes_one_catch_up_run(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    latest, before = year_ago_fire(runner_jobs.RARELY, clock)
     await seen_before(session_factory, "yearly", before)
-    async with schedulers(session_factory, jobs("yearly"), 2):
+    async with schedulers(session_factory, jobs("yearly"), 2, clock=clock):
         rows = await eventually(
             lambda: _with_status(session_factory, "yearly", "catch-up", "succeeded")
         )
@@ -256,10 +356,12 @@ async def test_misfire_run_once_makes_one_catch_up_run(session_factory: SessionF
     assert [e.job for e in EXECUTIONS] == ["yearly"]
 
 
-async def test_misfire_skip_records_a_skipped_run(session_factory: SessionFactory) -> None:
-    latest, before = year_ago_fire(runner_jobs.RARELY)
+async def test_misfire_skip_records_a_skipped_run(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    latest, before = year_ago_fire(runner_jobs.RARELY, clock)
     await seen_before(session_factory, "yearly_skip", before)
-    async with schedulers(session_factory, jobs("yearly_skip")):
+    async with schedulers(session_factory, jobs("yearly_skip"), clock=clock):
         rows = await eventually(
             lambda: _with_status(session_factory, "yearly_skip", "schedule", "skipped")
         )
@@ -268,10 +370,12 @@ async def test_misfire_skip_records_a_skipped_run(session_factory: SessionFactor
     assert EXECUTIONS == []
 
 
-async def test_misfire_within_grace_is_a_normal_run(session_factory: SessionFactory) -> None:
-    latest, before = year_ago_fire("every 1h")  # grace 2 h: the newest fire is on time
+async def test_misfire_within_grace_is_a_normal_run(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    latest, before = year_ago_fire("every 1h", clock)  # grace 2 h: the newest fire is on time
     await seen_before(session_factory, "hourly_lenient", before)
-    async with schedulers(session_factory, jobs("hourly_lenient")):
+    async with schedulers(session_factory, jobs("hourly_lenient"), clock=clock):
         rows = await eventually(
             lambda: _with_status(session_factory, "hourly_lenient", "schedule", "succeeded")
         )
@@ -299,31 +403,44 @@ async def _with_status(
 
 @contextlib.asynccontextmanager
 async def one_scheduler(
-    session_factory: SessionFactory, *names: str
+    session_factory: SessionFactory, *names: str, clock: Clock = SYSTEM_CLOCK
 ) -> AsyncIterator[tuple[Scheduler, JobsService]]:
     broker = MemoryBroker()  # shared: the service's messages wake this scheduler
     definitions = jobs(*names)
-    async with schedulers(session_factory, definitions, broker=broker) as (scheduler,):
-        yield scheduler, JobsService(definitions, session_factory, broker)
+    async with schedulers(session_factory, definitions, broker=broker, clock=clock) as (scheduler,):
+        yield scheduler, JobsService(definitions, session_factory, broker, clock=clock)
 
 
-async def test_run_now_is_picked_up_at_once(session_factory: SessionFactory) -> None:
-    async with one_scheduler(session_factory, "yearly") as (_, service):
+async def test_run_now_is_picked_up_at_once(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    async with one_scheduler(session_factory, "yearly", clock=clock) as (_, service):
         run_id = await service.run_now("yearly", ANNA)
         done = await finished(session_factory, run_id)
     assert done.status == "succeeded"
     assert (done.trigger, done.triggered_by, done.worker) == ("manual", "ops-anna", "worker-0")
-    # Woken over the channel, not by the heartbeat (every 0.2 s here): well under a second.
-    assert utc(done.started_at) - utc(done.created_at) < dt.timedelta(seconds=0.5)
+    # The clock never moved, so no heartbeat ran: the channel woke the scheduler.
+    assert utc(done.started_at) == utc(done.scheduled_for) == clock.now()
 
 
-async def test_timeout_marks_the_run_timed_out(session_factory: SessionFactory) -> None:
-    async with one_scheduler(session_factory, "too_slow") as (_, service):
+async def test_timeout_marks_the_run_timed_out(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    async with one_scheduler(session_factory, "too_slow", clock=clock) as (_, service):
         run_id = await service.run_now("too_slow", ANNA)
+        await started(session_factory, run_id)
+
+        async def timing_it() -> bool:  # the heartbeat, the fire loop, and the run's timeout
+            return clock.sleeping == 3
+
+        await eventually(timing_it)
+        await clock.advance(0.29)
+        assert (await run(session_factory, run_id)).status == "running"
+        await clock.advance(0.01)
         done = await finished(session_factory, run_id)
     assert done.status == "timed_out"
     assert done.error == "stopped after its timeout of 0.3 s"
-    assert done.duration_s is not None and 0.25 < done.duration_s < 2
+    assert done.duration_s == pytest.approx(0.3)
 
 
 async def test_a_job_raising_timeout_error_itself_has_failed(
@@ -348,20 +465,24 @@ async def test_cancel_a_running_run(session_factory: SessionFactory) -> None:
     assert "going to sleep" in done.log
 
 
-async def test_cancel_reaches_the_run_without_the_channel(session_factory: SessionFactory) -> None:
+async def test_cancel_reaches_the_run_without_the_channel(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
     """A lost cancel message: the owner's heartbeat sees cancel_requested in the row."""
     definitions = jobs("sleeper")
-    async with schedulers(session_factory, definitions):
+    async with schedulers(session_factory, definitions, clock=clock):
         service = JobsService(definitions, session_factory, MemoryBroker())  # nobody listens
         run_id = await service.run_now("sleeper", ANNA)
-        await started(session_factory, run_id)  # taken by the heartbeat: no wake either
+        await started(session_factory, run_id, clock)  # taken by the heartbeat: no wake either
         await service.cancel(run_id, ANNA)
-        done = await finished(session_factory, run_id)
+        done = await finished(session_factory, run_id, clock)
     assert done.status == "failed"
     assert done.error is not None and done.error.startswith("cancelled by")
 
 
-async def test_cancel_a_queued_run_means_it_never_starts(session_factory: SessionFactory) -> None:
+async def test_cancel_a_queued_run_means_it_never_starts(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
     definitions = jobs("yearly")
     service = JobsService(definitions, session_factory, MemoryBroker())
     async with schedulers(session_factory, definitions):
@@ -369,13 +490,21 @@ async def test_cancel_a_queued_run_means_it_never_starts(session_factory: Sessio
     run_id = await service.run_now("yearly", ANNA)
     assert await service.cancel(run_id, ANNA)
     assert not await service.cancel(run_id, ANNA)  # finished already: nothing to do
-    async with schedulers(session_factory, definitions):
-        await asyncio.sleep(0.6)
+    control = await service.run_now("yearly", ANNA)  # not cancelled: taken at start
+    async with schedulers(session_factory, definitions, clock=clock):
+        assert (await finished(session_factory, control)).status == "succeeded"
+        for _ in range(3):  # heartbeats, each looking for queued runs
+
+            async def heartbeat_over() -> bool:  # back asleep: the heartbeat and the fire loop
+                return clock.sleeping == 2
+
+            await clock.advance(HEARTBEAT_S)
+            await eventually(heartbeat_over)
     done = await run(session_factory, run_id)
     assert done.status == "failed"
     assert done.error == "cancelled by ops-anna before it started"
     assert done.started_at is None
-    assert EXECUTIONS == []
+    assert [e.run_id for e in EXECUTIONS] == [control]
 
 
 async def test_progress_and_log_are_saved_and_the_log_is_capped(
@@ -466,7 +595,7 @@ async def test_a_job_reads_live_settings(session_factory: SessionFactory) -> Non
 
 
 async def test_a_dead_process_run_is_abandoned_and_the_next_fire_runs(
-    session_factory: SessionFactory,
+    session_factory: SessionFactory, clock: FakeClock
 ) -> None:
     """A run left `running` by a process that died: once its lease is over it is abandoned,
     the ops group hears of it, and the job (overlap skip) fires again."""
@@ -478,19 +607,25 @@ async def test_a_dead_process_run_is_abandoned_and_the_next_fire_runs(
             JobRun(
                 job="tick",
                 trigger="schedule",
-                scheduled_for=claims.now() - dt.timedelta(days=1),
+                scheduled_for=clock.now() - dt.timedelta(days=1),
                 status="running",
-                started_at=claims.now() - dt.timedelta(seconds=30),
+                started_at=clock.now() - dt.timedelta(seconds=30),
                 worker="dead-host:4242",
-                lease_until=claims.now() - dt.timedelta(seconds=1),
+                lease_until=clock.now() + dt.timedelta(seconds=1),
                 log="",
             )
         )
-    async with schedulers(session_factory, jobs("tick")):
-        abandoned = await eventually(
-            lambda: _with_status(session_factory, "tick", "schedule", "abandoned")
+    async with schedulers(session_factory, jobs("tick"), clock=clock):
+        await clock.advance(0.5)  # a fire, while the dead process's run still holds its lease
+        skipped = await fire_has(session_factory, "tick", clock.now(), "skipped")
+        abandoned = await advancing(
+            clock, lambda: _with_status(session_factory, "tick", "schedule", "abandoned")
         )
-        await eventually(lambda: _with_status(session_factory, "tick", "schedule", "succeeded"))
+        assert utc(abandoned[0].finished_at) > utc(abandoned[0].lease_until)
+        await advancing(
+            clock, lambda: _with_status(session_factory, "tick", "schedule", "succeeded")
+        )
+    assert skipped.error == "the previous run was still running"
     assert abandoned[0].worker == "dead-host:4242"
     assert abandoned[0].finished_at is not None
     assert "lease" in (abandoned[0].error or "")
@@ -500,25 +635,30 @@ async def test_a_dead_process_run_is_abandoned_and_the_next_fire_runs(
 
 
 async def test_a_frozen_scheduler_loses_its_run_to_the_lease(
-    session_factory: SessionFactory,
+    session_factory: SessionFactory, clock: FakeClock
 ) -> None:
     """One of two schedulers stops heartbeating mid-run (its process hangs, then dies):
     the other one marks the run abandoned after the lease."""
     definitions = jobs("sleeper")
     broker = MemoryBroker()
-    doomed = Scheduler(definitions, session_factory, broker, LIVE, timing=FAST, worker="doomed")
+    doomed = Scheduler(
+        definitions, session_factory, broker, LIVE, timing=FAST, worker="doomed", clock=clock
+    )
     await doomed.start()
     try:
-        service = JobsService(definitions, session_factory, broker)
+        service = JobsService(definitions, session_factory, broker, clock=clock)
         run_id = await service.run_now("sleeper", ANNA)
         await started(session_factory, run_id)
         for task in doomed._tasks:  # its loops stop: no more lease renewals
             task.cancel()
-        async with schedulers(session_factory, definitions) as (survivor,):
-            done = await finished(session_factory, run_id)
+        frozen_at = clock.now()
+        async with schedulers(session_factory, definitions, clock=clock) as (survivor,):
+            done = await finished(session_factory, run_id, clock)
             assert survivor.worker == "worker-0"
         assert done.status == "abandoned"
         assert done.worker == "doomed"
+        # Not before its lease ran out.
+        assert utc(done.finished_at) > frozen_at + dt.timedelta(seconds=FAST.lease)
     finally:
         # The process dies: its run task goes without writing anything.
         for running in doomed.running.values():
@@ -536,21 +676,26 @@ def _no_database() -> Any:
 
 
 async def test_a_run_that_could_not_be_recorded_is_not_kept_alive_by_the_heartbeat(
-    session_factory: SessionFactory,
+    session_factory: SessionFactory, clock: FakeClock
 ) -> None:
     """If recording a run's end fails (database away), its row must not stay `running` for
     ever with a renewed lease: it is abandoned once the lease is over."""
-    definitions = jobs("yearly")
-    async with one_scheduler(session_factory, "yearly") as (scheduler, service):
+    async with one_scheduler(session_factory, "yearly", clock=clock) as (scheduler, service):
 
         async def lost(*args: Any, **kwargs: Any) -> None:
             raise ConnectionError("database away")
 
         scheduler._finish = lost  # type: ignore[method-assign]
         run_id = await service.run_now("yearly", ANNA)
-        done = await finished(session_factory, run_id)
+        await eventually(lambda: _left(scheduler, run_id))
+        ended_at = clock.now()
+        done = await finished(session_factory, run_id, clock)
     assert done.status == "abandoned"
-    assert definitions
+    assert utc(done.finished_at) > ended_at + dt.timedelta(seconds=FAST.lease)
+
+
+async def _left(scheduler: Scheduler, run_id: int) -> bool:
+    return run_id not in scheduler.running
 
 
 # --- sync from code ------------------------------------------------------------------------
@@ -595,30 +740,34 @@ async def test_sync_adds_new_jobs_orphans_removed_ones_and_keeps_browser_edits(
     assert (back.orphaned, back.enabled) == (False, True)
 
 
-async def test_an_edit_reaches_running_schedulers_at_once(session_factory: SessionFactory) -> None:
+async def test_an_edit_reaches_running_schedulers_at_once(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
     broker = MemoryBroker()
     definitions = jobs("tick")
-    slow_heartbeat = replace(FAST, heartbeat=60)  # only the channel can bring the edit
-    async with schedulers(session_factory, definitions, broker=broker, timing=slow_heartbeat) as (
-        scheduler,
-    ):
-        service = JobsService(definitions, session_factory, broker)
+    # The clock stands still: no heartbeat runs, so only the channel can bring the edit.
+    async with schedulers(session_factory, definitions, broker=broker, clock=clock) as (scheduler,):
+        service = JobsService(definitions, session_factory, broker, clock=clock)
         await service.edit("tick", JobEdit(schedule="0 3 1 1 *"), ANNA)
-        await eventually(lambda: _planned(scheduler, "tick", "0 3 1 1 *"), within=1.0)
+        await eventually(lambda: _planned(scheduler, "tick", "0 3 1 1 *"))
         next_fire = scheduler.planned["tick"].next_fire
-        assert next_fire is not None and next_fire > claims.now() + dt.timedelta(days=1)
+        assert next_fire is not None and next_fire > clock.now() + dt.timedelta(days=1)
         await service.edit("tick", JobEdit(enabled=False), ANNA)
-        await eventually(lambda: _disabled(scheduler, "tick"), within=1.0)
+        await eventually(lambda: _disabled(scheduler, "tick"))
+    assert clock.monotonic() == 0
 
 
 async def test_a_lost_edit_message_is_healed_by_the_heartbeat(
-    session_factory: SessionFactory,
+    session_factory: SessionFactory, clock: FakeClock
 ) -> None:
     definitions = jobs("tick")
-    async with schedulers(session_factory, definitions) as (scheduler,):
+    async with schedulers(session_factory, definitions, clock=clock) as (scheduler,):
         service = JobsService(definitions, session_factory, MemoryBroker())  # nobody listens
         await service.edit("tick", JobEdit(schedule="0 3 1 1 *"), ANNA)
-        await eventually(lambda: _planned(scheduler, "tick", "0 3 1 1 *"), within=2.0)
+        await asyncio.sleep(0.1)
+        assert scheduler.planned["tick"].row.schedule == "every 1s"  # not heard
+        await clock.advance(0.4)  # short of the first fire: the heartbeat alone
+        await eventually(lambda: _planned(scheduler, "tick", "0 3 1 1 *"))
 
 
 async def _planned(scheduler: Scheduler, name: str, schedule: str) -> bool:
@@ -681,6 +830,7 @@ async def test_a_paris_every_minute_job_across_the_autumn_change_is_claimed_once
                     status="skipped",
                     worker=worker,
                     lease=dt.timedelta(seconds=1),
+                    now=fire,
                 )
             if won is not None:
                 claimed[worker].append(fire)
