@@ -14,7 +14,7 @@ from typing import Any
 
 from app.auth.passwords import use_hashing
 from app.command_line import Parser, UsageError, positive_int, run_async
-from app.config import Settings, load_settings
+from app.config import Config, load_config
 from app.constance.commands import add_settings_parser, cmd_settings
 from app.errors import StarboardError
 from app.notifications import LEVELS
@@ -85,11 +85,11 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     who = "starboard"
     try:
-        settings = load_settings()  # ConfigError: before any command is known
-        use_hashing(settings.password_hashing)
+        config = load_config()  # ConfigError: before any command is known
+        use_hashing(config.password_hashing)
         args = build_parser().parse_args(argv)
         who = f"starboard {args.command}"
-        return HANDLERS[args.command](args, settings) or 0
+        return HANDLERS[args.command](args, config) or 0
     except StarboardError as exc:
         # Every refusal, from any command: one line naming the field, the kind's exit status.
         print(f"{who}: {exc.message}", file=sys.stderr)
@@ -98,10 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     from app.server import serve
 
-    if args.workers > 1 and not settings.redis_url:
+    if args.workers > 1 and not config.redis_url:
         # In-process channels reach only their own process: other workers' tabs would go deaf.
         raise UsageError(
             f"workers: {args.workers} workers need REDIS_URL (channels, cache and throttling "
@@ -109,20 +109,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     serve(
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=args.host or config.host,
+        port=args.port or config.port,
         workers=args.workers,
         reload=args.reload,
     )
     return 0
 
 
-def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_notify(args: argparse.Namespace, config: Config) -> int:
     from app.command_line import command_services
     from app.notifications.service import notify
 
     async def work() -> int:
-        async with command_services(settings) as services:
+        async with command_services(config) as services:
             sent = await notify(
                 services.session_factory,
                 services.broker,
@@ -141,17 +141,17 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
     from app.schema import upgrade
 
-    upgrade(settings.database_url)
+    upgrade(config.database_url)
     return 0
 
 
-def cmd_makemigrations(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_makemigrations(args: argparse.Namespace, config: Config) -> int:
     from app.schema import make_migration
 
-    make_migration(args.message, settings.database_url)
+    make_migration(args.message, config.database_url)
     return 0
 
 
@@ -168,15 +168,15 @@ def _ask(label: str, value: str | None, secret: bool = False) -> str:
     return input(f"{label.capitalize()}: ")
 
 
-def cmd_createsuperuser(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_createsuperuser(args: argparse.Namespace, config: Config) -> int:
     username = _ask("username", args.username)
     email = _ask("email", args.email) or None
     password = _ask("password", args.password, secret=True)
-    return _create_user(settings, username, password, email=email, superuser=True)
+    return _create_user(config, username, password, email=email, superuser=True)
 
 
 def _create_user(
-    settings: Settings,
+    config: Config,
     username: str,
     password: str,
     *,
@@ -187,7 +187,7 @@ def _create_user(
     from app.auth.accounts import create_user
 
     async def work() -> None:
-        async with _session_scope(settings) as session:
+        async with _session_scope(config) as session:
             await create_user(
                 session, username, password, email=email, superuser=superuser, groups=groups
             )
@@ -197,10 +197,10 @@ def _create_user(
     return 0
 
 
-def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_users(args: argparse.Namespace, config: Config) -> int:
     if args.users_command == "create":
         return _create_user(
-            settings,
+            config,
             args.username,
             args.password,
             email=args.email,
@@ -210,7 +210,7 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     from app.auth.accounts import set_password
 
     async def work() -> None:
-        async with _session_scope(settings) as session:
+        async with _session_scope(config) as session:
             await set_password(session, args.username, args.password)
 
     run_async(work)  # AccountError, WeakPassword
@@ -218,11 +218,11 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_seed_demo(args: argparse.Namespace, config: Config) -> int:
     from app.shop.seed import seed_demo
 
     async def work() -> None:
-        engine, factory = _engine(settings)
+        engine, factory = _engine(config)
         try:
             await seed_demo(factory, orders=args.orders, echo=print)
         finally:
@@ -232,25 +232,25 @@ def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_shell(args: argparse.Namespace, config: Config) -> int:
     from app.shell import run_shell
 
-    run_shell(settings)
+    run_shell(config)
     return 0
 
 
-def _engine(settings: Settings) -> tuple[Any, Any]:
+def _engine(config: Config) -> tuple[Any, Any]:
     from app.db import create_engine, create_session_factory
 
-    engine = create_engine(settings.database_url)
+    engine = create_engine(config.database_url)
     return engine, create_session_factory(engine)
 
 
 class _session_scope:
     """A session in one committed transaction, on an engine disposed at the end."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.engine, self.factory = _engine(settings)
+    def __init__(self, config: Config) -> None:
+        self.engine, self.factory = _engine(config)
 
     async def __aenter__(self) -> Any:
         self._context = self.factory.begin()
@@ -263,7 +263,7 @@ class _session_scope:
             await self.engine.dispose()
 
 
-HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+HANDLERS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "serve": cmd_serve,
     "migrate": cmd_migrate,
     "notify": cmd_notify,

@@ -14,7 +14,7 @@ from app.errors import EXIT_USAGE, BadInput
 
 if TYPE_CHECKING:
     from app.auth.current import Actor
-    from app.config import Settings
+    from app.config import Config
     from app.scheduler.registry import JobDefinition
     from app.services import Services
 
@@ -40,7 +40,7 @@ def run_async(work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 
 def command_services(
-    config: Settings, definitions: Mapping[str, JobDefinition] | None = None
+    config: Config, definitions: Mapping[str, JobDefinition] | None = None
 ) -> AbstractAsyncContextManager[Services]:
     """A command's services: nothing listens and no hooks run; what it changes is published,
     so serving processes apply it at once (their version and heartbeat checks heal a loss)."""

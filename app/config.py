@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from starlette.config import Config
+from starlette.config import Config as Environment
 from starlette.datastructures import Secret
 
 from app.errors import BadInput
@@ -19,11 +19,11 @@ MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class ConfigError(BadInput):
-    """A setting has a value we cannot run with; the message names it and the fix."""
+    """A configuration variable has a value we cannot run with; the message names it and the fix."""
 
 
 @dataclass(frozen=True)
-class Settings:
+class Config:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     secret_key: Secret = field(default_factory=lambda: Secret(secrets.token_hex(32)))
@@ -41,8 +41,8 @@ class Settings:
     password_hashing: str = "standard"  # argon2 parameters: "fast-for-tests" in test suites only
 
 
-def _secret_key(config: Config, database_url: str, debug: bool) -> Secret:
-    value = config("SECRET_KEY", cast=Secret, default=None)
+def _secret_key(env: Environment, database_url: str, debug: bool) -> Secret:
+    value = env("SECRET_KEY", cast=Secret, default=None)
     if value is not None and str(value):
         return value
     if not debug and database_url != DEFAULT_DATABASE_URL:
@@ -59,8 +59,8 @@ def _secret_key(config: Config, database_url: str, debug: bool) -> Secret:
     return Secret(path.read_text().strip())
 
 
-def _seconds(config: Config, name: str, default: float, low: float, high: float) -> float:
-    raw = config(name, default=None)
+def _seconds(env: Environment, name: str, default: float, low: float, high: float) -> float:
+    raw = env(name, default=None)
     if raw is None or str(raw).strip() == "":
         return default
     try:
@@ -72,48 +72,48 @@ def _seconds(config: Config, name: str, default: float, low: float, high: float)
     return value
 
 
-def _job_timing(config: Config) -> tuple[float, float, float]:
-    lease = _seconds(config, "JOB_LEASE_S", 15.0, 1.0, 3600.0)
-    heartbeat = _seconds(config, "JOB_HEARTBEAT_S", 3.0, 0.1, 600.0)
+def _job_timing(env: Environment) -> tuple[float, float, float]:
+    lease = _seconds(env, "JOB_LEASE_S", 15.0, 1.0, 3600.0)
+    heartbeat = _seconds(env, "JOB_HEARTBEAT_S", 3.0, 0.1, 600.0)
     # A lease renewed less often than it lasts would expire under a healthy process.
     if heartbeat >= lease:
         raise ConfigError(
             f"JOB_HEARTBEAT_S={heartbeat:g}: must be less than JOB_LEASE_S={lease:g} "
             "(a third of it is a good value)"
         )
-    grace = _seconds(config, "JOB_SHUTDOWN_GRACE_S", 10.0, 0.0, 3600.0)
+    grace = _seconds(env, "JOB_SHUTDOWN_GRACE_S", 10.0, 0.0, 3600.0)
     return lease, heartbeat, grace
 
 
-def load_settings(env_file: str | Path | None = ".env") -> Settings:
-    config = Config(env_file if env_file and Path(env_file).exists() else None)
-    database_url = config("DATABASE_URL", default=DEFAULT_DATABASE_URL)
-    debug = config("DEBUG", cast=bool, default=False)
-    scheduler = config("SCHEDULER", default="embedded")
+def load_config(env_file: str | Path | None = ".env") -> Config:
+    env = Environment(env_file if env_file and Path(env_file).exists() else None)
+    database_url = env("DATABASE_URL", default=DEFAULT_DATABASE_URL)
+    debug = env("DEBUG", cast=bool, default=False)
+    scheduler = env("SCHEDULER", default="embedded")
     if scheduler not in ("embedded", "off"):
         raise ConfigError(f"SCHEDULER={scheduler!r}: accepted values are 'embedded' or 'off'")
-    port = config("PORT", default="8000")
+    port = env("PORT", default="8000")
     if not str(port).isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"PORT={port!r}: expected a whole number from 1 to 65535")
-    jobs_module = config("JOBS_MODULE", default="app.jobs")
+    jobs_module = env("JOBS_MODULE", default="app.jobs")
     if not MODULE_NAME.fullmatch(jobs_module):
         raise ConfigError(f"JOBS_MODULE={jobs_module!r}: expected a module name such as app.jobs")
-    lease, heartbeat, grace = _job_timing(config)
-    password_hashing = config("PASSWORD_HASHING", default="standard")
+    lease, heartbeat, grace = _job_timing(env)
+    password_hashing = env("PASSWORD_HASHING", default="standard")
     if password_hashing not in ("standard", "fast-for-tests"):
         raise ConfigError(
             f"PASSWORD_HASHING={password_hashing!r}: accepted values are 'standard' or "
             "'fast-for-tests' (test suites only)"
         )
-    return Settings(
+    return Config(
         database_url=database_url,
-        redis_url=config("REDIS_URL", default=None) or None,
-        secret_key=_secret_key(config, database_url, debug),
+        redis_url=env("REDIS_URL", default=None) or None,
+        secret_key=_secret_key(env, database_url, debug),
         debug=debug,
-        host=config("HOST", default="127.0.0.1"),
+        host=env("HOST", default="127.0.0.1"),
         port=int(port),
         scheduler=scheduler,
-        timezone=config("TIMEZONE", default="UTC"),
+        timezone=env("TIMEZONE", default="UTC"),
         jobs_module=jobs_module,
         job_lease=lease,
         job_heartbeat=heartbeat,

@@ -1,6 +1,6 @@
 """The demo's live settings: what operators may change without a deploy (user space).
 
-Add a setting by adding a `Setting(...)` line; read it with `constance.config.KEY` (or
+Add a setting by adding a `Setting(...)` line; read it with `constance.settings.KEY` (or
 `request.app.state.live_settings.KEY` in a request). Hooks marked `@on_change` run in every
 process when the value changes there, and at start for values that differ from the default.
 """

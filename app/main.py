@@ -15,7 +15,7 @@ from app.auth.passwords import use_hashing
 from app.auth.sessions import SessionCookieMiddleware
 from app.auth.throttle import create_throttle
 from app.clock import Clock
-from app.config import PROJECT_DIR, Settings, load_settings
+from app.config import PROJECT_DIR, Config, load_config
 from app.constance import install
 from app.errors import StarboardError
 from app.security_headers import SecurityHeadersMiddleware
@@ -26,12 +26,12 @@ from app.views.home import home
 from app.views.ws import ws_endpoint
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
-    settings = settings or load_settings()
-    use_hashing(settings.password_hashing)
+def create_app(config: Config | None = None, clock: Clock | None = None) -> Starlette:
+    config = config or load_config()
+    use_hashing(config.password_hashing)
     # Built now, for the routes and the admin; started and closed by the lifespan.
-    embedded = settings.scheduler == "embedded"
-    services = build_services(settings, hooks=True, scheduler=embedded, clock=clock)
+    embedded = config.scheduler == "embedded"
+    services = build_services(config, hooks=True, scheduler=embedded, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             yield
 
     app = Starlette(
-        debug=settings.debug,
+        debug=config.debug,
         routes=[
             Route("/", home),
             Route("/healthz", healthz),
@@ -54,8 +54,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Middleware(SecurityHeadersMiddleware),
             Middleware(
                 SessionCookieMiddleware,
-                secret_key=str(settings.secret_key),
-                https_only=not settings.debug,
+                secret_key=str(config.secret_key),
+                https_only=not config.debug,
             ),
         ],
         # Every refusal a person can cause, answered in one place (the admin gets it too).
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
     )
     app.state.services = services
-    app.state.settings = settings
+    app.state.config = config
     app.state.clock = services.clock
     app.state.engine = services.engine
     app.state.session_factory = services.session_factory
@@ -75,9 +75,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.jobs = services.jobs
     app.state.scheduler = services.scheduler
     throttle = create_throttle(services.redis, clock=services.clock)
-    admin = build_admin(
-        settings, services.session_factory, throttle, services.broker, services.clock
-    )
+    admin = build_admin(config, services.session_factory, throttle, services.broker, services.clock)
     admin.mount_to(app)
     return app
 

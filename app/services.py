@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.channels import Broker
 from app.channels.choose import broker_for
 from app.clock import Clock, SystemClock
-from app.config import Settings
+from app.config import Config
 from app.constance import LiveSettings
 from app.constance.hooks import Hooks, load_declarations
 from app.constance.store import SettingsStore
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Services:
-    config: Settings
+    config: Config
     clock: Clock
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
@@ -50,7 +50,7 @@ class Services:
 
 
 def build_services(
-    config: Settings,
+    config: Config,
     *,
     hooks: bool = False,
     scheduler: bool = False,
@@ -109,7 +109,7 @@ async def open_services(services: Services, *, listen: bool) -> AsyncIterator[Se
     """Starts what the process needs; on exit (or a failed start) stops and closes everything.
 
     `listen`: start the broker and the settings store, so live settings follow every change
-    (a serving process). Otherwise the settings are read once, and the broker only publishes.
+    (a serving process). Otherwise the live settings are read once, and the broker only publishes.
     The scheduler, if built, starts last (it syncs the job rows from code first); without one,
     a listening process syncs the rows so its pages list what the code declares, and any
     other syncs them only into a database no process has filled yet.

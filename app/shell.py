@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import app.models as models
-from app.config import Settings
+from app.config import Config
 from app.services import Services, build_services, open_services
 
-BANNER = """Starboard shell. Preloaded: models, settings, engine, Session, session, select, func,
+BANNER = """Starboard shell. Preloaded: models, config, engine, Session, session, select, func,
 services, live_settings (read when the shell opened), jobs (run_now, edit, cancel), broker.
 Top-level await works, e.g.  await session.scalar(select(models.Order).limit(1))"""
 
@@ -22,7 +22,7 @@ def namespace(services: Services) -> dict[str, Any]:
 
     names: dict[str, Any] = {
         "models": models,
-        "settings": services.config,
+        "config": services.config,
         "engine": services.engine,
         "Session": services.session_factory,
         "session": services.session_factory(),
@@ -38,7 +38,7 @@ def namespace(services: Services) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def opened(config: Settings, loop: asyncio.AbstractEventLoop) -> Iterator[dict[str, Any]]:
+def opened(config: Config, loop: asyncio.AbstractEventLoop) -> Iterator[dict[str, Any]]:
     """The shell's names, on services opened on the loop its top-level awaits run on."""
     # Nothing listens (a shell serves nobody); what the shell saves is published as usual.
     services = open_services(build_services(config), listen=False)
@@ -53,7 +53,7 @@ def opened(config: Settings, loop: asyncio.AbstractEventLoop) -> Iterator[dict[s
             loop.run_until_complete(services.__aexit__(None, None, None))
 
 
-def run_shell(config: Settings) -> None:
+def run_shell(config: Config) -> None:
     try:
         from IPython import start_ipython
         from IPython.core.async_helpers import get_asyncio_loop

@@ -29,7 +29,7 @@ from starlette_admin.contrib.sqla import Admin, ModelView
 
 from app.admin.auth_provider import AccountAuthProvider
 from app.auth.throttle import create_throttle
-from app.config import Settings
+from app.config import Config
 from app.main import create_app
 from app.models.shop import Customer, Order
 from app.statement_log import StatementLog
@@ -123,7 +123,7 @@ def mount_stock_admin(app: Starlette) -> None:
         route_name="stock",
         templates_dir=str(BENCH_DIR / "no-template-overrides"),
         auth_provider=AccountAuthProvider(session_factory, create_throttle(app.state.redis)),
-        secret_key=str(app.state.settings.secret_key),
+        secret_key=str(app.state.config.secret_key),
     )
     for model in related_models(Order):
         admin.add_view(ModelView(model))
@@ -257,8 +257,8 @@ async def run_backend(
     url: str, orders: int, repeats: int, show_plans: bool
 ) -> tuple[str, list[Outcome]]:
     """Measure every case on a seeded database; returns the server's name and the outcomes."""
-    settings = Settings(database_url=url, secret_key=Secret("bench-secret"), scheduler="off")
-    app = create_app(settings)
+    config = Config(database_url=url, secret_key=Secret("bench-secret"), scheduler="off")
+    app = create_app(config)
     mount_stock_admin(app)
     log = StatementLog(app.state.engine)
     async with signed_in_client(app) as client:

@@ -32,7 +32,7 @@ from app.admin.auth_provider import AccountAuthProvider
 from app.auth import sessions
 from app.auth.current import CurrentUser
 from app.auth.sessions import SessionCookieMiddleware
-from app.config import Settings
+from app.config import Config
 from app.main import create_app
 from app.statement_log import StatementLog
 from bench.client import BASE_URL, BENCH_USER, in_process_client, running, sign_in, timed_get
@@ -222,11 +222,11 @@ def request_scope(path: str, cookie: str | None) -> Scope:
 
 
 async def time_parts(
-    settings: Settings, provider: AccountAuthProvider, log: StatementLog, cookie: str
+    config: Config, provider: AccountAuthProvider, log: StatementLog, cookie: str
 ) -> CheckParts:
     """Each step of the sign-in check alone, on the signed-in client's own session cookie."""
     cookie_check = SessionCookieMiddleware(
-        _no_app, secret_key=str(settings.secret_key), https_only=not settings.debug
+        _no_app, secret_key=str(config.secret_key), https_only=not config.debug
     )
     parts = CheckParts()
     path = PAGES[0].path
@@ -279,8 +279,8 @@ class Results:
 
 
 async def run(url: str, repeats: int) -> Results:
-    settings = Settings(database_url=url, secret_key=Secret("bench-secret"), scheduler="off")
-    checked_app, unchecked_app = create_app(settings), create_app(settings)
+    config = Config(database_url=url, secret_key=Secret("bench-secret"), scheduler="off")
+    checked_app, unchecked_app = create_app(config), create_app(config)
     checked_log = StatementLog(checked_app.state.engine)
     unchecked_log = StatementLog(unchecked_app.state.engine)
     async with (
@@ -315,7 +315,7 @@ async def run(url: str, repeats: int) -> Results:
         cookie = signed_in.cookies.get(sessions.COOKIE)
         if cookie is None:
             raise RuntimeError(f"signed in, but the client holds no {sessions.COOKIE} cookie")
-        parts = await time_parts(settings, auth_provider(checked_app), checked_log, cookie)
+        parts = await time_parts(config, auth_provider(checked_app), checked_log, cookie)
         print(f"  load average after: {load_average()}", flush=True)
     return Results(pages, static, static_headers, parts)
 

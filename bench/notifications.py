@@ -48,7 +48,7 @@ from app import schema
 from app.auth.accounts import create_user, find_user
 from app.channels import Broker
 from app.channels.redis import REDIS_OPTIONS, RedisBroker
-from app.config import Settings
+from app.config import Config
 from app.db import create_engine, create_session_factory, now_utc
 from app.main import create_app
 from app.models import Notification
@@ -171,8 +171,9 @@ async def notify_to_frame(
 
 async def one_process(database_url: str, samples: int) -> Latency:
     """The app served by uvicorn in this process: notify() goes through app.state.broker."""
-    settings = Settings(database_url=database_url, secret_key=Secret(SECRET_KEY), scheduler="off")
-    app = create_app(settings)
+    app = create_app(
+        Config(database_url=database_url, secret_key=Secret(SECRET_KEY), scheduler="off")
+    )
     port = free_port()
     config = uvicorn.Config(app, host=UvicornServer.host, port=port, log_level="warning")
     server = uvicorn.Server(config)

@@ -1,6 +1,6 @@
 """Live settings: the cost of one read against a Redis GET, and save-to-every-process latency.
 
-- One read: `live.KEY` and `constance.config.KEY` timed with timeit in batches (ns per read, the
+- One read: `live.KEY` and `constance.settings.KEY` timed with timeit in batches (ns per read, the
   median and p99 of the batches), against one GET per read on a real redis-server in the same run,
   which is what django-constance's default Redis backend does on every read: redis-py's asyncio
   client (awaited, on uvloop as uvicorn runs) and its sync client.
@@ -91,7 +91,7 @@ def time_reads(batches: int) -> list[PerOp]:
     constance.install(live)
     cases = [
         ("live.KEY (an attribute of the app's LiveSettings)", f"live.{KEY}"),
-        ("constance.config.KEY (through the module)", f"constance.config.{KEY}"),
+        ("constance.settings.KEY (through the module)", f"constance.settings.{KEY}"),
         ("baseline: a dict lookup d[KEY]", f"d[{KEY!r}]"),
         ("baseline: timeit's own loop (pass)", "pass"),
     ]

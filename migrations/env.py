@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import app.models  # noqa: F401  (registers every table)
-from app.config import load_settings
+from app.config import load_config
 from app.db import Base, create_engine, is_sqlite
 from app.schema import compare_server_default, include_for
 
@@ -19,7 +19,7 @@ target_metadata = Base.metadata
 
 
 def database_url() -> str:
-    return config.attributes.get("database_url") or load_settings().database_url
+    return config.attributes.get("database_url") or load_config().database_url
 
 
 def run_with(connection: Connection) -> None:

@@ -24,7 +24,7 @@ from app import schema
 from app.auth.accounts import create_user
 from app.auth.passwords import use_hashing
 from app.cli import main
-from app.config import Settings
+from app.config import Config
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import Group
@@ -110,7 +110,7 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return create_session_factory(engine)
 
 
-def make_settings(database_url: str, **overrides: object) -> Settings:
+def make_config(database_url: str, **overrides: object) -> Config:
     values: dict[str, object] = {
         "database_url": database_url,
         "secret_key": "test-secret",
@@ -126,7 +126,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     from starlette.datastructures import Secret
 
     values["secret_key"] = Secret(str(values["secret_key"]))
-    return Settings(**values)  # type: ignore[arg-type]
+    return Config(**values)  # type: ignore[arg-type]
 
 
 def add_user(
@@ -175,7 +175,7 @@ def csrf_token(html: str) -> str:
 
 @pytest.fixture
 def app(sqlite_url: str) -> Starlette:
-    return create_app(make_settings(sqlite_url))
+    return create_app(make_config(sqlite_url))
 
 
 @pytest.fixture

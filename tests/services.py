@@ -74,7 +74,7 @@ POSTGRES_SETTINGS = {
     "max_connections": "200",
     "shared_buffers": "64MB",
 }
-# The app's settings (docs/reference.md) are never inherited from the shell that runs the tests.
+# The app's environment variables (docs/reference.md) never come from the test runner's shell.
 APP_ENV_NAMES = frozenset(
     [
         "DATABASE_URL",
@@ -448,7 +448,7 @@ class RunUvicorn(Protocol):
 
 
 def app_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The process environment for the app: this one without the app's settings, plus `env`."""
+    """The process environment for the app: this one without the app's variables, plus `env`."""
     if "DATABASE_URL" not in env:
         # The default would be the developer's own var/starboard.db in the repository.
         raise ValueError("run_uvicorn: env must set DATABASE_URL")

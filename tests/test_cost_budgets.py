@@ -30,7 +30,7 @@ from app.models import Customer, CustomerStats, NotificationRead, User
 from app.notifications.service import notify
 from app.shop.seed import seed_demo
 from app.statement_log import StatementLog, background_work, lifespan_as_background
-from tests.conftest import add_user, make_settings, migrated_url, sign_in
+from tests.conftest import add_user, make_config, migrated_url, sign_in
 from tests.services import PostgresServer, ServiceError
 
 # The signed-in user; the page's rows with their to-one relations; the capped count and the
@@ -53,7 +53,7 @@ def model_views() -> dict[str, bool]:
     """Every model view the admin registers, and whether it has an edit page (rows only the app
     writes have none); read from an app built, never connected."""
     views: Sequence[AutoModelView] = create_app(
-        make_settings("sqlite+aiosqlite://")
+        make_config("sqlite+aiosqlite://")
     ).state.admin.model_views
     return {str(view.key): not view.written_by_the_app for view in views}
 
@@ -103,7 +103,7 @@ async def fill(app: Starlette) -> None:
 @contextlib.contextmanager
 def open_site(url: str) -> Iterator[Site]:
     add_user(url, USER, groups={"ops": []})  # seed_demo then adds no admin of its own
-    app = create_app(make_settings(url, settings_check_interval=BUSY_CHECK_S))
+    app = create_app(make_config(url, settings_check_interval=BUSY_CHECK_S))
     log = StatementLog(app.state.engine)
     with TestClient(lifespan_as_background(app), base_url="https://testserver") as client:
         assert client.portal is not None
@@ -203,7 +203,7 @@ def test_reading_live_settings_sends_no_statement(sqlite_site: Site) -> None:
     assert "MAINTENANCE_MODE" in keys
     sqlite_site.log.reset()
     read = {key: getattr(live, key) for key in keys}
-    assert {key: getattr(constance.config, key) for key in keys} == read
+    assert {key: getattr(constance.settings, key) for key in keys} == read
     sqlite_site.assert_within(0, "reading every live setting")
 
 

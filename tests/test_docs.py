@@ -22,7 +22,7 @@ from app.admin.accounts import GrantsPermissions
 from app.auth.permissions import CAPABILITY_PERMISSIONS, MODEL_ACTIONS
 from app.cli import build_parser
 from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_config
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "docs/reference.md"
@@ -91,7 +91,7 @@ def environment_names() -> set[str]:
 def app(tmp_path_factory: pytest.TempPathFactory) -> Starlette:
     """The app as built for serving; never started, so nothing connects anywhere."""
     database = tmp_path_factory.mktemp("docs") / "never-opened.db"
-    return create_app(make_settings(f"sqlite+aiosqlite:///{database}"))
+    return create_app(make_config(f"sqlite+aiosqlite:///{database}"))
 
 
 def route_paths(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, bool]]:

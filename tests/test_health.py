@@ -2,7 +2,7 @@ from starlette.testclient import TestClient
 
 from app import __version__
 from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_config
 
 
 def test_healthz_reports_services_and_no_secrets(admin_client: TestClient) -> None:
@@ -13,7 +13,7 @@ def test_healthz_reports_services_and_no_secrets(admin_client: TestClient) -> No
         "status": "ok",
         "database": "ok",
         "redis": "off",
-        "scheduler": "off",  # what the test settings say
+        "scheduler": "off",  # what the test config says
         "settings_version": 0,
         "settings": "ok",
         "version": __version__,
@@ -23,7 +23,7 @@ def test_healthz_reports_services_and_no_secrets(admin_client: TestClient) -> No
 
 def test_healthz_is_503_when_the_database_does_not_answer(unused_tcp_port: int) -> None:
     # Nothing listens on the port: connections are refused at once.
-    app = create_app(make_settings(f"postgresql+asyncpg://nobody@127.0.0.1:{unused_tcp_port}/x"))
+    app = create_app(make_config(f"postgresql+asyncpg://nobody@127.0.0.1:{unused_tcp_port}/x"))
     with TestClient(app) as client:
         response = client.get("/healthz")
     assert response.status_code == 503

@@ -10,7 +10,7 @@ from playwright.sync_api import Page
 
 from app.main import create_app
 from tests.admin.test_product_browser import sign_in
-from tests.conftest import add_user, make_settings, migrated_url
+from tests.conftest import add_user, make_config, migrated_url
 from tests.services import ServeInThread
 
 pytestmark = pytest.mark.browser
@@ -29,7 +29,7 @@ def served(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, Path]:
     add_user(url, "admin")
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO tag (id, name) VALUES (1, 'keep'), (2, 'drop')")
-    server = serve_in_thread(create_app(make_settings(url, secret_key="htmx-test-secret")))
+    server = serve_in_thread(create_app(make_config(url, secret_key="htmx-test-secret")))
     return server.base_url, path
 
 

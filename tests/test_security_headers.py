@@ -27,7 +27,7 @@ from app.security_headers import (
     SecurityHeadersMiddleware,
 )
 from app.shop.seed import seed_demo
-from tests.conftest import ADMIN_PASSWORD, add_user, make_settings, migrated_url
+from tests.conftest import ADMIN_PASSWORD, add_user, make_config, migrated_url
 from tests.services import ServeInThread
 
 
@@ -190,7 +190,7 @@ def shop(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, Path]:
             await engine.dispose()
 
     anyio.run(seed)
-    server = serve_in_thread(create_app(make_settings(url, secret_key="csp-test-secret")))
+    server = serve_in_thread(create_app(make_config(url, secret_key="csp-test-secret")))
     return server.base_url, path
 
 

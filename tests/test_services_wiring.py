@@ -27,7 +27,7 @@ from app.scheduler.runner import Scheduler
 from app.scheduler.standalone import run_scheduler
 from app.services import Services, build_services, open_services
 from app.shell import opened
-from tests.conftest import make_settings
+from tests.conftest import make_config
 from tests.scheduler import jobs_for_tests
 
 TEST_ACTOR = Actor(None, "test", None)
@@ -53,7 +53,7 @@ async def scheduler_process_services(config: Any) -> Scheduler:
 def test_the_web_app_the_scheduler_the_commands_and_the_shell_get_the_same_kinds_of_services(
     sqlite_url: str,
 ) -> None:
-    config = make_settings(sqlite_url, jobs_module=jobs_for_tests.MODULE)
+    config = make_config(sqlite_url, jobs_module=jobs_for_tests.MODULE)
     app = create_app(config)
     with TestClient(app, base_url="https://testserver"):
         web: Services = app.state.services
@@ -89,7 +89,7 @@ def test_the_web_app_the_scheduler_the_commands_and_the_shell_get_the_same_kinds
 
 
 def test_the_web_app_runs_a_scheduler_when_embedded(sqlite_url: str) -> None:
-    app = create_app(make_settings(sqlite_url, scheduler="embedded"))
+    app = create_app(make_config(sqlite_url, scheduler="embedded"))
     with TestClient(app, base_url="https://testserver"):
         services: Services = app.state.services
         assert isinstance(services.scheduler, Scheduler)
@@ -128,7 +128,7 @@ async def assert_all_closed(
 async def test_everything_opened_is_closed_on_exit(
     sqlite_url: str, redis_url: str, baseline: tuple[int, set[asyncio.Task[Any]]]
 ) -> None:
-    config = make_settings(sqlite_url, redis_url=redis_url, jobs_module=jobs_for_tests.MODULE)
+    config = make_config(sqlite_url, redis_url=redis_url, jobs_module=jobs_for_tests.MODULE)
     services = build_services(config, hooks=True, scheduler=True)
     assert isinstance(services.broker, RedisBroker)
     async with open_services(services, listen=True) as opened_services:
@@ -146,7 +146,7 @@ async def test_everything_opened_is_closed_on_exit(
 async def test_everything_opened_is_closed_when_the_work_fails(
     sqlite_url: str, redis_url: str, baseline: tuple[int, set[asyncio.Task[Any]]]
 ) -> None:
-    config = make_settings(sqlite_url, redis_url=redis_url, jobs_module=jobs_for_tests.MODULE)
+    config = make_config(sqlite_url, redis_url=redis_url, jobs_module=jobs_for_tests.MODULE)
     services = build_services(config, scheduler=True)
     with pytest.raises(LookupError, match="the work failed"):
         async with open_services(services, listen=True):
@@ -163,7 +163,7 @@ async def test_what_started_is_closed_when_a_later_start_fails(
 ) -> None:
     # A database nobody migrated: the settings store serves defaults, the scheduler cannot sync.
     unmigrated = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-    config = make_settings(unmigrated, redis_url=redis_url, jobs_module=jobs_for_tests.MODULE)
+    config = make_config(unmigrated, redis_url=redis_url, jobs_module=jobs_for_tests.MODULE)
     services = build_services(config, scheduler=True)
     with pytest.raises(Exception, match="no such table: scheduled_job"):
         async with open_services(services, listen=True):
@@ -174,7 +174,7 @@ async def test_what_started_is_closed_when_a_later_start_fails(
 async def test_a_process_that_does_not_listen_reads_the_live_settings_once(
     sqlite_url: str,
 ) -> None:
-    config = make_settings(sqlite_url)
+    config = make_config(sqlite_url)
     async with command_services(config) as writer:
         await writer.settings_store.save([Change("LOW_STOCK_THRESHOLD", 7)], TEST_ACTOR)
     async with command_services(config) as reader:
@@ -186,7 +186,7 @@ async def test_a_process_that_does_not_listen_reads_the_live_settings_once(
 
 
 async def test_a_scheduler_is_only_opened_in_a_process_that_listens(sqlite_url: str) -> None:
-    services = build_services(make_settings(sqlite_url), scheduler=True)
+    services = build_services(make_config(sqlite_url), scheduler=True)
     with pytest.raises(ValueError, match="a scheduler hears edits and manual runs on channels"):
         async with open_services(services, listen=False):
             pytest.fail("a deaf scheduler was opened")

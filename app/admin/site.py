@@ -26,7 +26,7 @@ from app.auth.permissions import catalogue
 from app.auth.throttle import SignInThrottle
 from app.channels import Broker
 from app.clock import SYSTEM_CLOCK, Clock
-from app.config import PROJECT_DIR, Settings
+from app.config import PROJECT_DIR, Config
 from app.db import Base
 from app.errors import StarboardError
 from app.models import JobRun, ScheduledJob, SettingChange, SettingsVersion, StoredSetting
@@ -64,7 +64,7 @@ def load_view_overrides() -> None:
 
 
 def build_admin(
-    settings: Settings,
+    config: Config,
     session_factory: async_sessionmaker[AsyncSession],
     throttle: SignInThrottle,
     broker: Broker,
@@ -76,8 +76,8 @@ def build_admin(
         base_url="/admin",
         templates_dir=str(PROJECT_DIR / "templates"),
         auth_provider=AccountAuthProvider(session_factory, throttle, clock=clock),
-        secret_key=str(settings.secret_key),
-        debug=settings.debug,
+        secret_key=str(config.secret_key),
+        debug=config.debug,
         plugins=[
             StarboardChrome(),
             AuditPlugin(),
@@ -87,7 +87,7 @@ def build_admin(
         ],
     )
     # Jinja stats every template on every include unless told not to: ~10% of a list page.
-    admin.templates.env.auto_reload = settings.debug
+    admin.templates.env.auto_reload = config.debug
     load_view_overrides()
     mappers = sorted(Base.registry.mappers, key=lambda m: m.class_.__name__)
     views = []

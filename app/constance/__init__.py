@@ -1,7 +1,7 @@
 """Live settings: declared in code (`app/live_settings.py`), edited in the browser or the CLI,
 served from memory in every process and kept in step through channels.
 
-Read a value anywhere with `from app import constance; constance.config.KEY`, or in a request
+Read a value anywhere with `from app import constance; constance.settings.KEY`, or in a request
 with `request.app.state.live_settings.KEY`; both are plain attribute reads.
 """
 
@@ -17,13 +17,13 @@ from app.constance.hooks import SettingChanged, on_change
 from app.constance.values import LiveSettings
 
 # The process's live settings, bound by create_app (see `install`); empty until then.
-config: LiveSettings = LiveSettings(Catalogue(()))
+settings: LiveSettings = LiveSettings(Catalogue(()))
 
 
 def install(live: LiveSettings) -> None:
-    """Makes `constance.config` this app's settings (the last app built in a process wins)."""
-    global config
-    config = live
+    """Makes `constance.settings` this app's (the last app built in a process wins)."""
+    global settings
+    settings = live
 
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
     "SettingChanged",
     "SettingError",
     "UnknownSetting",
-    "config",
     "install",
     "on_change",
+    "settings",
 ]

@@ -19,7 +19,7 @@ from app.command_line import (
     print_table,
     run_async,
 )
-from app.config import Settings
+from app.config import Config
 
 if TYPE_CHECKING:
     from app.constance.listing import Listing
@@ -47,13 +47,13 @@ def add_settings_parser(commands: Any) -> None:
     load.add_argument("--reason", help="kept in each setting's history")
 
 
-def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_settings(args: argparse.Namespace, config: Config) -> int:
     from app.constance.transfer import ImportRefused
 
     handler = SETTINGS_HANDLERS[args.settings_command]
 
     async def work() -> int:
-        async with command_services(settings) as services:
+        async with command_services(config) as services:
             return await handler(args, services)
 
     try:

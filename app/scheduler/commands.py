@@ -22,7 +22,7 @@ from app.command_line import (
     print_table,
     run_async,
 )
-from app.config import Settings
+from app.config import Config
 
 if TYPE_CHECKING:
     from app.models.jobs import JobRun
@@ -76,26 +76,26 @@ def history_limit(value: str) -> int:
     return int(value)
 
 
-def job_definitions(settings: Settings) -> dict[str, JobDefinition]:
+def job_definitions(config: Config) -> dict[str, JobDefinition]:
     """The jobs declared in JOBS_MODULE; a module that will not load is a one-line error."""
     from app.scheduler.registry import JobDeclarationError, load_jobs
 
     try:
-        return load_jobs(settings.jobs_module, settings.timezone)
+        return load_jobs(config.jobs_module, config.timezone)
     except ModuleNotFoundError as exc:
-        if exc.name and settings.jobs_module.startswith(exc.name):
-            raise UsageError(f"JOBS_MODULE={settings.jobs_module!r}: no such module") from None
+        if exc.name and config.jobs_module.startswith(exc.name):
+            raise UsageError(f"JOBS_MODULE={config.jobs_module!r}: no such module") from None
         raise
     except JobDeclarationError as exc:
-        raise UsageError(f"JOBS_MODULE={settings.jobs_module!r}: {exc}") from None
+        raise UsageError(f"JOBS_MODULE={config.jobs_module!r}: {exc}") from None
 
 
-def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_jobs(args: argparse.Namespace, config: Config) -> int:
     handler = JOBS_HANDLERS[args.jobs_command]
-    definitions = job_definitions(settings)
+    definitions = job_definitions(config)
 
     async def work() -> int:
-        async with command_services(settings, definitions) as services:
+        async with command_services(config, definitions) as services:
             return await handler(args, services)
 
     # JobError (unknown job, invalid schedule, ...): nothing was saved; main() prints it.
@@ -249,12 +249,12 @@ JOBS_HANDLERS: dict[str, Callable[[argparse.Namespace, Services], Coroutine[Any,
 }
 
 
-def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
     import logging
 
     from app.scheduler.standalone import run_scheduler
 
-    definitions = job_definitions(settings)
+    definitions = job_definitions(config)
     # The runner reports claims, failures and abandoned runs through logging.
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -267,6 +267,6 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
 
-    run_async(lambda: run_scheduler(settings, definitions=definitions, ready=ready))
+    run_async(lambda: run_scheduler(config, definitions=definitions, ready=ready))
     print("Scheduler stopped", flush=True)
     return 0

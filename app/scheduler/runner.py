@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.channels import Broker, Subscription
 from app.channels.names import JOBS_CHANNEL, SCHEDULER_CHANNEL
 from app.clock import SYSTEM_CLOCK, Clock
-from app.config import Settings
+from app.config import Config
 from app.constance import LiveSettings
 from app.db import as_utc
 from app.models.jobs import JobRun, ScheduledJob
@@ -61,8 +61,8 @@ class Timing:
     shutdown_grace: float = 10.0  # seconds running jobs get to finish at shutdown
 
     @classmethod
-    def of(cls, settings: Settings) -> Timing:
-        return cls(settings.job_lease, settings.job_heartbeat, settings.job_shutdown_grace)
+    def of(cls, config: Config) -> Timing:
+        return cls(config.job_lease, config.job_heartbeat, config.job_shutdown_grace)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import logging
 import signal
 from collections.abc import Callable, Mapping
 
-from app.config import Settings
+from app.config import Config
 from app.scheduler.registry import JobDefinition
 from app.scheduler.runner import Scheduler
 from app.services import build_services, open_services
@@ -19,7 +19,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 async def run_scheduler(
-    settings: Settings,
+    config: Config,
     *,
     stop: asyncio.Event | None = None,
     ready: Callable[[Scheduler], object] = lambda scheduler: None,
@@ -28,8 +28,8 @@ async def run_scheduler(
 ) -> None:
     """Runs until `stop` is set or a stop signal arrives; running jobs get the shutdown grace."""
     # No @on_change hooks: they adjust what a web process serves, and this one serves nothing.
-    # Listening: jobs read current live settings, kept current over channels.
-    services = build_services(settings, scheduler=True, definitions=definitions)
+    # Listening: jobs read current live config, kept current over channels.
+    services = build_services(config, scheduler=True, definitions=definitions)
     scheduler = services.scheduler
     assert scheduler is not None
     stop = stop or asyncio.Event()

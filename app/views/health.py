@@ -45,7 +45,7 @@ async def healthz(request: Request) -> JSONResponse:
         "status": "ok" if database == "ok" else "down",
         "database": database,
         "redis": redis,
-        "scheduler": request.app.state.settings.scheduler,
+        "scheduler": request.app.state.config.scheduler,
         "settings_version": store.version,
         # stale: the last look at the database failed; the last known values are served.
         "settings": "stale" if store.stale else "ok",

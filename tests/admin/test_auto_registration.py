@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     from starlette.testclient import TestClient
 
     from app.db import Base, create_engine
-    from tests.conftest import add_user, csrf_token, make_settings, migrated_url, sign_in
+    from tests.conftest import add_user, csrf_token, make_config, migrated_url, sign_in
 
 
     class Warehouse(Base):  # the whole change a developer makes
@@ -46,7 +46,7 @@ SCRIPT = textwrap.dedent(
 
     from app.main import create_app
 
-    with TestClient(create_app(make_settings(url)), base_url="https://testserver") as client:
+    with TestClient(create_app(make_config(url)), base_url="https://testserver") as client:
         sign_in(client, "admin")
         form = client.get("/admin/warehouse/create")
         assert form.status_code == 200, form.status_code

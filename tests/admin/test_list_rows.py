@@ -19,7 +19,7 @@ from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import Order
 from tests import factories
-from tests.conftest import add_user, make_settings, sign_in
+from tests.conftest import add_user, make_config, sign_in
 
 BACK_TO_LIST = "_origin=%2Fadmin%2Forder%2Flist%3Fpage_size%3D10"
 
@@ -123,7 +123,7 @@ def test_with_inline_editing_on_rows_are_the_ones_its_endpoint_renders(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(AutoModelView._overrides, Order, InlineEditedOrders)
-    with signed_in(create_app(make_settings(sqlite_url)), sqlite_url) as client:
+    with signed_in(create_app(make_config(sqlite_url)), sqlite_url) as client:
         row = next(iter(rows(client.get("/admin/order/list").text).values()))
     assert 'data-sa-inline-editable="1" data-sa-field="status"' in row
     assert 'data-column="id"' in row

@@ -17,7 +17,7 @@ from app.db import Base, create_engine, create_session_factory
 from app.main import create_app
 from app.models import Customer, Order, Product
 from tests import factories
-from tests.conftest import add_user, csrf_token, make_settings, sign_in
+from tests.conftest import add_user, csrf_token, make_config, sign_in
 
 
 def model_views() -> dict[str, AutoModelView]:
@@ -219,7 +219,7 @@ def test_a_list_page_costs_at_most_three_statements(
     fill_shop(sqlite_url, customers=8, orders_each=6)
     add_user(sqlite_url, "admin")
     # No settings version check may land among the page's statements.
-    app = create_app(make_settings(sqlite_url, settings_check_interval=3600))
+    app = create_app(make_config(sqlite_url, settings_check_interval=3600))
     statements: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.main import create_app
-from tests.conftest import ADMIN_PASSWORD, add_user, make_settings, migrated_url
+from tests.conftest import ADMIN_PASSWORD, add_user, make_config, migrated_url
 from tests.services import ServeInThread
 
 pytestmark = pytest.mark.browser
@@ -21,7 +21,7 @@ def served(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, Path]:
     path = tmp_path / "browser.db"
     url = migrated_url(f"sqlite+aiosqlite:///{path}")
     add_user(url, "admin")
-    server = serve_in_thread(create_app(make_settings(url, secret_key="browser-test-secret")))
+    server = serve_in_thread(create_app(make_config(url, secret_key="browser-test-secret")))
     return server.base_url, path
 
 

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, Product, Tag
-from tests.conftest import add_user, csrf_token, make_settings, sign_in
+from tests.conftest import add_user, csrf_token, make_config, sign_in
 
 CLIENT_ADDRESS = "203.0.113.7"
 TAGS = ("red", "blue", "green")
@@ -130,7 +130,7 @@ def tag_ids(database_url: str) -> dict[str, str]:
 def client(database_url: str, tag_ids: dict[str, str]) -> Iterator[TestClient]:
     """A superuser signed in from CLIENT_ADDRESS, on SQLite and on PostgreSQL."""
     add_user(database_url, "admin")
-    app = create_app(make_settings(database_url))
+    app = create_app(make_config(database_url))
     with TestClient(app, base_url="https://testserver", client=(CLIENT_ADDRESS, 50000)) as client:
         sign_in(client, "admin")
         yield client

@@ -8,7 +8,7 @@ import pytest
 from argon2 import PasswordHasher, extract_parameters, profiles
 
 from app.auth import passwords
-from app.config import ConfigError, load_settings
+from app.config import ConfigError, load_config
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_an_unknown_password_hashing_name_stops_start_up_naming_the_accepted_one
     monkeypatch.setenv("SECRET_KEY", "test-secret")
     monkeypatch.setenv("PASSWORD_HASHING", "md5")
     with pytest.raises(ConfigError, match="PASSWORD_HASHING='md5': accepted values are"):
-        load_settings(env_file=None)
+        load_config(env_file=None)
 
 
 def test_password_hashing_defaults_to_the_production_parameters(
@@ -60,4 +60,4 @@ def test_password_hashing_defaults_to_the_production_parameters(
 ) -> None:
     monkeypatch.setenv("SECRET_KEY", "test-secret")
     monkeypatch.delenv("PASSWORD_HASHING")
-    assert load_settings(env_file=None).password_hashing == "standard"
+    assert load_config(env_file=None).password_hashing == "standard"

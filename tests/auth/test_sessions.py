@@ -19,7 +19,7 @@ from app.clock import FakeClock
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, User
-from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, make_settings, sign_in
+from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, make_config, sign_in
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 
@@ -89,7 +89,7 @@ def test_remember_me_makes_a_long_lived_cookie(client: TestClient) -> None:
 
 def test_debug_mode_drops_the_secure_flag(sqlite_url: str) -> None:
     add_user(sqlite_url, "alice")
-    app = create_app(make_settings(sqlite_url, debug=True))
+    app = create_app(make_config(sqlite_url, debug=True))
     with TestClient(app) as client:
         cookie = session_cookie_header(post_login(client, "alice", ADMIN_PASSWORD))
     assert "secure" not in cookie.lower()
@@ -308,7 +308,7 @@ def clock() -> FakeClock:
 def timed_client(sqlite_url: str, clock: FakeClock) -> Iterator[TestClient]:
     """A client of an app whose clock the test moves."""
     add_user(sqlite_url, "alice")
-    app = create_app(make_settings(sqlite_url), clock=clock)
+    app = create_app(make_config(sqlite_url), clock=clock)
     with TestClient(app, base_url="https://testserver") as client:
         yield client
 

@@ -14,7 +14,7 @@ from playwright.sync_api import Cookie, Locator, Page, expect
 
 from app.auth.sessions import COOKIE
 from app.main import create_app
-from tests.conftest import ADMIN_PASSWORD, add_user, make_settings, migrated_url
+from tests.conftest import ADMIN_PASSWORD, add_user, make_config, migrated_url
 from tests.services import ServeInThread
 
 pytestmark = pytest.mark.browser
@@ -52,7 +52,7 @@ def served(tmp_path: Path, serve_in_thread: ServeInThread) -> Served:
     path = tmp_path / "sign-in.db"
     url = migrated_url(f"sqlite+aiosqlite:///{path}")
     add_user(url, USERNAME)
-    server = serve_in_thread(create_app(make_settings(url, secret_key="sign-in-browser-secret")))
+    server = serve_in_thread(create_app(make_config(url, secret_key="sign-in-browser-secret")))
     return Served(server.base_url, path)
 
 

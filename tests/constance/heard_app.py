@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from app.config import load_settings
+from app.config import load_config
 from app.main import create_app
 
-app = create_app(dataclasses.replace(load_settings(), settings_check_interval=3600.0))
+app = create_app(dataclasses.replace(load_config(), settings_check_interval=3600.0))

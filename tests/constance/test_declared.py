@@ -410,7 +410,7 @@ async def test_a_read_never_touches_the_database(sqlite_engine: AsyncEngine) -> 
         constance.install(live)
         for _ in range(10_000):
             assert live.LOW_STOCK_THRESHOLD == 10
-            assert constance.config.MAINTENANCE_MODE is False
+            assert constance.settings.MAINTENANCE_MODE is False
             assert live["ORDER_PREFIX"] == "SB"
             with pytest.raises(UnknownSetting):
                 live.NOT_DECLARED  # noqa: B018

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from app.admin.maintenance import REFUSAL
 from app.main import create_app
-from tests.conftest import SignedIn, add_user, csrf_token, make_settings
+from tests.conftest import SignedIn, add_user, csrf_token, make_config
 
 PAGE = "/admin/settings"
 TAG_PERMISSIONS = ["tag:view", "tag:create", "tag:edit", "tag:delete"]
@@ -40,8 +40,8 @@ def db_path(sqlite_url: str, tmp_path: Path) -> Path:
 @pytest.fixture
 def client_for(sqlite_url: str, db_path: Path, signed_in: SignedIn) -> Clients:
     # Apps of their own: each hears of another's change by its version check, made quick here.
-    settings = make_settings(sqlite_url, settings_check_interval=0.05)
-    return lambda username: signed_in(create_app(settings), username)
+    config = make_config(sqlite_url, settings_check_interval=0.05)
+    return lambda username: signed_in(create_app(config), username)
 
 
 def token(client: TestClient) -> str:

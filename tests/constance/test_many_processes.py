@@ -32,7 +32,7 @@ from app.constance.storage import Change
 from app.db import create_engine
 from app.models import Tag
 from app.services import build_services, open_services
-from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, make_settings, migrated_url
+from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, make_config, migrated_url
 from tests.services import (
     APP,
     ROOT,
@@ -151,7 +151,7 @@ def save_here(env: Mapping[str, str], key: str, value: str) -> int:
     """The same save from the test's own process (another publisher, and ~2 s cheaper)."""
 
     async def work() -> int:
-        config = make_settings(env["DATABASE_URL"], redis_url=env["REDIS_URL"])
+        config = make_config(env["DATABASE_URL"], redis_url=env["REDIS_URL"])
         async with open_services(build_services(config), listen=False) as services:
             store = services.settings_store
             parsed = store.catalogue[key].parse(value)

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from app.main import create_app
-from tests.conftest import add_user, make_settings, migrated_url
+from tests.conftest import add_user, make_config, migrated_url
 from tests.notifications.test_browser import signed_in, visit
 from tests.services import ServeInThread
 
@@ -32,7 +32,7 @@ def served(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, Path]:
     add_user(url, "carol", superuser=False, permissions=["settings:view", "settings:edit"])
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO tag (id, name) VALUES (1, 'fragile')")
-    server = serve_in_thread(create_app(make_settings(url, secret_key="settings-test-secret")))
+    server = serve_in_thread(create_app(make_config(url, secret_key="settings-test-secret")))
     return server.base_url, path
 
 

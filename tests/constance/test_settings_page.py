@@ -20,7 +20,7 @@ from app.constance.storage import Stored, read_snapshot
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, SettingChange
-from tests.conftest import SignedIn, add_user, csrf_token, make_settings
+from tests.conftest import SignedIn, add_user, csrf_token, make_config
 
 PAGE = "/admin/settings"
 SECRET = "sk_live_TOPSECRET_4242"
@@ -36,7 +36,7 @@ def clients(url: str, signed_in: SignedIn) -> Clients:
     add_user(url, "viewer", superuser=False, permissions=["settings:view"])
     add_user(url, "nobody", superuser=False)
     # An app each: every TestClient runs its own event loop, and asyncpg's pool is per loop.
-    return lambda username: signed_in(create_app(make_settings(url)), username)
+    return lambda username: signed_in(create_app(make_config(url)), username)
 
 
 @pytest.fixture

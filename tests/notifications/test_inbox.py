@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from app.admin.notifications import PAGE_SIZE
 from app.main import create_app
-from tests.conftest import SignedIn, add_user, csrf_token, make_settings
+from tests.conftest import SignedIn, add_user, csrf_token, make_config
 from tests.notifications.test_ws import send
 
 INBOX = "/admin/notifications"
@@ -26,7 +26,7 @@ def client_for(database_url: str, signed_in: SignedIn) -> Callable[[str], TestCl
     add_user(database_url, "bob", superuser=False, groups={"ops": []})
     add_user(database_url, "carol", superuser=False)
     # An app each: every TestClient runs its own event loop, and asyncpg's pool is per loop.
-    return lambda username: signed_in(create_app(make_settings(database_url)), username)
+    return lambda username: signed_in(create_app(make_config(database_url)), username)
 
 
 def listed(html: str) -> list[tuple[int, bool]]:

@@ -29,7 +29,7 @@ from app.cli import main
 from app.db import create_engine, create_session_factory
 from app.models import AuditEntry, JobRun, ScheduledJob
 from app.scheduler.standalone import run_scheduler
-from tests.conftest import make_settings
+from tests.conftest import make_config
 from tests.scheduler import jobs_for_tests
 from tests.services import ROOT, app_environment
 from tests.test_cli import one_line
@@ -93,7 +93,7 @@ def jobs_in(url: str) -> dict[str, ScheduledJob]:
 def scheduler(sqlite_url: str) -> Iterator[None]:
     """A scheduler on the test database in a thread of its own, as `python -m app scheduler`
     runs it; without Redis it finds queued runs on its heartbeat (0.2 s here)."""
-    settings = make_settings(
+    config = make_config(
         sqlite_url,
         jobs_module=jobs_for_tests.MODULE,
         job_heartbeat=0.2,
@@ -106,7 +106,7 @@ def scheduler(sqlite_url: str) -> Iterator[None]:
     async def serve() -> None:
         box["loop"], box["stop"] = asyncio.get_running_loop(), asyncio.Event()
         await run_scheduler(
-            settings, stop=box["stop"], ready=lambda s: started.set(), handle_signals=False
+            config, stop=box["stop"], ready=lambda s: started.set(), handle_signals=False
         )
 
     def target() -> None:

@@ -21,7 +21,7 @@ from app.models import AuditEntry, JobRun, ScheduledJob
 from app.scheduler.registry import load_jobs
 from app.scheduler.runner import JOBS_CHANNEL
 from app.scheduler.sync import sync_jobs
-from tests.conftest import SignedIn, add_user, csrf_token, make_settings
+from tests.conftest import SignedIn, add_user, csrf_token, make_config
 
 PAGE = "/admin/jobs"
 DEMO_JOBS = ("low_stock_report", "purge_job_runs", "refresh_customer_stats")
@@ -64,10 +64,10 @@ def add_people(url: str) -> None:
     add_user(url, "nobody", superuser=False, permissions=["tag:view"])
 
 
-def clients(url: str, signed_in: SignedIn, **settings: Any) -> Clients:
+def clients(url: str, signed_in: SignedIn, **config: Any) -> Clients:
     add_people(url)
     # An app each: every TestClient runs its own event loop, and asyncpg's pool is per loop.
-    return lambda username: signed_in(create_app(make_settings(url, **settings)), username)
+    return lambda username: signed_in(create_app(make_config(url, **config)), username)
 
 
 @pytest.fixture
@@ -521,7 +521,7 @@ def test_job_frames_reach_only_sockets_of_users_who_may_see_jobs(
 ) -> None:
     synced(sqlite_url)
     add_people(sqlite_url)
-    app = create_app(make_settings(sqlite_url))
+    app = create_app(make_config(sqlite_url))
     viewer, nobody = signed_in(app, "viewer"), signed_in(app, "nobody")
     frame = {
         "type": "job",

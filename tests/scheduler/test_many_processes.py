@@ -35,7 +35,7 @@ from app.db import create_engine, create_session_factory
 from app.models import JobRun
 from app.scheduler.service import JobEdit
 from app.services import build_services, open_services
-from tests.conftest import make_settings, migrated_url
+from tests.conftest import make_config, migrated_url
 from tests.scheduler import jobs_for_tests
 from tests.services import (
     ROOT,
@@ -147,10 +147,10 @@ def edit(env: Mapping[str, str], name: str, change: JobEdit) -> None:
     """An operator's edit, saved and published on Redis as the page and the CLI do it."""
 
     async def work() -> None:
-        settings = make_settings(
+        config = make_config(
             env["DATABASE_URL"], redis_url=env["REDIS_URL"], jobs_module=jobs_for_tests.MODULE
         )
-        async with open_services(build_services(settings), listen=False) as services:
+        async with open_services(build_services(config), listen=False) as services:
             await services.jobs.edit(name, change, TEST_ACTOR)
 
     anyio.run(work)
