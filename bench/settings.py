@@ -41,7 +41,7 @@ from app.channels.memory import MemoryBroker
 from app.channels.redis import REDIS_OPTIONS, RedisBroker
 from app.constance import LiveSettings
 from app.constance.hooks import load_declarations
-from app.constance.storage import Change
+from app.constance.records import Change
 from app.constance.store import CHECK_INTERVAL_S, SettingsStore
 from app.db import create_engine, create_session_factory
 from bench.dataset import BENCH_DIR

@@ -20,7 +20,7 @@ from app.auth.current import Actor
 from app.channels.memory import MemoryBroker
 from app.channels.redis import RedisBroker
 from app.command_line import command_services
-from app.constance.storage import Change
+from app.constance.records import Change
 from app.main import create_app
 from app.models import ScheduledJob
 from app.scheduler.runner import Scheduler

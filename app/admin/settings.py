@@ -32,7 +32,7 @@ from app.admin.library import admin_page
 from app.admin.paging import page_number
 from app.auth.current import actor_of, current_user
 from app.constance.declared import MASK, Setting, SettingError
-from app.constance.storage import (
+from app.constance.records import (
     RESET,
     Change,
     Conflict,

@@ -147,7 +147,7 @@ async def settings_get(args: argparse.Namespace, services: Services) -> int:
 
 
 async def settings_set(args: argparse.Namespace, services: Services) -> int:
-    from app.constance.storage import Change
+    from app.constance.records import Change
 
     store = services.settings_store
 
@@ -162,7 +162,7 @@ async def settings_set(args: argparse.Namespace, services: Services) -> int:
 
 
 async def settings_reset(args: argparse.Namespace, services: Services) -> int:
-    from app.constance.storage import RESET, Change
+    from app.constance.records import RESET, Change
 
     store = services.settings_store
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.constance.declared import Catalogue, Setting, SettingError
-from app.constance.storage import Stored, read_snapshot, stale_keys, stored_value
+from app.constance.records import Stored, read_snapshot, stale_keys, stored_value
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from app.channels.names import SETTINGS_CHANNEL
 from app.clock import SYSTEM_CLOCK, Clock
 from app.constance.declared import Catalogue, SettingError
 from app.constance.hooks import Hooks, SettingChanged
-from app.constance.storage import Change, Snapshot, read_snapshot, read_version, stored_value
-from app.constance.storage import write_changes as write
+from app.constance.records import Change, Snapshot, read_snapshot, read_version, stored_value
+from app.constance.records import write_changes as write
 from app.constance.values import LiveSettings
 
 CHECK_INTERVAL_S = 2.0

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.constance.declared import MASK, Catalogue, SettingError, UnknownSetting
-from app.constance.storage import RESET, Change, Reset, read_snapshot, stored_value
+from app.constance.records import RESET, Change, Reset, read_snapshot, stored_value
 from app.errors import BadInput
 
 FORMAT = "starboard-settings"

@@ -1,7 +1,7 @@
 """Three uvicorn processes on one PostgreSQL database and Redis: a change reaches every one.
 
 The change is made by `python -m app settings set` in a process of its own (it writes through
-the same storage and publishes on Redis), and seen where operators see it: `/healthz`'s
+the same database records and publishes on Redis), and seen where operators see it: `/healthz`'s
 `settings_version`, and the rows an admin list shows (ADMIN_PAGE_SIZE's hook sets the page size).
 The tests wait generously (a busy machine is slow); how fast a change travels is timed by
 bench/settings.py. The processes that no test stops are shared by the module's tests.
@@ -28,7 +28,7 @@ from sqlalchemy import insert
 
 from app.auth.current import Actor
 from app.channels.redis import PREFIX
-from app.constance.storage import Change
+from app.constance.records import Change
 from app.db import create_engine
 from app.models import Tag
 from app.services import build_services, open_services

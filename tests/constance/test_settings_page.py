@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
-from app.constance.storage import Stored, read_snapshot
+from app.constance.records import Stored, read_snapshot
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, SettingChange

@@ -20,7 +20,7 @@ from app.channels.memory import MemoryBroker
 from app.clock import SYSTEM_CLOCK, Clock, FakeClock
 from app.constance import MASK, Catalogue, LiveSettings, Setting, SettingChanged, SettingError
 from app.constance.hooks import Hooks
-from app.constance.storage import (
+from app.constance.records import (
     AUDIT_ACTION,
     RESET,
     Change,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth.current import Actor
 from app.channels.memory import MemoryBroker
 from app.constance import MASK, Catalogue, LiveSettings, Setting
-from app.constance.storage import RESET, Change
+from app.constance.records import RESET, Change
 from app.constance.store import SettingsStore
 from app.constance.transfer import (
     FORMAT,
