@@ -13,8 +13,8 @@ typed (exit 2, like any usage error), while over HTTP it is a page that is not t
 Each capability raises its own subclasses (`InvalidSchedule`, `WeakPassword`, ...), whose first
 base is their kind; some keep `ValueError`, `KeyError` or `AttributeError` as a further base so
 that code catching those still does. One place per surface turns them into an answer: the HTTP
-exception handler (app/views/errors.py), the CLI's main() (app/cli.py) and the socket's error
-frame (app/views/ws.py).
+exception handler (app/views/errors.py), the CLI's main() (app/cli/__init__.py) and the socket's
+error frame (app/views/ws.py).
 """
 
 from __future__ import annotations

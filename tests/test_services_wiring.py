@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from app.auth.current import Actor
 from app.channels.memory import MemoryBroker
 from app.channels.redis import RedisBroker
-from app.command_line import command_services
+from app.cli.shared import command_services
 from app.constance.records import Change
 from app.main import create_app
 from app.models import ScheduledJob

@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.command_line import (
+from app.cli.shared import (
     Parser,
     UsageError,
     cell,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from app.command_line import (
+from app.cli.shared import (
     Parser,
     UsageError,
     cell,

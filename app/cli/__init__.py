@@ -13,12 +13,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.auth.passwords import use_hashing
-from app.command_line import Parser, UsageError, positive_int, run_async
+from app.cli.shared import Parser, UsageError, positive_int, run_async
 from app.config import Config, load_config
-from app.constance.commands import add_settings_parser, cmd_settings
 from app.errors import StarboardError
 from app.notifications import LEVELS
-from app.scheduler.commands import add_jobs_parser, cmd_jobs, cmd_scheduler
 
 
 def port_number(value: str) -> int:
@@ -28,6 +26,9 @@ def port_number(value: str) -> int:
 
 
 def build_parser() -> Parser:
+    from app.constance.commands import add_settings_parser
+    from app.scheduler.commands import add_jobs_parser
+
     parser = Parser(prog="starboard", description="Starboard management commands")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -89,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         use_hashing(config.password_hashing)
         args = build_parser().parse_args(argv)
         who = f"starboard {args.command}"
-        return HANDLERS[args.command](args, config) or 0
+        return handler_for(args.command)(args, config) or 0
     except StarboardError as exc:
         # Every refusal, from any command: one line naming the field, the kind's exit status.
         print(f"{who}: {exc.message}", file=sys.stderr)
@@ -118,7 +119,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_notify(args: argparse.Namespace, config: Config) -> int:
-    from app.command_line import command_services
+    from app.cli.shared import command_services
     from app.notifications.service import notify
 
     async def work() -> int:
@@ -263,7 +264,10 @@ class _session_scope:
             await self.engine.dispose()
 
 
-HANDLERS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
+Handler = Callable[[argparse.Namespace, Config], int]
+
+# The commands of app/cli; each capability's own come from its commands module.
+HANDLERS: dict[str, Handler] = {
     "serve": cmd_serve,
     "migrate": cmd_migrate,
     "notify": cmd_notify,
@@ -272,7 +276,13 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "users": cmd_users,
     "seed-demo": cmd_seed_demo,
     "shell": cmd_shell,
-    "settings": cmd_settings,
-    "jobs": cmd_jobs,
-    "scheduler": cmd_scheduler,
 }
+
+
+def handler_for(command: str) -> Handler:
+    # Imported here, not at the top: those modules import app.cli.shared, which loads this package.
+    from app.constance.commands import cmd_settings
+    from app.scheduler.commands import cmd_jobs, cmd_scheduler
+
+    capabilities = {"settings": cmd_settings, "jobs": cmd_jobs, "scheduler": cmd_scheduler}
+    return {**HANDLERS, **capabilities}[command]
