@@ -19,7 +19,8 @@ from starlette_admin.flash import flash
 from starlette_admin.routing import route
 from starlette_admin.views import CustomView
 
-from app.admin.job_display import FORM_FIELDS, JobForm, RunShown, moment
+from app.admin.job_display import RunShown, moment
+from app.admin.job_form import FORM_FIELDS, JobForm
 from app.admin.library import admin_page
 from app.admin.paging import page_count, page_number
 from app.auth.current import actor_of, current_user
