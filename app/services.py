@@ -64,19 +64,19 @@ def build_services(
     `clock`: one for every service (tests pass a FakeClock).
     """
     clock = clock or SystemClock()
-    declared = load_declarations(config.live_settings_module)
+    declarations = load_declarations(config.live_settings_module)
     if definitions is None:
         definitions = load_jobs(config.jobs_module, config.timezone)
     engine = create_engine(config.database_url)
     session_factory = create_session_factory(engine)
     broker, client = broker_for(config.redis_url, clock)
-    live_settings = LiveSettings(declared.catalogue)
+    live_settings = LiveSettings(declarations.declared)
     store = SettingsStore(
-        declared.catalogue,
+        declarations.declared,
         live_settings,
         session_factory,
         broker,
-        declared.hooks if hooks else Hooks(),
+        declarations.hooks if hooks else Hooks(),
         check_interval=config.settings_check_interval,
         clock=clock,
     )

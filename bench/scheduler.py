@@ -112,7 +112,7 @@ class ReportingScheduler(Scheduler):
 async def serve(args: argparse.Namespace) -> None:
     engine = create_engine(args.database)
     broker, client = broker_for(args.redis)
-    live = LiveSettings(load_declarations("app.live_settings").catalogue)
+    live = LiveSettings(load_declarations("app.live_settings").declared)
     scheduler = ReportingScheduler(
         definitions(args.filler_jobs, args.base_hour),
         create_session_factory(engine),

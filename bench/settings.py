@@ -87,7 +87,7 @@ class PerOp:
 
 
 def time_reads(batches: int) -> list[PerOp]:
-    live = LiveSettings(load_declarations("app.live_settings").catalogue)
+    live = LiveSettings(load_declarations("app.live_settings").declared)
     constance.install(live)
     cases = [
         ("live.KEY (an attribute of the app's LiveSettings)", f"live.{KEY}"),
@@ -174,10 +174,8 @@ async def propagate(
 ) -> Propagation:
     result = Propagation(name, goal_ms)
     engine = create_engine(database_url)
-    catalogue = load_declarations("app.live_settings").catalogue
-    store = SettingsStore(
-        catalogue, LiveSettings(catalogue), create_session_factory(engine), broker
-    )
+    declared = load_declarations("app.live_settings").declared
+    store = SettingsStore(declared, LiveSettings(declared), create_session_factory(engine), broker)
     try:
         await store.reload(None, None)  # only saves, never listens: no start()
         async with httpx.AsyncClient(trust_env=False, timeout=5) as client:

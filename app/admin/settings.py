@@ -229,7 +229,7 @@ class SettingsPage(CustomView):
         editable = may(request, "edit")
         groups = {
             group: [field_block(s, snapshot, editable) for s in settings]
-            for group, settings in store.catalogue.groups().items()
+            for group, settings in store.declared.groups().items()
         }
         return admin_page(
             self,
@@ -238,7 +238,7 @@ class SettingsPage(CustomView):
             {
                 "title": self.title(request),
                 "groups": groups,
-                "stale": stale_keys(store.catalogue, snapshot),
+                "stale": stale_keys(store.declared, snapshot),
                 "editable": editable,
                 "version": snapshot.version,
             },
@@ -248,7 +248,7 @@ class SettingsPage(CustomView):
 
     def setting(self, request: Request) -> Setting:
         # UnknownSetting: a 404 naming the closest declared key (app/views/errors.py).
-        return store_of(request).catalogue[str(request.path_params["key"])]
+        return store_of(request).declared[str(request.path_params["key"])]
 
     async def block(self, request: Request, setting: Setting, **outcome: Any) -> FieldBlock:
         store = store_of(request)
@@ -294,7 +294,7 @@ class SettingsPage(CustomView):
     async def apply(
         self, request: Request, change: Change, typed: str | None, reason: str | None
     ) -> Response:
-        setting = store_of(request).catalogue[change.key]
+        setting = store_of(request).declared[change.key]
         try:
             changed = await store_of(request).save([change], actor_of(request), reason)
         except Conflict as exc:
@@ -398,7 +398,7 @@ class SettingsPage(CustomView):
     async def transfer_export(self, request: Request) -> Response:
         store = store_of(request)
         async with store.session_factory() as session:
-            document = await export(session, store.catalogue)
+            document = await export(session, store.declared)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         return Response(
             json.dumps(document, indent=2),
@@ -423,13 +423,13 @@ class SettingsPage(CustomView):
                 document = json.loads(text)
             except ValueError as exc:
                 raise ImportRefused([f"file: not JSON ({exc})"]) from None
-            values = read_import(store.catalogue, document)
+            values = read_import(store.declared, document)
         except ImportRefused as refused:
             return self.import_page(
                 request, [], refused.problems, "", HTTP_422_UNPROCESSABLE_CONTENT
             )
         async with store.session_factory() as session:
-            changes, differences = await plan_import(session, store.catalogue, values)
+            changes, differences = await plan_import(session, store.declared, values)
         if form.get("apply") == "1" and changes:
             # All at once: one transaction, so the file is applied whole or not at all.
             changed = await store.save(changes, actor_of(request), reason_of(form) or "import")

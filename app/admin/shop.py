@@ -6,7 +6,7 @@ from app.models import CustomerStats, Product
 
 class ProductView(AutoModelView):
     model = Product
-    # Long text and JSON make a catalogue list unreadable; they stay on detail and forms.
+    # Long text and JSON make a product list unreadable; they stay on detail and forms.
     exclude_fields_from_list = ["description", "specs"]
     fields_default_sort = ["name"]
 

@@ -22,7 +22,7 @@ from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
 from app.admin.notifications import NotificationBell, NotificationInbox
 from app.admin.settings import SettingsPage
-from app.auth.permissions import catalogue
+from app.auth.permissions import grantable
 from app.auth.throttle import SignInThrottle
 from app.channels import Broker
 from app.clock import SYSTEM_CLOCK, Clock
@@ -105,5 +105,5 @@ def build_admin(
     admin.add_view(MaintenanceBanner())
     admin.add_view(JobsPage())
     # Every admin serves the same models, so one list serves every app in the process.
-    GrantsPermissions.grantable_permissions = catalogue(keys)
+    GrantsPermissions.grantable_permissions = grantable(keys)
     return admin

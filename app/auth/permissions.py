@@ -21,7 +21,7 @@ def model_permission(identity: str, action: str) -> str:
     return f"{identity}:{action}"
 
 
-def catalogue(model_identities: Iterable[str]) -> list[str]:
+def grantable(model_identities: Iterable[str]) -> list[str]:
     """Every permission an operator can grant, in a stable order for forms."""
     names = [
         model_permission(identity, action)

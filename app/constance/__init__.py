@@ -7,8 +7,8 @@ with `request.app.state.live_settings.KEY`; both are plain attribute reads.
 
 from app.constance.declared import (
     MASK,
-    Catalogue,
     DeclarationError,
+    DeclaredSettings,
     Setting,
     SettingError,
     UnknownSetting,
@@ -17,7 +17,7 @@ from app.constance.hooks import SettingChanged, on_change
 from app.constance.values import LiveSettings
 
 # The process's live settings, bound by create_app (see `install`); empty until then.
-settings: LiveSettings = LiveSettings(Catalogue(()))
+settings: LiveSettings = LiveSettings(DeclaredSettings(()))
 
 
 def install(live: LiveSettings) -> None:
@@ -28,8 +28,8 @@ def install(live: LiveSettings) -> None:
 
 __all__ = [
     "MASK",
-    "Catalogue",
     "DeclarationError",
+    "DeclaredSettings",
     "LiveSettings",
     "Setting",
     "SettingChanged",

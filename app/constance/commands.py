@@ -69,7 +69,7 @@ async def settings_list(args: argparse.Namespace, services: Services) -> int:
     from app.constance.listing import read_listing
 
     async with services.session_factory() as session:
-        listing = await read_listing(session, services.settings_store.catalogue)
+        listing = await read_listing(session, services.settings_store.declared)
     if args.json:
         print(json.dumps(listing_json(listing), indent=2))
         return 0
@@ -136,9 +136,9 @@ def listing_json(listing: Listing) -> list[dict[str, Any]]:
 async def settings_get(args: argparse.Namespace, services: Services) -> int:
     from app.constance.listing import read_listing
 
-    setting = services.settings_store.catalogue[args.key]
+    setting = services.settings_store.declared[args.key]
     async with services.session_factory() as session:
-        listing = await read_listing(session, services.settings_store.catalogue)
+        listing = await read_listing(session, services.settings_store.declared)
     entry = next(e for e in listing.entries if e.setting is setting)
     if entry.problem:
         print(f"starboard settings get: {entry.problem}; the default is served", file=sys.stderr)
@@ -151,7 +151,7 @@ async def settings_set(args: argparse.Namespace, services: Services) -> int:
 
     store = services.settings_store
 
-    setting = store.catalogue[args.key]
+    setting = store.declared[args.key]
     value = setting.parse(args.value)  # SettingError: key, type and what is accepted
     changed = await store.save([Change(setting.key, value)], cli_actor(), args.reason)
     if not changed:
@@ -166,7 +166,7 @@ async def settings_reset(args: argparse.Namespace, services: Services) -> int:
 
     store = services.settings_store
 
-    setting = store.catalogue[args.key]
+    setting = store.declared[args.key]
     changed = await store.save([Change(setting.key, RESET)], cli_actor(), args.reason)
     shown = setting.shown(setting.default)
     if not changed:
@@ -180,7 +180,7 @@ async def settings_export(args: argparse.Namespace, services: Services) -> int:
     from app.constance.transfer import export
 
     async with services.session_factory() as session:
-        document = await export(session, services.settings_store.catalogue)
+        document = await export(session, services.settings_store.declared)
     text = json.dumps(document, indent=2) + "\n"
     if args.file is None:
         sys.stdout.write(text)
@@ -199,9 +199,9 @@ async def settings_import(args: argparse.Namespace, services: Services) -> int:
     store = services.settings_store
 
     document = await asyncio.to_thread(_read_json, args.file)
-    values = read_import(store.catalogue, document)  # ImportRefused: nothing written
+    values = read_import(store.declared, document)  # ImportRefused: nothing written
     async with services.session_factory() as session:
-        changes, differences = await plan_import(session, store.catalogue, values)
+        changes, differences = await plan_import(session, store.declared, values)
     for difference in differences:
         print(f"{difference.key}: {difference.old} → {difference.new}")
     if args.dry_run:

@@ -1,7 +1,7 @@
 """Declaring live settings in code: key, default, help, group, type, validators, secrecy.
 
-A developer lists `Setting(...)` objects in `app/live_settings.py`; `Catalogue` checks them once
-at start-up (a default that fails its own validators stops the app, naming the key).
+A developer lists `Setting(...)` objects in `app/live_settings.py`; `DeclaredSettings` checks
+them once at start-up (a default that fails its own validators stops the app, naming the key).
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ class Setting:
         )
 
 
-class Catalogue:
+class DeclaredSettings:
     """Every declared setting by key, in declaration order (groups keep first-seen order)."""
 
     def __init__(self, settings: Iterable[Setting]) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, cast
 
-from app.constance.declared import Catalogue, DeclarationError, Setting, UnknownSetting
+from app.constance.declared import DeclarationError, DeclaredSettings, Setting, UnknownSetting
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Hooks:
 
 @dataclass(frozen=True)
 class Declarations:
-    catalogue: Catalogue
+    declared: DeclaredSettings
     hooks: Hooks
 
 
@@ -63,17 +63,17 @@ def declarations_in(module: ModuleType) -> Declarations:
     settings = getattr(module, "SETTINGS", None)
     if not isinstance(settings, list | tuple) or not all(isinstance(s, Setting) for s in settings):
         raise DeclarationError(f"{module.__name__}: SETTINGS must be a list of Setting(...)")
-    catalogue = Catalogue(settings)
+    declared = DeclaredSettings(settings)
     by_key: dict[str, list[Hook]] = {}
     for _, member in inspect.getmembers(module, callable):
         function = cast(Hook, member)
         for key in getattr(function, HOOK_KEYS, ()):
-            if key not in catalogue:
+            if key not in declared:
                 raise DeclarationError(
-                    f"{function.__name__}: @on_change: {UnknownSetting(key, catalogue.keys())}"
+                    f"{function.__name__}: @on_change: {UnknownSetting(key, declared.keys())}"
                 )
             by_key.setdefault(key, []).append(function)
-    return Declarations(catalogue, Hooks(by_key))
+    return Declarations(declared, Hooks(by_key))
 
 
 def load_declarations(module_name: str) -> Declarations:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.constance.declared import Catalogue, Setting, SettingError
+from app.constance.declared import DeclaredSettings, Setting, SettingError
 from app.constance.records import Stored, read_snapshot, stale_keys, stored_value
 
 
@@ -28,14 +28,14 @@ class Listing:
     stale: list[Stored]  # stored values of keys no longer declared: shown, never dropped
 
 
-async def read_listing(session: AsyncSession, catalogue: Catalogue) -> Listing:
+async def read_listing(session: AsyncSession, declared: DeclaredSettings) -> Listing:
     snapshot = await read_snapshot(session)
     entries = []
-    for setting in catalogue:
+    for setting in declared:
         row = snapshot.rows.get(setting.key)
         try:
             value, problem = stored_value(setting, row), None
         except SettingError as exc:
             value, problem = setting.default, exc.reason
         entries.append(Entry(setting, value, row is not None, problem))
-    return Listing(snapshot.version, entries, stale_keys(catalogue, snapshot))
+    return Listing(snapshot.version, entries, stale_keys(declared, snapshot))

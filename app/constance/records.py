@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import errors
 from app.audit.log import record
 from app.auth.current import Actor
-from app.constance.declared import MASK, Catalogue, Setting, SettingError
+from app.constance.declared import MASK, DeclaredSettings, Setting, SettingError
 from app.models import SettingChange, SettingsVersion, StoredSetting
 
 VERSION_ROW = 1
@@ -126,7 +126,7 @@ async def _next_version(session: AsyncSession) -> int:
 
 async def write_changes(
     session: AsyncSession,
-    catalogue: Catalogue,
+    declared: DeclaredSettings,
     changes: Sequence[Change],
     actor: Actor,
     reason: str | None = None,
@@ -138,12 +138,12 @@ async def write_changes(
     """
     for change in changes:
         if not isinstance(change.value, Reset):
-            _check_storable(catalogue[change.key], change.value)
+            _check_storable(declared[change.key], change.value)
     version = await _next_version(session)
     current = (await read_snapshot(session, [c.key for c in changes])).rows
     changed = []
     for change in changes:
-        setting = catalogue[change.key]
+        setting = declared[change.key]
         row = current.get(change.key)
         if change.seen_version is not None and change.seen_version != (row.version if row else 0):
             raise Conflict(change.key, row)
@@ -228,6 +228,6 @@ async def change_by_id(session: AsyncSession, change_id: int) -> SettingChange |
     return await session.get(SettingChange, change_id)
 
 
-def stale_keys(catalogue: Catalogue, snapshot: Snapshot) -> list[Stored]:
+def stale_keys(declared: DeclaredSettings, snapshot: Snapshot) -> list[Stored]:
     """Stored values of keys no longer declared: kept and listed, never dropped."""
-    return [row for key, row in sorted(snapshot.rows.items()) if key not in catalogue]
+    return [row for key, row in sorted(snapshot.rows.items()) if key not in declared]

@@ -19,7 +19,7 @@ from app.auth.current import Actor
 from app.channels import Broker, Message, Subscription
 from app.channels.names import SETTINGS_CHANNEL
 from app.clock import SYSTEM_CLOCK, Clock
-from app.constance.declared import Catalogue, SettingError
+from app.constance.declared import DeclaredSettings, SettingError
 from app.constance.hooks import Hooks, SettingChanged
 from app.constance.records import Change, Snapshot, read_snapshot, read_version, stored_value
 from app.constance.records import write_changes as write
@@ -37,7 +37,7 @@ def settings_frame(keys: Sequence[str], version: int) -> dict[str, Any]:
 class SettingsStore:
     def __init__(
         self,
-        catalogue: Catalogue,
+        declared: DeclaredSettings,
         live: LiveSettings,
         session_factory: async_sessionmaker[AsyncSession],
         broker: Broker,
@@ -46,7 +46,7 @@ class SettingsStore:
         check_interval: float = CHECK_INTERVAL_S,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.catalogue = catalogue
+        self.declared = declared
         self.live = live
         self.session_factory = session_factory
         self.broker = broker
@@ -73,9 +73,9 @@ class SettingsStore:
     ) -> list[str]:
         """Writes all the changes or none; returns the keys whose value changed."""
         for change in changes:
-            self.catalogue[change.key]  # an unknown key is refused before any write
+            self.declared[change.key]  # an unknown key is refused before any write
         async with self.session_factory() as session, session.begin() as transaction:
-            version, changed = await write(session, self.catalogue, changes, actor, reason)
+            version, changed = await write(session, self.declared, changes, actor, reason)
             if not changed:
                 await transaction.rollback()  # the version stays where it was
                 return []
@@ -173,10 +173,10 @@ class SettingsStore:
                 watcher.deliver(Message(SETTINGS_CHANNEL, frame))
 
     def _apply(self, snapshot: Snapshot, keys: list[str] | None) -> list[SettingChanged]:
-        wanted = self.catalogue.keys() if keys is None else [k for k in keys if k in self.catalogue]
+        wanted = self.declared.keys() if keys is None else [k for k in keys if k in self.declared]
         values = {}
         for key in wanted:
-            setting = self.catalogue[key]
+            setting = self.declared[key]
             try:
                 values[key] = stored_value(setting, snapshot.rows.get(key))
                 self.problems.pop(key, None)

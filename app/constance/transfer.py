@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.constance.declared import MASK, Catalogue, SettingError, UnknownSetting
+from app.constance.declared import MASK, DeclaredSettings, SettingError, UnknownSetting
 from app.constance.records import RESET, Change, Reset, read_snapshot, stored_value
 from app.errors import BadInput
 
@@ -30,11 +30,11 @@ class Difference:
     new: str
 
 
-async def export(session: AsyncSession, catalogue: Catalogue) -> dict[str, Any]:
+async def export(session: AsyncSession, declared: DeclaredSettings) -> dict[str, Any]:
     """Every declared setting's current value as typed JSON; secrets masked."""
     snapshot = await read_snapshot(session)
     values: dict[str, Any] = {}
-    for setting in catalogue:
+    for setting in declared:
         try:
             value = stored_value(setting, snapshot.rows.get(setting.key))
         except SettingError:
@@ -61,17 +61,17 @@ def is_exported_entry(entry: Any) -> bool:
     }
 
 
-def read_import(catalogue: Catalogue, document: Any) -> dict[str, Any]:
+def read_import(declared: DeclaredSettings, document: Any) -> dict[str, Any]:
     """Checks the whole file: {key: valid value}, leaving out masked secrets; or ImportRefused."""
     entries = document.get("settings") if isinstance(document, dict) else None
     if not isinstance(entries, dict):
         raise ImportRefused(['file: expected a JSON object with a "settings" object of key: value'])
     problems, values = [], {}
     for key, entry in entries.items():
-        if key not in catalogue:
-            problems.append(str(UnknownSetting(key, catalogue.keys())))
+        if key not in declared:
+            problems.append(str(UnknownSetting(key, declared.keys())))
             continue
-        setting = catalogue[key]
+        setting = declared[key]
         typed = is_exported_entry(entry)
         value = entry["value"] if typed else entry
         if typed and entry["type"] != setting.type.name:
@@ -94,13 +94,13 @@ def read_import(catalogue: Catalogue, document: Any) -> dict[str, Any]:
 
 
 async def plan_import(
-    session: AsyncSession, catalogue: Catalogue, values: dict[str, Any]
+    session: AsyncSession, declared: DeclaredSettings, values: dict[str, Any]
 ) -> tuple[list[Change], list[Difference]]:
     """The changes the import would make, and how each shows (secrets masked)."""
     snapshot = await read_snapshot(session, list(values))
     changes, differences = [], []
     for key, value in values.items():
-        setting = catalogue[key]
+        setting = declared[key]
         row = snapshot.rows.get(key)
         try:
             current, readable = stored_value(setting, row), True

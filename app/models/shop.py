@@ -1,4 +1,4 @@
-"""The demo domain: a shop's back office (customers, catalogue, orders, support)."""
+"""The demo domain: a shop's back office (customers, products, orders, support)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from app.models import OrderStatus, TicketPriority, TicketStatus
-from app.shop.catalogue import shelf
 from app.shop.clock import DAY, HOUR, OPENING_TS, REFERENCE_TS, moment
+from app.shop.products import shelf
 
 Row = tuple[Any, ...]
 T = TypeVar("T")

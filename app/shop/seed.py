@@ -1,6 +1,6 @@
-"""Seeding the demo shop: its catalogue and N orders of history, adding only what is missing.
+"""Seeding the demo shop: products, tags and N orders of history, adding only what is missing.
 
-Every row has a fixed primary key and fixed content (see catalogue.py and history.py), so seeding
+Every row has a fixed primary key and fixed content (see products.py and history.py), so seeding
 is repeatable, a second run adds nothing, and a larger N adds only the rows a smaller one lacked.
 Rows go in by chunk, one transaction each: a plain executemany on SQLite, COPY on PostgreSQL.
 """
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
 from app.auth.accounts import create_user, has_any_user
 from app.db import Base
 from app.models import Customer, Group, Order, OrderItem, Product, Tag, Ticket, product_tag
-from app.shop import catalogue
+from app.shop import products as demo_products
 from app.shop.history import (
     CUSTOMER_CHUNK,
     CUSTOMER_COLUMNS,
@@ -109,7 +109,7 @@ async def seed_demo(
     report = SeedReport()
     async with bulk_connection(engine_of(session_factory)) as conn:
         report.present = await count_rows(conn)
-        await seed_catalogue(conn, report)
+        await seed_products(conn, report)
         await seed_customers(conn, customers_for(orders), report)
         await seed_orders(conn, orders, report, echo)
         if report.touched:
@@ -154,13 +154,13 @@ async def count_rows(conn: AsyncConnection) -> dict[str, int]:
         return counts
 
 
-async def seed_catalogue(conn: AsyncConnection, report: SeedReport) -> None:
+async def seed_products(conn: AsyncConnection, report: SeedReport) -> None:
     async with conn.begin():
         have = (await conn.execute(select(PRODUCTS.c.id, PRODUCTS.c.sku))).all()
         taken_ids, taken_skus = {row.id for row in have}, {row.sku for row in have}
         products = [
             p.row()
-            for p in catalogue.products()
+            for p in demo_products.products()
             if p.id not in taken_ids and p.sku not in taken_skus
         ]
         await insert_rows(conn, PRODUCTS, products, report)
@@ -169,7 +169,7 @@ async def seed_catalogue(conn: AsyncConnection, report: SeedReport) -> None:
         taken_ids, taken_names = {row.id for row in have}, {row.name for row in have}
         tags = [
             t
-            for t in catalogue.tag_rows()
+            for t in demo_products.tag_rows()
             if t["id"] not in taken_ids and t["name"] not in taken_names
         ]
         await insert_rows(conn, TAGS, tags, report)
@@ -180,7 +180,7 @@ async def seed_catalogue(conn: AsyncConnection, report: SeedReport) -> None:
         linked = {(p, t) for p, t in await conn.execute(pairs)}
         links = [
             {"product_id": p, "tag_id": t}
-            for p, t in catalogue.product_tag_pairs()
+            for p, t in demo_products.product_tag_pairs()
             if (p, t) not in linked and p in product_ids and t in tag_ids
         ]
         await insert_rows(conn, product_tag, links, report)

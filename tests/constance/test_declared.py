@@ -16,8 +16,8 @@ from app import constance
 from app.channels.memory import MemoryBroker
 from app.constance import (
     MASK,
-    Catalogue,
     DeclarationError,
+    DeclaredSettings,
     LiveSettings,
     Setting,
     SettingChanged,
@@ -282,7 +282,7 @@ def test_accepted_describes_every_limit_for_the_field_hint() -> None:
         (lambda: Setting("PAGE-SIZE", 1), "'PAGE-SIZE': a setting key is UPPER_CASE"),
         (lambda: Setting("", 1), "'': a setting key is UPPER_CASE"),
         (
-            lambda: Catalogue([Setting("PAGE_SIZE", 25), Setting("PAGE_SIZE", 50)]),
+            lambda: DeclaredSettings([Setting("PAGE_SIZE", 25), Setting("PAGE_SIZE", 50)]),
             "PAGE_SIZE: declared twice",
         ),
     ],
@@ -329,21 +329,23 @@ def test_hooks_are_found_by_key_in_the_settings_module() -> None:
     async def only_b(change: SettingChanged) -> None:
         pass
 
-    declared = declarations_in(module_with([Setting("A", 1), Setting("B", 2)], x=both, y=only_b))
-    assert declared.catalogue.keys() == ["A", "B"]
-    assert declared.hooks.by_key == {"A": [both], "B": [both, only_b]}
+    declarations = declarations_in(
+        module_with([Setting("A", 1), Setting("B", 2)], x=both, y=only_b)
+    )
+    assert declarations.declared.keys() == ["A", "B"]
+    assert declarations.hooks.by_key == {"A": [both], "B": [both, only_b]}
 
 
 def test_the_demo_declarations_load() -> None:
-    declared = load_declarations("app.live_settings")
-    assert "MAINTENANCE_MODE" in declared.catalogue
-    assert declared.catalogue["PAYMENT_API_KEY"].secret
-    assert list(declared.catalogue.groups())[:2] == ["Site", "Admin"]
+    declarations = load_declarations("app.live_settings")
+    assert "MAINTENANCE_MODE" in declarations.declared
+    assert declarations.declared["PAYMENT_API_KEY"].secret
+    assert list(declarations.declared.groups())[:2] == ["Site", "Admin"]
 
 
 # --- reads -----------------------------------------------------------------------------------
 
-CATALOGUE = Catalogue(
+DECLARED = DeclaredSettings(
     [
         Setting("LOW_STOCK_THRESHOLD", 10, min=0),
         Setting("MAINTENANCE_MODE", False),
@@ -353,7 +355,7 @@ CATALOGUE = Catalogue(
 
 
 def test_an_unknown_key_suggests_the_closest_declared_one() -> None:
-    live = LiveSettings(CATALOGUE)
+    live = LiveSettings(DECLARED)
     with pytest.raises(UnknownSetting) as refused:
         live.LOW_STOK  # noqa: B018
     assert str(refused.value) == "no live setting 'LOW_STOK'; did you mean LOW_STOCK_THRESHOLD?"
@@ -367,7 +369,7 @@ def test_an_unknown_key_suggests_the_closest_declared_one() -> None:
 
 
 def test_a_value_cannot_be_assigned_or_deleted_in_one_process() -> None:
-    live = LiveSettings(CATALOGUE)
+    live = LiveSettings(DECLARED)
     with pytest.raises(AttributeError, match="not by assignment"):
         live.LOW_STOCK_THRESHOLD = 1
     with pytest.raises(AttributeError, match="not by assignment"):
@@ -391,9 +393,9 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def test_a_read_never_touches_the_database(sqlite_engine: AsyncEngine) -> None:
-    live = LiveSettings(CATALOGUE)
+    live = LiveSettings(DECLARED)
     store = SettingsStore(
-        CATALOGUE,
+        DECLARED,
         live,
         create_session_factory(sqlite_engine),
         MemoryBroker(),

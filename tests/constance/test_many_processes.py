@@ -154,7 +154,7 @@ def save_here(env: Mapping[str, str], key: str, value: str) -> int:
         config = make_config(env["DATABASE_URL"], redis_url=env["REDIS_URL"])
         async with open_services(build_services(config), listen=False) as services:
             store = services.settings_store
-            parsed = store.catalogue[key].parse(value)
+            parsed = store.declared[key].parse(value)
             assert await store.save([Change(key, parsed)], Actor(None, "test", None)) == [key]
             return store.version
 

@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.auth.current import Actor
 from app.channels.memory import MemoryBroker
 from app.clock import SYSTEM_CLOCK, Clock, FakeClock
-from app.constance import MASK, Catalogue, LiveSettings, Setting, SettingChanged, SettingError
+from app.constance import (
+    MASK,
+    DeclaredSettings,
+    LiveSettings,
+    Setting,
+    SettingChanged,
+    SettingError,
+)
 from app.constance.hooks import Hooks
 from app.constance.records import (
     AUDIT_ACTION,
@@ -40,7 +47,7 @@ SETTINGS = [
     Setting("FREE_SHIPPING_OVER", Decimal("50.00")),
     Setting("API_KEY", "", secret=True),
 ]
-CATALOGUE = Catalogue(SETTINGS)
+DECLARED = DeclaredSettings(SETTINGS)
 HEAL_TIMEOUT_S = 5.0
 CHECK_S = 2.0  # the version check's interval where a test moves the clock
 
@@ -49,15 +56,15 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 def new_store(
     session_factory: SessionFactory,
-    catalogue: Catalogue = CATALOGUE,
+    declared: DeclaredSettings = DECLARED,
     hooks: Hooks | None = None,
     check_interval: float = 3600.0,  # no version check unless the test asks for one
     clock: Clock = SYSTEM_CLOCK,
 ) -> SettingsStore:
     # A MemoryBroker each: two stores are two processes that cannot hear each other.
-    live = LiveSettings(catalogue)
+    live = LiveSettings(declared)
     return SettingsStore(
-        catalogue,
+        declared,
         live,
         session_factory,
         MemoryBroker(),
@@ -306,7 +313,7 @@ async def test_stored_values_of_undeclared_keys_are_kept_and_listed(
         assert store.problems == {}
         async with session_factory() as session:
             snapshot = await read_snapshot(session)
-        assert [row.key for row in stale_keys(CATALOGUE, snapshot)] == ["OLD_BANNER"]
+        assert [row.key for row in stale_keys(DECLARED, snapshot)] == ["OLD_BANNER"]
         with pytest.raises(AttributeError, match="no live setting 'OLD_BANNER'"):
             store.live.OLD_BANNER  # noqa: B018
     assert set(await rows(session_factory)) == {"OLD_BANNER", "GREETING"}
@@ -327,7 +334,7 @@ async def test_a_stored_value_the_declaration_no_longer_accepts_is_served_as_def
     before = new_store(session_factory)
     async with running(before):
         await before.save([Change("LOW_STOCK_THRESHOLD", 500)], ACTOR)
-    redeclared = Catalogue([changed, *SETTINGS[1:]])
+    redeclared = DeclaredSettings([changed, *SETTINGS[1:]])
     after = new_store(session_factory, redeclared)
     async with running(after):
         assert changed.default == after.live.LOW_STOCK_THRESHOLD
@@ -340,7 +347,7 @@ async def test_saving_a_fitting_value_clears_the_problem(session_factory: Sessio
     before = new_store(session_factory)
     async with running(before):
         await before.save([Change("LOW_STOCK_THRESHOLD", 500)], ACTOR)
-    redeclared = Catalogue([Setting("LOW_STOCK_THRESHOLD", 10, max=100), *SETTINGS[1:]])
+    redeclared = DeclaredSettings([Setting("LOW_STOCK_THRESHOLD", 10, max=100), *SETTINGS[1:]])
     after = new_store(session_factory, redeclared)
     async with running(after):
         assert "LOW_STOCK_THRESHOLD" in after.problems

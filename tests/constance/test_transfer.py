@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.current import Actor
 from app.channels.memory import MemoryBroker
-from app.constance import MASK, Catalogue, LiveSettings, Setting
+from app.constance import MASK, DeclaredSettings, LiveSettings, Setting
 from app.constance.records import RESET, Change
 from app.constance.store import SettingsStore
 from app.constance.transfer import (
@@ -29,7 +29,7 @@ from app.models import SettingChange, SettingsVersion, StoredSetting
 
 ACTOR = Actor(user_id=None, username="ops-anna", client_address=None)
 SECRET = "sk_live_hunter2"
-CATALOGUE = Catalogue(
+DECLARED = DeclaredSettings(
     [
         Setting("MAINTENANCE_MODE", False),
         Setting("LOW_STOCK_THRESHOLD", 10, min=0, max=1000),
@@ -48,7 +48,7 @@ SessionFactory = async_sessionmaker[AsyncSession]
 @pytest.fixture
 async def store(session_factory: SessionFactory) -> AsyncIterator[SettingsStore]:
     store = SettingsStore(
-        CATALOGUE, LiveSettings(CATALOGUE), session_factory, MemoryBroker(), check_interval=3600
+        DECLARED, LiveSettings(DECLARED), session_factory, MemoryBroker(), check_interval=3600
     )
     await store.start()
     yield store
@@ -57,15 +57,15 @@ async def store(session_factory: SessionFactory) -> AsyncIterator[SettingsStore]
 
 async def exported(session_factory: SessionFactory) -> dict[str, Any]:
     async with session_factory() as session:
-        document = await export(session, CATALOGUE)
+        document = await export(session, DECLARED)
     return json.loads(json.dumps(document))  # as written to a file and read back
 
 
 async def import_file(store: SettingsStore, document: Any) -> list[Difference]:
     """What the CLI and the page do: check everything, plan, then save all at once."""
-    values = read_import(CATALOGUE, document)
+    values = read_import(DECLARED, document)
     async with store.session_factory() as session:
-        changes, differences = await plan_import(session, CATALOGUE, values)
+        changes, differences = await plan_import(session, DECLARED, values)
     if changes:
         await store.save(changes, ACTOR, reason="import")
     return differences
@@ -151,11 +151,11 @@ async def test_import_reports_every_problem_at_once_and_writes_nothing(
 )
 def test_a_file_without_a_settings_object_is_refused(document: Any) -> None:
     with pytest.raises(ImportRefused, match='expected a JSON object with a "settings" object'):
-        read_import(CATALOGUE, document)
+        read_import(DECLARED, document)
 
 
 def test_a_bad_secret_in_a_file_is_reported_without_its_value() -> None:
-    secret_int = Catalogue([Setting("PIN", 1234, secret=True, max=9999)])
+    secret_int = DeclaredSettings([Setting("PIN", 1234, secret=True, max=9999)])
     with pytest.raises(ImportRefused) as refused:
         read_import(secret_int, {"settings": {"PIN": 777777}})
     assert "777777" not in str(refused.value) and MASK in str(refused.value)
@@ -167,7 +167,7 @@ async def test_masked_secrets_in_a_file_keep_what_is_stored(
     await store.save([Change("PAYMENT_API_KEY", SECRET)], ACTOR)
     document = await exported(session_factory)
     document["settings"]["MAINTENANCE_MODE"]["value"] = True
-    assert "PAYMENT_API_KEY" not in read_import(CATALOGUE, document)
+    assert "PAYMENT_API_KEY" not in read_import(DECLARED, document)
     differences = await import_file(store, document)
     assert [d.key for d in differences] == ["MAINTENANCE_MODE"]
     assert store.live.PAYMENT_API_KEY == SECRET
@@ -189,7 +189,7 @@ def test_bare_hand_typed_values_are_accepted() -> None:
             "DEFAULT_CURRENCY": "USD",
         }
     }
-    assert read_import(CATALOGUE, document) == {
+    assert read_import(DECLARED, document) == {
         "MAINTENANCE_MODE": True,
         "LOW_STOCK_THRESHOLD": 5,
         "FREE_SHIPPING_OVER": Decimal("75"),
@@ -209,7 +209,7 @@ def test_exported_entries_and_bare_values_mix_in_one_file() -> None:
             "MAINTENANCE_MODE": False,
         }
     }
-    assert read_import(CATALOGUE, document) == {
+    assert read_import(DECLARED, document) == {
         "LOW_STOCK_THRESHOLD": 7,
         "FREE_SHIPPING_OVER": Decimal("19.99"),
         "FEATURE_FLAGS": {"beta": True},
@@ -232,7 +232,7 @@ async def test_plan_import_lists_only_real_changes_with_secrets_masked(
         ACTOR,
     )
     values = read_import(
-        CATALOGUE,
+        DECLARED,
         {
             "settings": {
                 "LOW_STOCK_THRESHOLD": 25,  # as stored: no change
@@ -244,7 +244,7 @@ async def test_plan_import_lists_only_real_changes_with_secrets_masked(
         },
     )
     async with session_factory() as session:
-        changes, differences = await plan_import(session, CATALOGUE, values)
+        changes, differences = await plan_import(session, DECLARED, values)
     assert changes == [
         Change("FREE_SHIPPING_OVER", Decimal("75.00")),
         Change("SALE_STARTS_ON", dt.date(2026, 12, 1)),

@@ -18,7 +18,7 @@ from app.models import Customer, CustomerStats, Group, JobRun, Notification, Sch
 from app.scheduler.context import JobContext
 from tests import factories
 
-CATALOGUE = load_declarations("app.live_settings").catalogue
+DECLARED = load_declarations("app.live_settings").declared
 
 
 class Harness:
@@ -27,7 +27,7 @@ class Harness:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self.session_factory = session_factory
         self.reported: list[tuple[float | None, str | None]] = []
-        self.live = LiveSettings(CATALOGUE)
+        self.live = LiveSettings(DECLARED)
 
     def set(self, **values: Any) -> None:
         self.live.replace(values, self.live.version + 1)

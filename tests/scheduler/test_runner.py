@@ -20,7 +20,7 @@ from app.auth.current import Actor
 from app.channels import Broker
 from app.channels.memory import MemoryBroker
 from app.clock import SYSTEM_CLOCK, Clock, FakeClock
-from app.constance import Catalogue, LiveSettings, Setting
+from app.constance import DeclaredSettings, LiveSettings, Setting
 from app.models import Group, JobRun, Notification, ScheduledJob
 from app.scheduler import claims
 from app.scheduler.context import LOG_LIMIT, TRUNCATED
@@ -36,7 +36,7 @@ ANNA = Actor(user_id=None, username="ops-anna", client_address=None)
 # Short leases and heartbeats so abandonment and healing show within a test.
 FAST = Timing(lease=1.5, heartbeat=0.2, shutdown_grace=0.25)
 HEARTBEAT_S = FAST.heartbeat
-LIVE = LiveSettings(Catalogue([Setting("LOW_STOCK_THRESHOLD", 7, min=0)]))
+LIVE = LiveSettings(DeclaredSettings([Setting("LOW_STOCK_THRESHOLD", 7, min=0)]))
 ALL = jobs_in(runner_jobs)
 WAIT_S = 10.0
 

@@ -1,4 +1,4 @@
-"""The demo shop's catalogue: a fixed set of products and tags, identical on every database."""
+"""The demo shop's products: a fixed set of products and tags, identical on every database."""
 
 from __future__ import annotations
 
@@ -259,7 +259,7 @@ DEPARTMENTS = (
 
 
 @dataclass(frozen=True)
-class CatalogueProduct:
+class DemoProduct:
     id: int
     sku: str
     name: str
@@ -339,14 +339,14 @@ def product_name(
     return brand, name
 
 
-def build_product(rng: random.Random, number: int, used_names: set[str]) -> CatalogueProduct:
+def build_product(rng: random.Random, number: int, used_names: set[str]) -> DemoProduct:
     department = DEPARTMENTS[(number - 1) % len(DEPARTMENTS)]
     brand, name = product_name(rng, department, used_names)
     available_ts = launch_time(rng)
     stock = stock_level(rng, available_ts)
     created_ts = min(available_ts, REFERENCE_TS) - rng.randrange(7, 60) * DAY
     created_ts += rng.randrange(8, 18) * HOUR
-    return CatalogueProduct(
+    return DemoProduct(
         id=number,
         sku=f"{department.sku_prefix}-{number:05d}",
         name=name,
@@ -362,7 +362,8 @@ def build_product(rng: random.Random, number: int, used_names: set[str]) -> Cata
 
 
 @cache
-def products() -> tuple[CatalogueProduct, ...]:
+def products() -> tuple[DemoProduct, ...]:
+    # The seed is a data value, kept as it was: another string would change every demo product.
     rng = random.Random("catalogue")
     used_names: set[str] = set()
     return tuple(build_product(rng, n, used_names) for n in range(1, PRODUCT_COUNT + 1))
