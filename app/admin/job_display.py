@@ -6,18 +6,18 @@ import datetime as dt
 from dataclasses import dataclass
 
 from app.db import as_utc
-from app.models.jobs import FINISHED, JobRun
+from app.models.jobs import FINISHED, JobRun, RunStatus
 from app.scheduler.claims import now
 from app.scheduler.schedules import zone
 
-STATUS_COLOURS = {
-    "queued": "secondary",
-    "running": "blue",
-    "succeeded": "green",
-    "failed": "red",
-    "timed_out": "orange",
-    "abandoned": "yellow",
-    "skipped": "muted",
+STATUS_COLOURS: dict[str, str] = {
+    RunStatus.QUEUED: "secondary",
+    RunStatus.RUNNING: "blue",
+    RunStatus.SUCCEEDED: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.TIMED_OUT: "orange",
+    RunStatus.ABANDONED: "yellow",
+    RunStatus.SKIPPED: "muted",
 }
 
 
@@ -93,11 +93,14 @@ class RunShown:
 
     @property
     def running(self) -> bool:
-        return self.run.status == "running"
+        return self.run.status == RunStatus.RUNNING
 
     @property
     def cancellable(self) -> bool:
-        return self.run.status in ("queued", "running") and not self.run.cancel_requested
+        return (
+            self.run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+            and not self.run.cancel_requested
+        )
 
     @property
     def finished(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -23,16 +24,36 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, now_utc
 
-RUN_STATUSES = (
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "timed_out",
-    "abandoned",
-    "skipped",
+
+class RunStatus(StrEnum):
+    """A run's status; members equal the strings stored in `job_run.status` and sent in frames."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    ABANDONED = "abandoned"
+    SKIPPED = "skipped"
+
+
+class Trigger(StrEnum):
+    """What made a run: its schedule, an operator (run now), or a catch-up after downtime."""
+
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    CATCH_UP = "catch-up"
+
+
+FINISHED = frozenset(
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.TIMED_OUT,
+        RunStatus.ABANDONED,
+        RunStatus.SKIPPED,
+    }
 )
-FINISHED = ("succeeded", "failed", "timed_out", "abandoned", "skipped")
 
 
 class ScheduledJob(Base):

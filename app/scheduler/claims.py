@@ -15,9 +15,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import as_utc
-from app.models.jobs import JobRun
+from app.models.jobs import JobRun, RunStatus, Trigger
 
-ACTIVE = ("running", "queued")
+ACTIVE = (RunStatus.RUNNING, RunStatus.QUEUED)
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -49,7 +49,7 @@ async def claim_fire(
     error: str | None = None,
 ) -> int | None:
     """Inserts the run; its id if this process won the fire, None if another one had."""
-    running = status == "running"
+    running = status == RunStatus.RUNNING
     statement = (
         _insert(session)(JobRun)
         .values(
@@ -59,7 +59,7 @@ async def claim_fire(
             status=status,
             worker=worker,
             started_at=now if running else None,
-            finished_at=now if status == "skipped" else None,
+            finished_at=now if status == RunStatus.SKIPPED else None,
             lease_until=now + lease if running else None,
             error=error,
             log="",
@@ -79,7 +79,7 @@ async def queue_run(
         job=job,
         trigger=trigger,
         scheduled_for=now,
-        status="queued",
+        status=RunStatus.QUEUED,
         triggered_by=triggered_by,
         log="",
     )
@@ -94,8 +94,8 @@ async def take_queued(
     """Moves a queued run to running for this process; False if someone else took it first."""
     result = await session.execute(
         update(JobRun)
-        .where(JobRun.id == run_id, JobRun.status == "queued")
-        .values(status="running", worker=worker, started_at=now, lease_until=now + lease)
+        .where(JobRun.id == run_id, JobRun.status == RunStatus.QUEUED)
+        .values(status=RunStatus.RUNNING, worker=worker, started_at=now, lease_until=now + lease)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
 
@@ -108,7 +108,7 @@ async def renew_leases(
     run_ids: Collection[int] | None = None,
 ) -> None:
     """Extends the leases of the worker's running runs; only `run_ids` when given."""
-    query = update(JobRun).where(JobRun.worker == worker, JobRun.status == "running")
+    query = update(JobRun).where(JobRun.worker == worker, JobRun.status == RunStatus.RUNNING)
     if run_ids is not None:
         # Only runs still executing here: a run whose end could not be recorded (database
         # away) must run out of lease and be abandoned, not stay `running` for ever.
@@ -123,16 +123,16 @@ async def abandon_expired(session: AsyncSession, now: dt.datetime) -> list[tuple
     expired = (
         await session.execute(
             select(JobRun.id, JobRun.job).where(
-                JobRun.status == "running", JobRun.lease_until < now
+                JobRun.status == RunStatus.RUNNING, JobRun.lease_until < now
             )
         )
     ).all()
     for run_id, _ in expired:
         await session.execute(
             update(JobRun)
-            .where(JobRun.id == run_id, JobRun.status == "running")
+            .where(JobRun.id == run_id, JobRun.status == RunStatus.RUNNING)
             .values(
-                status="abandoned",
+                status=RunStatus.ABANDONED,
                 finished_at=now,
                 error="its scheduler process stopped (no heartbeat before the lease ran out)",
             )
@@ -145,7 +145,7 @@ async def last_scheduled_fors(session: AsyncSession) -> dict[str, dt.datetime]:
     statement (10,000 jobs: one query, not 10,000)."""
     rows = await session.execute(
         select(JobRun.job, func.max(JobRun.scheduled_for))
-        .where(JobRun.trigger != "manual")
+        .where(JobRun.trigger != Trigger.MANUAL)
         .group_by(JobRun.job)
     )
     return {str(job): as_utc(moment) for job, moment in rows.all() if moment is not None}

@@ -126,6 +126,8 @@ async def jobs_list(args: argparse.Namespace, services: Services) -> int:
 
 
 async def jobs_run(args: argparse.Namespace, services: Services) -> int:
+    from app.models.jobs import RunStatus
+
     run_id = await services.jobs.run_now(args.name, cli_actor())
     print(f"Queued run {run_id} of {args.name}", flush=True)
     if not args.wait:
@@ -140,7 +142,7 @@ async def jobs_run(args: argparse.Namespace, services: Services) -> int:
         )
         return 1
     took = f" in {run.duration_s:g} s" if run.duration_s is not None else ""
-    if run.status == "succeeded":
+    if run.status == RunStatus.SUCCEEDED:
         print(f"Run {run_id} succeeded{took}")
         return 0
     print(f"starboard jobs run: run {run_id} {run.status}{took}: {run.error}", file=sys.stderr)
@@ -152,7 +154,7 @@ POLL_S = 0.2  # a plain read: the CLI subscribes to no channel (its broker is ne
 
 async def wait_for_run(services: Services, run_id: int, start_timeout: float) -> JobRun | None:
     """The run once finished; None if it was still queued after `start_timeout` seconds."""
-    from app.models.jobs import FINISHED, JobRun
+    from app.models.jobs import FINISHED, JobRun, RunStatus
 
     loop = asyncio.get_running_loop()
     give_up = loop.time() + start_timeout
@@ -164,11 +166,11 @@ async def wait_for_run(services: Services, run_id: int, start_timeout: float) ->
             raise RuntimeError(f"run {run_id} was deleted while waiting for it")
         if run.status in FINISHED:
             return run
-        if run.status == "running" and not told_running:
+        if run.status == RunStatus.RUNNING and not told_running:
             print(f"Run {run_id} started on {run.worker}", flush=True)
             told_running = True
         # Only the wait for a scheduler is bounded: a running run ends, or is abandoned.
-        if run.status == "queued" and loop.time() > give_up:
+        if run.status == RunStatus.QUEUED and loop.time() > give_up:
             return None
         await asyncio.sleep(POLL_S)
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import as_utc
-from app.models.jobs import JobRun, ScheduledJob
+from app.models.jobs import JobRun, RunStatus, ScheduledJob
 from app.scheduler.claims import now
 from app.scheduler.schedules import InvalidSchedule, Schedule, parse
 
@@ -66,7 +66,9 @@ async def overview(session: AsyncSession, name: str | None = None) -> list[JobOv
     if name is not None:
         jobs_query = jobs_query.where(ScheduledJob.name == name)
     jobs = (await session.scalars(jobs_query)).all()
-    newest = select(func.max(JobRun.id)).where(JobRun.status != "queued").group_by(JobRun.job)
+    newest = (
+        select(func.max(JobRun.id)).where(JobRun.status != RunStatus.QUEUED).group_by(JobRun.job)
+    )
     if name is not None:
         newest = newest.where(JobRun.job == name)
     runs = {

@@ -29,7 +29,7 @@ from app.clock import SYSTEM_CLOCK, Clock
 from app.config import Config
 from app.constance import LiveSettings
 from app.db import as_utc
-from app.models.jobs import JobRun, ScheduledJob
+from app.models.jobs import JobRun, RunStatus, ScheduledJob, Trigger
 from app.notifications.service import NotifyError, notify
 from app.scheduler import claims
 from app.scheduler.context import JobContext
@@ -258,21 +258,21 @@ class Scheduler:
             return
         row = planned.row
         late = (self.clock.now() - fire).total_seconds()
-        trigger, status, error = "schedule", "running", None
+        trigger, status, error = Trigger.SCHEDULE, RunStatus.RUNNING, None
         if late > row.misfire_grace_s:
             if row.misfire == "skip":
-                status, error = "skipped", f"missed by {late:.0f} s (misfire policy: skip)"
+                status, error = RunStatus.SKIPPED, f"missed by {late:.0f} s (misfire policy: skip)"
             else:
-                trigger = "catch-up"
+                trigger = Trigger.CATCH_UP
         lease = dt.timedelta(seconds=self.timing.lease)
         try:
             async with self.session_factory() as session, session.begin():
-                overlap_matters = status == "running" and row.overlap != "allow"
+                overlap_matters = status == RunStatus.RUNNING and row.overlap != "allow"
                 if overlap_matters and await claims.is_busy(session, name):
                     if row.overlap == "skip":
-                        status, error = "skipped", "the previous run was still running"
+                        status, error = RunStatus.SKIPPED, "the previous run was still running"
                     else:
-                        status = "queued"
+                        status = RunStatus.QUEUED
                 run_id = await claims.claim_fire(
                     session,
                     name,
@@ -290,7 +290,7 @@ class Scheduler:
         if run_id is None:
             return  # another process has this fire
         await self._publish_frame({"job": name, "id": run_id, "status": status})
-        if status == "running":
+        if status == RunStatus.RUNNING:
             self._start_run(run_id, name, fire)
 
     async def take_queued(self) -> None:
@@ -299,7 +299,7 @@ class Scheduler:
             queued = (
                 await session.execute(
                     select(JobRun.id, JobRun.job, JobRun.scheduled_for)
-                    .where(JobRun.status == "queued")
+                    .where(JobRun.status == RunStatus.QUEUED)
                     .order_by(JobRun.id)
                     .limit(50)
                 )
@@ -317,11 +317,13 @@ class Scheduler:
                 )
                 if not taken:
                     continue
-            await self._publish_frame({"job": name, "id": run_id, "status": "running"})
+            await self._publish_frame({"job": name, "id": run_id, "status": RunStatus.RUNNING})
             self._start_run(int(run_id), name, as_utc(scheduled_for))
 
     async def _busy_running(self, session: AsyncSession, name: str) -> bool:
-        query = select(JobRun.id).where(JobRun.job == name, JobRun.status == "running").limit(1)
+        query = (
+            select(JobRun.id).where(JobRun.job == name, JobRun.status == RunStatus.RUNNING).limit(1)
+        )
         return (await session.scalar(query)) is not None
 
     # -- running one run -------------------------------------------------------------------
@@ -355,7 +357,7 @@ class Scheduler:
         running = self.running.get(run_id)
         if running is not None:
             running.context = context
-        status, error, trace = "succeeded", None, None
+        status, error, trace = RunStatus.SUCCEEDED, None, None
         started = self.clock.monotonic()
         deadline = asyncio.timeout(None)
         try:
@@ -370,12 +372,15 @@ class Scheduler:
                     call_off_expiry()
         except asyncio.CancelledError:
             by = running.cancelled_by if running else None
-            status, error = "failed", f"cancelled by {by or 'shutdown'}"
+            status, error = RunStatus.FAILED, f"cancelled by {by or 'shutdown'}"
         except Exception as exc:
             if isinstance(exc, TimeoutError) and deadline.expired():
-                status, error = "timed_out", f"stopped after its timeout of {row.timeout_s:g} s"
+                status, error = (
+                    RunStatus.TIMED_OUT,
+                    f"stopped after its timeout of {row.timeout_s:g} s",
+                )
             else:  # the job's own TimeoutError too (a slow upstream, say): a failure like any other
-                status, error = "failed", f"{type(exc).__name__}: {exc}"
+                status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
                 trace = traceback.format_exc()
         duration = self.clock.monotonic() - started
         if running is not None:
@@ -424,7 +429,7 @@ class Scheduler:
             async with self.session_factory() as session, session.begin():
                 result = await session.execute(
                     update(JobRun)
-                    .where(JobRun.id == run_id, JobRun.status == "running")
+                    .where(JobRun.id == run_id, JobRun.status == RunStatus.RUNNING)
                     .values(
                         progress=fraction,
                         progress_message=(message or "")[:300] or None,
@@ -440,7 +445,7 @@ class Scheduler:
             {
                 "job": name,
                 "id": run_id,
-                "status": "running",
+                "status": RunStatus.RUNNING,
                 "progress": fraction,
                 "progress_message": message,
             }
@@ -456,7 +461,7 @@ class Scheduler:
         duration: float,
         context: JobContext,
     ) -> None:
-        progress = 1.0 if status == "succeeded" else context.fraction
+        progress = 1.0 if status == RunStatus.SUCCEEDED else context.fraction
         async with self.session_factory() as session, session.begin():
             await session.execute(
                 update(JobRun)
@@ -476,7 +481,7 @@ class Scheduler:
         await self._publish_frame(
             {"job": name, "id": run_id, "status": status, "progress": progress}
         )
-        if status in ("failed", "timed_out"):
+        if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
             await self._tell_ops(name, run_id, status, error)
 
     async def _tell_ops(self, name: str, run_id: int, status: str, error: str | None) -> None:
@@ -551,7 +556,7 @@ class Scheduler:
                 await session.scalars(
                     select(JobRun.id).where(
                         JobRun.worker == self.worker,
-                        JobRun.status == "running",
+                        JobRun.status == RunStatus.RUNNING,
                         JobRun.cancel_requested.is_(True),
                     )
                 )
@@ -570,8 +575,8 @@ class Scheduler:
                     (await session.execute(select(ScheduledJob.name, ScheduledJob.revision))).all()
                 )
         for run_id, name in abandoned:
-            await self._publish_frame({"job": name, "id": run_id, "status": "abandoned"})
-            await self._tell_ops(name, run_id, "abandoned", "its scheduler process stopped")
+            await self._publish_frame({"job": name, "id": run_id, "status": RunStatus.ABANDONED})
+            await self._tell_ops(name, run_id, RunStatus.ABANDONED, "its scheduler process stopped")
         for run_id in cancels:
             self.cancel_here(int(run_id), "an operator")
         stale = [

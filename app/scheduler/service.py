@@ -20,7 +20,7 @@ from app.channels import Broker
 from app.channels.names import JOBS_CHANNEL, SCHEDULER_CHANNEL
 from app.clock import SYSTEM_CLOCK, Clock
 from app.errors import BadInput, Conflict, NotFound
-from app.models.jobs import JobRun, ScheduledJob
+from app.models.jobs import JobRun, RunStatus, ScheduledJob, Trigger
 from app.scheduler import claims
 from app.scheduler.registry import MISFIRE_POLICIES, OVERLAP_POLICIES, JobDefinition
 from app.scheduler.runner import job_frame
@@ -200,7 +200,11 @@ class JobsService:
             if row.orphaned or name not in self.definitions:
                 raise JobConflict(f"job {name!r}: no longer in the code, so it cannot run")
             run_id = await claims.queue_run(
-                session, name, trigger="manual", triggered_by=actor.username, now=self.clock.now()
+                session,
+                name,
+                trigger=Trigger.MANUAL,
+                triggered_by=actor.username,
+                now=self.clock.now(),
             )
             record(
                 session,
@@ -214,7 +218,7 @@ class JobsService:
         await self._tell({"type": "run-queued", "name": name, "run_id": run_id})
         # Open pages show the queued run at once, before a scheduler takes it.
         with contextlib.suppress(Exception):
-            frame = job_frame({"job": name, "id": run_id, "status": "queued"})
+            frame = job_frame({"job": name, "id": run_id, "status": RunStatus.QUEUED})
             await self.broker.publish(JOBS_CHANNEL, frame)
         return run_id
 
@@ -224,11 +228,11 @@ class JobsService:
             run = await session.get(JobRun, run_id)
             if run is None:
                 raise UnknownRun(run_id)
-            if run.status == "queued":
-                run.status = "failed"
+            if run.status == RunStatus.QUEUED:
+                run.status = RunStatus.FAILED
                 run.error = f"cancelled by {actor.username or 'an operator'} before it started"
                 run.finished_at = self.clock.now()
-            elif run.status == "running":
+            elif run.status == RunStatus.RUNNING:
                 run.cancel_requested = True
             else:
                 return False
