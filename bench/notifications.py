@@ -47,12 +47,12 @@ from starlette.datastructures import Secret
 from app import schema
 from app.auth.accounts import create_user, find_user
 from app.channels import Broker
+from app.channels.names import user_channel
 from app.channels.redis import REDIS_OPTIONS, RedisBroker
 from app.config import Config
 from app.db import create_engine, create_session_factory, now_utc
 from app.main import create_app
 from app.models import Notification
-from app.notifications.audience import user_channel
 from app.notifications.service import frame, notify
 from bench.client import BENCH_USER, ensure_superuser, session_cookie
 from bench.processes import (

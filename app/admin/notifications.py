@@ -26,10 +26,11 @@ from app.admin.library import admin_page
 from app.admin.paging import page_count, page_number
 from app.auth.current import CurrentUser, current_user
 from app.channels import Broker
+from app.channels.names import user_channel
 from app.db import as_utc
 from app.models import Notification, NotificationRead
 from app.notifications import service
-from app.notifications.audience import user_channel, visible_to
+from app.notifications.audience import visible_to
 
 PAGE_SIZE = 25
 LEVEL_COLOURS = {"info": "blue", "success": "green", "warning": "yellow", "error": "red"}

@@ -1,7 +1,19 @@
-"""The channels the app's own services publish on, named once (a user's, a group's and the
-everyone channel of notifications are in app/notifications/audience.py)."""
+"""Every channel the app publishes or listens on, named here and nowhere else."""
 
 MODELS_CHANNEL = "models"  # `model` frames: an admin change, after its commit
 JOBS_CHANNEL = "jobs"  # `job` frames for open pages
 SCHEDULER_CHANNEL = "scheduler"  # control for schedulers: job edited, run queued, cancel
 SETTINGS_CHANNEL = "settings"  # `settings` frames: a saved change, for every process to reload
+EVERYONE_CHANNEL = "all"  # notifications for everyone
+# The Redis broker stays subscribed to it, so it always has a connection to read; nobody publishes.
+IDLE_CHANNEL = "_"
+
+
+def user_channel(user_id: int) -> str:
+    """One user's notifications and unread counts, in all their tabs."""
+    return f"user:{user_id}"
+
+
+def group_channel(name: str) -> str:
+    """Notifications for the members of one group."""
+    return f"group:{name}"

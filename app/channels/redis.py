@@ -14,6 +14,7 @@ import redis.asyncio
 from redis.exceptions import ConnectionError, RedisError
 
 from app.channels.broker import QUEUE_LIMIT, Hub, Message, Subscription
+from app.channels.names import IDLE_CHANNEL
 from app.clock import SYSTEM_CLOCK, Clock
 
 _log = logging.getLogger(__name__)
@@ -123,7 +124,9 @@ class RedisBroker:
             try:
                 async with asyncio.timeout(HEARTBEAT_S):
                     # Always subscribed to something, so get_message has a connection to read.
-                    await pubsub.subscribe(PREFIX + "_", *(PREFIX + c for c in self.hub.channels()))
+                    await pubsub.subscribe(
+                        PREFIX + IDLE_CHANNEL, *(PREFIX + c for c in self.hub.channels())
+                    )
                     # Answered only after the SUBSCRIBE took effect: _read waits for it.
                     await pubsub.ping()
             except BaseException:

@@ -7,21 +7,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_
 
 from app.auth.current import CurrentUser
+from app.channels.names import EVERYONE_CHANNEL, group_channel, user_channel
 from app.models import Notification
 
-EVERYONE = "all"
-
-
-def user_channel(user_id: int) -> str:
-    return f"user:{user_id}"
-
-
-def group_channel(name: str) -> str:
-    return f"group:{name}"
+EVERYONE = "all"  # the audience of a notification for everyone (the column's value)
 
 
 def channels_of(user: CurrentUser) -> list[str]:
-    return [user_channel(user.id), *(group_channel(name) for _, name in user.groups), EVERYONE]
+    groups = (group_channel(name) for _, name in user.groups)
+    return [user_channel(user.id), *groups, EVERYONE_CHANNEL]
 
 
 def visible_to(user: CurrentUser) -> ColumnElement[bool]:

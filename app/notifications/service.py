@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.current import CurrentUser
 from app.channels import Broker
+from app.channels.names import EVERYONE_CHANNEL, group_channel, user_channel
 from app.errors import BadInput
 from app.models import Group, Notification, NotificationRead, User
 from app.notifications import LEVELS
-from app.notifications.audience import EVERYONE, group_channel, user_channel, visible_to
+from app.notifications.audience import EVERYONE, visible_to
 
 TITLE_MAX = 200
 
@@ -92,7 +93,7 @@ async def notify(
             channel = group_channel(found_group.name)
         else:
             notification.audience = EVERYONE
-            channel = EVERYONE
+            channel = EVERYONE_CHANNEL
         session.add(notification)
         await session.flush()
         await session.refresh(notification)
