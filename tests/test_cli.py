@@ -53,10 +53,13 @@ def test_help_lists_the_commands(sqlite_url: str) -> None:
         assert command in result.stdout
 
 
-def test_the_starboard_script_is_installed() -> None:
+def test_the_starboard_script_is_installed(tmp_path: Path) -> None:
     script = shutil.which("starboard", path=str(Path(sys.executable).parent))
     assert script is not None
-    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "SECRET_KEY": "test-secret"}  # nothing written to the repo's var/
+    result = subprocess.run(
+        [script, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0
     assert "seed-demo" in result.stdout
 
