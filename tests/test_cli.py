@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import anyio
@@ -51,10 +53,13 @@ def test_help_lists_the_commands(sqlite_url: str) -> None:
         assert command in result.stdout
 
 
-def test_the_starboard_script_is_installed() -> None:
+def test_the_starboard_script_is_installed(tmp_path: Path) -> None:
     script = shutil.which("starboard", path=str(Path(sys.executable).parent))
     assert script is not None
-    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "SECRET_KEY": "test-secret"}  # nothing written to the repo's var/
+    result = subprocess.run(
+        [script, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0
     assert "seed-demo" in result.stdout
 
@@ -134,8 +139,29 @@ def test_createsuperuser_without_a_terminal_names_what_is_missing(sqlite_url: st
     assert "--email is required when there is no terminal" in one_line(result.stderr)
 
 
-def test_migrate_is_idempotent(sqlite_url: str) -> None:
-    assert starboard("migrate", url=sqlite_url).returncode == 0
+def schema_and_users(path: Path) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    with closing(sqlite3.connect(path)) as connection:
+        tables = connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
+        ).fetchall()
+        version = [row[0] for row in connection.execute("SELECT version_num FROM alembic_version")]
+        users = [row[0] for row in connection.execute("SELECT username FROM user_account")]
+    return tables, version, users
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    first = starboard("migrate", url=url)
+    assert first.returncode == 0, first.stderr
+    assert "Running upgrade  -> 0001" in first.stderr  # the log says what it applies
+    add_user(url, "kept")
+    before = schema_and_users(path)
+    again = starboard("migrate", url=url)
+    assert again.returncode == 0, again.stderr
+    assert "Running upgrade" not in again.stderr + again.stdout
+    assert schema_and_users(path) == before
+    assert before[2] == ["kept"]
 
 
 SHELL_INPUT = "print('orders:', await session.scalar(select(func.count()).select_from(Order)))\n"

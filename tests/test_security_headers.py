@@ -257,4 +257,31 @@ def test_the_admin_works_under_the_policy(new_page: Page, shop: tuple[str, Path]
     watch.visit(f"{base_url}/admin/order/create")
     open_select2(page, "customer", typed="a")
 
+    # Live settings: a save through the field's htmx form, then that setting's history.
+    watch.visit(f"{base_url}/admin/settings")
+    field = page.locator('[data-sb-setting="LOW_STOCK_THRESHOLD"]')
+    field.locator("input[name=value]").fill("12")
+    field.get_by_role("button", name="Save").click()
+    expect(page.locator('[data-sb-setting="LOW_STOCK_THRESHOLD"] [data-sb-saved]')).to_be_visible()
+    watch.visit(f"{base_url}/admin/settings/LOW_STOCK_THRESHOLD/history")
+    expect(page.get_by_role("row", name=re.compile(r" admin \(default\) 12 "))).to_be_visible()
+
+    # Jobs: the list, one job, Run now (queued: this app runs no scheduler), the run's page.
+    watch.visit(f"{base_url}/admin/jobs")
+    expect(page.get_by_text("low_stock_report").first).to_be_visible()
+    watch.visit(f"{base_url}/admin/jobs/low_stock_report")
+    page.locator("[data-sb-run-now]").first.click()
+    expect(page.locator("[data-sb-feedback]").first).to_contain_text("queued")
+    run = first_id(db, "job_run")
+    # The history re-fetches itself to show the run; leaving earlier would abort that request.
+    expect(page.locator(f'#sb-job-runs tr[data-sb-run="{run}"]')).to_be_visible()
+    watch.visit(f"{base_url}/admin/jobs/low_stock_report/runs/{run}")
+    expect(page.get_by_text(f"#{run}").first).to_be_visible()
+
+    watch.visit(f"{base_url}/admin/notifications")
+    watch.visit(f"{base_url}/admin/audit/list")
+    expect(page.locator("tr[data-sa-pk]").first).to_be_visible()
+    watch.visit(f"{base_url}/admin/audit/detail?pk={first_id(db, 'audit_entry')}")
+    expect(page.locator("#tableContent")).to_be_visible()
+
     assert watch.problems == []

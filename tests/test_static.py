@@ -25,4 +25,8 @@ def test_htmx_is_served_from_static(admin_client: TestClient) -> None:
 
 
 def test_a_missing_static_file_is_a_plain_404(admin_client: TestClient) -> None:
-    assert admin_client.get("/static/vendor/nothing-here.js").status_code == 404
+    response = admin_client.get("/static/vendor/nothing-here.js")
+    assert response.status_code == 404
+    # Plain text, not the admin's styled error page (a script tag gets no HTML to run).
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == "Not Found"

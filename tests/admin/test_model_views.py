@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -17,7 +17,7 @@ from app.db import Base, create_engine, create_session_factory
 from app.main import create_app
 from app.models import Customer, Order, Product
 from tests import factories
-from tests.conftest import add_user, csrf_token, make_config, sign_in
+from tests.conftest import add_user, csrf_token, make_config, migrated_url, sign_in
 
 
 def model_views() -> dict[str, AutoModelView]:
@@ -89,11 +89,32 @@ def column_headers(html: str) -> list[str]:
 
 
 @pytest.mark.parametrize("key", MODEL_KEYS)
-def test_every_model_has_list_create_and_detail_pages(shop_client: TestClient, key: str) -> None:
+def test_every_model_has_list_create_and_detail_pages(
+    shop_client: TestClient, sqlite_url: str, key: str
+) -> None:
+    counted = scalar(sqlite_url, select(func.count()).select_from(VIEWS[key].model))
+    stored = int(counted)  # type: ignore[call-overload]
     listing = shop_client.get(f"/admin/{key}/list")
     assert listing.status_code == 200
-    create = shop_client.get(f"/admin/{key}/create").status_code
-    assert create == (403 if key in READ_ONLY else 200)
+    listed = row_pks(listing.text)
+    assert len(listed) == stored  # every stored row, all on the first page
+    footer = " ".join(listing.text.split())
+    assert (f"Showing 1 to {stored} of {stored} entries" if stored else "No entries") in footer
+    if listed:
+        detail = shop_client.get(f"/admin/{key}/detail", params={"pk": listed[0]})
+        assert detail.status_code == 200
+        shown = " ".join(re.sub(r"<[^>]+>", " ", detail.text).split())
+        assert f"#{listed[0]} " in shown
+        assert "Attribute Value Id " in shown  # the row's own fields, not an error page
+    create = shop_client.get(f"/admin/{key}/create")
+    form_action = f'action="https://testserver/admin/{key}/create"'
+    if key in READ_ONLY:
+        assert create.status_code == 403
+        assert form_action not in create.text
+    else:
+        assert create.status_code == 200
+        assert form_action in create.text
+        assert csrf_token(create.text)
 
 
 def test_lists_show_scalar_columns_and_to_one_relations_never_to_many(
@@ -284,3 +305,59 @@ def test_text_in_a_number_field_is_refused_by_name_and_nothing_is_stored(
     assert "Stock: &#39;lots&#39; is not a whole number, such as 42" in text
     assert 'value="Bad price"' in text  # what was typed is kept for correcting
     assert scalar(sqlite_url, select(func.count()).select_from(Product)) == before
+
+
+def run_sql(url: str, *statements: str) -> None:
+    async def work() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as connection:
+                for statement in statements:
+                    await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    anyio.run(work)
+
+
+ADD_CUSTOMERS = (
+    "INSERT INTO customer (name, email) SELECT 'Customer ' || n, 'bulk' || n || '@example.com' "
+    "FROM generate_series({first}, {last}) AS n"
+)
+
+
+@pytest.mark.postgres
+def test_a_big_postgresql_list_shows_the_planners_estimate_without_counting_every_row(
+    fresh_postgres_url: str,
+) -> None:
+    url = migrated_url(fresh_postgres_url)
+    run_sql(url, ADD_CUSTOMERS.format(first=1, last=12_000), "ANALYZE customer")
+    # Rows the statistics have not seen yet: a full count would show them, the estimate not.
+    run_sql(url, ADD_CUSTOMERS.format(first=12_001, last=12_500))
+    assert scalar(url, select(func.count()).select_from(Customer)) == 12_500
+    add_user(url, "admin")
+    app = create_app(make_config(url))
+    statements: list[tuple[str, object]] = []
+
+    def record(
+        _conn: object, _cursor: object, statement: str, parameters: object, *_: object
+    ) -> None:
+        statements.append((" ".join(statement.split()), parameters))
+
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in(client, "admin")
+        event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
+        try:
+            page = client.get("/admin/customer/list", params={"page_size": "10"})
+        finally:
+            event.remove(app.state.engine.sync_engine, "before_cursor_execute", record)
+    assert page.status_code == 200
+    footer = " ".join(page.text.split())
+    assert "Showing 1 to 10 of about 12,000 entries (estimated)" in footer
+    assert ">Last<" not in footer
+    assert len(row_pks(page.text)) == 10
+    [(counting, parameters)] = [(s, p) for s, p in statements if "count(" in s.lower()]
+    # Counted up to the cap only, next to pg_class.reltuples: never a count(*) of the table.
+    assert "reltuples" in counting and "pg_class" in counting
+    assert re.search(r"FROM customer LIMIT \$\d+", counting), counting
+    assert AutoModelView.exact_count_limit in tuple(parameters)  # type: ignore[call-overload]

@@ -123,7 +123,15 @@ def test_an_unknown_username_costs_one_argon2_verify_like_a_wrong_password(
 
 def test_an_inactive_user_cannot_sign_in(client: TestClient, sqlite_url: str) -> None:
     run_sql(sqlite_url, update(User).where(User.username == "alice").values(is_active=False))
-    assert post_login(client, "alice", ADMIN_PASSWORD).status_code == 400  # type: ignore[attr-defined]
+    refused = post_login(client, "alice", ADMIN_PASSWORD)
+    assert refused.status_code == 400  # type: ignore[attr-defined]
+    # The same answer as a wrong password: nothing tells an attacker the account exists.
+    assert "Invalid username or password" in refused.text  # type: ignore[attr-defined]
+    assert not signed_in(client)
+    actions = run_sql(sqlite_url, select(AuditEntry.action).where(AuditEntry.username == "alice"))
+    assert actions == ["sign-in-failed"]
+    [last_login] = run_sql(sqlite_url, select(User.last_login).where(User.username == "alice"))
+    assert last_login is None
 
 
 def test_five_failures_lock_the_username_with_a_time_to_retry(client: TestClient) -> None:

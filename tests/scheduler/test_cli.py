@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,10 @@ import anyio
 import pytest
 from sqlalchemy import select
 
-from app.cli import main
 from app.db import create_engine, create_session_factory
 from app.models import AuditEntry, JobRun, ScheduledJob
 from app.scheduler.standalone import run_scheduler
-from tests.conftest import make_config
+from tests.conftest import RunCli, make_config
 from tests.scheduler import jobs_for_tests
 from tests.services import ROOT, app_environment
 from tests.test_cli import one_line
@@ -43,34 +41,13 @@ FAST = {"JOB_HEARTBEAT_S": "0.2", "JOB_LEASE_S": "3", "JOB_SHUTDOWN_GRACE_S": "1
 GAVE_UP_WITHIN_S = 30.0  # a busy machine is slow, never 30 s slow to give up a 1 s wait
 
 
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Any:
+def cli(cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> RunCli:
     """`cli(url, *args)`: main() with this database, the test jobs and no Redis."""
-    monkeypatch.chdir(tmp_path)  # no developer's .env is read
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.setenv("SECRET_KEY", "test-secret")
     monkeypatch.setenv("JOBS_MODULE", jobs_for_tests.MODULE)
     for name, value in FAST.items():
         monkeypatch.setenv(name, value)
-
-    def run(url: str, *args: str) -> Ran:
-        monkeypatch.setenv("DATABASE_URL", url)
-        capsys.readouterr()
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse's own exits
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
+    return cli
 
 
 def read(url: str, model: Any) -> list[Any]:

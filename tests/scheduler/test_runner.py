@@ -692,6 +692,9 @@ async def test_a_run_that_could_not_be_recorded_is_not_kept_alive_by_the_heartbe
         done = await finished(session_factory, run_id, clock)
     assert done.status == "abandoned"
     assert utc(done.finished_at) > ended_at + dt.timedelta(seconds=FAST.lease)
+    assert done.error is not None and "no heartbeat before the lease ran out" in done.error
+    # The job itself ran once; only recording its end failed, and nothing ran it again.
+    assert [(e.job, e.run_id) for e in EXECUTIONS] == [("yearly", run_id)]
 
 
 async def _left(scheduler: Scheduler, run_id: int) -> bool:

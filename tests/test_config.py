@@ -1,0 +1,68 @@
+"""Static configuration from the environment: what SECRET_KEY must be, and when it is made up."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from app.config import DEFAULT_DATABASE_URL, ConfigError, load_config
+
+POSTGRES_URL = "postgresql+asyncpg://starboard@db.example/starboard"
+OTHER_SQLITE_URL = "sqlite+aiosqlite:///./elsewhere.db"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No SECRET_KEY, DEBUG or DATABASE_URL from outside; `var/` is made under tmp_path."""
+    for name in ("SECRET_KEY", "DEBUG", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("database_url", [POSTGRES_URL, OTHER_SQLITE_URL])
+@pytest.mark.parametrize("secret_key", [None, ""], ids=["unset", "empty"])
+def test_secret_key_is_required_without_debug_outside_the_embedded_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, secret_key: str | None
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    if secret_key is not None:
+        monkeypatch.setenv("SECRET_KEY", secret_key)
+    with pytest.raises(ConfigError, match=r"^SECRET_KEY is required when DEBUG is false") as error:
+        load_config(env_file=None)
+    assert "set it to a long random string" in str(error.value)
+    assert not (tmp_path / "var").exists()  # nothing generated in its place
+
+
+@pytest.mark.parametrize(
+    ("database_url", "debug"),
+    [(POSTGRES_URL, "true"), (DEFAULT_DATABASE_URL, None), (DEFAULT_DATABASE_URL, "false")],
+    ids=["debug-on-postgres", "embedded-default", "embedded-default-no-debug"],
+)
+def test_secret_key_is_generated_once_with_debug_or_on_the_embedded_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, debug: str | None
+) -> None:
+    if database_url != DEFAULT_DATABASE_URL:
+        monkeypatch.setenv("DATABASE_URL", database_url)
+    if debug is not None:
+        monkeypatch.setenv("DEBUG", debug)
+    first = str(load_config(env_file=None).secret_key)
+    assert re.fullmatch(r"[0-9a-f]{64}", first)
+    kept = tmp_path / "var" / "secret_key"
+    assert kept.read_text() == first
+    assert kept.stat().st_mode & 0o777 == 0o600  # the key readable by its owner only
+    # Kept for the next start, so sessions survive a restart.
+    assert str(load_config(env_file=None).secret_key) == first
+
+
+def test_a_given_secret_key_is_used_and_never_printed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", POSTGRES_URL)
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-key")
+    config = load_config(env_file=None)
+    assert str(config.secret_key) == "a-long-random-production-key"
+    assert "a-long-random-production-key" not in repr(config)
+    assert not (tmp_path / "var").exists()
