@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.current import Actor
 from app.channels.memory import MemoryBroker
-from app.constance import Catalogue, LiveSettings
+from app.constance import DeclaredSettings, LiveSettings
 from app.models import JobRun
 from app.scheduler import JobContext, job
 from app.scheduler.registry import jobs_in
@@ -71,7 +71,7 @@ async def scheduler_with_grace(
         DEFINITIONS,
         session_factory,
         broker,
-        LiveSettings(Catalogue([])),
+        LiveSettings(DeclaredSettings([])),
         timing=Timing.of(config),
         worker="stopping",
     )
