@@ -88,7 +88,10 @@ def _job_timing(env: Environment) -> tuple[float, float, float]:
 def load_config(env_file: str | Path | None = ".env") -> Config:
     env = Environment(env_file if env_file and Path(env_file).exists() else None)
     database_url = env("DATABASE_URL", default=DEFAULT_DATABASE_URL)
-    debug = env("DEBUG", cast=bool, default=False)
+    debug_raw = str(env("DEBUG", default="false"))
+    if debug_raw.strip().lower() not in ("true", "false", "1", "0"):
+        raise ConfigError(f"DEBUG={debug_raw!r}: expected true or false (or 1 or 0)")
+    debug = debug_raw.strip().lower() in ("true", "1")
     scheduler = env("SCHEDULER", default="embedded")
     if scheduler not in ("embedded", "off"):
         raise ConfigError(f"SCHEDULER={scheduler!r}: accepted values are 'embedded' or 'off'")

@@ -66,3 +66,20 @@ def test_a_given_secret_key_is_used_and_never_printed(
     assert str(config.secret_key) == "a-long-random-production-key"
     assert "a-long-random-production-key" not in repr(config)
     assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize("value", ["yes", "on", "2", "maybe"])
+def test_a_debug_value_that_is_not_true_or_false_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("DEBUG", value)
+    with pytest.raises(ConfigError, match=rf"DEBUG='{value}': expected true or false"):
+        load_config(env_file=None)
+
+
+@pytest.mark.parametrize(("value", "debug"), [("true", True), ("FALSE", False), ("1", True)])
+def test_debug_takes_true_false_1_and_0_in_any_case(
+    monkeypatch: pytest.MonkeyPatch, value: str, debug: bool
+) -> None:
+    monkeypatch.setenv("DEBUG", value)
+    assert load_config(env_file=None).debug is debug
