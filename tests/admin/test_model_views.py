@@ -16,6 +16,7 @@ from app.admin.site import OWN_PAGES, load_view_overrides
 from app.db import Base, create_engine, create_session_factory
 from app.main import create_app
 from app.models import Customer, Order, Product
+from app.statement_log import StatementLog
 from tests import factories
 from tests.conftest import add_user, csrf_token, make_config, migrated_url, sign_in
 
@@ -241,20 +242,12 @@ def test_a_list_page_costs_at_most_three_statements(
     add_user(sqlite_url, "admin")
     # No settings version check may land among the page's statements.
     app = create_app(make_config(sqlite_url, settings_check_interval=3600))
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
     with TestClient(app, base_url="https://testserver") as client:
         sign_in(client, "admin")
-        event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
-        try:
-            response = client.get(f"/admin/{key}/list", params=query)
-        finally:
-            event.remove(app.state.engine.sync_engine, "before_cursor_execute", record)
+        log = StatementLog(app.state.engine)  # the counter tests/test_cost_budgets.py uses
+        response = client.get(f"/admin/{key}/list", params=query)
     assert response.status_code == 200
-    assert 1 <= len(statements) <= 3, statements
+    assert 1 <= len(log) <= 3, log.listing()
 
 
 def test_big_lists_stop_counting_and_say_so(

@@ -6,26 +6,23 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.current import Actor
 from app.channels.memory import MemoryBroker
 from app.constance import DeclaredSettings, LiveSettings
-from app.models import JobRun
 from app.scheduler import JobContext, job
 from app.scheduler.registry import jobs_in
 from app.scheduler.runner import Scheduler, Timing
 from app.scheduler.service import JobsService
 from tests.conftest import make_config
+from tests.scheduler.test_runner import eventually, run
 
 SessionFactory = async_sessionmaker[AsyncSession]
 RARELY = "0 3 1 1 *"  # started only by run_now here
 OPS = Actor(user_id=None, username="ops", client_address=None)
 # Generous: a busy machine may be slow to start a run or to record its end, never early.
-WAIT_S = 15.0
 SLACK_S = 4.0
 
 
@@ -44,22 +41,6 @@ async def outlasts_the_grace(ctx: JobContext) -> None:
 
 
 DEFINITIONS = jobs_in(sys.modules[__name__])
-
-
-async def eventually(check: Callable[[], Awaitable[Any]]) -> Any:
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.05)
-
-
-async def run_row(session_factory: SessionFactory, run_id: int) -> JobRun:
-    async with session_factory() as session:
-        found = await session.get(JobRun, run_id)
-        assert found is not None
-        return found
 
 
 async def scheduler_with_grace(
@@ -86,7 +67,7 @@ async def start_runs(
     for run_id in run_ids:
 
         async def running(run_id: int = run_id) -> bool:
-            return (await run_row(session_factory, run_id)).status == "running"
+            return (await run(session_factory, run_id)).status == "running"
 
         await eventually(running)
     return run_ids
@@ -103,10 +84,10 @@ async def test_a_job_that_finishes_inside_the_grace_succeeds_and_one_that_does_n
     await scheduler.stop()
     took = time.monotonic() - began
 
-    finished = await run_row(session_factory, quick)
+    finished = await run(session_factory, quick)
     assert (finished.status, finished.error) == ("succeeded", None)
     assert "finished its work" in finished.log
-    cancelled = await run_row(session_factory, slow)
+    cancelled = await run(session_factory, slow)
     assert (cancelled.status, cancelled.error) == ("failed", "cancelled by shutdown")
     assert cancelled.finished_at is not None
     assert "never reached" not in cancelled.log
@@ -126,6 +107,6 @@ async def test_shutdown_returns_once_running_jobs_finish_without_waiting_out_the
     await scheduler.stop()
     took = time.monotonic() - began
 
-    finished = await run_row(session_factory, quick)
+    finished = await run(session_factory, quick)
     assert (finished.status, finished.error) == ("succeeded", None)
     assert took < grace / 3, took
