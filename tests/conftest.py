@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
@@ -28,6 +29,9 @@ from app.config import Config
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import Group
+
+if TYPE_CHECKING:
+    from tests.services import PostgresServer
 
 pytest_plugins = ["tests.services"]
 
@@ -71,17 +75,33 @@ def _copy_sqlite_template(target: Path) -> None:
     shutil.copyfile(_sqlite_template, target)
 
 
+def postgres_template(server: PostgresServer) -> str:
+    """The server's database migrated to head, made once per test process, to copy from."""
+    if (server.host, server.port) not in _postgres_templates:
+        server.drop_database(TEMPLATE_DATABASE)
+        schema.upgrade(server.create_database(TEMPLATE_DATABASE), quiet=True)
+        _postgres_templates.add((server.host, server.port))
+    return TEMPLATE_DATABASE
+
+
 def _copy_postgres_template(host: str, port: int, database: str) -> None:
     from tests.services import PostgresServer  # a plugin: imported by pytest first
 
     server = PostgresServer.at(host, port)
-    if (host, port) not in _postgres_templates:
-        server.drop_database(TEMPLATE_DATABASE)
-        schema.upgrade(server.create_database(TEMPLATE_DATABASE), quiet=True)
-        _postgres_templates.add((host, port))
+    template = postgres_template(server)
     # CREATE DATABASE … TEMPLATE copies files: much faster than replaying the migrations.
     server.drop_database(database)
-    server.create_database(database, template=TEMPLATE_DATABASE)
+    server.create_database(database, template=template)
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A new database with the schema at head (a copy of the template); dropped at teardown."""
+    from tests.services import new_database  # a plugin: imported by pytest first
+
+    postgres_server.ensure_running()
+    with new_database(postgres_server, template=postgres_template(postgres_server)) as url:
+        yield url
 
 
 @pytest.fixture
@@ -94,8 +114,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A freshly migrated, empty database on each backend the data layer supports."""
     if request.param == "sqlite":
         return migrated_url(f"sqlite+aiosqlite:///{tmp_path / 'starboard.db'}")
-    fresh = request.getfixturevalue("fresh_postgres_url")
-    return migrated_url(fresh)
+    url: str = request.getfixturevalue("migrated_postgres_url")
+    return url
 
 
 @pytest.fixture

@@ -213,8 +213,8 @@ def repeat_news(redis_url: str, version: int) -> int:
 
 
 @pytest.fixture
-def database(fresh_postgres_url: str) -> str:
-    url = migrated_url(fresh_postgres_url)
+def database(migrated_postgres_url: str) -> str:
+    url = migrated_postgres_url
     seed(url)
     return url
 

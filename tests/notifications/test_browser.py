@@ -1,26 +1,26 @@
 """Live notifications in Chromium against a real uvicorn: toasts, the badge, reconnects, notices.
 
-Notifications are sent the way scripts send them, `python -m app notify` in a process of its
-own. Server and CLI share a redis-server (REDIS_URL), so a notification reaches open tabs at
-once; with in-process channels the CLI's publish would reach nobody and tabs would only see it
-after a resume. While the server is down in the restart test nobody listens on Redis: what the
-tab missed comes from the database, replayed when it reconnects.
+Notifications are sent the way scripts send them, with the `notify` command (run in this
+process, not the server's). Server and CLI share a redis-server (REDIS_URL), so a notification
+reaches open tabs at once; with in-process channels the CLI's publish would reach nobody and
+tabs would only see it after a resume. While the server is down in the restart test nobody
+listens on Redis: what the tab missed comes from the database, replayed when it reconnects.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from app.cli import main
 from tests.conftest import ADMIN_PASSWORD, add_user, migrated_url
-from tests.services import ROOT, RunUvicorn, UvicornServer, app_environment
+from tests.services import RunUvicorn, UvicornServer
 
 pytestmark = pytest.mark.browser
 
@@ -58,16 +58,32 @@ def served(tmp_path: Path, run_uvicorn: RunUvicorn, redis_url: str) -> Served:
     return Served(run_uvicorn(env), env, run_uvicorn)
 
 
-def notify(env: Mapping[str, str], *args: str) -> None:
-    sent = subprocess.run(
-        [sys.executable, "-m", "app", "notify", *args],
-        env=app_environment(env),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert sent.returncode == 0, sent.stderr
+Notify = Callable[..., None]
+
+
+@pytest.fixture
+def notify(
+    served: Served,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> Notify:
+    """`notify(*args)`: `python -m app notify …` as main() with the server's environment.
+
+    In a thread of this process (a subprocess costs a second of imports, and this thread's
+    asyncio belongs to the browser); it still publishes on the server's Redis as a script does.
+    """
+    monkeypatch.chdir(tmp_path)  # no developer's .env is read
+    for name, value in served.env.items():
+        monkeypatch.setenv(name, value)
+
+    def send(*args: str) -> None:
+        capsys.readouterr()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            code = pool.submit(main, ["notify", *args]).result(timeout=60)
+        assert code == 0, capsys.readouterr().err
+
+    return send
 
 
 def signed_in(open_page: Callable[..., Page], base_url: str, username: str) -> Page:
@@ -96,13 +112,13 @@ def toasts(page: Page) -> Locator:
 
 
 def test_the_recipient_gets_a_toast_and_the_badge_counts_up(
-    open_page: Callable[..., Page], served: Served
+    open_page: Callable[..., Page], served: Served, notify: Notify
 ) -> None:
     alice = visit(signed_in(open_page, served.base_url, "alice"), f"{served.base_url}/admin/")
     bob = visit(signed_in(open_page, served.base_url, "bob"), f"{served.base_url}/admin/")
     expect(badge(bob)).to_be_hidden()
 
-    notify(served.env, "--user", "bob", "--level", "warning", "--link", "/admin/tag/list",
+    notify("--user", "bob", "--level", "warning", "--link", "/admin/tag/list",
            "Stock is low", "Only 3 left")  # fmt: skip
     toast = toasts(bob).filter(has_text="Stock is low")
     expect(toast).to_be_visible()
@@ -114,7 +130,7 @@ def test_the_recipient_gets_a_toast_and_the_badge_counts_up(
     expect(toast).to_have_count(0)
 
     # Sent after bob's: once alice has this one, she would have had bob's too.
-    notify(served.env, "--all", "Maintenance at noon")
+    notify("--all", "Maintenance at noon")
     expect(toasts(alice).filter(has_text="Maintenance at noon")).to_be_visible()
     expect(toasts(alice)).to_have_count(1)
     expect(badge(alice)).to_have_text("1")
@@ -122,10 +138,10 @@ def test_the_recipient_gets_a_toast_and_the_badge_counts_up(
 
 
 def test_a_tab_catches_up_on_what_it_missed_while_the_server_was_down(
-    open_page: Callable[..., Page], served: Served
+    open_page: Callable[..., Page], served: Served, notify: Notify
 ) -> None:
     bob = visit(signed_in(open_page, served.base_url, "bob"), f"{served.base_url}/admin/tag/list")
-    notify(served.env, "--user", "bob", "Before the restart")
+    notify("--user", "bob", "Before the restart")
     expect(toasts(bob).filter(has_text="Before the restart")).to_be_visible()
     bob.evaluate(
         """() => { window.seen = [];
@@ -135,8 +151,8 @@ def test_a_tab_catches_up_on_what_it_missed_while_the_server_was_down(
 
     def while_down() -> None:
         expect(bob.locator("body")).to_have_attribute("data-sb-socket", "closed")
-        notify(served.env, "--user", "bob", "Sent while you were away")
-        notify(served.env, "--all", "And this one")
+        notify("--user", "bob", "Sent while you were away")
+        notify("--all", "And this one")
 
     served.restart(while_down)
     expect(toasts(bob).filter(has_text="Sent while you were away")).to_be_visible(timeout=LIVE_MS)
@@ -146,18 +162,18 @@ def test_a_tab_catches_up_on_what_it_missed_while_the_server_was_down(
     expect(badge(bob)).to_have_text("3")
     expect(bob.locator("body")).to_have_attribute("data-sb-socket", "open")
 
-    notify(served.env, "--user", "bob", "Live again")  # and the new socket is live
+    notify("--user", "bob", "Live again")  # and the new socket is live
     expect(toasts(bob).filter(has_text="Live again")).to_be_visible()
     expect(badge(bob)).to_have_text("4")
 
 
 def test_marking_all_read_in_one_tab_clears_the_badge_in_the_other(
-    open_page: Callable[..., Page], served: Served
+    open_page: Callable[..., Page], served: Served, notify: Notify
 ) -> None:
     first = signed_in(open_page, served.base_url, "bob")
     second = first.context.new_page()
-    notify(served.env, "--user", "bob", "Export ready")
-    notify(served.env, "--all", "New release")
+    notify("--user", "bob", "Export ready")
+    notify("--all", "New release")
     visit(first, f"{served.base_url}/admin/notifications")
     visit(second, f"{served.base_url}/admin/notifications")
     expect(badge(second)).to_have_text("2")
@@ -170,7 +186,7 @@ def test_marking_all_read_in_one_tab_clears_the_badge_in_the_other(
     # The other tab's inbox refreshes itself too (htmx, on the badge's change).
     expect(second.locator("#sb-inbox [data-read=true]")).to_have_count(2)
 
-    notify(served.env, "--user", "bob", "One more")
+    notify("--user", "bob", "One more")
     expect(badge(first)).to_have_text("1")
     expect(badge(second)).to_have_text("1")
     expect(second.locator("#sb-inbox [data-read=false]")).to_have_count(1)

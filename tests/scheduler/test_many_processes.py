@@ -127,8 +127,8 @@ def start_scheduler(tmp_path: Path) -> Iterator[Callable[[Mapping[str, str]], Sc
 
 
 @pytest.fixture
-def database(fresh_postgres_url: str) -> str:
-    return migrated_url(fresh_postgres_url)
+def database(migrated_postgres_url: str) -> str:
+    return migrated_postgres_url
 
 
 def environment(database_url: str, redis_url: str) -> dict[str, str]:
