@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from app.sqlite_driver import one_trip_module
+
 # Stable constraint names so Alembic can alter and drop them on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -67,6 +69,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if make_url(url).get_driver_name() == "aiosqlite":
+            kwargs.setdefault("module", one_trip_module())
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "savepoint", _savepoint_inside_a_transaction)

@@ -148,9 +148,18 @@ def starlette_admin_private_names() -> set[str]:
 def test_only_the_adapter_touches_starlette_admins_private_api() -> None:
     private = starlette_admin_private_names()
     adapter = APP / "admin" / "library.py"
+    # The SQLite driver adapts SQLAlchemy's cursor, whose `_rows` shares a name with the admin's.
+    other_libraries = {APP / "sqlite_driver.py"}
     found = []
     for path in files("app"):
         if path == adapter:
+            continue
+        if path in other_libraries:  # exempt only while it leaves starlette-admin alone
+            found.extend(
+                f"{path.relative_to(APP.parent)} imports {name}"
+                for name in imported(path)
+                if within(name, ("starlette_admin",))
+            )
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):

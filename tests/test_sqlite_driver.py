@@ -1,0 +1,116 @@
+"""SQLite in one trip to aiosqlite's thread per statement (app/sqlite_driver.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from queue import SimpleQueue
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.db import create_engine
+from app.sqlite_driver import OneTripCursor
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'trips.db'}")
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql(
+            "CREATE TABLE thing (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)"
+        )
+    yield engine
+    await engine.dispose()
+
+
+class CountingQueue:
+    """Stands in for aiosqlite's queue to its thread: counts the jobs, passes them on."""
+
+    def __init__(self, queue: SimpleQueue[Any]) -> None:
+        self.queue = queue
+        self.jobs = 0
+
+    def put_nowait(self, item: Any) -> None:
+        self.jobs += 1
+        self.queue.put_nowait(item)
+
+
+async def trips(connection: AsyncConnection) -> CountingQueue:
+    """From now on, count the jobs this connection sends to aiosqlite's thread."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    counting = CountingQueue(driver._tx)
+    driver._tx = counting
+    return counting
+
+
+async def test_a_statement_is_one_trip_to_the_database_thread(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))  # the transaction has begun
+        counted = await trips(connection)
+        rows = (await connection.execute(text("SELECT id, name FROM thing"))).all()
+        assert rows == []
+        assert counted.jobs == 1
+        await connection.execute(text("INSERT INTO thing (name) VALUES ('a')"))
+        assert counted.jobs == 2
+
+
+async def test_the_engine_hands_out_one_trip_cursors(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        assert isinstance(raw.dbapi_connection.cursor(), OneTripCursor)  # type: ignore[union-attr]
+
+
+async def test_rows_columns_row_counts_and_the_last_row_id_come_back(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        inserted = await connection.exec_driver_sql("INSERT INTO thing (name) VALUES ('first')")
+        assert inserted.lastrowid == 1
+        await connection.execute(
+            text("INSERT INTO thing (name) VALUES (:name)"),
+            [{"name": "second"}, {"name": "third"}],  # executemany
+        )
+        updated = await connection.execute(text("UPDATE thing SET name = name || '!'"))
+        assert updated.rowcount == 3
+        result = await connection.execute(text("SELECT id, name FROM thing ORDER BY id"))
+        assert list(result.keys()) == ["id", "name"]
+        assert result.all() == [(1, "first!"), (2, "second!"), (3, "third!")]
+        partial = await connection.execute(text("SELECT id FROM thing ORDER BY id"))
+        assert partial.fetchmany(2) == [(1,), (2,)]
+        assert partial.fetchone() == (3,)
+        assert partial.fetchone() is None
+
+
+async def test_a_refused_statement_raises_and_leaves_the_transaction_whole(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("INSERT INTO thing (name) VALUES ('only')"))
+        with pytest.raises(IntegrityError, match=r"UNIQUE constraint failed: thing\.name"):
+            await connection.execute(text("INSERT INTO thing (name) VALUES ('only')"))
+        await connection.commit()
+    async with engine.connect() as connection:
+        names = (await connection.execute(text("SELECT name FROM thing"))).scalars().all()
+    assert names == ["only"]
+
+
+async def test_a_rolled_back_write_is_gone(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("INSERT INTO thing (name) VALUES ('undone')"))
+        await connection.rollback()
+        count = await connection.scalar(text("SELECT count(*) FROM thing"))
+    assert count == 0
+
+
+async def test_streamed_results_still_work(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO thing (name) VALUES (:name)"),
+            [{"name": f"n{i}"} for i in range(50)],
+        )
+        streamed = await connection.stream(text("SELECT name FROM thing ORDER BY id"))
+        names = [row.name async for row in streamed]
+    assert names == [f"n{i}" for i in range(50)]
