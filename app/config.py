@@ -11,6 +11,7 @@ from starlette.config import Config as Environment
 from starlette.datastructures import Secret
 
 from app.errors import BadInput
+from app.origins import normal_origin
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # templates, static, migrations
 VAR_DIR = Path("var")
@@ -39,6 +40,8 @@ class Config:
     job_heartbeat: float = 3.0  # seconds between lease renewals and the schedulers' healing
     job_shutdown_grace: float = 10.0  # seconds running jobs get to finish at shutdown
     password_hashing: str = "standard"  # argon2 parameters: "fast-for-tests" in test suites only
+    # Other addresses the site is reached under, whose pages may post and open sockets.
+    allowed_origins: tuple[str, ...] = ()
 
 
 def _secret_key(env: Environment, database_url: str, debug: bool) -> Secret:
@@ -85,6 +88,18 @@ def _job_timing(env: Environment) -> tuple[float, float, float]:
     return lease, heartbeat, grace
 
 
+def _origins(env: Environment) -> tuple[str, ...]:
+    raw = str(env("ALLOWED_ORIGINS", default=""))
+    listed = [item.strip() for item in raw.split(",") if item.strip()]
+    for item in listed:
+        if normal_origin(item) is None:
+            raise ConfigError(
+                f"ALLOWED_ORIGINS: {item[:100]!r} is not an origin; expected a comma-separated "
+                "list like https://admin.example.com,https://ops.example.com:8443"
+            )
+    return tuple(listed)
+
+
 def load_config(env_file: str | Path | None = ".env") -> Config:
     env = Environment(env_file if env_file and Path(env_file).exists() else None)
     database_url = env("DATABASE_URL", default=DEFAULT_DATABASE_URL)
@@ -122,4 +137,5 @@ def load_config(env_file: str | Path | None = ".env") -> Config:
         job_heartbeat=heartbeat,
         job_shutdown_grace=grace,
         password_hashing=password_hashing,
+        allowed_origins=_origins(env),
     )

@@ -17,6 +17,7 @@ from app.auth.throttle import create_throttle
 from app.clock import Clock
 from app.config import PROJECT_DIR, Config, load_config
 from app.constance import install
+from app.cross_site import CrossSiteGuard
 from app.errors import StarboardError
 from app.security_headers import SecurityHeadersMiddleware
 from app.services import build_services, open_services
@@ -52,6 +53,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
+            Middleware(CrossSiteGuard, allowed=config.allowed_origins),
             Middleware(
                 SessionCookieMiddleware,
                 secret_key=str(config.secret_key),

@@ -50,11 +50,18 @@ def _check(title: str, level: str, link: str | None, audiences: int) -> None:
         raise NotifyError(f"title: at most {TITLE_MAX} characters")
     if level not in LEVELS:
         raise NotifyError(f"level: {level!r} is not one of {', '.join(LEVELS)}")
-    if link is not None and not (
-        (link.startswith("/") and not link.startswith("//"))
-        or link.startswith(("https://", "http://"))
-    ):
+    if link is not None and not _safe_link(link):
         raise NotifyError(f"link: {link!r} must be a path like /admin/… or an http(s) URL")
+
+
+def _safe_link(link: str) -> bool:
+    # Browsers read a backslash as a slash and drop tabs and newlines from URLs: "/\\evil" and
+    # "/\t/evil" would leave the site, so neither may appear anywhere in a link.
+    if "\\" in link or any(ord(c) < 32 or ord(c) == 127 for c in link):
+        return False
+    return (link.startswith("/") and not link.startswith("//")) or link.startswith(
+        ("https://", "http://")
+    )
 
 
 async def notify(

@@ -32,6 +32,10 @@ def test_notify_persists_and_prints_the_id(sqlite_url: str, cli: RunCli) -> None
         (["--user", "nobody", "Hi"], "user: no account named 'nobody'"),
         (["--group", "nope", "Hi"], "group: no group named 'nope'"),
         (["--all", "--link", "//evil.example", "Hi"], "link: '//evil.example' must be a path"),
+        # Browsers read a backslash as a slash and drop tabs: each of these leaves the site.
+        (["--all", "--link", "/\\evil.example", "Hi"], "link: '/\\\\evil.example' must be"),
+        (["--all", "--link", "/\t/evil.example", "Hi"], "link: '/\\t/evil.example' must be"),
+        (["--all", "--link", "/admin\\..\\x", "Hi"], "must be a path like /admin/"),
         (["--all", "   "], "title: must not be empty"),
         (["--all", "--level", "loud", "Hi"], "--level: invalid choice: 'loud'"),
         (["Hi"], "one of the arguments --user --group --all is required"),
