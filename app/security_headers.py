@@ -38,8 +38,15 @@ SECURITY_HEADERS: Mapping[str, str] = {
 }
 
 
+# Pages and answers show records and may be signed in: no browser or proxy keeps a copy (a shared
+# computer's back button, a proxy's cache). Static files under these prefixes stay cacheable.
+NOT_STORED = (b"cache-control", b"no-store")
+STATIC_PREFIXES = ("/static/", "/admin/static/")
+
+
 class SecurityHeadersMiddleware:
-    """Adds `headers` to every HTTP response that has not set them itself.
+    """Adds `headers` to every HTTP response that has not set them itself, and `Cache-Control:
+    no-store` to every response but static files.
 
     Pure ASGI rather than BaseHTTPMiddleware: no per-request task, and WebSocket and lifespan
     scopes pass straight through.
@@ -51,18 +58,22 @@ class SecurityHeadersMiddleware:
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in headers.items()
         ]
+        self.page_headers = [*self.headers, NOT_STORED]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        static = scope["path"].startswith(STATIC_PREFIXES)
+        headers = self.headers if static else self.page_headers
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = list(message.get("headers", []))
                 # A route's own choice (e.g. a looser policy for one page) wins.
                 names = {name.lower() for name, _ in present}
-                missing = [(name, value) for name, value in self.headers if name not in names]
+                missing = [(name, value) for name, value in headers if name not in names]
                 message["headers"] = present + missing
             await send(message)
 

@@ -34,6 +34,9 @@ from tests.services import ServeInThread
 def assert_secured(response: Any) -> None:
     for name, value in SECURITY_HEADERS.items():
         assert response.headers.get_list(name) == [value], name
+    # Pages and answers are never kept by a browser or proxy; static files may be.
+    static = response.url.path.startswith(("/static/", "/admin/static/"))
+    assert response.headers.get_list("cache-control") == ([] if static else ["no-store"])
 
 
 def test_the_policy_refuses_framing_and_everything_not_named() -> None:
