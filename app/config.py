@@ -56,7 +56,7 @@ def _secret_key(env: Environment, database_url: str, debug: bool) -> Secret:
     # Dev convenience: one key generated once, so sessions survive restarts.
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return Secret(path.read_text().strip())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +66,23 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _private_file(path: Path) -> None:
+    """Creates the database file (and its folder) readable by this user only, when missing.
+
+    SQLite would create it with the umask's permissions, usually world-readable; its -wal and
+    -shm files take the database file's. An existing file keeps the permissions it was given.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_file(Path(database))
         if make_url(url).get_driver_name() == "aiosqlite":
             kwargs.setdefault("module", one_trip_module())
         engine = create_async_engine(url, **kwargs)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, inspect, select, text
@@ -20,6 +22,39 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(sqlite_url)
     yield engine
     await engine.dispose()
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_a_new_sqlite_database_and_its_folder_are_readable_by_their_owner_only(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "var" / "starboard.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE note (body TEXT)"))
+            await connection.execute(text("INSERT INTO note VALUES ('secret')"))
+            wal = path.with_name("starboard.db-wal")
+            assert wal.exists() and mode(wal) == 0o600  # the journal takes the file's mode
+    finally:
+        await engine.dispose()
+    assert (mode(path.parent), mode(path)) == (0o700, 0o600)
+
+
+async def test_an_existing_sqlite_database_keeps_its_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 1")) == 1
+    finally:
+        await engine.dispose()
+    assert mode(path) == 0o640
 
 
 async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
