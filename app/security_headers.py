@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -44,9 +46,20 @@ NOT_STORED = (b"cache-control", b"no-store")
 STATIC_PREFIXES = ("/static/", "/admin/static/")
 
 
+def site_relative(location: bytes, host: str | None) -> bytes:
+    """A redirect to the request's own Host as a path: the Host header, which any client may
+    forge, never comes back in a Location (a cache or a careless client would follow it)."""
+    parts = urlsplit(location.decode("latin-1"))
+    if host is None or parts.scheme not in ("http", "https") or parts.netloc.lower() != host:
+        return location
+    if parts.path.startswith(("//", "/\\")):
+        return location  # as a path it would name another host
+    return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment)).encode("latin-1")
+
+
 class SecurityHeadersMiddleware:
     """Adds `headers` to every HTTP response that has not set them itself, and `Cache-Control:
-    no-store` to every response but static files.
+    no-store` to every response but static files; redirects to the site become paths.
 
     Pure ASGI rather than BaseHTTPMiddleware: no per-request task, and WebSocket and lifespan
     scopes pass straight through.
@@ -67,6 +80,8 @@ class SecurityHeadersMiddleware:
 
         static = scope["path"].startswith(STATIC_PREFIXES)
         headers = self.headers if static else self.page_headers
+        host = Headers(scope=scope).get("host")
+        own_host = host.lower() if host else None
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -74,6 +89,16 @@ class SecurityHeadersMiddleware:
                 # A route's own choice (e.g. a looser policy for one page) wins.
                 names = {name.lower() for name, _ in present}
                 missing = [(name, value) for name, value in headers if name not in names]
+                if b"location" in names:
+                    present = [
+                        (
+                            name,
+                            site_relative(value, own_host)
+                            if name.lower() == b"location"
+                            else value,
+                        )
+                        for name, value in present
+                    ]
                 message["headers"] = present + missing
             await send(message)
 

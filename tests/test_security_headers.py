@@ -25,6 +25,7 @@ from app.security_headers import (
     CONTENT_SECURITY_POLICY,
     SECURITY_HEADERS,
     SecurityHeadersMiddleware,
+    site_relative,
 )
 from app.shop.seed import seed_demo
 from tests.conftest import ADMIN_PASSWORD, add_user, make_config, migrated_url
@@ -97,6 +98,37 @@ def small_app() -> Starlette:
         routes=[Route("/own", own_policy), WebSocketRoute("/ws", echo)],
         middleware=[Middleware(SecurityHeadersMiddleware)],
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/admin", "/admin/"),
+        ("/admin/product/list", "/admin/login?next="),
+        ("/", "/admin/"),
+    ],
+)
+def test_a_forged_host_never_comes_back_in_a_redirect(
+    app: Starlette, path: str, location: str
+) -> None:
+    with TestClient(app, base_url="https://testserver") as client:
+        response = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert response.status_code in (302, 303, 307)
+    assert response.headers["location"].startswith(location)
+
+
+@pytest.mark.parametrize(
+    ("location", "relative"),
+    [
+        (b"https://site.example/admin/?a=1#top", b"/admin/?a=1#top"),
+        (b"http://SITE.example", b"/"),
+        (b"https://other.example/x", b"https://other.example/x"),  # not ours: left alone
+        (b"https://site.example//evil.example/x", b"https://site.example//evil.example/x"),
+        (b"/already/a/path", b"/already/a/path"),
+    ],
+)
+def test_redirects_to_the_site_become_paths(location: bytes, relative: bytes) -> None:
+    assert site_relative(location, "site.example") == relative
 
 
 def test_a_header_the_route_set_is_kept() -> None:

@@ -74,7 +74,7 @@ def test_an_anonymous_client_is_turned_away_from_every_route(app: Starlette) -> 
             # Otherwise it must be the sign-in page, remembering where the user was going.
             assert response.status_code == 303, f"{method} {path}: {response.status_code}"
             location = response.headers["location"]
-            assert location.startswith("https://testserver/admin/login?next="), (method, path)
+            assert location.startswith("/admin/login?next="), (method, path)
             refused.append(path)
     assert len(refused) > 15
 
