@@ -252,7 +252,7 @@ async def time_parts(
         log.reset()
         with Stopwatch() as lookup:
             # No page session here: this times the lookup on its own pooled connection.
-            user = await provider.load(user_id, session.get(sessions.EPOCH), Request(scope))
+            user = await provider.load(user_id, session, Request(scope))
         if user is None:
             raise RuntimeError(f"no active user {user_id} with this session's epoch")
         lookup_db = log.seconds

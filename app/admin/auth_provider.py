@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -12,7 +15,7 @@ from starlette_admin.helpers import index_url, safe_redirect_url
 from starlette_admin.security.csrf import CSRFMiddleware
 
 from app.audit.log import record
-from app.auth import sessions
+from app.auth import sessions, sign_ins
 from app.auth.accounts import find_user
 from app.auth.current import Actor, CurrentUser, client_address, current_user
 from app.auth.lookup import load_current_user
@@ -63,8 +66,16 @@ class AccountAuthProvider(AuthProvider):
                     user.password_hash = hash_password(password)
                 user.last_login = now_utc()
                 await session.flush()
-                now = self.clock.now().timestamp()
-                sessions.start(request.session, user.id, user.session_epoch, remember_me, now)
+                now = self.clock.now()
+                token = await sign_ins.begin(session, user.id, now)
+                sessions.start(
+                    request.session,
+                    user.id,
+                    user.session_epoch,
+                    remember_me,
+                    now.timestamp(),
+                    token,
+                )
                 record(session, "sign-in", Actor(user.id, user.username, address))
                 failed = False
         if failed:
@@ -82,6 +93,7 @@ class AccountAuthProvider(AuthProvider):
         user = current_user(request)
         if user is not None:
             async with self.session_factory.begin() as session:
+                await sign_ins.end(session, request.session.get(sessions.TOKEN), self.clock.now())
                 record(session, "sign-out", Actor(user.id, user.username, client_address(request)))
         request.session.clear()
         return None
@@ -92,18 +104,21 @@ class AccountAuthProvider(AuthProvider):
         user_id = sessions.signed_in_user_id(request.session, self.clock.now().timestamp())
         if user_id is None:
             return None
-        user = await self.load(user_id, request.session.get(sessions.EPOCH), request)
+        user = await self.load(user_id, request.session, request)
         if user is None:
             request.session.clear()
             return None
         request.state.user = user
         return AdminUser(username=user.username)
 
-    async def load(self, user_id: int, epoch: object, request: Request) -> CurrentUser | None:
+    async def load(
+        self, user_id: int, cookie: Mapping[str, Any], request: Request
+    ) -> CurrentUser | None:
+        epoch, token = cookie.get(sessions.EPOCH), cookie.get(sessions.TOKEN)
         # On the request's own session (the library opens it before auth): a connection checkout
         # and its reset cost more than the query itself.
         page_session: AsyncSession | None = getattr(request.state, "session", None)
         if page_session is not None:
-            return await load_current_user(page_session, user_id, epoch)
+            return await load_current_user(page_session, user_id, epoch, token)
         async with self.engine.connect() as connection:
-            return await load_current_user(connection, user_id, epoch)
+            return await load_current_user(connection, user_id, epoch, token)

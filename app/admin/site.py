@@ -29,11 +29,20 @@ from app.clock import SYSTEM_CLOCK, Clock
 from app.config import PROJECT_DIR, Config
 from app.db import Base
 from app.errors import StarboardError
-from app.models import JobRun, ScheduledJob, SettingChange, SettingsVersion, StoredSetting
+from app.models import (
+    JobRun,
+    ScheduledJob,
+    SettingChange,
+    SettingsVersion,
+    SignInSession,
+    StoredSetting,
+)
 
 # Served by /admin/settings and /admin/jobs, which validate, version and audit: raw rows
 # would bypass them.
 OWN_PAGES = frozenset({StoredSetting, SettingChange, SettingsVersion, ScheduledJob, JobRun})
+# Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py).
+NO_PAGES = frozenset({SignInSession})
 
 
 # What admin pages read from the host app's state (`request.app.state` there).
@@ -92,7 +101,7 @@ def build_admin(
     mappers = sorted(Base.registry.mappers, key=lambda m: m.class_.__name__)
     views = []
     for mapper in mappers:
-        if mapper.class_ in OWN_PAGES:
+        if mapper.class_ in OWN_PAGES or mapper.class_ in NO_PAGES:
             continue
         view = AutoModelView.view_class_for(mapper.class_)(mapper.class_)
         admin.add_view(view)

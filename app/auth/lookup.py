@@ -1,15 +1,18 @@
-"""Who a live session belongs to: one statement for the user, their groups and permissions."""
+"""Who a live session belongs to: one statement for the user, their sign-in, groups and
+permissions."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.current import CurrentUser
-from app.models import Group, User, user_group
+from app.auth.sign_ins import token_hash
+from app.models import Group, SignInSession, User, user_group
 
 _users = User.__table__.c
 _groups = Group.__table__.c
+_sign_ins = SignInSession.__table__.c
 # Built once on the tables' columns: a Core statement skips the ORM's compile step, which cost
 # about a millisecond of every signed-in request (bench auth_overhead).
 CURRENT_USER = (
@@ -22,9 +25,16 @@ CURRENT_USER = (
         _groups.permissions,
     )
     .select_from(
-        User.__table__.outerjoin(user_group, user_group.c.user_id == _users.id).outerjoin(
-            Group.__table__, _groups.id == user_group.c.group_id
+        User.__table__.join(
+            SignInSession.__table__,
+            and_(
+                _sign_ins.user_id == _users.id,
+                _sign_ins.token_hash == bindparam("token_hash"),
+                _sign_ins.ended_at.is_(None),  # signed out: the cookie opens nothing
+            ),
         )
+        .outerjoin(user_group, user_group.c.user_id == _users.id)
+        .outerjoin(Group.__table__, _groups.id == user_group.c.group_id)
     )
     .where(
         _users.id == bindparam("user_id"),
@@ -35,10 +45,13 @@ CURRENT_USER = (
 
 
 async def load_current_user(
-    db: AsyncSession | AsyncConnection, user_id: int, epoch: object
+    db: AsyncSession | AsyncConnection, user_id: int, epoch: object, token: object
 ) -> CurrentUser | None:
-    """None when the user is gone, inactive, or their sessions were ended since this one began."""
-    rows = (await db.execute(CURRENT_USER, {"user_id": user_id, "epoch": epoch})).all()
+    """None when the user is gone or inactive, this sign-in has ended (`token`, from the
+    cookie), or their sessions were ended since this one began (`epoch`)."""
+    hashed = token_hash(token) if isinstance(token, str) else ""
+    parameters = {"user_id": user_id, "epoch": epoch, "token_hash": hashed}
+    rows = (await db.execute(CURRENT_USER, parameters)).all()
     if not rows:
         return None
     username, is_superuser, own = rows[0][:3]

@@ -14,6 +14,7 @@ COOKIE = "starboard_session"
 # (idle, absolute) lifetimes in seconds.
 BROWSER_SESSION = (2 * 3600, 12 * 3600)
 REMEMBERED = (14 * 86400, 30 * 86400)
+LONGEST_LIFETIME_S = max(BROWSER_SESSION[1], REMEMBERED[1])
 SEEN_RESOLUTION_S = 60  # rewrite the cookie for activity at most once a minute
 
 USER_ID = "uid"
@@ -21,15 +22,30 @@ EPOCH = "epoch"
 SINCE = "since"
 SEEN = "seen"
 REMEMBER = "remember"
+TOKEN = "sid"  # names the sign-in's row on the server (app/auth/sign_ins.py)
 
 
 def start(
-    session: MutableMapping[str, Any], user_id: int, epoch: int, remember: bool, now: float
+    session: MutableMapping[str, Any],
+    user_id: int,
+    epoch: int,
+    remember: bool,
+    now: float,
+    token: str,
 ) -> None:
     """A new session at sign-in, `now` in epoch seconds: nothing from before survives it."""
     now = int(now)
     session.clear()
-    session.update({USER_ID: user_id, EPOCH: epoch, SINCE: now, SEEN: now, REMEMBER: remember})
+    session.update(
+        {
+            USER_ID: user_id,
+            EPOCH: epoch,
+            SINCE: now,
+            SEEN: now,
+            REMEMBER: remember,
+            TOKEN: token,
+        }
+    )
 
 
 def signed_in_user_id(session: MutableMapping[str, Any], now: float) -> int | None:

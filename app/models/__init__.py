@@ -1,7 +1,7 @@
 """Every table. Importing this package registers them all on `Base.metadata`."""
 
 from app.models.audit import AuditEntry
-from app.models.auth import Group, User, user_group
+from app.models.auth import Group, SignInSession, User, user_group
 from app.models.constance import SettingChange, SettingsVersion, StoredSetting
 from app.models.jobs import JobRun, ScheduledJob
 from app.models.notifications import Notification, NotificationRead
@@ -36,6 +36,7 @@ __all__ = [
     "ScheduledJob",
     "SettingChange",
     "SettingsVersion",
+    "SignInSession",
     "StoredSetting",
     "Tag",
     "Ticket",

@@ -73,6 +73,22 @@ class User(Base):
         return self.username
 
 
+class SignInSession(Base):
+    """One sign-in, from the login form until sign-out: the session cookie names it.
+
+    Stored as a hash of the cookie's token, so the table opens no session if it leaks.
+    """
+
+    __tablename__ = "sign_in_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 def _end_sessions_when(attribute: Any, *, revoking: Callable[[Any, Any], bool]) -> None:
     """Sessions record the epoch they started in; a bump ends them at their next request."""
 

@@ -40,7 +40,10 @@ async def socket_user(websocket: WebSocket) -> CurrentUser | None:
         return None
     engine = websocket.app.state.engine
     async with engine.connect() as connection:
-        return await load_current_user(connection, user_id, websocket.session.get(sessions.EPOCH))
+        cookie = websocket.session
+        return await load_current_user(
+            connection, user_id, cookie.get(sessions.EPOCH), cookie.get(sessions.TOKEN)
+        )
 
 
 async def ws_endpoint(websocket: WebSocket) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import json
 import re
 from collections.abc import Iterator
 
 import anyio
+import itsdangerous
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import Select, event, select, update
@@ -18,10 +22,29 @@ from app.auth.accounts import set_password
 from app.clock import FakeClock
 from app.db import create_engine, create_session_factory
 from app.main import create_app
-from app.models import AuditEntry, User
+from app.models import AuditEntry, SignInSession, User
 from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, make_config, sign_in
 
 NEW_PASSWORD = "a-brand-new-passphrase"
+SIGNER = itsdangerous.TimestampSigner("test-secret")  # make_config's SECRET_KEY
+
+
+def decoded_session(cookie: str | None) -> dict[str, object]:
+    """What Starlette's session cookie holds."""
+    assert cookie is not None
+    data: dict[str, object] = json.loads(base64.b64decode(SIGNER.unsign(cookie)))
+    return data
+
+
+def encoded_session(data: dict[str, object]) -> str:
+    return SIGNER.sign(base64.b64encode(json.dumps(data).encode())).decode()
+
+
+def replay(client: TestClient, cookie: str | None) -> None:
+    """The client now sends only this session cookie, as a copy saved earlier would be."""
+    assert cookie is not None
+    client.cookies.clear()
+    client.cookies.set(sessions.COOKIE, cookie, domain="testserver.local")
 
 
 def run_sql(url: str, statement: object) -> list[object]:
@@ -206,6 +229,49 @@ def test_logout_ends_the_session(client: TestClient) -> None:
     assert not signed_in(client)
 
 
+def test_a_cookie_saved_before_sign_out_opens_nothing_afterwards(
+    client: TestClient, app: Starlette, sqlite_url: str
+) -> None:
+    sign_in(client, "alice")
+    saved = client.cookies.get(sessions.COOKIE)
+    other = second_client(app)  # alice on another device
+    token = csrf_token(client.get("/admin/product/list").text)
+    client.post("/admin/logout", data={"csrftoken": token})
+
+    replay(client, saved)
+    assert not signed_in(client)
+    assert signed_in(other)  # signing out here leaves the other device signed in
+    ended = run_sql(sqlite_url, select(SignInSession).order_by(SignInSession.started_at))
+    assert [row.ended_at is None for row in ended] == [False, True]  # type: ignore[attr-defined]
+    other.__exit__(None, None, None)
+
+
+def test_the_server_keeps_only_a_hash_of_the_sign_in_token(
+    client: TestClient, sqlite_url: str
+) -> None:
+    sign_in(client, "alice")
+    session = decoded_session(client.cookies.get(sessions.COOKIE))
+    rows = run_sql(sqlite_url, select(SignInSession))
+    token = str(session[sessions.TOKEN])
+    assert [row.token_hash for row in rows] == [hashlib.sha256(token.encode()).hexdigest()]  # type: ignore[attr-defined]
+
+
+def test_a_session_cookie_from_before_sign_in_rows_signs_nobody_in(
+    client: TestClient, app: Starlette
+) -> None:
+    sign_in(client, "alice")
+    session = decoded_session(client.cookies.get(sessions.COOKIE))
+    del session[sessions.TOKEN]  # as cookies made before this release carry none
+    replay(client, encoded_session(session))
+    assert not signed_in(client)
+
+
+def test_no_admin_page_shows_the_sign_ins(app: Starlette) -> None:
+    tables = {view.model.__tablename__ for view in app.state.admin.model_views}
+    assert "user_account" in tables
+    assert SignInSession.__tablename__ not in tables
+
+
 def test_sign_in_and_out_are_audited(client: TestClient, sqlite_url: str) -> None:
     post_login(client, "alice", "not-the-password")
     post_login(client, "alice", ADMIN_PASSWORD)
@@ -281,14 +347,14 @@ def test_deactivating_or_demoting_a_user_ends_their_sessions(
 def test_idle_and_absolute_lifetimes() -> None:
     idle, absolute = sessions.BROWSER_SESSION
     session: dict[str, object] = {}
-    sessions.start(session, 7, 0, remember=False, now=1_800_000_000)
+    sessions.start(session, 7, 0, remember=False, now=1_800_000_000, token="t")
     start = float(session[sessions.SINCE])  # type: ignore[arg-type]
     assert sessions.signed_in_user_id(session, start + idle - 1) == 7
     assert sessions.signed_in_user_id(session, start + 2 * idle - 2) == 7  # activity renews idle
     assert sessions.signed_in_user_id(session, start + 3 * idle) is None
     assert session == {}  # an expired session is cleared
 
-    sessions.start(session, 7, 0, remember=False, now=1_800_000_000)
+    sessions.start(session, 7, 0, remember=False, now=1_800_000_000, token="t")
     start = float(session[sessions.SINCE])  # type: ignore[arg-type]
     now = start
     while now < start + absolute - 60:  # active all day long
@@ -296,7 +362,7 @@ def test_idle_and_absolute_lifetimes() -> None:
         assert sessions.signed_in_user_id(session, min(now, start + absolute - 60)) == 7
     assert sessions.signed_in_user_id(session, start + absolute + 1) is None
 
-    sessions.start(session, 7, 0, remember=True, now=1_800_000_000)
+    sessions.start(session, 7, 0, remember=True, now=1_800_000_000, token="t")
     start = float(session[sessions.SINCE])  # type: ignore[arg-type]
     assert sessions.signed_in_user_id(session, start + 7 * 86400) == 7
     assert sessions.signed_in_user_id(session, start + 31 * 86400) is None
