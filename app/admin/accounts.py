@@ -14,7 +14,7 @@ from starlette_admin.flash import flash
 
 from app.admin.library import AfterFormCopy
 from app.admin.model_view import AutoModelView
-from app.auth import sessions
+from app.auth import sessions, sign_ins
 from app.auth.current import current_user
 from app.auth.passwords import WeakPassword, check_strength, hash_password
 from app.models import Group, User
@@ -149,6 +149,7 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
         if me is not None and me.id == user.id:
             # Changing one's own password keeps this session and ends the others.
             request.session[sessions.EPOCH] = user.session_epoch
+        sign_ins.tell_sockets_after_commit(request.state.session, request.app.state.broker, user.id)
         flash(request, f"The password of {escape(user.username)} was changed.", "success")
 
 

@@ -21,6 +21,7 @@ from app.auth.current import Actor, CurrentUser, client_address, current_user
 from app.auth.lookup import load_current_user
 from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.auth.throttle import SignInThrottle, retry_message
+from app.channels import Broker
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import now_utc
 
@@ -32,6 +33,7 @@ class AccountAuthProvider(AuthProvider):
         self,
         session_factory: async_sessionmaker[AsyncSession],
         throttle: SignInThrottle,
+        broker: Broker,
         *,
         base_url: str = "/admin",
         clock: Clock = SYSTEM_CLOCK,
@@ -40,6 +42,7 @@ class AccountAuthProvider(AuthProvider):
         self.session_factory = session_factory
         self.engine: AsyncEngine = session_factory.kw["bind"]
         self.throttle = throttle
+        self.broker = broker  # a sign-out tells that user's sockets
         self.clock = clock  # session lifetimes are measured on it
         self.static_prefix = f"{base_url}/static/"
 
@@ -95,6 +98,7 @@ class AccountAuthProvider(AuthProvider):
             async with self.session_factory.begin() as session:
                 await sign_ins.end(session, request.session.get(sessions.TOKEN), self.clock.now())
                 record(session, "sign-out", Actor(user.id, user.username, client_address(request)))
+            await sign_ins.tell_sockets(self.broker, user.id)
         request.session.clear()
         return None
 

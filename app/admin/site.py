@@ -46,7 +46,7 @@ NO_PAGES = frozenset({SignInSession})
 
 
 # What admin pages read from the host app's state (`request.app.state` there).
-SHARED_STATE = ("live_settings", "settings_store", "jobs")
+SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
 
 
 class StarboardAdmin(UploadClosingAdmin):
@@ -84,7 +84,7 @@ def build_admin(
         title="Starboard",
         base_url="/admin",
         templates_dir=str(PROJECT_DIR / "templates"),
-        auth_provider=AccountAuthProvider(session_factory, throttle, clock=clock),
+        auth_provider=AccountAuthProvider(session_factory, throttle, broker, clock=clock),
         secret_key=str(config.secret_key),
         debug=config.debug,
         plugins=[

@@ -23,6 +23,10 @@ from app.notifications import service
 from app.notifications.audience import channels_of, visible_to
 
 POLICY_VIOLATION = 1008
+SESSION_ENDED = 4001  # signed out, a new password, deactivated: the tab is signed out
+ACCESS_CHANGED = 4002  # new permissions or groups: reconnect, to be subscribed anew
+# Admin changes to these may change who a socket's user is and what they may see.
+ACCOUNT_MODELS = frozenset({"user", "group"})
 REPLAY_PAGE = 500
 REMEMBERED_IDS = 10_000  # ids already sent, so a replay and a live frame never both arrive
 CLIENT_FRAMES = '{"type": "resume", "after": <last id seen>} or {"type": "ping"}'
@@ -136,6 +140,12 @@ class Tab:
             message: Message = await self.subscription.get()
             data = message.data
             kind = data.get("type")
+            if kind == "sessions" or (kind == "model" and data.get("model") in ACCOUNT_MODELS):
+                ended = await self.recheck()
+                if ended:
+                    return
+                if kind == "sessions":
+                    continue  # for this socket alone, never for the page
             if kind == "missed":
                 await self.replay(self.floor)
                 await self.send_unread()
@@ -149,6 +159,15 @@ class Tab:
                     await self.send(data)
             else:
                 await self.send(data)
+
+    async def recheck(self) -> bool:
+        """Looks the session up again; closes the socket (and says so) when it no longer holds:
+        ended, or the user's rights changed since the socket was opened."""
+        user = await socket_user(self.websocket)
+        if user == self.user:
+            return False
+        await self.websocket.close(SESSION_ENDED if user is None else ACCESS_CHANGED)
+        return True
 
     async def listen(self) -> None:
         while True:

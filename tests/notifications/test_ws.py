@@ -10,7 +10,9 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from app.auth.accounts import find_user
 from app.notifications.service import notify
+from app.views.ws import ACCESS_CHANGED, SESSION_ENDED
 from tests.admin.test_model_views import fill_shop
 from tests.conftest import SignedIn, add_user, csrf_token
 
@@ -147,3 +149,104 @@ def test_admin_changes_reach_those_who_may_view_the_model(
         assert frame == {"type": "model", "model": "tag", "action": "edit", "pk": "1", "by": "root"}
         a.send_json({"type": "ping"})
         assert a.receive_json() == {"type": "pong"}  # alice may not view products or tags
+
+
+def user_id(client: TestClient, username: str) -> int:
+    app: Any = client.app
+
+    async def work() -> int:
+        async with app.state.session_factory() as session:
+            user = await find_user(session, username)
+            assert user is not None
+            return user.id
+
+    return client.portal.call(work)  # type: ignore[union-attr]
+
+
+def closed_with(socket: Session) -> int:
+    """The close code the server ends the socket with, skipping frames sent before it."""
+    with pytest.raises(WebSocketDisconnect) as closed:
+        for _ in range(20):
+            socket.receive_json()
+    return closed.value.code
+
+
+def still_open(socket: Session) -> bool:
+    socket.send_json({"type": "ping"})
+    return frames_until(socket, "pong")[-1] == {"type": "pong"}
+
+
+def edit_user(root: TestClient, pk: int, **fields: Any) -> None:
+    form = root.get(f"/admin/user/edit?pk={pk}").text
+    saved = root.post(
+        f"/admin/user/edit?pk={pk}",
+        data={"csrftoken": csrf_token(form), **fields},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text[-800:]
+
+
+def test_signing_out_closes_that_sessions_sockets_and_no_others(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    alice, alice_elsewhere, bob = client_for("alice"), client_for("alice"), client_for("bob")
+    with (
+        alice.websocket_connect(WS) as here,
+        alice_elsewhere.websocket_connect(WS) as elsewhere,
+        bob.websocket_connect(WS) as b,
+    ):
+        here.receive_json(), elsewhere.receive_json(), b.receive_json()
+        token = csrf_token(alice.get("/admin/").text)
+        alice.post("/admin/logout", data={"csrftoken": token})
+        assert closed_with(here) == SESSION_ENDED
+        assert still_open(elsewhere)  # the same user's other sign-in
+        assert still_open(b)
+
+
+def test_a_new_password_closes_every_socket_of_that_user(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    root, alice, bob = client_for("root"), client_for("alice"), client_for("bob")
+    with alice.websocket_connect(WS) as a, bob.websocket_connect(WS) as b:
+        a.receive_json(), b.receive_json()
+        token = csrf_token(root.get("/admin/user/list").text)
+        changed = root.post(
+            f"/admin/_api/user/row-action?pk={user_id(root, 'alice')}&name=set_password",
+            data={"password": "a-brand-new-passphrase", "password_again": "a-brand-new-passphrase"},
+            headers={"X-CSRFToken": token},
+        )
+        assert changed.status_code == 200, changed.text
+        assert closed_with(a) == SESSION_ENDED
+        assert still_open(b)
+
+
+def test_deactivating_a_user_closes_their_sockets(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    root, alice = client_for("root"), client_for("alice")
+    with alice.websocket_connect(WS) as a:
+        a.receive_json()
+        edit_user(root, user_id(root, "alice"), username="alice")  # is_active unticked
+        assert closed_with(a) == SESSION_ENDED
+    with pytest.raises(WebSocketDisconnect) as refused, alice.websocket_connect(WS):
+        pass
+    assert refused.value.code == 1008
+
+
+def test_new_rights_close_the_socket_and_the_reconnect_has_them(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    root, bob = client_for("root"), client_for("bob")
+    with bob.websocket_connect(WS) as b:
+        b.receive_json()
+        edit_user(
+            root,
+            user_id(root, "bob"),
+            username="bob",
+            is_active="on",
+            permissions=["product:view", "tag:view", "jobs:view"],
+        )
+        assert closed_with(b) == ACCESS_CHANGED
+    with bob.websocket_connect(WS) as again:
+        assert again.receive_json()["type"] == "unread"
+        assert still_open(again)
