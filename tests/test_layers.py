@@ -23,6 +23,7 @@ import starlette_admin
 APP = Path(__file__).resolve().parents[1] / "app"
 CAPABILITIES = ("audit", "auth", "channels", "constance", "notifications", "scheduler", "shop")
 ENTRY_POINTS = {
+    "app/auth/commands.py",
     "app/constance/commands.py",
     "app/scheduler/commands.py",
     "app/scheduler/standalone.py",
@@ -96,7 +97,7 @@ def test_a_capability_imports_no_page_endpoint_root_nor_the_services(capability:
     assert breaches(inside(capability, entry_points=False), forbidden) == []
 
 
-@pytest.mark.parametrize("capability", ["constance", "scheduler"])
+@pytest.mark.parametrize("capability", ["auth", "constance", "scheduler"])
 def test_a_capabilitys_commands_open_the_services_but_import_no_page_nor_root(
     capability: str,
 ) -> None:
@@ -110,7 +111,9 @@ def test_what_every_command_shares_imports_no_page_nor_root() -> None:
     assert breaches(files("app/cli/shared.py"), (*PAGES, *ROOTS)) == []
 
 
-@pytest.mark.parametrize("module", ["app.constance.commands", "app.scheduler.commands"])
+@pytest.mark.parametrize(
+    "module", ["app.auth.commands", "app.constance.commands", "app.scheduler.commands"]
+)
 def test_a_capabilitys_commands_import_first_without_a_cycle(module: str) -> None:
     done = subprocess.run(
         [sys.executable, "-c", f"import {module}, app.cli; print(app.cli.build_parser().prog)"],

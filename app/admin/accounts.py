@@ -1,4 +1,5 @@
-"""Users and groups in the admin: passwords typed twice, a set-password action, no hash shown."""
+"""Users and groups in the admin: passwords typed twice, a set-password action, no hash shown,
+and nobody but a superuser granting what they do not hold (app/auth/privileges.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from markupsafe import escape
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.status import HTTP_403_FORBIDDEN
 from starlette_admin.actions import row_action
 from starlette_admin.exceptions import ActionFailed, FormValidationError
 from starlette_admin.fields import EnumField, PasswordField
@@ -15,8 +18,16 @@ from starlette_admin.flash import flash
 from app.admin.library import AfterFormCopy
 from app.admin.model_view import AutoModelView
 from app.auth import sessions, sign_ins
-from app.auth.current import current_user
+from app.auth.current import CurrentUser, current_user
 from app.auth.passwords import WeakPassword, check_strength, hash_password
+from app.auth.privileges import (
+    SUPERUSER_ACCOUNT,
+    account_refusals,
+    group_refusals,
+    password_refusal,
+    stored_account,
+    stored_group,
+)
 from app.models import Group, User
 
 PASSWORD = "password"
@@ -49,6 +60,13 @@ def password_errors(password: str, again: str, username: str | None) -> dict[str
     if password != again:
         errors[PASSWORD_AGAIN] = "must be the same as the password"
     return errors
+
+
+def editor_of(request: Request) -> CurrentUser:
+    editor = current_user(request)
+    if editor is None:  # the admin signs everyone in first; never trust that silently
+        raise HTTPException(HTTP_403_FORBIDDEN)
+    return editor
 
 
 class GrantsPermissions:
@@ -113,6 +131,21 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
             raise FormValidationError(errors)
         await super().validate(request, data)
 
+    async def before_form_copy(self, request: Request, obj: Any, data: dict[str, Any]) -> None:
+        editor = editor_of(request)
+        if editor.is_superuser:
+            return
+        # Judged on the stored account, so a forged field or an import row is refused alike.
+        stored = await stored_account(request.state.session, obj.id)
+        errors = account_refusals(editor, stored, data)
+        if errors:
+            raise FormValidationError(errors)
+
+    async def before_delete(self, request: Request, obj: Any) -> None:
+        if obj.is_superuser and not editor_of(request).is_superuser:
+            # Shown as text by the library's alert, not markup.
+            raise ActionFailed(f"{SUPERUSER_ACCOUNT.capitalize()} ({obj.username}).")
+
     async def after_form_copy(self, request: Request, obj: Any, data: dict[str, Any]) -> None:
         # The library copies every form field onto the object; these two are not columns.
         for name in PASSWORD_FIELDS:
@@ -134,6 +167,12 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
         user = await self.find_by_pk(request, pk)
         if user is None:
             raise ActionFailed("This user no longer exists.")
+        editor = editor_of(request)
+        if not editor.is_superuser:
+            stored = await stored_account(request.state.session, user.id)
+            refusal = password_refusal(editor, stored)
+            if refusal:
+                raise ActionFailed(refusal)
         form = await request.form()
         errors = password_errors(
             str(form.get(PASSWORD) or ""), str(form.get(PASSWORD_AGAIN) or ""), user.username
@@ -153,7 +192,7 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
         flash(request, f"The password of {escape(user.username)} was changed.", "success")
 
 
-class GroupView(GrantsPermissions, AutoModelView):
+class GroupView(GrantsPermissions, AfterFormCopy, AutoModelView):
     model = Group
 
     def __init__(self, model: type[Any] | None = None, **kwargs: Any) -> None:
@@ -166,3 +205,12 @@ class GroupView(GrantsPermissions, AutoModelView):
         if errors:
             raise FormValidationError(errors)
         await super().validate(request, data)
+
+    async def before_form_copy(self, request: Request, obj: Any, data: dict[str, Any]) -> None:
+        editor = editor_of(request)
+        if editor.is_superuser:
+            return
+        stored = await stored_group(request.state.session, obj.id)
+        errors = group_refusals(editor, stored, data)
+        if errors:
+            raise FormValidationError(errors)

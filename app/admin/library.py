@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette_admin.contrib.sqla import Admin, ModelView
+from starlette_admin.routing import route
 from starlette_admin.security.csrf import CSRFMiddleware
 from starlette_admin.tools.iter import iterencode
 from starlette_admin.views import BaseModelView, BaseView
@@ -65,7 +66,13 @@ def url_key(parts: Iterable[str]) -> str:
 
 class AfterFormCopy(ModelView):
     """A model view told after the library copies a submitted form onto the object, before it
-    is saved: the one moment to drop form-only fields and derive columns from them."""
+    is saved: the one moment to drop form-only fields and derive columns from them. It is told
+    before the copy too: the object still holds what was stored, the data what will replace it
+    (relations as objects), on every path that writes (create and edit forms, inline edit, import).
+    """
+
+    async def before_form_copy(self, request: Request, obj: Any, data: dict[str, Any]) -> None:
+        return None
 
     async def after_form_copy(self, request: Request, obj: Any, data: dict[str, Any]) -> None:
         return None
@@ -75,6 +82,7 @@ class AfterFormCopy(ModelView):
     async def _populate_obj(
         self, request: Request, obj: Any, data: dict[str, Any], is_edit: bool = False
     ) -> Any:
+        await self.before_form_copy(request, obj, data)
         obj = await super()._populate_obj(request, obj, data, is_edit)
         await self.after_form_copy(request, obj, data)
         return obj
@@ -94,7 +102,18 @@ class UploadClosingCSRF(CSRFMiddleware):
 
 
 class UploadClosingAdmin(Admin):
-    """The SQLAlchemy admin with the CSRF check above in place of the library's own."""
+    """The SQLAlchemy admin with the CSRF check above in place of the library's own, and its
+    import closing the upload it reads."""
+
+    # starlette-admin 1.0.3: BaseAdmin._render_import reads the upload with request.form() and
+    # never closes it, so each import's spool leaks until collected; the same route, closed after.
+    @route("/_api/{key}/import", methods=["POST"], name="import")
+    async def _render_import(self, request: Request) -> Response:
+        try:
+            response: Response = await super()._render_import(request)
+        finally:
+            await request.close()
+        return response
 
     def _init_csrf(self) -> None:
         # starlette-admin 1.0.3: BaseAdmin._init_csrf adds CSRFMiddleware unless that exact

@@ -72,6 +72,22 @@ def load_view_overrides() -> None:
         importlib.import_module(f"app.admin.{module.name}")
 
 
+def model_views() -> list[AutoModelView]:
+    """A view of every mapped model but those served by their own pages, by class name."""
+    load_view_overrides()
+    mappers = sorted(Base.registry.mappers, key=lambda m: m.class_.__name__)
+    return [
+        AutoModelView.view_class_for(mapper.class_)(mapper.class_)
+        for mapper in mappers
+        if mapper.class_ not in OWN_PAGES and mapper.class_ not in NO_PAGES
+    ]
+
+
+def grantable_permissions() -> list[str]:
+    """What the user and group forms offer, for the command line (which builds no admin)."""
+    return grantable(str(view.key) for view in model_views())
+
+
 def build_admin(
     config: Config,
     session_factory: async_sessionmaker[AsyncSession],
@@ -97,15 +113,9 @@ def build_admin(
     )
     # Jinja stats every template on every include unless told not to: ~10% of a list page.
     admin.templates.env.auto_reload = config.debug
-    load_view_overrides()
-    mappers = sorted(Base.registry.mappers, key=lambda m: m.class_.__name__)
-    views = []
-    for mapper in mappers:
-        if mapper.class_ in OWN_PAGES or mapper.class_ in NO_PAGES:
-            continue
-        view = AutoModelView.view_class_for(mapper.class_)(mapper.class_)
+    views = model_views()
+    for view in views:
         admin.add_view(view)
-        views.append(view)
     admin.model_views = tuple(views)
     keys = [str(view.key) for view in views]
     admin.add_view(NotificationInbox(broker))

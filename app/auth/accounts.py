@@ -1,4 +1,4 @@
-"""Creating and finding accounts: the service behind the CLI and the sign-in form."""
+"""Creating and finding accounts and groups: the service behind the CLI and the sign-in form."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from app.auth.passwords import check_strength, hash_password
+from app.auth.permissions import CAPABILITY_PERMISSIONS, MODEL_ACTIONS
 from app.errors import BadInput
 from app.models import Group, User
 
 
 class AccountError(BadInput, ValueError):
     """An account request we refuse; the message names the field and the fix."""
+
+
+GROUP_NAME_MAX = 150  # auth_group.name's length
 
 
 async def create_user(
@@ -76,3 +81,84 @@ async def set_password(session: AsyncSession, username: str, password: str) -> U
     check_strength(password, username)
     user.password_hash = hash_password(password)
     return user
+
+
+def check_permissions(names: Sequence[str], grantable: Sequence[str]) -> list[str]:
+    """The names, without repeats, if each is grantable; else AccountError naming the others."""
+    wanted = list(dict.fromkeys(name.strip() for name in names))
+    unknown = [name for name in wanted if name not in grantable]
+    if unknown:
+        raise AccountError(
+            f"permission: unknown {', '.join(repr(name) for name in unknown)}; "
+            f"accepted: {accepted_permissions(grantable)}",
+            field="permission",
+        )
+    return wanted
+
+
+def accepted_permissions(grantable: Sequence[str]) -> str:
+    """The grantable names in one line: each model's actions folded, then the capabilities'."""
+    capabilities = [name for name in CAPABILITY_PERMISSIONS if name in grantable]
+    models = sorted(
+        {name.partition(":")[0] for name in grantable if name.endswith(f":{MODEL_ACTIONS[0]}")}
+    )
+    return (
+        f"MODEL:{'|'.join(MODEL_ACTIONS)} for a model ({', '.join(models)}), "
+        f"or {', '.join(capabilities)}"
+    )
+
+
+async def list_groups(session: AsyncSession) -> list[Group]:
+    """Every group by name, its members loaded."""
+    found = await session.scalars(
+        select(Group).options(selectinload(Group.users)).order_by(Group.name)
+    )
+    return list(found)
+
+
+async def create_group(
+    session: AsyncSession, name: str, permissions: Sequence[str], grantable: Sequence[str]
+) -> Group:
+    name = name.strip()
+    if not name:
+        raise AccountError("group: the name must not be empty", field="group")
+    if len(name) > GROUP_NAME_MAX:
+        raise AccountError(f"group: at most {GROUP_NAME_MAX} characters", field="group")
+    granted = check_permissions(permissions, grantable)
+    if await session.scalar(select(Group.id).where(Group.name == name)) is not None:
+        raise AccountError(f"group: {name!r} already exists", field="group")
+    group = Group(name=name, permissions=granted)
+    session.add(group)
+    await session.flush()
+    return group
+
+
+async def grant(
+    session: AsyncSession, name: str, permissions: Sequence[str], grantable: Sequence[str]
+) -> tuple[Group, list[str]]:
+    """The group and the permissions it did not hold yet, now granted (none: nothing changed)."""
+    wanted = check_permissions(permissions, grantable)
+    (group,) = await find_groups(session, [name])
+    added = [p for p in wanted if p not in (group.permissions or [])]
+    if added:
+        group.permissions = [*(group.permissions or []), *added]  # a new list: JSON is not tracked
+        await session.flush()
+    return group, added
+
+
+async def revoke(
+    session: AsyncSession, name: str, permissions: Sequence[str], grantable: Sequence[str]
+) -> tuple[Group, list[str]]:
+    """The group and the permissions it held, now taken away (none: nothing changed).
+
+    A name no longer grantable is accepted while the group still holds it, so it can be cleaned up.
+    """
+    (group,) = await find_groups(session, [name])
+    held = group.permissions or []
+    check_permissions([p for p in permissions if p.strip() not in held], grantable)
+    unwanted = {p.strip() for p in permissions}
+    removed = [p for p in held if p in unwanted]
+    if removed:
+        group.permissions = [p for p in held if p not in unwanted]
+        await session.flush()
+    return group, removed

@@ -26,6 +26,7 @@ def port_number(value: str) -> int:
 
 
 def build_parser() -> Parser:
+    from app.auth.commands import add_groups_parser
     from app.constance.commands import add_settings_parser
     from app.scheduler.commands import add_jobs_parser
 
@@ -70,6 +71,8 @@ def build_parser() -> Parser:
     set_password = users_commands.add_parser("set-password", help="change a password")
     set_password.add_argument("username")
     set_password.add_argument("--password", required=True)
+
+    add_groups_parser(commands)
 
     seed = commands.add_parser("seed-demo", help="load the demo shop data (idempotent)")
     seed.add_argument("--orders", type=positive_int, default=2000)
@@ -219,6 +222,14 @@ def cmd_users(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_groups(args: argparse.Namespace, config: Config) -> int:
+    from app.admin.site import grantable_permissions
+    from app.auth.commands import cmd_groups as groups_command
+
+    # The permissions the admin's forms offer: only this root may build the admin's views.
+    return groups_command(args, config, grantable_permissions())
+
+
 def cmd_seed_demo(args: argparse.Namespace, config: Config) -> int:
     from app.shop.seed import seed_demo
 
@@ -274,6 +285,7 @@ HANDLERS: dict[str, Handler] = {
     "makemigrations": cmd_makemigrations,
     "createsuperuser": cmd_createsuperuser,
     "users": cmd_users,
+    "groups": cmd_groups,
     "seed-demo": cmd_seed_demo,
     "shell": cmd_shell,
 }

@@ -1,0 +1,167 @@
+"""`python -m app groups list|create|grant|revoke` (docs/reference.md).
+
+The permissions a group may hold are the admin's (its models' and the capabilities'); the
+command line's root hands them in, as it alone may build the admin's views.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
+
+from app.cli.shared import Parser, cell, cli_actor, print_table, run_async
+from app.config import Config
+from app.db import create_engine, create_session_factory
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.models import Group
+
+
+def add_groups_parser(commands: Any) -> None:
+    groups = commands.add_parser("groups", help="list groups and change what they grant")
+    actions = groups.add_subparsers(dest="groups_command", required=True, parser_class=Parser)
+    listing = actions.add_parser("list", help="every group, its permissions and members")
+    listing.add_argument("--json", action="store_true", help="a JSON array of objects")
+    create = actions.add_parser("create", help="a new group")
+    create.add_argument("name")
+    create.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        dest="permissions",
+        metavar="PERM",
+        help="a permission it grants; repeat for more",
+    )
+    grant = actions.add_parser("grant", help="add permissions to a group (those held stay)")
+    grant.add_argument("name")
+    grant.add_argument("permissions", nargs="+", metavar="PERM")
+    revoke = actions.add_parser("revoke", help="take permissions from a group")
+    revoke.add_argument("name")
+    revoke.add_argument("permissions", nargs="+", metavar="PERM")
+
+
+GroupsHandler = Callable[
+    ["AsyncSession", argparse.Namespace, Sequence[str]], Coroutine[Any, Any, None]
+]
+
+
+def cmd_groups(args: argparse.Namespace, config: Config, grantable: Sequence[str]) -> int:
+    handler = GROUPS_HANDLERS[args.groups_command]
+
+    async def work() -> None:
+        # A session alone: no broker nor settings, as nothing is published about groups.
+        engine = create_engine(config.database_url)
+        try:
+            async with create_session_factory(engine).begin() as db:
+                await handler(db, args, grantable)
+        finally:
+            await engine.dispose()
+
+    run_async(work)  # AccountError (unknown group or permission, a taken name): main() prints it
+    return 0
+
+
+def group_json(group: Group) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "permissions": list(group.permissions or []),
+        "users": sorted(user.username for user in group.users),
+    }
+
+
+async def groups_list(db: AsyncSession, args: argparse.Namespace, grantable: Sequence[str]) -> None:
+    from app.auth.accounts import list_groups
+
+    found = [group_json(group) for group in await list_groups(db)]
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return
+    rows = [
+        (
+            group["name"],
+            cell(", ".join(group["permissions"]) or "-", 60),
+            cell(", ".join(group["users"]) or "-", 40),
+        )
+        for group in found
+    ]
+    print_table(("NAME", "PERMISSIONS", "MEMBERS"), rows)
+
+
+async def groups_create(
+    db: AsyncSession, args: argparse.Namespace, grantable: Sequence[str]
+) -> None:
+    from app.auth.accounts import create_group
+
+    group = await create_group(db, args.name, args.permissions, grantable)
+    audit(db, "create", group, {"name": None, "permissions": None})
+    granted = ", ".join(group.permissions) or "no permissions"
+    print(f"Created group {group.name!r} granting {granted}")
+
+
+async def groups_grant(
+    db: AsyncSession, args: argparse.Namespace, grantable: Sequence[str]
+) -> None:
+    from app.auth.accounts import grant
+
+    before = list(await held(db, args.name))
+    group, added = await grant(db, args.name, args.permissions, grantable)
+    if not added:
+        print(f"{group.name} already grants {', '.join(args.permissions)}")
+        return
+    audit(db, "edit", group, {"permissions": before})
+    print(f"{group.name} now also grants {', '.join(added)}")
+
+
+async def groups_revoke(
+    db: AsyncSession, args: argparse.Namespace, grantable: Sequence[str]
+) -> None:
+    from app.auth.accounts import revoke
+
+    before = list(await held(db, args.name))
+    group, removed = await revoke(db, args.name, args.permissions, grantable)
+    if not removed:
+        print(f"{group.name} did not grant {', '.join(args.permissions)}")
+        return
+    audit(db, "edit", group, {"permissions": before})
+    print(f"{group.name} no longer grants {', '.join(removed)}")
+
+
+async def held(db: AsyncSession, name: str) -> Sequence[str]:
+    from sqlalchemy import select
+
+    from app.models import Group
+
+    return await db.scalar(select(Group.permissions).where(Group.name == name.strip())) or []
+
+
+def audit(db: AsyncSession, action: str, group: Group, old: dict[str, Any]) -> None:
+    """An entry like the admin's group form writes, so the group's History shows CLI changes."""
+    from app.audit.log import record
+
+    changes = {
+        key: {"old": before, "new": getattr(group, key)}
+        for key, before in old.items()
+        if before != getattr(group, key)
+    }
+    record(
+        db,
+        action,
+        cli_actor(),
+        model="group",
+        object_pk=group.id,
+        object_label=group.name,
+        changes=changes,
+    )
+
+
+GROUPS_HANDLERS: dict[str, GroupsHandler] = {
+    "list": groups_list,
+    "create": groups_create,
+    "grant": groups_grant,
+    "revoke": groups_revoke,
+}
