@@ -442,3 +442,17 @@ async def test_an_export_is_strict_json_even_with_nan_stored_by_an_older_release
     assert document["settings"]["RATIO"] == {"type": "float", "value": 0.5, "modified": True}
     assert json.loads(json.dumps(document, allow_nan=False)) == document
     assert json.loads(export_text(document), parse_constant=no_constant) == document
+
+
+async def test_a_save_from_code_is_held_to_the_same_limits_and_writes_nothing(
+    store: SettingsStore, session_factory: SessionFactory
+) -> None:
+    before = await stored(session_factory)
+    for change, says in (
+        (Change("STUCK_ORDER_AFTER", dt.timedelta(days=-1)), "not between 0s and 36500d"),
+        (Change("FEATURE_FLAGS", {"beta": "\ud800"}), "contains a lone surrogate"),
+        (Change("FEATURE_FLAGS", {"beta": float("inf")}), "NaN and Infinity are not JSON"),
+    ):
+        with pytest.raises(SettingError, match=says):
+            await store.save([change], ACTOR)
+    assert await stored(session_factory) == before
