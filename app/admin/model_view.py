@@ -36,9 +36,11 @@ from starlette.requests import Request
 from starlette.status import HTTP_403_FORBIDDEN
 from starlette_admin.contrib.sqla import ModelView
 from starlette_admin.exceptions import FormValidationError
+from starlette_admin.export import BaseExporter
 from starlette_admin.filters import FilterGroup
 from starlette_admin.views import BaseModelView
 
+from app.admin.exports import SpreadsheetSafeCsv
 from app.admin.library import (
     is_batch_action,
     is_row_action,
@@ -184,6 +186,8 @@ class AutoModelView(ModelView):
     exact_count_limit: ClassVar[int] = 10_000
     # Rows only the app writes (audit entries, notifications): readable, never typed in.
     written_by_the_app: ClassVar[bool] = False
+    # The library's csv leaves formulas in cells; json is not opened by spreadsheets.
+    exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), "json"]
 
     _overrides: ClassVar[dict[type[Any], type[AutoModelView]]] = {}
 

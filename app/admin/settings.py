@@ -46,12 +46,19 @@ from app.constance.records import (
     stored_value,
 )
 from app.constance.store import SettingsStore
-from app.constance.transfer import ImportRefused, export, plan_import, read_import
+from app.constance.transfer import (
+    FILE_LIMIT_BYTES,
+    ImportRefused,
+    export,
+    export_text,
+    plan_import,
+    read_document,
+    read_import,
+)
 from app.errors import Forbidden, NotFound
 from app.models import SettingChange
 
 HISTORY_PAGE_SIZE = 20
-IMPORT_LIMIT_BYTES = 1_000_000
 REASON_LIMIT = 500
 DEFAULT_SHOWN = "(default)"
 
@@ -190,20 +197,12 @@ def submitted_value(form: FormData) -> str:
     return values[-1] if values else ""
 
 
-async def document_text(form: FormData) -> str:
+async def document_bytes(form: FormData) -> bytes:
     upload = form.get("file")
     if isinstance(upload, UploadFile) and upload.filename:
-        data = await upload.read(IMPORT_LIMIT_BYTES + 1)
-    else:
-        data = str(form.get("document") or "").encode()
-    if len(data) > IMPORT_LIMIT_BYTES:
-        raise ImportRefused([f"file: larger than {IMPORT_LIMIT_BYTES // 1000} kB"])
-    if not data.strip():
-        raise ImportRefused(["file: choose a settings export (.json) to import"])
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportRefused(["file: not UTF-8 text; choose a JSON settings export"]) from None
+        return await upload.read(FILE_LIMIT_BYTES + 1)
+    # The text re-posted by the preview; surrogates escaped, so the reader refuses them.
+    return str(form.get("document") or "").encode("utf-8", "surrogatepass")
 
 
 class SettingsPage(CustomView):
@@ -401,7 +400,7 @@ class SettingsPage(CustomView):
             document = await export(session, store.declared)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         return Response(
-            json.dumps(document, indent=2),
+            export_text(document),
             media_type="application/json",
             headers={
                 "Content-Disposition": f'attachment; filename="starboard-settings-{stamp}.json"'
@@ -413,17 +412,13 @@ class SettingsPage(CustomView):
         require_edit(request)
         store = store_of(request)
         form = await request.form()
-        text = ""
         try:
             try:
-                text = await document_text(form)
+                data = await document_bytes(form)
             finally:
                 await form.close()  # the uploaded file's spool; the text fields stay readable
-            try:
-                document = json.loads(text)
-            except ValueError as exc:
-                raise ImportRefused([f"file: not JSON ({exc})"]) from None
-            values = read_import(store.declared, document)
+            values = read_import(store.declared, read_document(data))
+            text = data.decode("utf-8-sig")  # read_document has decoded it once already
         except ImportRefused as refused:
             return self.import_page(
                 request, [], refused.problems, "", HTTP_422_UNPROCESSABLE_CONTENT

@@ -177,11 +177,11 @@ async def settings_reset(args: argparse.Namespace, services: Services) -> int:
 
 
 async def settings_export(args: argparse.Namespace, services: Services) -> int:
-    from app.constance.transfer import export
+    from app.constance.transfer import export, export_text
 
     async with services.session_factory() as session:
         document = await export(session, services.settings_store.declared)
-    text = json.dumps(document, indent=2) + "\n"
+    text = export_text(document)
     if args.file is None:
         sys.stdout.write(text)
         return 0
@@ -194,11 +194,15 @@ async def settings_export(args: argparse.Namespace, services: Services) -> int:
 
 
 async def settings_import(args: argparse.Namespace, services: Services) -> int:
-    from app.constance.transfer import plan_import, read_import
+    from app.constance.transfer import ImportRefused, plan_import, read_document, read_import
 
     store = services.settings_store
 
-    document = await asyncio.to_thread(_read_json, args.file)
+    data = await asyncio.to_thread(_read_file, args.file)
+    try:
+        document = read_document(data, args.file)
+    except ImportRefused as exc:  # the file itself, not one of its entries: one line
+        raise UsageError(exc.problems[0]) from None
     values = read_import(store.declared, document)  # ImportRefused: nothing written
     async with services.session_factory() as session:
         changes, differences = await plan_import(session, store.declared, values)
@@ -215,15 +219,14 @@ async def settings_import(args: argparse.Namespace, services: Services) -> int:
     return 0
 
 
-def _read_json(file: str) -> Any:
+def _read_file(file: str) -> bytes:
+    from app.constance.transfer import FILE_LIMIT_BYTES
+
     try:
-        return json.loads(Path(file).read_text(encoding="utf-8"))
+        with Path(file).open("rb") as opened:
+            return opened.read(FILE_LIMIT_BYTES + 1)  # one more: tells it is over the limit
     except OSError as exc:
         raise UsageError(f"{file}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{file}: not UTF-8 text; expected a JSON export") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{file}: not valid JSON: {exc}") from None
 
 
 SETTINGS_HANDLERS: dict[str, Callable[[argparse.Namespace, Services], Coroutine[Any, Any, int]]] = {

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.constance.kinds import KINDS, BadValue, Kind, kind_of_default
+from app.constance.kinds import KINDS, BadValue, Kind, brief, kind_of_default
 from app.errors import BadInput, NotFound
 
 KEY_PATTERN = re.compile(r"[A-Z][A-Z0-9_]*")
@@ -41,7 +41,7 @@ class UnknownSetting(NotFound, AttributeError, KeyError):
     def __init__(self, key: str, known: Iterable[str]) -> None:
         close = difflib.get_close_matches(key.upper(), list(known), n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]}?" if close else ""
-        super().__init__(f"no live setting {key!r}{hint}", field=key)
+        super().__init__(f"no live setting {brief(key)}{hint}", field=key)
         self.key = key
 
 
@@ -124,20 +124,26 @@ class Setting:
         """Typed text (form, CLI) to a valid value, or SettingError naming key, type and limits."""
         try:
             value = self.type.parse(text)
-        except BadValue:
-            raise self._refuse(text) from None
+        except BadValue as exc:
+            raise self._refuse(text, exc.why) from None
         return self.validate(value, text)
 
     def load(self, stored: Any) -> Any:
         """A JSON value (database, import file) to a valid value, or SettingError."""
         try:
             value = self.type.load(stored)
-        except BadValue:
-            raise self._refuse(stored) from None
+        except BadValue as exc:
+            raise self._refuse(stored, exc.why) from None
         return self.validate(value, stored)
 
     def validate(self, value: Any, given: Any = None) -> Any:
+        """The one gate every value passes, typed or imported or stored: the type's own limits
+        (no NaN, no overlong text, …), then the declaration's validators."""
         given = value if given is None else given
+        try:
+            self.type.check(value)
+        except BadValue as exc:
+            raise self._refuse(given, exc.why) from None
         if self.choices and value not in self.choices:
             raise self._refuse(given)
         if self.min is not None and value < self.min:
@@ -167,10 +173,14 @@ class Setting:
         """What a page, an audit entry or an export may show: secrets masked."""
         return MASK if self.secret else self.show(value)
 
-    def _refuse(self, given: Any) -> SettingError:
-        seen = MASK if self.secret else given
+    def _refuse(self, given: Any, why: str | None = None) -> SettingError:
+        if why is not None:  # a limit: says more than the value, which may be huge
+            return SettingError(
+                self.key, f"{why}; expected {self.accepted} (type {self.type.name})"
+            )
+        seen = brief(MASK if self.secret else given)
         return SettingError(
-            self.key, f"expected {self.accepted} (type {self.type.name}), got {seen!r}"
+            self.key, f"expected {self.accepted} (type {self.type.name}), got {seen}"
         )
 
 

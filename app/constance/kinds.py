@@ -1,6 +1,8 @@
 """The types a live setting can have: how each is typed in, stored as JSON, and read back.
 
 Every parse error says what is accepted, so the page, the CLI and import can show it as is.
+`check` holds each type's own limits on a value, however it arrived (typed into the form or the
+CLI, read from an import file or the database); `Setting.validate` runs it on every path.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import datetime as dt
 import json
 import math
 import re
+import reprlib
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,9 +24,28 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(d|h|m|s)")
 DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
+# The documented limits (docs/reference.md, "Limits"): beyond them a value is refused, naming it.
+TEXT_LIMIT = 50_000  # characters of a text value, and of a json value written out
+JSON_DEPTH_LIMIT = 32  # levels of arrays and objects in a json value
+DURATION_LIMIT = dt.timedelta(days=36_500)  # about a century; timedelta itself ends at 999999999d
+INT_LIMIT = 10**18 - 1  # 18 digits: a 64-bit integer column holds it everywhere
+
+_QUOTE = reprlib.Repr()
+_QUOTE.maxstring = _QUOTE.maxother = _QUOTE.maxlong = 60
+_QUOTE.maxlevel = 3
+
+
+def brief(given: Any) -> str:
+    """The refused input as an error quotes it: short, and never a deep structure in full."""
+    return _QUOTE.repr(given)
+
 
 class BadValue(BadInput, ValueError):
     """Text or JSON that is not a value of the kind; the message says what is accepted."""
+
+    def __init__(self, message: str, why: str | None = None) -> None:
+        super().__init__(message)
+        self.why = why  # the limit broken, when that says more than what is accepted
 
 
 class Kind:
@@ -52,12 +74,21 @@ class Kind:
         """Whether a Python value (a declared default, say) is of this kind."""
         return isinstance(value, self.python_types) and not isinstance(value, bool)
 
+    def check(self, value: Any) -> Any:
+        """The value if it is of this kind and within the kind's limits; else BadValue (why)."""
+        if not self.fits(value):
+            raise BadValue(f"expected {self.accepted}")
+        return value
+
     def show(self, value: Any) -> str:
         """The value as an operator types it: what the form field and the CLI print."""
         return "" if value is None else str(value)
 
     def refuse(self, text: str) -> BadValue:
-        return BadValue(f"expected {self.accepted}, got {text!r}")
+        return BadValue(f"expected {self.accepted}, got {brief(text)}")
+
+    def over_limit(self, why: str) -> BadValue:
+        return BadValue(f"expected {self.accepted}; {why}", why)
 
 
 class BoolKind(Kind):
@@ -94,6 +125,12 @@ class IntKind(Kind):
             raise self.refuse(text)
         return int(stripped)
 
+    def check(self, value: Any) -> Any:
+        super().check(value)
+        if abs(value) > INT_LIMIT:
+            raise self.over_limit("more than 18 digits")
+        return value
+
 
 class FloatKind(Kind):
     name = "float"
@@ -112,7 +149,18 @@ class FloatKind(Kind):
         return value
 
     def load(self, stored: Any) -> float:
-        return float(super().load(stored))
+        # Checked before float(): a JSON integer past a float's range would overflow there.
+        return float(self.check(super().load(stored)))
+
+    def check(self, value: Any) -> Any:
+        super().check(value)
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int too large for a float
+            finite = False
+        if not finite:
+            raise self.over_limit("NaN and infinities are not numbers here")
+        return value
 
 
 class DecimalKind(Kind):
@@ -129,6 +177,12 @@ class DecimalKind(Kind):
             raise self.refuse(text) from None
         if not value.is_finite():
             raise self.refuse(text)
+        return value
+
+    def check(self, value: Any) -> Any:
+        super().check(value)
+        if not value.is_finite():
+            raise self.over_limit("NaN and infinities are not numbers here")
         return value
 
     def dump(self, value: Any) -> str:
@@ -155,6 +209,15 @@ class StrKind(Kind):
         if not isinstance(stored, str):
             raise BadValue(f"expected {self.accepted}")
         return self.parse(stored)
+
+    def check(self, value: Any) -> Any:
+        super().check(value)
+        if len(value) > TEXT_LIMIT:
+            raise self.over_limit(f"longer than {TEXT_LIMIT:,} characters")
+        why = unstorable(value)
+        if why:
+            raise self.over_limit(why)
+        return value
 
 
 class TextKind(StrKind):
@@ -242,6 +305,14 @@ class DateTimeKind(Kind):
     def fits(self, value: Any) -> bool:
         return isinstance(value, dt.datetime) and value.tzinfo is not None
 
+    def check(self, value: Any) -> Any:
+        super().check(value)
+        try:
+            value.astimezone(dt.UTC)  # what the page shows: 9999-12-31T23:00-05:00 is past it
+        except OverflowError:
+            raise self.over_limit("outside the years 1 to 9999 in UTC") from None
+        return value
+
     def dump(self, value: Any) -> str:
         return str(value.isoformat())
 
@@ -280,21 +351,33 @@ class DurationKind(Kind):
         clock = re.fullmatch(r"(\d+):([0-5]\d):([0-5]\d)", value)
         if clock:
             hours, minutes, seconds = (int(part) for part in clock.groups())
-            return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+            return self._seconds(hours * 3600 + minutes * 60 + seconds)
         if value and DURATION_PART.sub("", value) == "":
             total = sum(
                 float(number) * DURATION_UNITS[unit]
                 for number, unit in DURATION_PART.findall(value)
             )
-            return dt.timedelta(seconds=total)
+            return self._seconds(total)
         raise self.refuse(text)
+
+    def _seconds(self, seconds: float) -> dt.timedelta:
+        """A duration of so many seconds, refused past the limit before timedelta overflows."""
+        if not 0 <= seconds <= DURATION_LIMIT.total_seconds():  # NaN is refused too
+            raise self.over_limit(f"not between 0s and {self.show(DURATION_LIMIT)}")
+        return dt.timedelta(seconds=seconds)
+
+    def check(self, value: Any) -> Any:
+        super().check(value)
+        if not dt.timedelta(0) <= value <= DURATION_LIMIT:
+            raise self.over_limit(f"not between 0s and {self.show(DURATION_LIMIT)}")
+        return value
 
     def dump(self, value: Any) -> float:
         return float(value.total_seconds())
 
     def load(self, stored: Any) -> dt.timedelta:
         if isinstance(stored, int | float) and not isinstance(stored, bool):
-            return dt.timedelta(seconds=stored)
+            return self._seconds(stored)
         if isinstance(stored, str):
             return self.parse(stored)
         raise BadValue(f"expected {self.accepted}")
@@ -318,8 +401,12 @@ class JsonKind(Kind):
     input_type = "textarea"
 
     def parse(self, text: str) -> Any:
+        if len(text) > TEXT_LIMIT:  # before the parser, whose depth is bounded by the stack
+            raise self.over_limit(f"longer than {TEXT_LIMIT:,} characters")
         try:
             return json.loads(text, parse_constant=_no_constant)
+        except RecursionError:
+            raise self.over_limit(f"nested deeper than {JSON_DEPTH_LIMIT} levels") from None
         except ValueError as exc:
             raise BadValue(f"expected {self.accepted}; {exc}") from None
 
@@ -328,13 +415,58 @@ class JsonKind(Kind):
 
     def fits(self, value: Any) -> bool:
         try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError):
+            self.check(value)
+        except BadValue:
             return False
         return True
 
+    def check(self, value: Any) -> Any:
+        why = json_problem(value)
+        if why:
+            raise self.over_limit(why)
+        if len(json.dumps(value, ensure_ascii=False)) > TEXT_LIMIT:
+            raise self.over_limit(f"longer than {TEXT_LIMIT:,} characters written as JSON")
+        return value
+
     def show(self, value: Any) -> str:
         return json.dumps(value, indent=2, sort_keys=True)
+
+
+def unstorable(text: str) -> str | None:
+    """Why a string cannot be stored as JSON text everywhere (PostgreSQL refuses both), if so."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate such as \\ud800, which is not text"
+    return None
+
+
+def json_problem(value: Any) -> str | None:
+    """Why a value is not JSON within the limits, if it is not; walked without recursion."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth == JSON_DEPTH_LIMIT:
+                return f"nested deeper than {JSON_DEPTH_LIMIT} levels"
+            if isinstance(item, dict):
+                if not all(isinstance(key, str) for key in item):
+                    return "an object key that is not text"
+                pending.extend((key, depth + 1) for key in item)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            why = unstorable(item)
+            if why:
+                return why
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "NaN and Infinity are not JSON values"
+        elif not isinstance(item, int | bool | type(None)):
+            return f"a {type(item).__name__} is not a JSON value"
+    return None
 
 
 def _no_constant(name: str) -> Any:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.constance.declared import MASK, DeclaredSettings, SettingError, UnknownSetting
+from app.constance.kinds import JSON_DEPTH_LIMIT, KINDS, brief
 from app.constance.records import RESET, Change, Reset, read_snapshot, stored_value
 from app.errors import BadInput
 
 FORMAT = "starboard-settings"
+FILE_LIMIT_BYTES = 1_000_000  # an import file, uploaded or read by the CLI (docs/reference.md)
 
 
 class ImportRefused(BadInput, ValueError):
@@ -52,6 +55,33 @@ async def export(session: AsyncSession, declared: DeclaredSettings) -> dict[str,
     }
 
 
+def export_text(document: dict[str, Any]) -> str:
+    """The export as a file holds it: strict JSON (every value passed its type's check)."""
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+def read_document(data: bytes, name: str = "file") -> Any:
+    """An import file's bytes as JSON, or ImportRefused naming the file and what is accepted."""
+    if len(data) > FILE_LIMIT_BYTES:
+        raise ImportRefused([f"{name}: larger than {FILE_LIMIT_BYTES // 1000} kB"])
+    if not data.strip():
+        raise ImportRefused([f"{name}: empty; choose a settings export (.json) to import"])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportRefused([f"{name}: not UTF-8 text; expected a JSON settings export"]) from None
+    try:
+        # NaN and Infinity are read as numbers here, so the setting they are for refuses them
+        # by name, as its form would.
+        return json.loads(text)
+    except RecursionError:
+        raise ImportRefused(
+            [f"{name}: nested too deeply to read; a json setting nests at most {JSON_DEPTH_LIMIT}"]
+        ) from None
+    except ValueError as exc:  # JSONDecodeError, and integers past Python's 4300 digits
+        raise ImportRefused([f"{name}: not valid JSON: {exc}"]) from None
+
+
 def is_exported_entry(entry: Any) -> bool:
     """{"type": …, "value": …[, "modified": …]} as `export` writes; else a bare hand-typed value."""
     return isinstance(entry, dict) and {"type", "value"} <= entry.keys() <= {
@@ -75,9 +105,9 @@ def read_import(declared: DeclaredSettings, document: Any) -> dict[str, Any]:
         typed = is_exported_entry(entry)
         value = entry["value"] if typed else entry
         if typed and entry["type"] != setting.type.name:
-            problems.append(
-                f"{key}: the file says type {entry['type']}, declared {setting.type.name}"
-            )
+            told = entry["type"]
+            told = told if isinstance(told, str) and told in KINDS else brief(told)
+            problems.append(f"{key}: the file says type {told}, declared {setting.type.name}")
             continue
         if setting.secret and value == MASK:
             continue  # exported masked: keep what is stored

@@ -387,6 +387,98 @@ def test_an_import_file_without_settings_is_refused(
     assert 'expected a JSON object with a "settings" object' in one_line(ran.err)
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_import_refuses_a_rate_that_is_not_a_finite_number_and_writes_nothing(
+    cli: Any, sqlite_url: str, tmp_path: Path, number: str
+) -> None:
+    file = tmp_path / "rate.json"
+    file.write_text('{"settings": {"LOW_STOCK_THRESHOLD": 3, "VAT_RATE": ' + number + "}}")
+    ran = cli(sqlite_url, "settings", "import", str(file))
+    assert ran.code == 2
+    assert ran.out == ""
+    assert ran.err.splitlines() == [
+        "starboard settings import: VAT_RATE: NaN and infinities are not numbers here; "
+        "expected a number such as 0.75, from 0.0 to 1.0 (type float)"
+    ]
+    assert state(sqlite_url) == State(0, {}, [])
+    # The export stays strict JSON, as a reader without NaN support needs.
+    exported = cli(sqlite_url, "settings", "export")
+    document = json.loads(exported.out, parse_constant=refuse_constant)
+    assert document["settings"]["VAT_RATE"]["value"] == 0.2
+
+
+def refuse_constant(name: str) -> Any:
+    raise AssertionError(f"{name} is not JSON")
+
+
+def test_import_of_values_past_their_limits_names_each_key_and_writes_nothing(
+    cli: Any, sqlite_url: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "limits.json"
+    file.write_text(
+        '{"settings": {"MAINTENANCE_MESSAGE": "\\ud800", '
+        '"STUCK_ORDER_AFTER": "99999999999999999999d", '
+        '"FEATURE_FLAGS": ' + "[" * 100 + "]" * 100 + ", "
+        '"SUPPORT_EMAIL": "' + "a" * 100_000 + '@example.com"}}'
+    )
+    ran = cli(sqlite_url, "settings", "import", str(file))
+    assert ran.code == 2, ran.err
+    problems = ran.err.splitlines()
+    assert [p.split(": ")[1] for p in problems] == [
+        "MAINTENANCE_MESSAGE",
+        "STUCK_ORDER_AFTER",
+        "FEATURE_FLAGS",
+        "SUPPORT_EMAIL",
+    ]
+    assert "contains a lone surrogate such as \\ud800" in problems[0]
+    assert "not between 0s and 36500d" in problems[1]
+    assert "nested deeper than 32 levels" in problems[2]
+    assert "longer than 50,000 characters" in problems[3]
+    assert all(len(line) < 300 for line in problems)
+    assert state(sqlite_url) == State(0, {}, [])
+
+
+def test_an_import_file_nested_a_thousand_levels_deep_exits_2_naming_the_file(
+    cli: Any, sqlite_url: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "deep.json"
+    file.write_text('{"settings": {"FEATURE_FLAGS": ' + "[" * 1000 + "]" * 1000 + "}}")
+    ran = cli(sqlite_url, "settings", "import", str(file))
+    assert ran.code == 2
+    assert one_line(ran.err) == (
+        f"starboard settings: {file}: nested too deeply to read; a json setting nests at most 32"
+    )
+    assert state(sqlite_url).version == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("VAT_RATE", "nan", "expected a number such as 0.75, from 0.0 to 1.0 (type float)"),
+        ("VAT_RATE", "inf", "expected a number such as 0.75, from 0.0 to 1.0 (type float)"),
+        ("STUCK_ORDER_AFTER", "99999999999999999999d", "not between 0s and 36500d"),
+        ("MAINTENANCE_MESSAGE", "\udced\udca0\udc80", "contains a lone surrogate"),
+        ("FEATURE_FLAGS", "[" * 100_000, "longer than 50,000 characters"),
+        ("FEATURE_FLAGS", "[" * 20_000, "nested deeper than 32 levels"),
+        ("FEATURE_FLAGS", '{"beta": 1e400}', "NaN and Infinity are not JSON values"),
+        ("FEATURE_FLAGS", '{"\\ud800": true}', "contains a lone surrogate"),
+        ("SALE_ENDS_AT", "9999-12-31T23:00:00-05:00", "outside the years 1 to 9999 in UTC"),
+    ],
+)
+def test_set_refuses_a_value_past_its_type_s_limits_with_exit_2_naming_the_key(
+    cli: Any, sqlite_url: str, key: str, value: str, says: str
+) -> None:
+    # Bytes that are not UTF-8 in an argument (ED A0 80: U+D800 encoded) reach Python's argv
+    # as the lone surrogates "\udced\udca0\udc80".
+    ran = cli(sqlite_url, "settings", "set", key, value)
+    assert ran.code == 2, ran.err
+    line = one_line(ran.err)
+    assert line.startswith(f"starboard settings: {key}: ")
+    assert says in line
+    assert len(line) < 300
+    assert state(sqlite_url).version == 0
+
+
 # -- the real entry point ---------------------------------------------------------------------
 
 

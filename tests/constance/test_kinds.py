@@ -287,3 +287,93 @@ def test_fits_tells_a_bool_from_a_number() -> None:
     assert not KINDS["datetime"].fits(dt.datetime(2026, 1, 1))
     assert not KINDS["json"].fits({"a": float("nan")})
     assert not KINDS["json"].fits({"when": dt.date(2026, 1, 1)})
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "why"),
+    [
+        ("int", 10**18, "more than 18 digits"),
+        ("int", -(10**18), "more than 18 digits"),
+        ("float", float("nan"), "NaN and infinities are not numbers here"),
+        ("float", float("inf"), "NaN and infinities are not numbers here"),
+        ("float", float("-inf"), "NaN and infinities are not numbers here"),
+        ("float", 10**400, "NaN and infinities are not numbers here"),
+        ("decimal", Decimal("NaN"), "NaN and infinities are not numbers here"),
+        ("decimal", Decimal("-Infinity"), "NaN and infinities are not numbers here"),
+        ("str", "\ud800", "contains a lone surrogate such as \\ud800"),
+        ("str", "a\x00b", "contains a NUL character"),
+        ("text", "x" * 50_001, "longer than 50,000 characters"),
+        ("email", "\udcff@example.com", "contains a lone surrogate"),
+        ("json", {"a": float("nan")}, "NaN and Infinity are not JSON values"),
+        ("json", [float("-inf")], "NaN and Infinity are not JSON values"),
+        ("json", {"\ud800": 1}, "contains a lone surrogate"),
+        ("json", ["a\x00"], "contains a NUL character"),
+        ("json", {1: "a"}, "an object key that is not text"),
+        ("json", {"when": dt.date(2026, 1, 1)}, "a date is not a JSON value"),
+        ("json", ["x" * 50_000], "longer than 50,000 characters written as JSON"),
+        (
+            "datetime",
+            dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(-dt.timedelta(hours=5))),
+            "outside the years 1 to 9999 in UTC",
+        ),
+        ("duration", dt.timedelta(seconds=-1), "not between 0s and 36500d"),
+        ("duration", dt.timedelta(days=36_501), "not between 0s and 36500d"),
+    ],
+)
+def test_check_refuses_a_value_past_its_type_s_limits_saying_why(
+    kind: str, value: Any, why: str
+) -> None:
+    with pytest.raises(BadValue) as refused:
+        KINDS[kind].check(value)
+    assert refused.value.why is not None and refused.value.why.startswith(why)
+    assert KINDS[kind].accepted in str(refused.value)
+
+
+def nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_json_nests_thirty_two_levels_and_no_more_however_deep_it_goes() -> None:
+    assert KINDS["json"].check(nested(32)) == nested(32)
+    for levels in (33, 5_000):  # 5,000: deeper than any recursive walk could go
+        with pytest.raises(BadValue, match="nested deeper than 32 levels"):
+            KINDS["json"].check(nested(levels))
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "why"),
+    [
+        ("duration", "99999999999999999999d", "not between 0s and 36500d"),
+        ("duration", "9" * 400 + "s", "not between 0s and 36500d"),
+        ("duration", "99999999999999999999:00:00", "not between 0s and 36500d"),
+        ("duration", "36501d", "not between 0s and 36500d"),
+        ("json", "[" * 100_000, "longer than 50,000 characters"),
+        ("json", "[" * 40_000, "nested deeper than 32 levels"),
+    ],
+)
+def test_parsing_text_past_a_limit_says_which_limit(kind: str, text: str, why: str) -> None:
+    with pytest.raises(BadValue) as refused:
+        KINDS[kind].parse(text)
+    assert refused.value.why == why
+    assert len(str(refused.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("kind", "stored"),
+    [("duration", -1), ("duration", 1e30), ("duration", float("nan")), ("float", float("nan"))],
+)
+def test_loading_a_stored_number_past_a_limit_is_refused_not_crashed(
+    kind: str, stored: Any
+) -> None:
+    with pytest.raises(BadValue):
+        KINDS[kind].load(stored)
+
+
+def test_the_longest_duration_and_the_deepest_json_are_accepted() -> None:
+    assert KINDS["duration"].parse("36500d") == dt.timedelta(days=36_500)
+    assert KINDS["duration"].load(36_500 * 86_400) == dt.timedelta(days=36_500)
+    assert KINDS["json"].parse("[" * 31 + "1" + "]" * 31) == nested(31)
+    assert KINDS["json"].check(nested(32)) == nested(32)

@@ -291,6 +291,35 @@ def test_a_bad_value_is_refused_next_to_its_field_and_nothing_is_stored(
     assert live(editor).MAINTENANCE_MESSAGE == ""
 
 
+PAST_LIMITS = [
+    ("FEATURE_FLAGS", "[" * 100_000, "longer than 50,000 characters"),
+    ("FEATURE_FLAGS", "[" * 20_000, "nested deeper than 32 levels"),
+    ("FEATURE_FLAGS", '{"beta": 1e400}', "NaN and Infinity are not JSON values"),
+    ("FEATURE_FLAGS", '{"\\ud800": true}', "contains a lone surrogate such as \\ud800"),
+    ("STUCK_ORDER_AFTER", "99999999999999999999d", "not between 0s and 36500d"),
+    ("SALE_ENDS_AT", "9999-12-31T23:00:00-05:00", "outside the years 1 to 9999 in UTC"),
+    ("MAINTENANCE_MESSAGE", "x" * 50_001, "longer than 50,000 characters"),
+    ("VAT_RATE", "NaN", "a number such as 0.75"),
+    ("VAT_RATE", "1e400", "a number such as 0.75"),
+]
+
+
+def test_a_value_past_its_type_s_limits_is_a_422_naming_the_limit_beside_its_field(
+    sqlite_client_for: Clients, sqlite_url: str
+) -> None:
+    editor = sqlite_client_for("editor")
+    for key, typed, says in PAST_LIMITS:
+        response = save(editor, key, typed)
+        assert response.status_code == 422, (key, response.text[:300])
+        assert f'data-sb-setting="{key}"' in response.text
+        error = re.search(r"data-sb-error role=\"alert\">([^<]+)<", words(response.text))
+        assert error, key
+        assert says in error.group(1), (key, error.group(1))
+        assert len(error.group(1)) < 300, key  # the value is never quoted in full
+    assert stored(sqlite_url) == {}
+    assert audit_of(sqlite_url) == []
+
+
 def test_a_value_changed_since_it_was_loaded_is_a_conflict_that_loses_nothing(
     client_for: Clients, database_url: str
 ) -> None:
@@ -544,6 +573,58 @@ def test_an_import_with_one_bad_key_changes_nothing_and_names_every_problem(
     assert upload(editor, "{not json").status_code == 422
     assert stored(database_url) == {}
     assert live(editor).VAT_RATE == 0.2
+
+
+def test_an_import_of_nan_or_of_values_past_their_limits_is_a_422_naming_each_key(
+    client_for: Clients, database_url: str
+) -> None:
+    editor = client_for("editor")
+    text = (
+        '{"settings": {"ADMIN_PAGE_SIZE": 30, "VAT_RATE": NaN, "LOW_STOCK_THRESHOLD": Infinity, '
+        '"MAINTENANCE_MESSAGE": "\\ud800", "STUCK_ORDER_AFTER": "99999999999999999999d", '
+        '"FEATURE_FLAGS": ' + "[" * 100 + "]" * 100 + "}}"
+    )
+    for answer in (upload(editor, text), upload(editor, text, apply="1")):
+        assert answer.status_code == 422
+        problems = [words(p) for p in re.findall(r"data-sb-import-problem>([^<]+)<", answer.text)]
+        assert [p.split(":")[0] for p in problems] == [
+            "VAT_RATE",
+            "LOW_STOCK_THRESHOLD",
+            "MAINTENANCE_MESSAGE",
+            "STUCK_ORDER_AFTER",
+            "FEATURE_FLAGS",
+        ]
+        assert problems[0].startswith("VAT_RATE: NaN and infinities are not numbers here")
+        assert "contains a lone surrogate" in problems[2]
+        assert "not between 0s and 36500d" in problems[3]
+        assert "nested deeper than 32 levels" in problems[4]
+    assert stored(database_url) == {}
+    assert live(editor).ADMIN_PAGE_SIZE == 25
+
+
+def test_an_import_nested_a_thousand_levels_deep_is_a_422_naming_the_file(
+    sqlite_client_for: Clients, sqlite_url: str
+) -> None:
+    editor = sqlite_client_for("editor")
+    deep = '{"settings": {"FEATURE_FLAGS": ' + "[" * 1000 + "]" * 1000 + "}}"
+    typed = post(editor, f"{PAGE}/import", document=deep)  # pasted rather than uploaded
+    for answer in (upload(editor, deep), typed):
+        assert answer.status_code == 422
+        problems = [words(p) for p in re.findall(r"data-sb-import-problem>([^<]+)<", answer.text)]
+        assert problems == ["file: nested too deeply to read; a json setting nests at most 32"]
+    assert stored(sqlite_url) == {}
+
+
+def test_the_export_is_strict_json(sqlite_client_for: Clients) -> None:
+    root = sqlite_client_for("root")
+    assert save(root, "VAT_RATE", "0.25").status_code == 200
+    exported = root.get(f"{PAGE}/export")
+
+    def no_constant(name: str) -> Any:
+        raise AssertionError(f"{name} in the export")
+
+    document = json.loads(exported.text, parse_constant=no_constant)
+    assert document["settings"]["VAT_RATE"]["value"] == 0.25
 
 
 def test_an_export_imported_again_restores_every_value(
