@@ -10,6 +10,8 @@ from app.scheduler.schedules import InvalidSchedule, parse
 
 UTC = dt.UTC
 PARIS = "Europe/Paris"  # 2026: clocks jump 02:00→03:00 on 29 March, go back 03:00→02:00 on 25 Oct
+# 202 characters, every day of the week last: cut at 200 it would drop Sunday.
+TOO_LONG = "0 " + ",".join(str(n) for n in range(60)) + " 1,2,3,4,5,10 * * 1,2,3,4,5,6,0"
 
 
 def at(*parts: int) -> dt.datetime:
@@ -127,3 +129,47 @@ def test_invalid_schedules_name_the_field_and_what_it_accepts(expression: str, r
 def test_an_unknown_timezone_is_refused_with_an_example() -> None:
     with pytest.raises(ValueError, match="expected an IANA name such as UTC or Europe/Paris"):
         parse("* * * * *", "Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("0 0 30 2 *", "never fires: day of month 30 never falls in month 2"),
+        ("0 0 30,31 feb *", "never fires: day of month 30,31 never falls in month feb"),
+        ("0 0 31 4,6,9,11 *", "never fires: day of month 31 never falls in month 4,6,9,11"),
+        ("0 0 0 31 2 *", "never fires: day of month 31 never falls in month 2"),
+    ],
+)
+def test_a_schedule_with_valid_fields_that_never_fires_is_refused(
+    expression: str, reason: str
+) -> None:
+    with pytest.raises(InvalidSchedule) as caught:
+        parse(expression, PARIS)
+    assert str(caught.value) == f"invalid schedule {expression!r}: {reason}"
+
+
+def test_rare_schedules_that_do_fire_are_accepted() -> None:
+    # 29 February skips 2100, not a leap year: eight years between two fires.
+    assert parse("0 0 29 2 *").next_after(at(2096, 3, 1)) == at(2104, 2, 29)
+    # Day of month and day of week both given: either one matches (cron's rule).
+    monday = parse("0 0 30 2 mon").next_after(at(2026, 1, 1))
+    assert monday == at(2026, 2, 2) and monday.weekday() == 0
+
+
+def test_a_schedule_longer_than_its_column_is_refused_whole_naming_the_limit() -> None:
+    assert len(TOO_LONG) == 202
+    # Cut to the column's 200 it would still be valid, and mean something else.
+    assert parse(TOO_LONG[:200]).describe.endswith("Thursday, Friday, and Saturday")
+
+    with pytest.raises(InvalidSchedule) as caught:
+        parse(TOO_LONG)
+
+    assert str(caught.value) == (
+        f"invalid schedule {TOO_LONG[:40] + '…'!r}: at most 200 characters, got 202"
+    )
+    assert caught.value.expression == TOO_LONG
+
+
+def test_a_timezone_too_long_to_be_a_file_name_is_refused_like_any_unknown_zone() -> None:
+    with pytest.raises(ValueError, match="expected an IANA name such as UTC or Europe/Paris"):
+        parse("* * * * *", "Europe/" + "x" * 300)
