@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
 
@@ -173,3 +174,54 @@ def test_a_schedule_longer_than_its_column_is_refused_whole_naming_the_limit() -
 def test_a_timezone_too_long_to_be_a_file_name_is_refused_like_any_unknown_zone() -> None:
     with pytest.raises(ValueError, match="expected an IANA name such as UTC or Europe/Paris"):
         parse("* * * * *", "Europe/" + "x" * 300)
+
+
+# Each cron field's range and names, seconds first.
+RANGES = [(0, 59, []), (0, 59, []), (0, 23, []), (1, 31, []), (1, 12, ["jan", "feb", "dec"])]
+RANGES.append((0, 7, ["sun", "mon", "sat"]))
+
+
+def random_field(chance: random.Random, low: int, high: int, names: list[str]) -> str:
+    """Mostly valid, sometimes at or past an edge, now and then garbage."""
+
+    def atom() -> str:
+        roll = chance.random()
+        if roll < 0.05:
+            return chance.choice(["", "x", "L", "-1", "1.5", "#", "**"])
+        if roll < 0.15:
+            return str(chance.choice([low - 1, high + 1, high]))
+        if roll < 0.25 and names:
+            return chance.choice(names)
+        return str(chance.randint(low, high))
+
+    roll = chance.random()
+    if roll < 0.25:
+        field = chance.choice(["*", "*", "*", "?"])
+    elif roll < 0.45:
+        field = f"{atom()}-{atom()}"
+    else:
+        field = atom()
+    if chance.random() < 0.2:
+        field += f"/{chance.choice(['0', '1', '2', '5', '7', 'a'])}"
+    if chance.random() < 0.2:
+        field += "," + random_field(chance, low, high, names)
+    return field
+
+
+def test_cron_like_texts_are_a_schedule_that_fires_or_an_invalid_schedule_nothing_else() -> None:
+    chance = random.Random(12)  # the same texts on every run
+    moment = at(2026, 11, 30, 12)
+    fired = 0
+    for _ in range(1000):
+        shape = chance.choice([RANGES[1:], RANGES[1:], RANGES[1:], RANGES, RANGES[1:5]])
+        expression = " ".join(random_field(chance, *field) for field in shape)
+        try:
+            schedule = parse(expression, chance.choice(["UTC", PARIS, "Australia/Lord_Howe"]))
+        except InvalidSchedule as refused:
+            assert str(refused).startswith("invalid schedule "), expression
+            continue
+        first, second = schedule.next_fires(moment, 2)
+        assert moment < first < second, expression
+        assert isinstance(schedule.describe, str)
+        fired += 1
+    assert fired > 100  # the texts reach the fire search, not only the field checks
