@@ -50,6 +50,14 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes} min"
 
 
+def shown_zone(name: str) -> dt.tzinfo:
+    """The job's zone; UTC for a stored name that is unknown (the job shows as broken)."""
+    try:
+        return zone(name)
+    except ValueError:
+        return dt.UTC
+
+
 @dataclass(frozen=True)
 class Moment:
     """A point in time as the pages show it: UTC, the job's zone, and relative to now."""
@@ -67,7 +75,7 @@ class Moment:
 
     @property
     def local(self) -> str:
-        return self.at.astimezone(zone(self.timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+        return self.at.astimezone(shown_zone(self.timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
     @property
     def relative(self) -> str:

@@ -51,7 +51,8 @@ class JobForm:
 
     @classmethod
     def posted(cls, form: FormData) -> JobForm:
-        values = {f.name: str(form.get(f.name) or "").strip()[:200] for f in fields(cls)}
+        # Whole, never cut to a length: the service refuses what is too long, naming the limit.
+        values = {f.name: str(form.get(f.name) or "").strip() for f in fields(cls)}
         return cls(**values)
 
     def edit_of(self, job: ScheduledJob) -> tuple[JobEdit, dict[str, str]]:
@@ -69,8 +70,9 @@ class JobForm:
         for name, edit in single.items():
             if name not in errors:
                 check(edit, job, name, errors)
-        # The schedule is read in the zone it will run in; the stored one if the new one is bad.
-        timezone = None if "timezone" in errors else self.timezone
+        # The schedule is read in the zone it will run in; in UTC when that one is bad (its own
+        # error says so): whether a schedule is valid does not depend on its zone.
+        timezone = "UTC" if "timezone" in errors else self.timezone
         check(JobEdit(schedule=self.schedule, timezone=timezone), job, "schedule", errors)
         edit = JobEdit(
             schedule=self.schedule,

@@ -24,6 +24,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, now_utc
 
+SCHEDULE_LENGTH = 200  # characters of `scheduled_job.schedule`; longer ones are refused
+
 
 class RunStatus(StrEnum):
     """A run's status; members equal the strings stored in `job_run.status` and sent in frames."""
@@ -63,7 +65,7 @@ class ScheduledJob(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    schedule: Mapped[str] = mapped_column(String(200))
+    schedule: Mapped[str] = mapped_column(String(SCHEDULE_LENGTH))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     timeout_s: Mapped[float | None] = mapped_column(Float)

@@ -115,13 +115,17 @@ async def jobs_list(args: argparse.Namespace, services: Services) -> int:
             job["name"],
             job["schedule"],
             "orphaned" if job["orphaned"] else ("yes" if job["enabled"] else "no"),
-            job["next_run_at"] or "-",
+            job["next_run_at"] or ("broken" if job["broken"] else "-"),
             job["last_run_at"] or "-",
             job["last_status"] or "-",
         )
         for job in found
     ]
     print_table(("NAME", "SCHEDULE", "ENABLED", "NEXT RUN", "LAST RUN", "LAST STATUS"), rows)
+    # A row written around the checks is listed, not fatal: each says why it cannot run.
+    for job in found:
+        if job["broken"]:
+            print(f"{job['name']}: not scheduled: {job['broken']}")
     return 0
 
 

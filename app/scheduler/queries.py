@@ -18,13 +18,14 @@ from app.scheduler.schedules import InvalidSchedule, Schedule, parse
 @dataclass(frozen=True)
 class JobOverview:
     job: ScheduledJob
-    schedule: Schedule | None  # None: the stored expression no longer parses
+    schedule: Schedule | None  # None: the stored schedule cannot run; `broken` says why
     next_run_at: dt.datetime | None
     last_run: JobRun | None
+    broken: str | None = None
 
     @property
     def sentence(self) -> str:
-        return self.schedule.describe if self.schedule else "unreadable schedule"
+        return self.schedule.describe if self.schedule else "broken schedule"
 
     def as_json(self) -> dict[str, Any]:
         last = self.last_run
@@ -36,6 +37,7 @@ class JobOverview:
             "timezone": self.job.timezone,
             "enabled": self.job.enabled,
             "orphaned": self.job.orphaned,
+            "broken": self.broken,
             "next_run_at": iso(self.next_run_at),
             "last_run_at": iso(as_utc(last.started_at) if last and last.started_at else None),
             "last_status": last.status if last else None,
@@ -47,11 +49,13 @@ def iso(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
-def schedule_of(job: ScheduledJob) -> Schedule | None:
+def schedule_of(job: ScheduledJob) -> tuple[Schedule | None, str | None]:
+    """The row's schedule, or why it cannot run: a row written around the checks (by SQL, by
+    an older release) may hold an invalid or never-firing schedule, or an unknown zone."""
     try:
-        return parse(job.schedule, job.timezone)
-    except (InvalidSchedule, ValueError):
-        return None
+        return parse(job.schedule, job.timezone), None
+    except (InvalidSchedule, ValueError) as exc:
+        return None, str(exc)
 
 
 def next_run(job: ScheduledJob, schedule: Schedule | None) -> dt.datetime | None:
@@ -77,8 +81,9 @@ async def overview(session: AsyncSession, name: str | None = None) -> list[JobOv
     }
     result = []
     for job in jobs:
-        schedule = schedule_of(job)
-        result.append(JobOverview(job, schedule, next_run(job, schedule), runs.get(job.name)))
+        schedule, broken = schedule_of(job)
+        last = runs.get(job.name)
+        result.append(JobOverview(job, schedule, next_run(job, schedule), last, broken))
     return result
 
 

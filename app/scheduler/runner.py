@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +29,14 @@ from app.clock import SYSTEM_CLOCK, Clock
 from app.config import Config
 from app.constance import LiveSettings
 from app.db import as_utc
+from app.models import Group, Notification
 from app.models.jobs import JobRun, RunStatus, ScheduledJob, Trigger
 from app.notifications.service import NotifyError, notify
 from app.scheduler import claims
 from app.scheduler.context import JobContext
+from app.scheduler.queries import schedule_of
 from app.scheduler.registry import JobDefinition
-from app.scheduler.schedules import InvalidSchedule, Schedule, parse
+from app.scheduler.schedules import Schedule
 from app.scheduler.sync import sync_jobs
 
 OPS_GROUP = "ops"
@@ -72,6 +74,7 @@ class Planned:
     row: ScheduledJob
     schedule: Schedule | None
     next_fire: dt.datetime | None = None
+    broken: str | None = None  # why the stored schedule cannot run: the job is skipped
 
 
 @dataclass
@@ -112,6 +115,7 @@ class Scheduler:
         self._tasks: list[asyncio.Task[None]] = []
         self._subscription: Subscription | None = None
         self._stopping = False
+        self._told_broken: dict[str, int] = {}  # job → the revision ops were told is broken
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -164,6 +168,7 @@ class Scheduler:
                 self.planned[row.name] = previous[row.name]  # its pending fire is kept
             self._plan(row)
         self._rebuild_heap()
+        await self.tell_broken()
 
     async def reload_job(self, name: str) -> None:
         async with self.session_factory() as session:
@@ -174,10 +179,12 @@ class Scheduler:
             self._plan(row)
         self._rebuild_heap()
         self.wake()
+        await self.tell_broken([name])
 
     def _plan(self, row: ScheduledJob, after: dt.datetime | None = None) -> None:
         previous = self.planned.get(row.name)
         schedule: Schedule | None
+        broken: str | None = None
         if (
             previous is not None
             and previous.schedule is not None
@@ -185,14 +192,11 @@ class Scheduler:
         ):
             schedule = previous.schedule  # parsing 10,000 again would block the loop seconds
         else:
-            try:
-                schedule = parse(row.schedule, row.timezone)
-            except (InvalidSchedule, ValueError):
-                log.error("job %s: unreadable schedule %r; not scheduled", row.name, row.schedule)
-                schedule = None
-        planned = Planned(row, schedule)
-        runnable = row.enabled and not row.orphaned and row.name in self.definitions
-        if schedule is not None and runnable:
+            schedule, broken = schedule_of(row)
+            if broken is not None:
+                log.error("job %s: not scheduled: %s", row.name, broken)
+        planned = Planned(row, schedule, broken=broken)
+        if schedule is not None and self._runnable(row):
             if after is None and previous is not None and previous.schedule == schedule:
                 # Same timing (another field was edited, or a heal): keep the pending fire,
                 # which may be due and not yet taken; recomputing from now would drop it.
@@ -200,6 +204,9 @@ class Scheduler:
             if planned.next_fire is None:
                 planned.next_fire = schedule.next_after(after or self.clock.now())
         self.planned[row.name] = planned
+
+    def _runnable(self, row: ScheduledJob) -> bool:
+        return row.enabled and not row.orphaned and row.name in self.definitions
 
     def _rebuild_heap(self) -> None:
         self._heap = [(p.next_fire, name) for name, p in self.planned.items() if p.next_fire]
@@ -497,6 +504,48 @@ class Scheduler:
             )
         except NotifyError as exc:
             log.warning("job %s run %s %s; ops not told: %s", name, run_id, status, exc)
+
+    async def tell_broken(self, names: Iterable[str] | None = None) -> None:
+        """Tells `ops` once about each job (of `names`, else all) that should run but whose
+        stored schedule cannot (written around the checks: by SQL, by an older release)."""
+        for name in list(self.planned) if names is None else names:
+            planned = self.planned.get(name)
+            if planned is None or planned.broken is None or not self._runnable(planned.row):
+                self._told_broken.pop(name, None)
+                continue
+            row = planned.row
+            if self._told_broken.get(name) == row.revision:
+                continue
+            self._told_broken[name] = row.revision
+            try:
+                await self._tell_ops_broken(row, planned.broken)
+            except Exception:  # never fatal: the job stays skipped and shown as broken
+                log.warning("job %s is broken; ops not told", name, exc_info=True)
+
+    async def _tell_ops_broken(self, row: ScheduledJob, broken: str) -> None:
+        title, body = f"Job {row.name} is not scheduled", broken
+        # Once for every scheduler and restart: not when ops heard this since the row changed.
+        async with self.session_factory() as session:
+            latest = await session.scalar(
+                select(func.max(Notification.created_at))
+                .join(Group, Notification.group_id == Group.id)
+                .where(Group.name == OPS_GROUP, Notification.title == title)
+                .where(Notification.body == body)
+            )
+        if latest is not None and as_utc(latest) >= as_utc(row.updated_at):
+            return
+        try:
+            await notify(
+                self.session_factory,
+                self.broker,
+                group=OPS_GROUP,
+                title=title,
+                body=body,
+                level="error",
+                link=f"/admin/jobs/{row.name}",
+            )
+        except NotifyError as exc:
+            log.warning("job %s is broken; ops not told: %s", row.name, exc)
 
     # -- channels and heartbeats -----------------------------------------------------------
 

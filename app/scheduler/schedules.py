@@ -10,15 +10,17 @@ and unaffected by DST.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cron_descriptor import Options, get_description
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from app.errors import BadInput
+from app.models.jobs import SCHEDULE_LENGTH
 
 INTERVAL = re.compile(r"every\s+(\d+)\s*(s|m|h)", re.IGNORECASE)
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -35,13 +37,20 @@ FIELDS = (
     ("day of week", 0, 7),
 )
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# Cron fields repeat with the calendar: the rarest date they can name, 29 February, comes at
+# least every 8 years (2096, then 2104). A search that long finds a fire of any schedule that
+# has one, and gives up on one that has none (30 February) within a millisecond.
+FIRE_SEARCH_YEARS = 8
+FIRE_SEARCH_FROM = dt.datetime(2000, 1, 1)  # any start will do: see FIRE_SEARCH_YEARS
 
 
 class InvalidSchedule(BadInput, ValueError):
     """Names what is wrong: `invalid schedule '61 * * * *': minute must be 0-59`."""
 
     def __init__(self, expression: str, reason: str) -> None:
-        super().__init__(f"invalid schedule {expression!r}: {reason}", field="schedule")
+        # Named, not echoed whole: one too long to store is shown by its start.
+        shown = expression if len(expression) <= SCHEDULE_LENGTH else expression[:40] + "…"
+        super().__init__(f"invalid schedule {shown!r}: {reason}", field="schedule")
         self.expression = expression
         self.reason = reason
 
@@ -49,7 +58,7 @@ class InvalidSchedule(BadInput, ValueError):
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         raise ValueError(
             f"timezone {name!r}: expected an IANA name such as UTC or Europe/Paris"
         ) from None
@@ -167,10 +176,16 @@ def _has_seconds(expression: str) -> bool:
 
 
 def parse(expression: str, timezone: str = "UTC") -> Schedule:
-    """A Schedule, or InvalidSchedule naming the field and what it accepts."""
+    """A Schedule that fires, or InvalidSchedule naming the field and what it accepts.
+
+    Every way a schedule comes in (the job form and its preview, `jobs schedule`, `@job`) and
+    every stored row read back (pages, `jobs list`, the scheduler) goes through here.
+    """
     text = " ".join(expression.split())
     if not text:
         raise InvalidSchedule(expression, f"empty; expected {ACCEPTED}")
+    if len(text) > SCHEDULE_LENGTH:  # stored whole or not at all, never cut to fit its column
+        raise InvalidSchedule(expression, f"at most {SCHEDULE_LENGTH} characters, got {len(text)}")
     interval = INTERVAL.fullmatch(text)
     if interval:
         amount, unit = int(interval.group(1)), interval.group(2).lower()
@@ -189,12 +204,34 @@ def parse(expression: str, timezone: str = "UTC") -> Schedule:
     for value, (name, low, high) in zip(fields, named, strict=True):
         _check_field(expression, value, name, low, high)
     try:
-        croniter(text, second_at_beginning=len(fields) == 6)
+        fires = _fires_at_all(text)
     except Exception as exc:  # croniter's own errors for what the range check lets through
         raise InvalidSchedule(
             expression, str(exc).split("]")[-1].strip(" ,") or "not valid"
         ) from None
+    if not fires:
+        day, month = fields[-3], fields[-2]
+        raise InvalidSchedule(
+            expression, f"never fires: day of month {day} never falls in month {month}"
+        )
     return Schedule(text, timezone)
+
+
+@functools.lru_cache(maxsize=4096)  # once per expression, however many jobs share it
+def _fires_at_all(text: str) -> bool:
+    """Whether a valid cron expression matches any time at all (30 February does not)."""
+    walker = croniter(
+        text,
+        FIRE_SEARCH_FROM,
+        ret_type=dt.datetime,
+        max_years_between_matches=FIRE_SEARCH_YEARS,
+        second_at_beginning=_has_seconds(text),
+    )
+    try:
+        walker.get_next(dt.datetime)
+    except CroniterBadDateError:
+        return False
+    return True
 
 
 def _check_field(expression: str, value: str, name: str, low: int, high: int) -> None:

@@ -74,7 +74,7 @@ def checked(edit: JobEdit, current: ScheduledJob) -> dict[str, Any]:
     if edit.schedule is not None:
         try:
             values["schedule"] = parse(edit.schedule, timezone).expression
-        except InvalidSchedule as exc:
+        except (InvalidSchedule, ValueError) as exc:  # ValueError: the stored zone is unknown
             raise JobError(str(exc)) from None
     if edit.enabled is not None:
         values["enabled"] = edit.enabled

@@ -28,7 +28,8 @@ from app.db import create_engine, create_session_factory
 from app.models import AuditEntry, JobRun, ScheduledJob
 from app.scheduler.standalone import run_scheduler
 from tests.conftest import RunCli, make_config
-from tests.scheduler import jobs_for_tests
+from tests.scheduler import broken_rows, jobs_for_tests, never_firing_jobs
+from tests.scheduler.test_schedules import TOO_LONG
 from tests.services import ROOT, app_environment
 from tests.test_cli import one_line
 
@@ -64,6 +65,19 @@ def read(url: str, model: Any) -> list[Any]:
 
 def jobs_in(url: str) -> dict[str, ScheduledJob]:
     return {job.name: job for job in read(url, ScheduledJob)}
+
+
+def break_rows(url: str, rows: dict[str, broken_rows.Broken]) -> None:
+    async def work() -> None:
+        engine = create_engine(url)
+        try:
+            async with create_session_factory(engine).begin() as session:
+                for job, broken in rows.items():
+                    await broken_rows.write(session, job, broken)
+        finally:
+            await engine.dispose()
+
+    anyio.run(work)
 
 
 @pytest.fixture
@@ -139,6 +153,35 @@ def test_list_table_shows_one_line_per_job(cli: Any, sqlite_url: str) -> None:
     assert tick.split()[1:] == ["*", "*", "*", "*", "*", "*", "no", "-", "-", "-"]
 
 
+def test_list_shows_rows_whose_schedule_cannot_run_as_broken_and_exits_0(
+    cli: Any, sqlite_url: str
+) -> None:
+    cli(sqlite_url, "jobs", "list")  # the rows from code
+    broken = {
+        "quick": broken_rows.NEVER_FIRES,
+        "fails": broken_rows.UNPARSABLE,
+        "long": broken_rows.UNKNOWN_ZONE,
+    }
+    break_rows(sqlite_url, broken)
+
+    listed = cli(sqlite_url, "jobs", "list", "--json")
+    table = cli(sqlite_url, "jobs", "list")
+
+    assert (listed.code, listed.err) == (0, "")
+    by_name = {job["name"]: job for job in json.loads(listed.out)}
+    for name, row in broken.items():
+        assert by_name[name]["broken"] == row.reason
+        assert by_name[name]["schedule"] == row.schedule
+        assert by_name[name]["next_run_at"] is None
+        assert by_name[name]["schedule_text"] == "broken schedule"
+    assert by_name["tick"]["broken"] is None
+    assert (table.code, table.err) == (0, "")
+    lines = table.out.splitlines()
+    quick = next(line for line in lines if line.startswith("quick "))
+    assert quick.split()[-4:] == ["yes", "broken", "-", "-"]
+    assert lines[-3:] == [f"{name}: not scheduled: {broken[name].reason}" for name in JOBS[:3]]
+
+
 # -- enable, disable, schedule -----------------------------------------------------------------
 
 
@@ -184,6 +227,11 @@ def test_schedule_saves_the_new_expression_and_shows_the_next_run(
         ("61 * * * *", "invalid schedule '61 * * * *': minute must be 0-59"),
         ("every 5 fortnights", "invalid schedule 'every 5 fortnights': "),
         ("* * *", "invalid schedule '* * *': "),
+        (
+            "0 0 30 2 *",
+            "invalid schedule '0 0 30 2 *': never fires: day of month 30 never falls in month 2",
+        ),
+        (TOO_LONG, "…': at most 200 characters, got 202"),
     ],
 )
 def test_an_invalid_schedule_exits_2_with_the_reason_and_saves_nothing(
@@ -198,6 +246,20 @@ def test_an_invalid_schedule_exits_2_with_the_reason_and_saves_nothing(
     assert says in one_line(ran.err)
     after = jobs_in(sqlite_url)["quick"]
     assert (after.schedule, after.revision, after.edited) == (before.schedule, before.revision, [])
+    assert read(sqlite_url, AuditEntry) == []
+
+
+def test_a_new_schedule_for_a_row_with_an_unknown_zone_exits_2_naming_the_zone(
+    cli: Any, sqlite_url: str
+) -> None:
+    cli(sqlite_url, "jobs", "list")
+    break_rows(sqlite_url, {"quick": broken_rows.UNKNOWN_ZONE})
+
+    ran = cli(sqlite_url, "jobs", "schedule", "quick", "every 5m")
+
+    assert (ran.code, ran.out) == (2, "")
+    assert one_line(ran.err) == f"starboard jobs: {broken_rows.UNKNOWN_ZONE.reason}"
+    assert jobs_in(sqlite_url)["quick"].schedule == broken_rows.UNKNOWN_ZONE.schedule
     assert read(sqlite_url, AuditEntry) == []
 
 
@@ -408,6 +470,10 @@ def test_the_scheduler_command_runs_queued_runs_and_stops_cleanly_on_sigterm(
         ({"JOB_SHUTDOWN_GRACE_S": "-1"}, "JOB_SHUTDOWN_GRACE_S='-1': expected seconds from 0"),
         ({"JOBS_MODULE": "no such"}, "JOBS_MODULE='no such': expected a module name"),
         ({"JOBS_MODULE": "app.nowhere"}, "JOBS_MODULE='app.nowhere': no such module"),
+        (
+            {"JOBS_MODULE": never_firing_jobs.MODULE},
+            "job 'february_30_report': invalid schedule '0 0 30 2 *': never fires",
+        ),
     ],
 )
 def test_bad_job_settings_stop_the_scheduler_with_one_line(

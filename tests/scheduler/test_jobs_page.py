@@ -17,11 +17,13 @@ from starlette.testclient import TestClient
 
 from app.db import create_engine, create_session_factory
 from app.main import create_app
-from app.models import AuditEntry, JobRun, ScheduledJob
+from app.models import AuditEntry, Group, JobRun, Notification, ScheduledJob
 from app.scheduler.registry import load_jobs
 from app.scheduler.runner import JOBS_CHANNEL
 from app.scheduler.sync import sync_jobs
 from tests.conftest import SignedIn, add_user, csrf_token, make_config
+from tests.scheduler import broken_rows
+from tests.scheduler.test_schedules import TOO_LONG
 
 PAGE = "/admin/jobs"
 DEMO_JOBS = ("low_stock_report", "purge_job_runs", "refresh_customer_stats")
@@ -320,6 +322,60 @@ def test_an_invalid_cron_is_a_422_next_to_the_field_and_saves_nothing(
     assert audit(database_url, "job-edit") == []
 
 
+def test_a_schedule_that_never_fires_is_a_422_next_to_the_field_and_saves_nothing(
+    sqlite_url: str, sqlite_client_for: Clients
+) -> None:
+    refused = post(
+        sqlite_client_for("editor"),
+        f"{PAGE}/low_stock_report",
+        schedule="0 0 30 2 *",
+        timezone="Europe/Paris",
+        timeout="",
+        overlap="skip",
+        misfire="run_once",
+        misfire_grace="60",
+    )
+    assert refused.status_code == 422
+    errors = dict(re.findall(r'data-sb-error="(\w+)"[^>]*>([^<]*)<', refused.text))
+    assert {k: html.unescape(v) for k, v in errors.items()} == {
+        "schedule": broken_rows.NEVER_FIRES.reason
+    }
+    row = job_row(sqlite_url, "low_stock_report")
+    assert (row.schedule, row.timezone, row.edited, row.revision) == ("0 7 * * *", "UTC", [], 1)
+    assert audit(sqlite_url, "job-edit") == []
+
+
+def test_a_value_too_long_is_refused_whole_naming_the_limit_never_cut_to_fit(
+    sqlite_url: str, sqlite_client_for: Clients
+) -> None:
+    fields = {"overlap": "skip", "misfire": "run_once", "misfire_grace": "60", "timeout": ""}
+    editor = sqlite_client_for("editor")
+    refused = post(editor, f"{PAGE}/low_stock_report", schedule=TOO_LONG, timezone="UTC", **fields)
+    assert refused.status_code == 422
+    error = re.search(r'data-sb-error="schedule"[^>]*>([^<]*)<', refused.text)
+    assert error, refused.text[-1500:]
+    assert html.unescape(error.group(1)).endswith("…': at most 200 characters, got 202")
+    assert f'value="{TOO_LONG}"' in refused.text  # kept whole for the operator to shorten
+
+    long_fields = {
+        "schedule": "0 7 * * *",
+        "timezone": "Europe/" + "x" * 300,  # past a file name's length: no zone lookup error
+        "timeout": "9" * 300,
+        "overlap": "skip" + " " * 300 + "x",
+        "misfire": "run_once",
+        "misfire_grace": "1" + "0" * 300,
+    }
+    refused = post(editor, f"{PAGE}/low_stock_report", **long_fields)
+    assert refused.status_code == 422
+    errors = dict(re.findall(r'data-sb-error="(\w+)"[^>]*>([^<]*)<', refused.text))
+    assert set(errors) == {"timezone", "timeout", "overlap", "misfire_grace"}
+    assert html.unescape(errors["timezone"]).endswith(
+        "expected an IANA name such as UTC or Europe/Paris"
+    )
+    row = job_row(sqlite_url, "low_stock_report")
+    assert (row.schedule, row.timezone, row.edited, row.revision) == ("0 7 * * *", "UTC", [], 1)
+
+
 def test_every_bad_field_gets_its_own_message_and_nothing_is_saved(
     sqlite_url: str, sqlite_client_for: Clients
 ) -> None:
@@ -390,6 +446,139 @@ def test_the_preview_shows_the_sentence_and_next_five_fires_or_the_reason(
         f"{PAGE}/low_stock_report/preview", params={"schedule": "every 5m", "timezone": "Nowhere"}
     )
     assert "timezone &#39;Nowhere&#39;: expected an IANA name" in zone.text
+
+
+def test_the_preview_says_why_a_schedule_never_fires_or_a_zone_is_unknown(
+    sqlite_client_for: Clients,
+) -> None:
+    viewer = sqlite_client_for("viewer")
+    preview = f"{PAGE}/low_stock_report/preview"
+    never = viewer.get(preview, params={"schedule": "0 0 30 2 *", "timezone": "Europe/Paris"})
+    assert never.status_code == 200
+    error = re.search(r"data-sb-preview-error>([^<]*)<", never.text)
+    assert error and html.unescape(error.group(1)) == broken_rows.NEVER_FIRES.reason
+    assert "<time" not in never.text
+    long_zone = viewer.get(preview, params={"schedule": "every 5m", "timezone": "x" * 300})
+    assert long_zone.status_code == 200
+    assert "expected an IANA name" in long_zone.text
+    too_long = viewer.get(preview, params={"schedule": TOO_LONG})
+    assert too_long.status_code == 200 and "at most 200 characters, got 202" in too_long.text
+
+
+# --- rows written around the checks ---------------------------------------------------------
+
+BROKEN = {
+    "low_stock_report": broken_rows.UNPARSABLE,
+    "purge_job_runs": broken_rows.NEVER_FIRES,
+    "refresh_customer_stats": broken_rows.UNKNOWN_ZONE,
+}
+
+
+def break_rows(url: str) -> None:
+    """The demo jobs' rows broken by SQL, the one with an unknown zone with a finished run."""
+
+    async def work(session: Any) -> None:
+        for name, broken in BROKEN.items():
+            await broken_rows.write(session, name, broken)
+        moment = dt.datetime(2026, 11, 1, 7, tzinfo=dt.UTC)
+        session.add(
+            JobRun(
+                job="refresh_customer_stats",
+                trigger="manual",
+                scheduled_for=moment,
+                status="succeeded",
+                started_at=moment,
+                finished_at=moment,
+                duration_s=0.5,
+                worker="host:1",
+                log="",
+            )
+        )
+
+    on_db(url, work)
+
+
+def test_rows_whose_schedule_cannot_run_show_as_broken_with_the_reason(
+    database_url: str, client_for: Clients
+) -> None:
+    break_rows(database_url)
+    viewer = client_for("viewer")
+
+    page = viewer.get(PAGE)
+
+    assert page.status_code == 200
+    for name, broken in BROKEN.items():
+        row = block(page.text, f'data-sb-job="{name}"')
+        row = row[: row.index("</tr>")]
+        reason = re.search(r"data-sb-broken>(.*?)</div>", row, re.S)
+        assert reason, row
+        assert html.unescape(reason.group(1)).endswith(f"broken</span> {broken.reason}")
+        assert "not scheduled" in block(row, "data-sb-next-run")
+        assert "data-sb-sentence" not in row
+        for path in (f"{PAGE}/{name}", f"{PAGE}/{name}/row", f"{PAGE}/{name}/summary"):
+            shown = viewer.get(path)
+            assert shown.status_code == 200, (path, shown.text[-800:])
+            assert broken.reason in html.unescape(shown.text)
+        job_page = viewer.get(f"{PAGE}/{name}").text
+        preview = re.search(r"data-sb-preview-error>([^<]*)<", job_page)
+        assert preview and html.unescape(preview.group(1)) == broken.reason
+    # The run of the job with an unknown zone: its times in UTC.
+    listed = block(page.text, 'data-sb-job="refresh_customer_stats"')
+    assert 'data-sb-status="succeeded"' in listed
+    [run] = runs(database_url, "refresh_customer_stats")
+    shown = viewer.get(f"{PAGE}/refresh_customer_stats/runs/{run.id}")
+    assert shown.status_code == 200 and "2026-11-01 07:00:00 UTC" in shown.text
+
+
+def test_a_broken_row_is_mended_from_its_page(sqlite_url: str, sqlite_client_for: Clients) -> None:
+    break_rows(sqlite_url)
+    editor = sqlite_client_for("editor")
+    fields = {"timeout": "", "overlap": "skip", "misfire": "run_once", "misfire_grace": "60"}
+    name, broken = "refresh_customer_stats", broken_rows.UNKNOWN_ZONE
+
+    # Saved again as stored: the zone is named as the problem, the schedule is not.
+    again = post(editor, f"{PAGE}/{name}", schedule="0 7 * * *", timezone=broken.timezone, **fields)
+    assert again.status_code == 422
+    errors = dict(re.findall(r'data-sb-error="(\w+)"[^>]*>([^<]*)<', again.text))
+    assert {k: html.unescape(v) for k, v in errors.items()} == {"timezone": broken.reason}
+
+    mended = post(editor, f"{PAGE}/{name}", schedule="0 7 * * *", timezone="Europe/Paris", **fields)
+    assert mended.status_code == 200, mended.text[-1500:]
+    assert "data-sb-broken" not in mended.text and "At 07:00" in mended.text
+    assert job_row(sqlite_url, name).timezone == "Europe/Paris"
+    row = block(editor.get(PAGE).text, f'data-sb-job="{name}"')
+    assert next_run_of(row) > dt.datetime.now(dt.UTC)
+
+
+def test_the_app_starts_with_broken_rows_and_its_scheduler_skips_them_telling_ops_once(
+    sqlite_url: str, signed_in: SignedIn
+) -> None:
+    synced(sqlite_url)
+    break_rows(sqlite_url)
+    add_people(sqlite_url)
+    add_user(sqlite_url, "on_call", superuser=False, groups={"ops": ["jobs:view"]})
+    for _ in range(2):  # a restart tells nobody again
+        app = create_app(make_config(sqlite_url, scheduler="embedded", job_heartbeat=0.5))
+        root = signed_in(app, "root")  # started: the lifespan has run
+        scheduler: Any = app.state.scheduler
+        for name, broken in BROKEN.items():
+            assert scheduler.planned[name].broken == broken.reason
+            assert scheduler.planned[name].next_fire is None
+        assert root.get(PAGE).status_code == 200
+
+    async def told(session: Any) -> list[tuple[str, str, str | None]]:
+        query = (
+            select(Notification.title, Notification.body, Notification.link)
+            .join(Group, Notification.group_id == Group.id)
+            .where(Group.name == "ops")
+            .order_by(Notification.title)
+        )
+        return [tuple(row) for row in (await session.execute(query)).all()]
+
+    assert on_db(sqlite_url, told) == [
+        (f"Job {name} is not scheduled", broken.reason, f"/admin/jobs/{name}")
+        for name, broken in sorted(BROKEN.items())
+    ]
 
 
 def test_switching_a_job_off_and_on_from_its_row(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.main import create_app
 from app.scheduler import JobContext, job
 from app.scheduler.registry import JobDeclarationError, jobs_in, load_jobs
-from tests.scheduler import runner_jobs
+from tests.conftest import make_config
+from tests.scheduler import never_firing_jobs, runner_jobs
 
 
 def module_with(*functions: Callable[..., Any]) -> types.ModuleType:
@@ -69,6 +72,10 @@ def declared(**options: Any) -> types.ModuleType:
             "job 'nightly_report': invalid schedule '61 * * * *': minute must be 0-59",
         ),
         ({"schedule": "every 3d"}, "job 'nightly_report': invalid schedule 'every 3d'"),
+        (
+            {"schedule": "0 0 30 2 *"},
+            "job 'nightly_report': invalid schedule '0 0 30 2 *': never fires: day of month 30",
+        ),
         ({"timezone": "Europe/Atlantis"}, "job 'nightly_report': timezone 'Europe/Atlantis'"),
         ({"overlap": "wait"}, "job 'nightly_report': overlap must be one of skip, queue, allow"),
         ({"misfire": "all"}, "job 'nightly_report': misfire must be one of run_once, skip"),
@@ -100,3 +107,18 @@ def test_two_jobs_with_one_name_are_refused() -> None:
 def test_the_default_timezone_is_checked_for_jobs_without_one() -> None:
     with pytest.raises(JobDeclarationError, match="job 'nightly_report': timezone 'Nowhere'"):
         jobs_in(declared(), default_timezone="Nowhere")
+
+
+def test_a_job_declared_with_a_schedule_that_never_fires_stops_the_app(tmp_path: Path) -> None:
+    config = make_config(
+        f"sqlite+aiosqlite:///{tmp_path / 'never_opened.db'}",
+        jobs_module=never_firing_jobs.MODULE,
+    )
+
+    with pytest.raises(JobDeclarationError) as raised:
+        create_app(config)
+
+    assert str(raised.value) == (
+        "job 'february_30_report': invalid schedule '0 0 30 2 *': "
+        "never fires: day of month 30 never falls in month 2"
+    )

@@ -28,7 +28,7 @@ from app.scheduler.registry import JobDefinition, jobs_in
 from app.scheduler.runner import Scheduler, Timing
 from app.scheduler.schedules import parse
 from app.scheduler.service import JobEdit, JobsService
-from tests.scheduler import runner_jobs
+from tests.scheduler import broken_rows, runner_jobs
 from tests.scheduler.runner_jobs import EXECUTIONS
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -800,6 +800,72 @@ async def test_reloading_a_job_keeps_its_pending_fire(session_factory: SessionFa
     assert scheduler.planned["tick"].next_fire == due
     await scheduler.reload_all()
     assert scheduler.planned["tick"].next_fire == due
+
+
+# --- rows written around the checks --------------------------------------------------------
+
+BROKEN = {
+    "yearly": broken_rows.UNPARSABLE,
+    "yearly_skip": broken_rows.NEVER_FIRES,
+    "sleeper": broken_rows.UNKNOWN_ZONE,
+}
+
+
+async def ops_told(session_factory: SessionFactory) -> list[tuple[str, str, str | None]]:
+    async with session_factory() as session:
+        query = select(Notification.title, Notification.body, Notification.link)
+        return sorted(tuple(row) for row in (await session.execute(query)).all())
+
+
+async def test_broken_rows_are_skipped_while_others_fire_and_ops_are_told_once(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    """Rows broken by SQL: schedulers start, the every-second job keeps firing, the broken ones
+    are never planned, and ops hear of each once: not per scheduler, reload, tick or restart."""
+    definitions = jobs("tick", *BROKEN)
+    async with schedulers(session_factory, definitions, timing=replace(FAST, heartbeat=60)):
+        pass  # the rows, as the code declares them
+    async with session_factory.begin() as session:
+        session.add(Group(name="ops", permissions=[]))
+        for name, broken in BROKEN.items():
+            await broken_rows.write(session, name, broken)
+
+    async with schedulers(session_factory, definitions, 2, clock=clock) as started:
+        for n in range(3):
+            await clock.advance(0.5 if n == 0 else 1.0)
+            fire = clock.now().replace(microsecond=0)
+            await fire_has(session_factory, "tick", fire, "succeeded")
+        for scheduler in started:
+            await scheduler.reload_all()
+            for name, broken in BROKEN.items():
+                await scheduler.reload_job(name)
+                assert scheduler.planned[name].broken == broken.reason
+                assert scheduler.planned[name].next_fire is None
+    async with schedulers(session_factory, definitions, timing=replace(FAST, heartbeat=60)):
+        pass  # a restart
+
+    assert await ops_told(session_factory) == sorted(
+        (f"Job {name} is not scheduled", broken.reason, f"/admin/jobs/{name}")
+        for name, broken in BROKEN.items()
+    )
+    assert {e.job for e in EXECUTIONS} == {"tick"}
+
+
+async def test_a_broken_job_mended_by_an_edit_is_scheduled_again(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    async with schedulers(session_factory, jobs("yearly"), timing=replace(FAST, heartbeat=60)):
+        pass
+    async with session_factory.begin() as session:
+        await broken_rows.write(session, "yearly", broken_rows.NEVER_FIRES)
+    async with one_scheduler(session_factory, "yearly", clock=clock) as (scheduler, service):
+        assert scheduler.planned["yearly"].next_fire is None
+        await service.edit("yearly", JobEdit(schedule="every 1s"), ANNA)
+        await eventually(lambda: _planned(scheduler, "yearly", "every 1s"))
+        assert scheduler.planned["yearly"].broken is None
+        await clock.advance(0.5)
+        await fire_has(session_factory, "yearly", clock.now().replace(microsecond=0), "succeeded")
+    assert await ops_told(session_factory) == []  # no ops group here: nobody to tell
 
 
 # --- daylight saving at the runner's level ------------------------------------------------

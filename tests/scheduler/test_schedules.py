@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
 
@@ -10,6 +11,8 @@ from app.scheduler.schedules import InvalidSchedule, parse
 
 UTC = dt.UTC
 PARIS = "Europe/Paris"  # 2026: clocks jump 02:00→03:00 on 29 March, go back 03:00→02:00 on 25 Oct
+# 202 characters, every day of the week last: cut at 200 it would drop Sunday.
+TOO_LONG = "0 " + ",".join(str(n) for n in range(60)) + " 1,2,3,4,5,10 * * 1,2,3,4,5,6,0"
 
 
 def at(*parts: int) -> dt.datetime:
@@ -127,3 +130,98 @@ def test_invalid_schedules_name_the_field_and_what_it_accepts(expression: str, r
 def test_an_unknown_timezone_is_refused_with_an_example() -> None:
     with pytest.raises(ValueError, match="expected an IANA name such as UTC or Europe/Paris"):
         parse("* * * * *", "Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("0 0 30 2 *", "never fires: day of month 30 never falls in month 2"),
+        ("0 0 30,31 feb *", "never fires: day of month 30,31 never falls in month feb"),
+        ("0 0 31 4,6,9,11 *", "never fires: day of month 31 never falls in month 4,6,9,11"),
+        ("0 0 0 31 2 *", "never fires: day of month 31 never falls in month 2"),
+    ],
+)
+def test_a_schedule_with_valid_fields_that_never_fires_is_refused(
+    expression: str, reason: str
+) -> None:
+    with pytest.raises(InvalidSchedule) as caught:
+        parse(expression, PARIS)
+    assert str(caught.value) == f"invalid schedule {expression!r}: {reason}"
+
+
+def test_rare_schedules_that_do_fire_are_accepted() -> None:
+    # 29 February skips 2100, not a leap year: eight years between two fires.
+    assert parse("0 0 29 2 *").next_after(at(2096, 3, 1)) == at(2104, 2, 29)
+    # Day of month and day of week both given: either one matches (cron's rule).
+    monday = parse("0 0 30 2 mon").next_after(at(2026, 1, 1))
+    assert monday == at(2026, 2, 2) and monday.weekday() == 0
+
+
+def test_a_schedule_longer_than_its_column_is_refused_whole_naming_the_limit() -> None:
+    assert len(TOO_LONG) == 202
+    # Cut to the column's 200 it would still be valid, and mean something else.
+    assert parse(TOO_LONG[:200]).describe.endswith("Thursday, Friday, and Saturday")
+
+    with pytest.raises(InvalidSchedule) as caught:
+        parse(TOO_LONG)
+
+    assert str(caught.value) == (
+        f"invalid schedule {TOO_LONG[:40] + '…'!r}: at most 200 characters, got 202"
+    )
+    assert caught.value.expression == TOO_LONG
+
+
+def test_a_timezone_too_long_to_be_a_file_name_is_refused_like_any_unknown_zone() -> None:
+    with pytest.raises(ValueError, match="expected an IANA name such as UTC or Europe/Paris"):
+        parse("* * * * *", "Europe/" + "x" * 300)
+
+
+# Each cron field's range and names, seconds first.
+RANGES = [(0, 59, []), (0, 59, []), (0, 23, []), (1, 31, []), (1, 12, ["jan", "feb", "dec"])]
+RANGES.append((0, 7, ["sun", "mon", "sat"]))
+
+
+def random_field(chance: random.Random, low: int, high: int, names: list[str]) -> str:
+    """Mostly valid, sometimes at or past an edge, now and then garbage."""
+
+    def atom() -> str:
+        roll = chance.random()
+        if roll < 0.05:
+            return chance.choice(["", "x", "L", "-1", "1.5", "#", "**"])
+        if roll < 0.15:
+            return str(chance.choice([low - 1, high + 1, high]))
+        if roll < 0.25 and names:
+            return chance.choice(names)
+        return str(chance.randint(low, high))
+
+    roll = chance.random()
+    if roll < 0.25:
+        field = chance.choice(["*", "*", "*", "?"])
+    elif roll < 0.45:
+        field = f"{atom()}-{atom()}"
+    else:
+        field = atom()
+    if chance.random() < 0.2:
+        field += f"/{chance.choice(['0', '1', '2', '5', '7', 'a'])}"
+    if chance.random() < 0.2:
+        field += "," + random_field(chance, low, high, names)
+    return field
+
+
+def test_cron_like_texts_are_a_schedule_that_fires_or_an_invalid_schedule_nothing_else() -> None:
+    chance = random.Random(12)  # the same texts on every run
+    moment = at(2026, 11, 30, 12)
+    fired = 0
+    for _ in range(1000):
+        shape = chance.choice([RANGES[1:], RANGES[1:], RANGES[1:], RANGES, RANGES[1:5]])
+        expression = " ".join(random_field(chance, *field) for field in shape)
+        try:
+            schedule = parse(expression, chance.choice(["UTC", PARIS, "Australia/Lord_Howe"]))
+        except InvalidSchedule as refused:
+            assert str(refused).startswith("invalid schedule "), expression
+            continue
+        first, second = schedule.next_fires(moment, 2)
+        assert moment < first < second, expression
+        assert isinstance(schedule.describe, str)
+        fired += 1
+    assert fired > 100  # the texts reach the fire search, not only the field checks

@@ -16,6 +16,7 @@ from app.scheduler.runner import SCHEDULER_CHANNEL
 from app.scheduler.service import JobEdit, JobError, JobsService, UnknownJob
 from app.scheduler.sync import sync_jobs
 from tests.scheduler import runner_jobs
+from tests.scheduler.test_schedules import TOO_LONG
 
 SessionFactory = async_sessionmaker[AsyncSession]
 ANNA = Actor(user_id=None, username="ops-anna", client_address="198.51.100.4")
@@ -55,7 +56,10 @@ def state(job: ScheduledJob) -> dict[str, Any]:
         (JobEdit(schedule="* 24 * * *"), "hour must be 0-23"),
         (JobEdit(schedule="every 0s"), "an interval must be at least 1"),
         (JobEdit(schedule="daily"), "1 fields; expected 5-field cron"),
+        (JobEdit(schedule="0 0 30 2 *"), "never fires: day of month 30 never falls in month 2"),
+        (JobEdit(schedule=TOO_LONG), "at most 200 characters, got 202"),
         (JobEdit(timezone="Mars/Olympus"), "timezone 'Mars/Olympus': expected an IANA name"),
+        (JobEdit(timezone="x" * 300), "expected an IANA name"),
         (JobEdit(timeout_s=-1), "timeout: expected seconds from 1 to 604800"),
         (JobEdit(overlap="sometimes"), "overlap: expected one of skip, queue, allow"),
         (JobEdit(misfire="later"), "misfire: expected one of run_once, skip"),
