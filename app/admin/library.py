@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette_admin.contrib.sqla import Admin, ModelView
 from starlette_admin.security.csrf import CSRFMiddleware
-from starlette_admin.tools.iter import iterencode
+from starlette_admin.tools.iter import iterdecode, iterencode
 from starlette_admin.views import BaseModelView, BaseView
 
 
@@ -61,6 +61,12 @@ def url_key(parts: Iterable[str]) -> str:
     """A composite primary key as the admin's URLs spell it (`?pk=`)."""
     # starlette-admin 1.0.3: starlette_admin.tools.iter.iterencode, an internal module.
     return iterencode(parts)
+
+
+def url_key_parts(key: str) -> tuple[str, ...]:
+    """A composite primary key's parts, read from the admin's URLs (`?pk=`)."""
+    # starlette-admin 1.0.3: starlette_admin.tools.iter.iterdecode, an internal module.
+    return iterdecode(key)
 
 
 class AfterFormCopy(ModelView):
