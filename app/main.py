@@ -18,9 +18,9 @@ from app.clock import Clock
 from app.config import PROJECT_DIR, Config, load_config
 from app.constance import install
 from app.errors import StarboardError
-from app.form_charset import FormCharsetMiddleware
 from app.security_headers import SecurityHeadersMiddleware
 from app.services import build_services, open_services
+from app.unreadable_input import UnreadableInputMiddleware
 from app.views.errors import error_response
 from app.views.health import healthz
 from app.views.home import home
@@ -53,7 +53,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
-            Middleware(FormCharsetMiddleware),
+            Middleware(UnreadableInputMiddleware),
             Middleware(
                 SessionCookieMiddleware,
                 secret_key=str(config.secret_key),

@@ -313,6 +313,16 @@ def test_a_form_in_a_charset_that_makes_lone_surrogates_is_refused(
     assert scalar(database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
 
 
+@pytest.mark.parametrize(
+    "path", ["/admin/jobs/low%00stock", "/admin/settings/ADMIN%00PAGE_SIZE", "/admin/tag/list%00"]
+)
+def test_a_path_with_a_nul_byte_is_not_found(root: TestClient, path: str) -> None:
+    answer = root.get(path)
+
+    assert answer.status_code == 404
+    assert answer.text == "Not found: no address holds a NUL byte"
+
+
 def test_a_form_that_names_utf_8_is_read(root: TestClient, database_url: str) -> None:
     token = csrf_token(root.get("/admin/tag/create").text)
     body, headers = multipart(token, "UTF-8", "café".encode())
