@@ -203,6 +203,18 @@ def test_a_search_for_a_number_no_key_can_hold_finds_nothing(root: TestClient) -
         assert (looked_up.status_code, looked_up.json()) == (200, {"items": [], "total": 0})
 
 
+@ON_SQLITE
+def test_a_search_for_a_lone_surrogates_bytes_reads_them_as_replacement_characters(
+    root: TestClient,
+) -> None:
+    listed = root.get("/admin/customer/list?q=%ED%A0%80")
+    looked_up = root.get(f"{LOOKUP}?q=%ED%A0%80")
+
+    assert listed.status_code == 200
+    assert 'value="\ufffd\ufffd\ufffd"' in listed.text
+    assert (looked_up.status_code, looked_up.json()) == (200, {"items": [], "total": 0})
+
+
 def test_a_nul_in_a_list_or_lookup_parameter_is_refused_naming_it(root: TestClient) -> None:
     json = {"Accept": "application/json"}
     for parameter, value in [
