@@ -439,7 +439,7 @@ class AutoModelView(ModelView):
             if not is_storable_text(value):  # PostgreSQL fails on a NUL in any statement
                 raise BadQuery(f"{name}: text without NUL bytes", field=name)
         if getattr(request.state, "action", None) == RequestAction.RELATION_LOOKUP:
-            # The library clamps these silently, to 0 rows at least: which here meant every row.
+            # The library clamps these silently, and its floor, limit 0, meant every row here.
             params = request.query_params
             skip = query_number(params, "skip", 0, 0, BIGGEST_OFFSET)
             return skip, query_number(params, "limit", 20, 1, LOOKUP_LIMIT)
