@@ -2,10 +2,14 @@
 
     StarboardError        something refused; `message` names the field and what is accepted
     ├── BadInput          a value that is not accepted              HTTP 422, exit 2
-    │   └── NotFound      a name or id that matches nothing         HTTP 404, exit 2
+    │   ├── NotFound      a name or id that matches nothing         HTTP 404, exit 2
+    │   └── BadQuery      a query parameter out of its bounds       HTTP 400, exit 2
     ├── Forbidden         the person may not do this                HTTP 403, exit 1
     ├── Conflict          the current state refuses it, try again   HTTP 409, exit 1
     └── Unavailable       a service it needs is down                HTTP 503, exit 1
+
+A query parameter out of bounds (`limit=0`, a page past 2**63) is a malformed address rather
+than a form to correct, hence 400, not 422.
 
 A name that matches nothing is bad input too: on the command line it is an argument the operator
 typed (exit 2, like any usage error), while over HTTP it is a page that is not there (404).
@@ -26,6 +30,7 @@ __all__ = [
     "EXIT_USAGE",
     "KINDS",
     "BadInput",
+    "BadQuery",
     "Conflict",
     "Forbidden",
     "NotFound",
@@ -69,6 +74,12 @@ class NotFound(BadInput):
     title = "Not found"
 
 
+class BadQuery(BadInput):
+    http_status = 400
+    exit_code = EXIT_USAGE
+    title = "Bad request"
+
+
 class Forbidden(StarboardError):
     http_status = 403
     exit_code = EXIT_FAILURE
@@ -87,4 +98,11 @@ class Unavailable(StarboardError):
     title = "Unavailable"
 
 
-KINDS: tuple[type[StarboardError], ...] = (BadInput, NotFound, Forbidden, Conflict, Unavailable)
+KINDS: tuple[type[StarboardError], ...] = (
+    BadInput,
+    NotFound,
+    BadQuery,
+    Forbidden,
+    Conflict,
+    Unavailable,
+)

@@ -21,6 +21,7 @@ from app.cross_site import CrossSiteGuard
 from app.errors import StarboardError
 from app.security_headers import SecurityHeadersMiddleware
 from app.services import build_services, open_services
+from app.unreadable_input import UnreadableInputMiddleware
 from app.views.errors import error_response
 from app.views.health import healthz
 from app.views.home import home
@@ -54,6 +55,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
         middleware=[
             Middleware(SecurityHeadersMiddleware),
             Middleware(CrossSiteGuard, allowed=config.allowed_origins),
+            Middleware(UnreadableInputMiddleware),
             Middleware(
                 SessionCookieMiddleware,
                 secret_key=str(config.secret_key),

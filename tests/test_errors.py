@@ -15,13 +15,23 @@ from starlette.testclient import TestClient
 
 import app
 from app import cli
-from app.errors import KINDS, BadInput, Conflict, Forbidden, NotFound, StarboardError, Unavailable
+from app.errors import (
+    KINDS,
+    BadInput,
+    BadQuery,
+    Conflict,
+    Forbidden,
+    NotFound,
+    StarboardError,
+    Unavailable,
+)
 from app.views.ws import error_frame
 from tests.conftest import SignedIn, add_user, csrf_token
 
 KIND_ANSWERS = [
     (BadInput, 422, 2),
     (NotFound, 404, 2),
+    (BadQuery, 400, 2),
     (Forbidden, 403, 1),
     (Conflict, 409, 1),
     (Unavailable, 503, 1),

@@ -26,11 +26,12 @@ from app.admin.paging import page_count, page_number
 from app.auth.current import actor_of, current_user
 from app.errors import Forbidden, NotFound
 from app.models.jobs import JobRun
+from app.row_keys import fits
 from app.scheduler.claims import now
 from app.scheduler.queries import JobOverview, overview, runs_of
 from app.scheduler.registry import MISFIRE_POLICIES, OVERLAP_POLICIES
 from app.scheduler.schedules import InvalidSchedule, parse
-from app.scheduler.service import JobConflict, JobEdit, JobsService
+from app.scheduler.service import JobConflict, JobEdit, JobsService, UnknownRun
 
 RUNS_PAGE_SIZE = 25
 PREVIEW_FIRES = 5
@@ -52,6 +53,13 @@ def require(request: Request, action: str) -> None:
     if not may(request, action):
         doing = {"edit": "changing a job", "run": "running or cancelling a job"}[action]
         raise Forbidden(f"{doing} needs jobs:{action}")
+
+
+def known_run_id(run_id: int) -> int:
+    """A run id from a URL; one past the id column's range names no run."""
+    if not fits(JobRun.__table__.c.id, run_id):
+        raise UnknownRun(run_id)
+    return run_id
 
 
 def from_htmx(request: Request) -> bool:
@@ -114,7 +122,7 @@ class JobsPage(CustomView):
         return JobShown(item, may(request, "edit"), may(request, "run"), runnable, feedback)
 
     async def run_of(self, session: AsyncSession, name: str, run_id: int) -> JobRun:
-        run = await session.get(JobRun, run_id)
+        run = await session.get(JobRun, known_run_id(run_id))
         if run is None or run.job != name:
             raise NotFound(f"job {name!r} has no run {run_id}")
         return run
@@ -356,7 +364,7 @@ class JobsPage(CustomView):
     @route("/runs/{run_id:int}/cancel", methods=["POST"], name="jobs-cancel")
     async def run_cancel(self, request: Request) -> Response:
         require(request, "run")
-        run_id = request.path_params["run_id"]
+        run_id = known_run_id(request.path_params["run_id"])
         form = await request.form()
         service = service_of(request)
         asked = await service.cancel(run_id, actor_of(request))

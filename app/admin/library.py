@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette_admin.contrib.sqla import Admin, ModelView
 from starlette_admin.routing import route
 from starlette_admin.security.csrf import CSRFMiddleware
-from starlette_admin.tools.iter import iterencode
+from starlette_admin.tools.iter import iterdecode, iterencode
 from starlette_admin.views import BaseModelView, BaseView
 
 
@@ -62,6 +62,12 @@ def url_key(parts: Iterable[str]) -> str:
     """A composite primary key as the admin's URLs spell it (`?pk=`)."""
     # starlette-admin 1.0.3: starlette_admin.tools.iter.iterencode, an internal module.
     return iterencode(parts)
+
+
+def url_key_parts(key: str) -> tuple[str, ...]:
+    """A composite primary key's parts, read from the admin's URLs (`?pk=`)."""
+    # starlette-admin 1.0.3: starlette_admin.tools.iter.iterdecode, an internal module.
+    return iterdecode(key)
 
 
 class AfterFormCopy(ModelView):

@@ -38,6 +38,7 @@ from starlette_admin.contrib.sqla import ModelView
 from starlette_admin.exceptions import FormValidationError
 from starlette_admin.export import BaseExporter
 from starlette_admin.filters import FilterGroup
+from starlette_admin.types import RequestAction
 from starlette_admin.views import BaseModelView
 
 from app.admin.exports import SpreadsheetSafeCsv
@@ -46,15 +47,22 @@ from app.admin.library import (
     is_row_action,
     row_action_links,
     searched_and_filtered,
+    url_key_parts,
 )
 from app.admin.maintenance import changes_paused, refuse_if_writing
-from app.admin.unparsed_input import unreadable_fields
+from app.admin.paging import MAX_PAGE, query_number
+from app.admin.unparsed_input import unreadable_fields, unstorable_text
 from app.auth.current import current_user
 from app.auth.permissions import model_permission
 from app.auth.secrets import is_secret
+from app.errors import BadQuery, NotFound
+from app.row_keys import BIGGEST_OFFSET, is_storable_text, key_value
 
 # What maintenance mode pauses for everyone but superusers.
 WRITE_ACTIONS = frozenset({"create", "edit", "delete"})
+
+# The most rows one relation lookup (the form pickers' search) answers.
+LOOKUP_LIMIT = 100
 
 # Stands in for a row's key while a link is built once for a whole list page (see RowLinks).
 _KEY_SLOT = "\x00key\x00"
@@ -294,11 +302,14 @@ class AutoModelView(ModelView):
         # The library answers a forbidden action with a 400 message; a refusal is a 403.
         if is_batch_action(self, name) and not await self.is_action_allowed(request, name):
             raise HTTPException(HTTP_403_FORBIDDEN)
+        if not selection.is_select_all:
+            self.refuse_wrong_keys(await selection.pks(), "pks")
         return await super().handle_action(request, selection, name)
 
     async def handle_row_action(self, request: Request, pk: Any, name: str) -> Any:
         if is_row_action(self, name) and not await self.is_row_action_allowed(request, name):
             raise HTTPException(HTTP_403_FORBIDDEN)
+        self.refuse_wrong_keys([pk], "pk")
         return await super().handle_row_action(request, pk, name)
 
     async def handle_exception(self, request: Request, exc: Exception) -> None:
@@ -310,6 +321,31 @@ class AutoModelView(ModelView):
                     {field: "another record already has this value; choose a different one"}
                 )
         await super().handle_exception(request, exc)
+
+    # --- keys: one of the wrong shape (`pk=abc`, 2**63, a NUL) is a row that is not there ---
+
+    def is_key(self, raw: Any) -> bool:
+        """Whether some row could have `raw` (as the admin's URLs spell keys) as its key."""
+        pk = self._defaults.mapper.primary_key
+        parts = (raw,) if len(pk) == 1 else url_key_parts(str(raw))
+        return len(parts) == len(pk) and all(
+            key_value(column, part) is not None for column, part in zip(pk, parts, strict=True)
+        )
+
+    def refuse_wrong_keys(self, keys: Sequence[Any], parameter: str) -> None:
+        for key in keys:
+            if key is None or not self.is_key(key):
+                shown = "no key" if key is None else f"the key {str(key)[:40]!r}"
+                raise NotFound(f"{parameter}: no {self.key} has {shown}", field=parameter)
+
+    async def find_by_pk(self, request: Request, pk: Any) -> Any:
+        if not self.is_key(pk):
+            return None  # the library answers "not found"
+        return await super().find_by_pk(request, pk)
+
+    async def find_by_pks(self, request: Request, pks: list[Any]) -> Sequence[Any]:
+        self.refuse_wrong_keys(pks, "pks")
+        return await super().find_by_pks(request, pks)
 
     # --- display ----------------------------------------------------------------------
 
@@ -341,6 +377,7 @@ class AutoModelView(ModelView):
         except FormValidationError as error:
             errors.update(error.errors)
         errors.update(unreadable_fields(fields, await request.form(), data))
+        errors.update(unstorable_text(fields, data))
         if errors:
             raise FormValidationError(errors)
 
@@ -348,6 +385,8 @@ class AutoModelView(ModelView):
 
     def get_search_query(self, request: Request, term: str) -> Any:
         term = term.strip()
+        if not is_storable_text(term):
+            return literal(False)  # no stored text holds a NUL or a lone surrogate
         dialect = request.state.session.get_bind().dialect.name
         clauses: list[ColumnElement[bool]] = [
             _contains(col, term, dialect) for col in self._defaults.string_columns()
@@ -364,7 +403,9 @@ class AutoModelView(ModelView):
             clauses.append(local.in_(matching))
         pk = self._defaults.mapper.primary_key
         if len(pk) == 1 and term.isdigit() and pk[0].type.python_type is int:
-            clauses.append(pk[0] == int(term))
+            number = key_value(pk[0], term)  # None past the column's range: no row has it
+            if number is not None:
+                clauses.append(pk[0] == number)
         return or_(*clauses) if clauses else literal(False)
 
     # --- listing -----------------------------------------------------------------------
@@ -378,6 +419,7 @@ class AutoModelView(ModelView):
         sorts: Sequence[tuple[str, str]] | None = None,
         filters: FilterGroup | None = None,
     ) -> Sequence[Any]:
+        skip, limit = self.window(request, skip, limit)
         # The count only needs to know there is a page after this one.
         request.state.list_window = skip + max(limit, 0)
         session: AsyncSession = request.state.session
@@ -393,6 +435,21 @@ class AutoModelView(ModelView):
         stmt = self.build_order_clauses(request, sorts or [], stmt)
         stmt = stmt.options(*self._eager_loads(request))
         return (await session.execute(stmt)).scalars().unique().all()
+
+    @staticmethod
+    def window(request: Request, skip: int, limit: int) -> tuple[int, int]:
+        """The rows asked for; out of bounds is refused (400) naming the query parameter."""
+        for name, value in request.query_params.multi_items():
+            if not is_storable_text(value):  # PostgreSQL fails on a NUL in any statement
+                raise BadQuery(f"{name}: text without NUL bytes", field=name)
+        if getattr(request.state, "action", None) == RequestAction.RELATION_LOOKUP:
+            # The library clamps these silently, and its floor, limit 0, meant every row here.
+            params = request.query_params
+            skip = query_number(params, "skip", 0, 0, BIGGEST_OFFSET)
+            return skip, query_number(params, "limit", 20, 1, LOOKUP_LIMIT)
+        if limit > 0 and skip // limit >= MAX_PAGE:
+            raise BadQuery(f"page: a whole number from 1 to {MAX_PAGE:,}", field="page")
+        return skip, limit
 
     def _eager_loads(self, request: Request) -> list[Any]:
         """Join every to-one relation shown; to-many ones are never loaded for a list."""
@@ -411,7 +468,7 @@ class AutoModelView(ModelView):
     ) -> int:
         session: AsyncSession = request.state.session
         window = getattr(request.state, "list_window", 0)
-        cap = max(self.exact_count_limit, window + 1)
+        cap = min(max(self.exact_count_limit, window + 1), BIGGEST_OFFSET)
         matching: Select[Any] = select(literal(1)).select_from(self._defaults.mapper)
         matching = await searched_and_filtered(self, request, matching, q, filters)
         capped = select(func.count()).select_from(matching.limit(cap).subquery())

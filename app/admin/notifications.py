@@ -31,6 +31,7 @@ from app.db import as_utc
 from app.models import Notification, NotificationRead
 from app.notifications import service
 from app.notifications.audience import visible_to
+from app.row_keys import fits
 
 PAGE_SIZE = 25
 LEVEL_COLOURS = {"info": "blue", "success": "green", "warning": "yellow", "error": "red"}
@@ -104,11 +105,12 @@ async def inbox_page(session: AsyncSession, user: CurrentUser, page: int) -> lis
 
 
 def positive_int(raw: object) -> int | None:
-    """A form or query value as a row number; None for anything else (or out of range)."""
+    """A form or query value as a notification id; None for anything else (or out of range)."""
     text = str(raw or "")
     if not (text.isdecimal() and len(text) <= 18) or int(text) < 1:
         return None
-    return int(text)
+    # PostgreSQL's INTEGER ids stop at 2**31 - 1: a larger number names no notification.
+    return int(text) if fits(Notification.__table__.c.id, int(text)) else None
 
 
 def bell(connection: HTTPConnection) -> InboxSummary | None:

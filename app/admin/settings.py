@@ -57,6 +57,7 @@ from app.constance.transfer import (
 )
 from app.errors import Forbidden, NotFound
 from app.models import SettingChange
+from app.row_keys import fits
 
 HISTORY_PAGE_SIZE = 20
 REASON_LIMIT = 500
@@ -362,8 +363,11 @@ class SettingsPage(CustomView):
         form = await request.form()
         seen = seen_version(form)
         store = store_of(request)
-        async with store.session_factory() as session:
-            change = await change_by_id(session, int(request.path_params["change_id"]))
+        change_id = int(request.path_params["change_id"])
+        change = None
+        if fits(SettingChange.__table__.c.id, change_id):  # a larger id names no change
+            async with store.session_factory() as session:
+                change = await change_by_id(session, change_id)
         if change is None or change.key != setting.key:
             raise NotFound(f"{setting.key} has no such change")
         if setting.secret:

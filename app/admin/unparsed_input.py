@@ -1,7 +1,8 @@
-"""Form values the admin could not read.
+"""Form values the admin could not read, or could not store.
 
 starlette-admin turns text it cannot parse (say "abc" in a price) into None, which either reads
-as "required" or silently stores NULL; we name the field and what it accepts instead.
+as "required" or silently stores NULL; we name the field and what it accepts instead. Text no
+database stores is named the same way, before the database fails on it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from starlette_admin.fields import (
     RelationField,
     TimeField,
 )
+
+from app.row_keys import is_storable_text
 
 # Checked in order: DateTimeField before DateField matters if one derives from the other.
 ACCEPTED: list[tuple[type[BaseField], str]] = [
@@ -44,6 +47,16 @@ def accepted(field: BaseField) -> str | None:
 
 def means_none(field: BaseField, raw: str) -> bool:
     return isinstance(field, JSONField) and raw.strip() == "null"
+
+
+def unstorable_text(fields: Iterable[BaseField], data: Mapping[str, Any]) -> dict[str, str]:
+    """Text fields holding what no database stores: a NUL byte (PostgreSQL refuses it) or a
+    lone surrogate (not UTF-8)."""
+    return {
+        field.name: f"{field.label}: text cannot contain a NUL byte or a lone surrogate"
+        for field in fields
+        if isinstance(data.get(field.name), str) and not is_storable_text(data[field.name])
+    }
 
 
 def unreadable_fields(

@@ -1,8 +1,9 @@
 """How a StarboardError is answered over HTTP: one handler, for the host app and the admin alike.
 
 A page request gets a page in the site's look with the message and the kind's status; an htmx
-fragment request (`HX-Request`) or an API caller (`Accept: application/json`) gets
-`{"detail": message, "field": field or null}` with the same status.
+fragment request (`HX-Request`), an API caller (`Accept: application/json`) or any request to the
+admin's JSON endpoints (`/admin/_api/…`) gets `{"detail": message, "field": field or null}` with
+the same status.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ from app.errors import StarboardError
 templates = Jinja2Templates(directory=PROJECT_DIR / "templates")
 
 
+# The admin's endpoints that only ever answer JSON (the pickers' lookup, actions, inline edits).
+JSON_ENDPOINTS = "/_api/"
+
+
 def wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
-    return request.headers.get("HX-Request") == "true" or "application/json" in accept
+    return (
+        request.headers.get("HX-Request") == "true"
+        or "application/json" in accept
+        or JSON_ENDPOINTS in request.url.path
+    )
 
 
 async def error_response(request: Request, exc: Exception) -> Response:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from app.errors import BadInput, StarboardError
 from app.models import Notification
 from app.notifications import service
 from app.notifications.audience import channels_of, visible_to
+from app.row_keys import integer_bounds
 
 POLICY_VIOLATION = 1008
 SESSION_ENDED = 4001  # signed out, a new password, deactivated: the tab is signed out
@@ -30,11 +32,34 @@ ACCOUNT_MODELS = frozenset({"user", "group"})
 REPLAY_PAGE = 500
 REMEMBERED_IDS = 10_000  # ids already sent, so a replay and a live frame never both arrive
 CLIENT_FRAMES = '{"type": "resume", "after": <last id seen>} or {"type": "ping"}'
+# `after` is a notification id: past the id column's range no notification can follow it.
+LAST_ID = integer_bounds(Notification.__table__.c.id)[1]
 
 
 def error_frame(error: StarboardError) -> dict[str, Any]:
     """How the socket answers a refused client frame; the socket stays open."""
     return {"type": "error", "detail": error.message}
+
+
+def read_frame(message: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A client's frame as a JSON object; None for a binary frame or any other text."""
+    text = message.get("text")
+    if not isinstance(text, str):
+        return None  # a binary frame
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
+        return None
+    return frame if isinstance(frame, dict) else None
+
+
+def resume_after(frame: dict[str, Any]) -> int:
+    """The id a `resume` frame asks to replay after."""
+    after = frame.get("after")
+    # bool is an int to Python: `true` is not an id.
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= LAST_ID:
+        raise BadInput(f"resume: after must be a whole number from 0 to {LAST_ID}")
+    return after
 
 
 async def socket_user(websocket: WebSocket) -> CurrentUser | None:
@@ -171,21 +196,23 @@ class Tab:
 
     async def listen(self) -> None:
         while True:
-            try:
-                text = await self.websocket.receive_text()
-            except WebSocketDisconnect:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
                 return
             try:
-                frame = json.loads(text)
-                kind = frame["type"] if isinstance(frame, dict) else None
-            except (ValueError, KeyError):
-                kind = None
-            if kind == "resume" and isinstance(frame.get("after"), int) and frame["after"] >= 0:
-                # The client has everything up to `after`, and gets what this socket already sent.
-                self.floor = frame["after"]
-                await self.replay(frame["after"])
-                await self.send_unread()  # exact again after what the replay just delivered
-            elif kind == "ping":
-                await self.send({"type": "pong"})
-            else:
-                await self.send(error_frame(BadInput(f"unreadable frame: send {CLIENT_FRAMES}")))
+                await self.answer(read_frame(message))
+            except BadInput as refused:
+                await self.send(error_frame(refused))
+
+    async def answer(self, frame: dict[str, Any] | None) -> None:
+        kind = frame.get("type") if frame is not None else None
+        if frame is not None and kind == "resume":
+            after = resume_after(frame)
+            # The client has everything up to `after`, and gets what this socket already sent.
+            self.floor = after
+            await self.replay(after)
+            await self.send_unread()  # exact again after what the replay just delivered
+        elif kind == "ping":
+            await self.send({"type": "pong"})
+        else:
+            raise BadInput(f"unreadable frame: send {CLIENT_FRAMES}")
