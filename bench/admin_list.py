@@ -122,7 +122,9 @@ def mount_stock_admin(app: Starlette) -> None:
         base_url="/stock",
         route_name="stock",
         templates_dir=str(BENCH_DIR / "no-template-overrides"),
-        auth_provider=AccountAuthProvider(session_factory, create_throttle(app.state.redis)),
+        auth_provider=AccountAuthProvider(
+            session_factory, create_throttle(app.state.redis), app.state.broker
+        ),
         secret_key=str(app.state.config.secret_key),
     )
     for model in related_models(Order):
