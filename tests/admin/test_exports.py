@@ -5,12 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 
 import anyio
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from app.admin.exports import SpreadsheetSafeCsv
@@ -18,7 +16,7 @@ from app.admin.model_view import AutoModelView
 from app.admin.site import OWN_PAGES, load_view_overrides
 from app.db import Base, create_engine, create_session_factory
 from tests import factories
-from tests.conftest import add_user, csrf_token, sign_in
+from tests.conftest import csrf_token
 
 HYPERLINK = '=HYPERLINK("http://evil.example","x")'
 # Text as an attacker or a careless operator types it, by SKU.
@@ -49,12 +47,9 @@ def add_products(url: str) -> None:
 
 
 @pytest.fixture
-def admin(sqlite_url: str, app: Starlette) -> Iterator[TestClient]:
+def admin(sqlite_url: str, admin_client: TestClient) -> TestClient:
     add_products(sqlite_url)
-    add_user(sqlite_url, "admin")
-    with TestClient(app, base_url="https://testserver") as client:
-        sign_in(client, "admin")
-        yield client
+    return admin_client
 
 
 def export(client: TestClient, fmt: str) -> bytes:

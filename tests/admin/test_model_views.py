@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -72,12 +71,9 @@ def _row_texts(html: str) -> list[tuple[int, str]]:
 
 
 @pytest.fixture
-def shop_client(sqlite_url: str, app: Starlette) -> Iterator[TestClient]:
+def shop_client(sqlite_url: str, admin_client: TestClient) -> TestClient:
     fill_shop(sqlite_url)
-    add_user(sqlite_url, "admin")
-    with TestClient(app, base_url="https://testserver") as client:
-        sign_in(client, "admin")
-        yield client
+    return admin_client
 
 
 def row_pks(html: str) -> list[int]:
