@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
+from hypothesis import settings
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -41,6 +42,13 @@ ADMIN_PASSWORD = "correct-horse-battery"
 FAST_HASHING = "fast-for-tests"
 os.environ["PASSWORD_HASHING"] = FAST_HASHING
 use_hashing(FAST_HASHING)
+
+# Property tests run a fixed, bounded number of examples with no database of past failures:
+# the suite stays within its time and gives the same answer on every run and every machine.
+settings.register_profile(
+    "suite", max_examples=60, deadline=None, derandomize=True, database=None, print_blob=True
+)
+settings.load_profile("suite")
 
 # Migrated once per test process, then copied: one file for SQLite, one template per server.
 _sqlite_template: Path | None = None
