@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette_admin.base import BaseAdmin
 from starlette_admin.events import AdminEvent, AdminEventSubscriber, EventContext, on
 from starlette_admin.plugins import BasePlugin
 
 from app.auth.current import current_user
 from app.channels import Broker
-from app.channels.names import MODELS_CHANNEL
-
-
-def model_frame(model: str, action: str, pk: Any, by: str | None) -> dict[str, Any]:
-    return {"type": "model", "model": model, "action": action, "pk": str(pk), "by": by}
+from app.channels.names import MODELS_CHANNEL, model_frame
 
 
 class PublishChanges(AdminEventSubscriber):

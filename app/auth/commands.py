@@ -11,9 +11,9 @@ import json
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from app.cli.shared import Parser, cell, cli_actor, print_table, run_async
+from app.channels.names import MODELS_CHANNEL, model_frame
+from app.cli.shared import Parser, cell, cli_actor, command_services, print_table, run_async
 from app.config import Config
-from app.db import create_engine, create_session_factory
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,7 +45,7 @@ def add_groups_parser(commands: Any) -> None:
 
 
 GroupsHandler = Callable[
-    ["AsyncSession", argparse.Namespace, Sequence[str]], Coroutine[Any, Any, None]
+    ["AsyncSession", argparse.Namespace, Sequence[str]], Coroutine[Any, Any, "Group | None"]
 ]
 
 
@@ -53,13 +53,14 @@ def cmd_groups(args: argparse.Namespace, config: Config, grantable: Sequence[str
     handler = GROUPS_HANDLERS[args.groups_command]
 
     async def work() -> None:
-        # A session alone: no broker nor settings, as nothing is published about groups.
-        engine = create_engine(config.database_url)
-        try:
-            async with create_session_factory(engine).begin() as db:
-                await handler(db, args, grantable)
-        finally:
-            await engine.dispose()
+        async with command_services(config) as services:
+            async with services.session_factory.begin() as db:
+                changed = await handler(db, args, grantable)
+            if changed is not None:
+                # After the commit: its members' open sockets look their rights up again, in
+                # every process (app/views/ws.py), as after the admin's group form.
+                frame = model_frame("group", "edit", changed.id, cli_actor().username)
+                await services.broker.publish(MODELS_CHANNEL, frame)
 
     run_async(work)  # AccountError (unknown group or permission, a taken name): main() prints it
     return 0
@@ -74,13 +75,15 @@ def group_json(group: Group) -> dict[str, Any]:
     }
 
 
-async def groups_list(db: AsyncSession, args: argparse.Namespace, grantable: Sequence[str]) -> None:
+async def groups_list(
+    db: AsyncSession, args: argparse.Namespace, grantable: Sequence[str]
+) -> Group | None:
     from app.auth.accounts import list_groups
 
     found = [group_json(group) for group in await list_groups(db)]
     if args.json:
         print(json.dumps(found, indent=2))
-        return
+        return None
     rows = [
         (
             group["name"],
@@ -90,45 +93,49 @@ async def groups_list(db: AsyncSession, args: argparse.Namespace, grantable: Seq
         for group in found
     ]
     print_table(("NAME", "PERMISSIONS", "MEMBERS"), rows)
+    return None
 
 
 async def groups_create(
     db: AsyncSession, args: argparse.Namespace, grantable: Sequence[str]
-) -> None:
+) -> Group | None:
     from app.auth.accounts import create_group
 
     group = await create_group(db, args.name, args.permissions, grantable)
     audit(db, "create", group, {"name": None, "permissions": None})
     granted = ", ".join(group.permissions) or "no permissions"
     print(f"Created group {group.name!r} granting {granted}")
+    return None  # no members yet: no socket holds its rights
 
 
 async def groups_grant(
     db: AsyncSession, args: argparse.Namespace, grantable: Sequence[str]
-) -> None:
+) -> Group | None:
     from app.auth.accounts import grant
 
     before = list(await held(db, args.name))
     group, added = await grant(db, args.name, args.permissions, grantable)
     if not added:
         print(f"{group.name} already grants {', '.join(args.permissions)}")
-        return
+        return None
     audit(db, "edit", group, {"permissions": before})
     print(f"{group.name} now also grants {', '.join(added)}")
+    return group
 
 
 async def groups_revoke(
     db: AsyncSession, args: argparse.Namespace, grantable: Sequence[str]
-) -> None:
+) -> Group | None:
     from app.auth.accounts import revoke
 
     before = list(await held(db, args.name))
     group, removed = await revoke(db, args.name, args.permissions, grantable)
     if not removed:
         print(f"{group.name} did not grant {', '.join(args.permissions)}")
-        return
+        return None
     audit(db, "edit", group, {"permissions": before})
     print(f"{group.name} no longer grants {', '.join(removed)}")
+    return group
 
 
 async def held(db: AsyncSession, name: str) -> Sequence[str]:

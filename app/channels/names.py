@@ -1,5 +1,7 @@
 """Every channel the app publishes or listens on, named here and nowhere else."""
 
+from typing import Any
+
 MODELS_CHANNEL = "models"  # `model` frames: an admin change, after its commit
 JOBS_CHANNEL = "jobs"  # `job` frames for open pages
 SCHEDULER_CHANNEL = "scheduler"  # control for schedulers: job edited, run queued, cancel
@@ -17,3 +19,8 @@ def user_channel(user_id: int) -> str:
 def group_channel(name: str) -> str:
     """Notifications for the members of one group."""
     return f"group:{name}"
+
+
+def model_frame(model: str, action: str, pk: Any, by: str | None) -> dict[str, Any]:
+    """A `model` frame: a record changed, after its commit (by the admin or a command)."""
+    return {"type": "model", "model": model, "action": action, "pk": str(pk), "by": by}

@@ -212,10 +212,15 @@ def cmd_users(args: argparse.Namespace, config: Config) -> int:
             groups=args.groups,
         )
     from app.auth.accounts import set_password
+    from app.auth.sign_ins import tell_sockets
+    from app.cli.shared import command_services
 
     async def work() -> None:
-        async with _session_scope(config) as session:
-            await set_password(session, args.username, args.password)
+        async with command_services(config) as services:
+            async with services.session_factory.begin() as session:
+                user = await set_password(session, args.username, args.password)
+            # The new password ended their sessions: their open sockets close, in every process.
+            await tell_sockets(services.broker, user.id)
 
     run_async(work)  # AccountError, WeakPassword
     print(f"Password changed for {args.username!r}")
