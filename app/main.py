@@ -81,6 +81,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
     app.state.jobs = services.jobs
     app.state.scheduler = services.scheduler
     throttle = create_throttle(services.redis, clock=services.clock)
+    app.state.throttle = throttle
     admin = build_admin(config, services.session_factory, throttle, services.broker, services.clock)
     admin.mount_to(app)
     return app
