@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ class Config:
     password_hashing: str = "standard"  # argon2 parameters: "fast-for-tests" in test suites only
     # Other addresses the site is reached under, whose pages may post and open sockets.
     allowed_origins: tuple[str, ...] = ()
+    # Proxies whose X-Forwarded-For names the client: addresses, networks, or "*"; none by default.
+    forwarded_allow_ips: tuple[str, ...] = ()
 
 
 def _secret_key(env: Environment, database_url: str, debug: bool) -> Secret:
@@ -100,6 +103,28 @@ def _origins(env: Environment) -> tuple[str, ...]:
     return tuple(listed)
 
 
+def _forwarded_allow_ips(env: Environment) -> tuple[str, ...]:
+    raw = str(env("FORWARDED_ALLOW_IPS", default=""))
+    listed = [item.strip() for item in raw.split(",") if item.strip()]
+    if "*" in listed:
+        return ("*",)
+    trusted = []
+    for item in listed:
+        try:
+            # One spelling each; a network written with one of its addresses means that network.
+            trusted.append(
+                str(ipaddress.ip_network(item, strict=False))
+                if "/" in item
+                else str(ipaddress.ip_address(item))
+            )
+        except ValueError:
+            raise ConfigError(
+                f"FORWARDED_ALLOW_IPS: {item[:100]!r} is not an IP address or network; expected "
+                "a comma-separated list like 10.0.0.5,192.168.0.0/16 (or * for any peer)"
+            ) from None
+    return tuple(trusted)
+
+
 def load_config(env_file: str | Path | None = ".env") -> Config:
     env = Environment(env_file if env_file and Path(env_file).exists() else None)
     database_url = env("DATABASE_URL", default=DEFAULT_DATABASE_URL)
@@ -138,4 +163,5 @@ def load_config(env_file: str | Path | None = ".env") -> Config:
         job_shutdown_grace=grace,
         password_hashing=password_hashing,
         allowed_origins=_origins(env),
+        forwarded_allow_ips=_forwarded_allow_ips(env),
     )

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin.site import build_admin
 from app.auth.passwords import use_hashing
@@ -53,6 +54,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
             ),
         ],
         middleware=[
+            *trusted_proxies(config),
             Middleware(SecurityHeadersMiddleware),
             Middleware(CrossSiteGuard, allowed=config.allowed_origins),
             Middleware(UnreadableInputMiddleware),
@@ -79,9 +81,17 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
     app.state.jobs = services.jobs
     app.state.scheduler = services.scheduler
     throttle = create_throttle(services.redis, clock=services.clock)
+    app.state.throttle = throttle
     admin = build_admin(config, services.session_factory, throttle, services.broker, services.clock)
     admin.mount_to(app)
     return app
+
+
+def trusted_proxies(config: Config) -> list[Middleware]:
+    """Outermost, so every layer and client_address() see the client a listed proxy named."""
+    if not config.forwarded_allow_ips:
+        return []  # no peer is believed about anyone else's address
+    return [Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.forwarded_allow_ips))]
 
 
 def __getattr__(name: str) -> Starlette:

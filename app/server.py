@@ -12,7 +12,7 @@ def serve(*, host: str, port: int, workers: int, reload: bool) -> None:
         port=port,
         workers=workers,
         reload=reload,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        # The app reads proxy headers itself, from FORWARDED_ALLOW_IPS only (app/main.py).
+        proxy_headers=False,
         log_level="info",
     )

@@ -28,6 +28,7 @@ from starlette.datastructures import Secret
 from starlette_admin.contrib.sqla import Admin, ModelView
 
 from app.admin.auth_provider import AccountAuthProvider
+from app.auth.known_browsers import KnownBrowsers
 from app.auth.throttle import create_throttle
 from app.config import Config
 from app.main import create_app
@@ -123,7 +124,12 @@ def mount_stock_admin(app: Starlette) -> None:
         route_name="stock",
         templates_dir=str(BENCH_DIR / "no-template-overrides"),
         auth_provider=AccountAuthProvider(
-            session_factory, create_throttle(app.state.redis), app.state.broker
+            session_factory,
+            create_throttle(app.state.redis),
+            app.state.broker,
+            known_browsers=KnownBrowsers(
+                str(app.state.config.secret_key), https_only=not app.state.config.debug
+            ),
         ),
         secret_key=str(app.state.config.secret_key),
     )

@@ -91,6 +91,7 @@ APP_ENV_NAMES = frozenset(
         "JOB_HEARTBEAT_S",
         "JOB_SHUTDOWN_GRACE_S",
         "PASSWORD_HASHING",
+        "FORWARDED_ALLOW_IPS",
     ]
 )
 DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -556,6 +557,8 @@ class _UvicornStarter:
                     [
                         *(sys.executable, "-m", "uvicorn", app),
                         *("--host", UvicornServer.host, "--port", str(chosen), *args),
+                        # As `serve` runs it: the app alone reads proxy headers (docs/reference.md).
+                        "--no-proxy-headers",
                     ],
                     cwd=ROOT,
                     env=environment,
@@ -615,7 +618,10 @@ class ThreadedServer:
         self._socket = socket.socket()
         self._socket.bind((self.host, 0))
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto")
+        # As `serve` runs it: the app alone reads proxy headers (docs/reference.md).
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", ws="auto", proxy_headers=False
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True

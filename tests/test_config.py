@@ -16,7 +16,7 @@ OTHER_SQLITE_URL = "sqlite+aiosqlite:///./elsewhere.db"
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No SECRET_KEY, DEBUG or DATABASE_URL from outside; `var/` is made under tmp_path."""
-    for name in ("SECRET_KEY", "DEBUG", "DATABASE_URL"):
+    for name in ("SECRET_KEY", "DEBUG", "DATABASE_URL", "FORWARDED_ALLOW_IPS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -83,3 +83,34 @@ def test_debug_takes_true_false_1_and_0_in_any_case(
 ) -> None:
     monkeypatch.setenv("DEBUG", value)
     assert load_config(env_file=None).debug is debug
+
+
+def test_no_proxy_is_trusted_unless_forwarded_allow_ips_names_it() -> None:
+    assert load_config(env_file=None).forwarded_allow_ips == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "trusted"),
+    [
+        (" 10.0.0.5 , 192.168.0.0/16 ", ("10.0.0.5", "192.168.0.0/16")),
+        ("::1,fd00::/8", ("::1", "fd00::/8")),
+        ("10.1.2.3/8", ("10.0.0.0/8",)),  # a network written with one of its addresses
+        ("*", ("*",)),
+        ("10.0.0.5,*", ("*",)),
+        ("", ()),
+    ],
+)
+def test_forwarded_allow_ips_takes_addresses_networks_or_a_star(
+    monkeypatch: pytest.MonkeyPatch, value: str, trusted: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", value)
+    assert load_config(env_file=None).forwarded_allow_ips == trusted
+
+
+@pytest.mark.parametrize("item", ["proxy.internal", "10.0.0.300", "10.0.0.0/33", "localhost"])
+def test_a_forwarded_allow_ips_entry_that_is_no_address_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, item: str
+) -> None:
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", f"10.0.0.5,{item}")
+    with pytest.raises(ConfigError, match=rf"^FORWARDED_ALLOW_IPS: '{re.escape(item)}' is not"):
+        load_config(env_file=None)

@@ -18,6 +18,7 @@ from app.audit.log import record
 from app.auth import sessions, sign_ins
 from app.auth.accounts import find_user
 from app.auth.current import Actor, CurrentUser, client_address, current_user
+from app.auth.known_browsers import KnownBrowsers
 from app.auth.lookup import load_current_user
 from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.auth.throttle import SignInThrottle, retry_message
@@ -35,6 +36,7 @@ class AccountAuthProvider(AuthProvider):
         throttle: SignInThrottle,
         broker: Broker,
         *,
+        known_browsers: KnownBrowsers,
         base_url: str = "/admin",
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -43,6 +45,7 @@ class AccountAuthProvider(AuthProvider):
         self.engine: AsyncEngine = session_factory.kw["bind"]
         self.throttle = throttle
         self.broker = broker  # a sign-out tells that user's sockets
+        self.known_browsers = known_browsers  # whose tries the throttle counts apart
         self.clock = clock  # session lifetimes are measured on it
         self.static_prefix = f"{base_url}/static/"
 
@@ -51,7 +54,10 @@ class AccountAuthProvider(AuthProvider):
     ) -> Response | None:
         username = username.strip()
         address = client_address(request)
-        wait = await self.throttle.retry_after(username, address)
+        browser = self.known_browsers.read(request)
+        # A browser this user signed in on before is throttled by its own failures only.
+        known = browser.id if browser is not None and browser.knows(username) else None
+        wait = await self.throttle.retry_after(username, address, known)
         if wait is not None:
             raise LoginFailed(retry_message(wait))
         async with self.session_factory.begin() as session:
@@ -82,12 +88,13 @@ class AccountAuthProvider(AuthProvider):
                 record(session, "sign-in", Actor(user.id, user.username, address))
                 failed = False
         if failed:
-            await self.throttle.failed(username, address)
+            await self.throttle.failed(username, address, known)
             raise LoginFailed(BAD_CREDENTIALS)
-        await self.throttle.succeeded(username, address)
+        await self.throttle.succeeded(username, address, known)
         fallback = index_url(request)
         target = safe_redirect_url(request.query_params.get("next") or fallback, request, fallback)
         response = RedirectResponse(target, status_code=HTTP_303_SEE_OTHER)
+        self.known_browsers.remember(response, browser, username)
         # A new session gets a new CSRF token: the next page issues a fresh cookie.
         response.delete_cookie(CSRFMiddleware.cookie_name)
         return response

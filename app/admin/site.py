@@ -22,6 +22,7 @@ from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
 from app.admin.notifications import NotificationBell, NotificationInbox
 from app.admin.settings import SettingsPage
+from app.auth.known_browsers import KnownBrowsers
 from app.auth.permissions import grantable
 from app.auth.throttle import SignInThrottle
 from app.channels import Broker
@@ -100,7 +101,13 @@ def build_admin(
         title="Starboard",
         base_url="/admin",
         templates_dir=str(PROJECT_DIR / "templates"),
-        auth_provider=AccountAuthProvider(session_factory, throttle, broker, clock=clock),
+        auth_provider=AccountAuthProvider(
+            session_factory,
+            throttle,
+            broker,
+            known_browsers=KnownBrowsers(str(config.secret_key), https_only=not config.debug),
+            clock=clock,
+        ),
         secret_key=str(config.secret_key),
         debug=config.debug,
         plugins=[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
@@ -33,8 +34,24 @@ def current_user(connection: HTTPConnection) -> CurrentUser | None:
     return user if isinstance(user, CurrentUser) else None
 
 
+# The audit log's column; a name a test client or a trusted proxy gives may be longer.
+MAX_ADDRESS_CHARS = 64
+
+
 def client_address(connection: HTTPConnection) -> str | None:
-    return connection.client.host if connection.client else None
+    """The one answer for throttle, audit and all: the peer, or the client a trusted proxy
+    named (app/main.py applies FORWARDED_ALLOW_IPS before anything reads the scope)."""
+    if not connection.client:
+        return None
+    host = connection.client.host
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:MAX_ADDRESS_CHARS]
+    # One spelling per address: "::ffff:10.0.0.1" is 10.0.0.1, "2001:DB8::0:1" is 2001:db8::1.
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
 
 
 def actor_of(connection: HTTPConnection) -> Actor:

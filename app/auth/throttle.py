@@ -1,13 +1,22 @@
-"""Sign-in throttling: refuse tries for a while after repeated failures per username or address."""
+"""Sign-in throttling: refuse tries for a while after repeated failures.
+
+Counted on what a client cannot forge (docs/reference.md, "Sign-in throttling"):
+- from a browser the user signed in on before (its signed cookie names them): that browser's
+  failures for that user only, so failures elsewhere never lock the user out of it;
+- from anywhere else: the user's failures from anywhere else, and the address's failures
+  across every username (a much higher ceiling, so one office behind one address is not
+  locked by one person's typos, while spraying passwords over many usernames is).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from redis.exceptions import RedisError
 
@@ -19,6 +28,8 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 FIRST_DELAY_S = 30.0
+LIMIT = 5  # failures for one username, from one known browser or from everywhere else
+ADDRESS_LIMIT = 100  # failures from one address across usernames
 KEY_PREFIX = "starboard:throttle:"
 # In-process keys kept before pruning; a flood of made-up usernames must not exhaust memory.
 MAX_KEYS = 10_000
@@ -29,30 +40,85 @@ MAX_DOUBLINGS = 32
 
 
 class SignInThrottle(Protocol):
-    async def retry_after(self, username: str, address: str | None) -> float | None:
-        """Seconds until this username/address may try again, or None when allowed now."""
+    """`browser`: the id of a known-browser cookie naming this username, else None."""
 
-    async def failed(self, username: str, address: str | None) -> None:
-        """Record one failed sign-in against both the username and the address."""
+    async def retry_after(
+        self, username: str, address: str | None, browser: str | None = None
+    ) -> float | None:
+        """Seconds until this try may be made, or None when allowed now."""
 
-    async def succeeded(self, username: str, address: str | None) -> None:
-        """A good sign-in clears the username's failures (not the address's)."""
+    async def failed(self, username: str, address: str | None, browser: str | None = None) -> None:
+        """Record one failed sign-in against every count that governs this kind of try."""
+
+    async def succeeded(
+        self, username: str, address: str | None, browser: str | None = None
+    ) -> None:
+        """A good sign-in clears that browser's failures; an attacker's count runs on."""
 
 
 def create_throttle(
     redis: redis.asyncio.Redis | None,
     *,
-    limit: int = 5,
+    limit: int = LIMIT,
+    address_limit: int = ADDRESS_LIMIT,
     window_s: float = 900,
     clock: Clock = SYSTEM_CLOCK,
 ) -> SignInThrottle:
     """In Redis when there is one, so every worker sees the same failures; else in-process."""
-    local = MemoryThrottle(limit=limit, window_s=window_s, clock=clock)
+    limits = Limits(limit, address_limit, window_s)
+    local = MemoryThrottle(limits=limits, clock=clock)
     if redis is None:
         return local
-    return SharedWithLocalFallback(
-        RedisThrottle(redis, limit=limit, window_s=window_s, clock=clock), local
-    )
+    return SharedWithLocalFallback(RedisThrottle(redis, limits=limits, clock=clock), local)
+
+
+class Limits:
+    """Which counts govern a try, and how many failures lock each; one policy for both stores."""
+
+    def __init__(
+        self, limit: int = LIMIT, address_limit: int = ADDRESS_LIMIT, window_s: float = 900
+    ) -> None:
+        self.limit = limit
+        self.address_limit = address_limit
+        self.window_s = window_s
+
+    def keys(self, username: str, address: str | None, browser: str | None) -> list[Key]:
+        """The counts that govern one try, each with the failures at which it locks."""
+        # Prefixed by kind so a username can never collide with an address or a browser.
+        name = username.strip().casefold()[:MAX_KEY_CHARS]
+        if browser is not None:
+            # The id has no ":"; the username after it may.
+            return [Key(f"browser:{browser[:MAX_KEY_CHARS]}:{name}", self.limit)]
+        keys = [Key("user:" + name, self.limit)]
+        if address is not None:
+            keys.append(Key("addr:" + address_key(address), self.address_limit))
+        return keys
+
+    def seconds_left(self, key: Key, failures: int, latest: float, now: float) -> float | None:
+        return seconds_left(failures, latest, now, limit=key.limit, window_s=self.window_s)
+
+
+class Key(NamedTuple):
+    name: str
+    limit: int
+
+    @property
+    def kept(self) -> int:
+        """Failures beyond the doublings that reach the cap change nothing, so need no memory."""
+        return self.limit + MAX_DOUBLINGS
+
+
+def address_key(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:MAX_KEY_CHARS]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        # One subscriber is handed a whole /64: any address in it is the same client.
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def retry_message(seconds: float) -> str:
@@ -77,14 +143,6 @@ def seconds_left(
     return left if left > 0 else None
 
 
-def throttle_keys(username: str, address: str | None) -> list[str]:
-    # Prefixed by kind so a username can never collide with an address.
-    keys = ["user:" + username.strip().casefold()[:MAX_KEY_CHARS]]
-    if address is not None:
-        keys.append("addr:" + address[:MAX_KEY_CHARS])
-    return keys
-
-
 def longest(waits: Iterable[float | None]) -> float | None:
     return max((wait for wait in waits if wait is not None), default=None)
 
@@ -95,51 +153,54 @@ class MemoryThrottle:
     def __init__(
         self,
         *,
-        limit: int = 5,
-        window_s: float = 900,
+        limits: Limits | None = None,
         clock: Clock = SYSTEM_CLOCK,
         max_keys: int = MAX_KEYS,
     ) -> None:
-        self._limit = limit
-        self._window_s = window_s
+        self._limits = limits or Limits()
         self._clock = clock
         self._max_keys = max_keys
         self._failures: dict[str, deque[float]] = {}
 
     def __len__(self) -> int:
-        """How many usernames and addresses are tracked."""
+        """How many usernames, addresses and browsers are tracked."""
         return len(self._failures)
 
-    async def retry_after(self, username: str, address: str | None) -> float | None:
+    async def retry_after(
+        self, username: str, address: str | None, browser: str | None = None
+    ) -> float | None:
         now = self._clock.now().timestamp()
-        return longest(self._seconds_left(key, now) for key in throttle_keys(username, address))
+        keys = self._limits.keys(username, address, browser)
+        return longest(self._seconds_left(key, now) for key in keys)
 
-    async def failed(self, username: str, address: str | None) -> None:
+    async def failed(self, username: str, address: str | None, browser: str | None = None) -> None:
         now = self._clock.now().timestamp()
-        for key in throttle_keys(username, address):
-            # Failures beyond the doublings that reach the cap change nothing, so need no memory.
-            times = self._failures.setdefault(key, deque(maxlen=self._limit + MAX_DOUBLINGS))
-            times.append(now)
+        for key in self._limits.keys(username, address, browser):
+            self._failures.setdefault(key.name, deque(maxlen=key.kept)).append(now)
         if len(self._failures) > self._max_keys:
             self._prune(now)
 
-    async def succeeded(self, username: str, address: str | None) -> None:
-        self._failures.pop(throttle_keys(username, address)[0], None)
+    async def succeeded(
+        self, username: str, address: str | None, browser: str | None = None
+    ) -> None:
+        if browser is not None:
+            for key in self._limits.keys(username, address, browser):
+                self._failures.pop(key.name, None)
 
-    def _seconds_left(self, key: str, now: float) -> float | None:
-        times = self._failures.get(key)
+    def _seconds_left(self, key: Key, now: float) -> float | None:
+        times = self._failures.get(key.name)
         if times is None:
             return None
-        cutoff = now - self._window_s
+        cutoff = now - self._limits.window_s
         while times and times[0] <= cutoff:
             times.popleft()
         if not times:
-            del self._failures[key]
+            del self._failures[key.name]
             return None
-        return seconds_left(len(times), times[-1], now, limit=self._limit, window_s=self._window_s)
+        return self._limits.seconds_left(key, len(times), times[-1], now)
 
     def _prune(self, now: float) -> None:
-        cutoff = now - self._window_s
+        cutoff = now - self._limits.window_s
         for key in [key for key, times in self._failures.items() if times[-1] <= cutoff]:
             del self._failures[key]
         if len(self._failures) > self._max_keys // 2:
@@ -159,44 +220,49 @@ class RedisThrottle:
         self,
         redis: redis.asyncio.Redis,
         *,
-        limit: int = 5,
-        window_s: float = 900,
+        limits: Limits | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._redis = redis
-        self._limit = limit
-        self._window_s = window_s
+        self._limits = limits or Limits()
         self._clock = clock
 
-    async def retry_after(self, username: str, address: str | None) -> float | None:
+    async def retry_after(
+        self, username: str, address: str | None, browser: str | None = None
+    ) -> float | None:
         now = self._clock.now().timestamp()
-        keys = throttle_keys(username, address)
+        keys = self._limits.keys(username, address, browser)
         async with self._redis.pipeline(transaction=True) as pipe:
             for key in keys:
                 # Exclusive bound: a failure exactly one window old has dropped out, as in memory.
-                pipe.zcount(KEY_PREFIX + key, f"({now - self._window_s!r}", "+inf")
-                pipe.zrange(KEY_PREFIX + key, -1, -1, withscores=True)
+                pipe.zcount(KEY_PREFIX + key.name, f"({now - self._limits.window_s!r}", "+inf")
+                pipe.zrange(KEY_PREFIX + key.name, -1, -1, withscores=True)
             replies = await pipe.execute()
         waits = []
-        for count, last in zip(replies[0::2], replies[1::2], strict=True):
+        for key, count, last in zip(keys, replies[0::2], replies[1::2], strict=True):
             latest = float(last[0][1]) if last else now
-            waits.append(
-                seconds_left(int(count), latest, now, limit=self._limit, window_s=self._window_s)
-            )
+            waits.append(self._limits.seconds_left(key, int(count), latest, now))
         return longest(waits)
 
-    async def failed(self, username: str, address: str | None) -> None:
+    async def failed(self, username: str, address: str | None, browser: str | None = None) -> None:
         now = self._clock.now().timestamp()
+        window_s = self._limits.window_s
         async with self._redis.pipeline(transaction=True) as pipe:
-            for key in throttle_keys(username, address):
+            for key in self._limits.keys(username, address, browser):
+                name = KEY_PREFIX + key.name
                 # Scored by our clock, not Redis TIME, so every worker and test agrees on "now".
-                pipe.zadd(KEY_PREFIX + key, {uuid.uuid4().hex: now})
-                pipe.zremrangebyscore(KEY_PREFIX + key, "-inf", now - self._window_s)
-                pipe.expire(KEY_PREFIX + key, math.ceil(self._window_s))
+                pipe.zadd(name, {uuid.uuid4().hex: now})
+                pipe.zremrangebyscore(name, "-inf", now - window_s)
+                pipe.zremrangebyrank(name, 0, -key.kept - 1)  # as many as memory keeps
+                pipe.expire(name, math.ceil(window_s))
             await pipe.execute()
 
-    async def succeeded(self, username: str, address: str | None) -> None:
-        await self._redis.delete(KEY_PREFIX + throttle_keys(username, address)[0])
+    async def succeeded(
+        self, username: str, address: str | None, browser: str | None = None
+    ) -> None:
+        if browser is not None:
+            names = [KEY_PREFIX + key.name for key in self._limits.keys(username, address, browser)]
+            await self._redis.delete(*names)
 
 
 class SharedWithLocalFallback:
@@ -206,23 +272,27 @@ class SharedWithLocalFallback:
         self.shared = shared
         self.local = local
 
-    async def retry_after(self, username: str, address: str | None) -> float | None:
+    async def retry_after(
+        self, username: str, address: str | None, browser: str | None = None
+    ) -> float | None:
         try:
-            return await self.shared.retry_after(username, address)
+            return await self.shared.retry_after(username, address, browser)
         except RedisError as error:
             _log.warning("sign-in throttle: Redis unavailable (%s); using this process's", error)
-            return await self.local.retry_after(username, address)
+            return await self.local.retry_after(username, address, browser)
 
-    async def failed(self, username: str, address: str | None) -> None:
-        await self.local.failed(username, address)
+    async def failed(self, username: str, address: str | None, browser: str | None = None) -> None:
+        await self.local.failed(username, address, browser)
         try:
-            await self.shared.failed(username, address)
+            await self.shared.failed(username, address, browser)
         except RedisError as error:
             _log.warning("sign-in throttle: failure not shared, Redis unavailable (%s)", error)
 
-    async def succeeded(self, username: str, address: str | None) -> None:
-        await self.local.succeeded(username, address)
+    async def succeeded(
+        self, username: str, address: str | None, browser: str | None = None
+    ) -> None:
+        await self.local.succeeded(username, address, browser)
         try:
-            await self.shared.succeeded(username, address)
+            await self.shared.succeeded(username, address, browser)
         except RedisError as error:
             _log.warning("sign-in throttle: success not shared, Redis unavailable (%s)", error)

@@ -9,7 +9,10 @@ import pytest
 import redis.asyncio
 
 from app.auth.throttle import (
+    ADDRESS_LIMIT,
     KEY_PREFIX,
+    LIMIT,
+    MAX_DOUBLINGS,
     MAX_KEYS,
     MemoryThrottle,
     SignInThrottle,
@@ -21,6 +24,8 @@ from app.clock import FakeClock
 from tests.services import free_port
 
 ADDRESS = "203.0.113.7"
+ELSEWHERE = "198.51.100.1"
+LAPTOP = "known-browser-1"  # the id in a valid known-browser cookie naming the user
 WINDOW_S = 900.0
 
 
@@ -63,9 +68,15 @@ def throttle(make_throttle: MakeThrottle) -> SignInThrottle:
     return make_throttle()
 
 
-async def fail(throttle: SignInThrottle, times: int, username: str, address: str | None) -> None:
+async def fail(
+    throttle: SignInThrottle,
+    times: int,
+    username: str,
+    address: str | None,
+    browser: str | None = None,
+) -> None:
     for _ in range(times):
-        await throttle.failed(username, address)
+        await throttle.failed(username, address, browser)
 
 
 async def test_fifth_failure_locks_the_username_for_30_seconds(
@@ -85,13 +96,60 @@ async def test_fifth_failure_locks_the_username_for_30_seconds(
     assert await throttle.retry_after("alice", None) is None
 
 
-async def test_address_locks_across_usernames(throttle: SignInThrottle) -> None:
-    for name in ["ann", "ben", "cat", "dan", "eve"]:
-        await throttle.failed(name, ADDRESS)
+async def test_an_address_locks_only_once_it_has_failed_for_many_usernames(
+    throttle: SignInThrottle,
+) -> None:
+    for n in range(ADDRESS_LIMIT - 1):
+        await throttle.failed(f"user{n}", ADDRESS)
+    assert await throttle.retry_after("fay", ADDRESS) is None
+
+    await throttle.failed("eve", ADDRESS)
 
     assert await throttle.retry_after("fay", ADDRESS) == pytest.approx(30)
-    assert await throttle.retry_after("fay", "198.51.100.1") is None
-    assert await throttle.retry_after("ann", None) is None
+    assert await throttle.retry_after("fay", ELSEWHERE) is None
+    assert await throttle.retry_after("user1", None) is None
+    # A browser fay signed in on before is not held up by the address's failures.
+    assert await throttle.retry_after("fay", ADDRESS, LAPTOP) is None
+
+
+async def test_failures_for_one_user_do_not_lock_another_at_the_same_address(
+    throttle: SignInThrottle,
+) -> None:
+    await fail(throttle, 5, "user1", ADDRESS)
+
+    assert await throttle.retry_after("user2", ADDRESS) is None
+    assert await throttle.retry_after("user1", ADDRESS) == pytest.approx(30)
+
+
+async def test_failures_elsewhere_do_not_lock_a_browser_the_user_signed_in_on(
+    throttle: SignInThrottle,
+) -> None:
+    await fail(throttle, 6, "alice", ELSEWHERE)
+
+    assert await throttle.retry_after("alice", ADDRESS, LAPTOP) is None
+    # Tries from a browser that never signed in as alice wait, whatever their address.
+    assert await throttle.retry_after("alice", ADDRESS) == pytest.approx(60)
+    assert await throttle.retry_after("alice", ELSEWHERE, "someone-elses-browser") is None
+
+
+async def test_a_known_browser_is_locked_by_its_own_failures_only(
+    throttle: SignInThrottle,
+) -> None:
+    await fail(throttle, 5, "alice", ADDRESS, LAPTOP)
+
+    assert await throttle.retry_after("alice", ELSEWHERE, LAPTOP) == pytest.approx(30)
+    assert await throttle.retry_after("alice", ADDRESS, "alices-phone") is None
+    assert await throttle.retry_after("alice", ADDRESS) is None
+    assert await throttle.retry_after("bob", ADDRESS, LAPTOP) is None
+
+
+async def test_ipv6_addresses_count_by_their_64_bit_network(throttle: SignInThrottle) -> None:
+    # One subscriber is handed a whole /64: a new address in it is the same sprayer.
+    for n in range(ADDRESS_LIMIT):
+        await throttle.failed(f"user{n}", f"2001:db8:1:2::{n:x}")
+
+    assert await throttle.retry_after("fay", "2001:db8:1:2:ffff::1") == pytest.approx(30)
+    assert await throttle.retry_after("fay", "2001:db8:1:3::1") is None
 
 
 async def test_delays_double_with_each_failure_beyond_the_limit(
@@ -130,15 +188,18 @@ async def test_failures_drop_out_after_the_window(
     assert await throttle.retry_after("bob", None) is None
 
 
-async def test_success_clears_the_username_but_not_the_address(throttle: SignInThrottle) -> None:
-    await fail(throttle, 4, "alice", ADDRESS)
+async def test_success_clears_that_browsers_failures_and_no_one_elses(
+    throttle: SignInThrottle,
+) -> None:
+    await fail(throttle, 4, "alice", ADDRESS, LAPTOP)
+    await fail(throttle, 5, "alice", ELSEWHERE)
 
-    await throttle.succeeded("alice", ADDRESS)
-    await throttle.failed("alice", "198.51.100.1")
+    await throttle.succeeded("alice", ADDRESS, LAPTOP)
+    await throttle.failed("alice", ADDRESS, LAPTOP)
 
-    assert await throttle.retry_after("alice", None) is None
-    await throttle.failed("bob", ADDRESS)
-    assert await throttle.retry_after("carol", ADDRESS) == pytest.approx(30)
+    assert await throttle.retry_after("alice", ADDRESS, LAPTOP) is None
+    # An attacker's count runs on whatever alice does: her sign-in does not reopen his window.
+    assert await throttle.retry_after("alice", ELSEWHERE) == pytest.approx(30)
 
 
 async def test_usernames_are_matched_regardless_of_case_and_spaces(
@@ -175,19 +236,37 @@ async def test_throttles_sharing_one_redis_see_each_others_failures(
         first = create_throttle(first_client, clock=clock)
         second = create_throttle(second_client, clock=clock)
         await fail(first, 3, "alice", ADDRESS)
-        await fail(second, 2, "Alice", ADDRESS)
+        await fail(second, 2, "Alice", ELSEWHERE)
+        await fail(first, 3, "bob", ADDRESS, LAPTOP)
+        await fail(second, 2, "bob", ELSEWHERE, LAPTOP)
 
         assert await first.retry_after("alice", None) == pytest.approx(30)
-        assert await second.retry_after("bob", ADDRESS) == pytest.approx(30)
+        assert await second.retry_after("carol", ADDRESS) is None
+        assert await first.retry_after("bob", ADDRESS, LAPTOP) == pytest.approx(30)
         # Redis forgets a key once its failures have aged out.
         ttl = await first_client.ttl(KEY_PREFIX + "user:alice")
         assert 0 < ttl <= WINDOW_S
 
-        await second.succeeded("ALICE", ADDRESS)
-        assert await first.retry_after("alice", None) is None
+        await second.succeeded("bob", ADDRESS, LAPTOP)
+        assert await first.retry_after("bob", ADDRESS, LAPTOP) is None
     finally:
         await first_client.aclose()
         await second_client.aclose()
+
+
+@pytest.mark.redis
+async def test_each_redis_key_holds_no_more_failures_than_can_matter(
+    redis_url: str, clock: FakeClock
+) -> None:
+    client = redis.asyncio.from_url(redis_url)
+    try:
+        throttle = create_throttle(client, clock=clock)
+        await fail(throttle, LIMIT + MAX_DOUBLINGS + 20, "alice", ADDRESS)
+
+        assert await client.zcard(KEY_PREFIX + "user:alice") == LIMIT + MAX_DOUBLINGS
+        assert await throttle.retry_after("alice", ADDRESS) == pytest.approx(WINDOW_S)
+    finally:
+        await client.aclose()
 
 
 async def test_memory_store_stays_bounded_and_keeps_locks(clock: FakeClock) -> None:
@@ -219,7 +298,9 @@ async def test_redis_going_away_falls_back_to_this_process(clock: FakeClock) -> 
         assert await throttle.retry_after("alice", ADDRESS) is None
         await fail(throttle, 5, "alice", ADDRESS)
         assert await throttle.retry_after("alice", ADDRESS) == pytest.approx(30)
-        await throttle.succeeded("alice", ADDRESS)
-        assert await throttle.retry_after("alice", None) is None
+        await fail(throttle, 5, "bob", ADDRESS, LAPTOP)
+        assert await throttle.retry_after("bob", ADDRESS, LAPTOP) == pytest.approx(30)
+        await throttle.succeeded("bob", ADDRESS, LAPTOP)
+        assert await throttle.retry_after("bob", ADDRESS, LAPTOP) is None
     finally:
         await client.aclose()

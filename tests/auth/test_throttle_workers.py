@@ -19,6 +19,7 @@ pytestmark = pytest.mark.redis
 USERNAME = "admin"
 WRONG_PASSWORD = "not-the-password"
 CSRF_COOKIE = "starlette_admin_csrftoken"
+KNOWN_BROWSER = "starboard_known_browser"
 
 
 @pytest.fixture
@@ -105,6 +106,28 @@ def test_failures_on_one_process_lock_the_other_through_redis(
     assert 0 < int(locked.group(1)) <= 30
     assert "starboard_session" not in refused.headers.get("set-cookie", "")
     assert audit_actions(path) == ["sign-in-failed"] * 5
+
+
+def test_failures_on_one_process_do_not_lock_a_known_browser_on_the_other(
+    run_uvicorn: Callable[..., UvicornServer],
+    clients: Callable[[UvicornServer], httpx.Client],
+    database: tuple[str, Path],
+    redis_url: str,
+) -> None:
+    url, path = database
+    server_a, server_b = start_two(run_uvicorn, url, redis_url)
+    laptop = clients(server_b)
+    signed_in = sign_in(laptop, ADMIN_PASSWORD)
+    assert signed_in.status_code == 303
+    # Kept as the browser keeps it (over plain HTTP here: the cookie is Secure without DEBUG).
+    laptop.cookies.clear()
+    laptop.cookies.set(KNOWN_BROWSER, signed_in.cookies[KNOWN_BROWSER], path="/admin/login")
+
+    fail_five_times(clients(server_a))
+
+    assert "Too many failed sign-ins" in sign_in(clients(server_b), ADMIN_PASSWORD).text
+    assert sign_in(laptop, ADMIN_PASSWORD).status_code == 303
+    assert audit_actions(path) == ["sign-in"] + ["sign-in-failed"] * 5 + ["sign-in"]
 
 
 def test_without_redis_each_process_counts_only_its_own_failures(
