@@ -302,6 +302,8 @@ def test_the_latest_fixed_fire_seen_from_the_second_pass_is_the_first_pass_one()
         ("60 * * * * *", "second must be 0-59"),
         ("*/0 * * * *", "minute step must be a whole number of at least 1"),
         ("a * * * *", "minute must be 0-59 or *"),
+        ("\u00b2 * * * *", "minute must be 0-59 or *"),  # SUPERSCRIPT TWO: a digit, not a number
+        ("*/\u00b2 * * * *", "minute step must be a whole number of at least 1"),
         ("1 2 3", "3 fields; expected 5-field cron"),
         ("", "empty"),
         ("every 0s", "an interval must be at least 1"),
