@@ -1,14 +1,19 @@
 """When a job fires: 5-field cron, 6-field cron with seconds first, or `every 30s|5m|2h`.
 
-Cron schedules run on wall time in their time zone, with daylight-saving changes handled on
-purpose: a wall time that does not exist (clocks jump forward) fires once at the first instant
-after the gap; a wall time that happens twice (clocks go back) fires once, at its first
-occurrence. Intervals count from the Unix epoch in UTC, so they are the same in every process
-and unaffected by DST.
+Cron schedules run on wall time in their time zone, with daylight-saving changes handled as
+Debian's cron does (docs/reference.md, "Schedules"). A schedule at fixed times (no `*`, `?` or
+step in its minute and hour fields: `30 2 * * *`, `0 9,17 * * *`) runs each time once: a wall
+time that does not exist (clocks jump forward) fires at the first instant after the gap; one that
+happens twice (clocks go back) fires at its first occurrence. A schedule with a wildcard or step
+there (`* * * * *`, `*/15 * * * *`, `0 * * * *`, `0 */2 * * *`) runs by the clock: at every
+instant whose wall time matches, so through both passes of a repeated hour and not in a skipped
+one. Intervals count from the Unix epoch in UTC, so they are the same in every process and
+unaffected by DST.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import re
@@ -42,6 +47,7 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # has one, and gives up on one that has none (30 February) within a millisecond.
 FIRE_SEARCH_YEARS = 8
 FIRE_SEARCH_FROM = dt.datetime(2000, 1, 1)  # any start will do: see FIRE_SEARCH_YEARS
+TICK = dt.timedelta(microseconds=1)  # from a wall time less a tick, croniter's next includes it
 
 
 class InvalidSchedule(BadInput, ValueError):
@@ -70,9 +76,13 @@ class Schedule:
     timezone: str = "UTC"
     interval: dt.timedelta | None = None
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    _fixed: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_zone", zone(self.timezone))
+        object.__setattr__(
+            self, "_fixed", self.interval is None and _at_fixed_times(self.expression)
+        )
 
     @property
     def describe(self) -> str:
@@ -106,18 +116,23 @@ class Schedule:
         if self.interval is not None:
             elapsed = moment.astimezone(dt.UTC) - EPOCH
             return EPOCH + self.interval * (elapsed // self.interval)
-        local = moment.astimezone(self._zone).replace(tzinfo=None) + dt.timedelta(microseconds=1)
-        walker = croniter(
-            self.expression,
-            local,
-            ret_type=dt.datetime,
-            is_prev=True,
-            second_at_beginning=_has_seconds(self.expression),
-        )
+        moment = moment.astimezone(dt.UTC)
+        walker = self._walker(self._wall(moment) + TICK)
         while True:
-            fire = self._on_the_clock(walker.get_prev(dt.datetime))
-            if fire <= moment:
-                return fire
+            wall = walker.get_prev(dt.datetime)
+            earlier = [f for f in self._fires_at(wall) if f <= moment]
+            if earlier:
+                break
+            if (gap_end := self._gap_end(wall)) is not None:  # on to the wall time before the gap
+                walker.set_current(self._wall(gap_end - TICK) + TICK, force=True)
+        latest = max(earlier)
+        repeat = self._repeat(moment)
+        if repeat is not None and moment >= repeat.change:
+            # In the second pass: the first pass ran on to a later wall time than now reads.
+            last_of_first = self._walker(repeat.first_pass_end)
+            wall = last_of_first.get_prev(dt.datetime)
+            latest = max([latest, *(f for f in self._fires_at(wall) if f <= moment)])
+        return latest
 
     def fires_after(self, moment: dt.datetime) -> Iterator[dt.datetime]:
         if moment.tzinfo is None:
@@ -125,7 +140,10 @@ class Schedule:
         if self.interval is not None:
             yield from self._interval_fires(moment)
         else:
-            yield from self._cron_fires(moment)
+            fire = moment.astimezone(dt.UTC)
+            while True:
+                fire = self._cron_next(fire)
+                yield fire
 
     def _interval_fires(self, moment: dt.datetime) -> Iterator[dt.datetime]:
         assert self.interval is not None
@@ -136,39 +154,116 @@ class Schedule:
             yield fire
             fire += step
 
-    def _cron_fires(self, moment: dt.datetime) -> Iterator[dt.datetime]:
-        # croniter walks naive wall time; each wall time is then placed on the real clock.
-        local = moment.astimezone(self._zone)
-        walker = croniter(
-            self.expression,
-            local.replace(tzinfo=None, fold=0),
-            ret_type=dt.datetime,
-            second_at_beginning=_has_seconds(self.expression),
-        )
-        last: dt.datetime | None = None
+    def _cron_next(self, moment: dt.datetime) -> dt.datetime:
+        """The first fire strictly after `moment` (in UTC): croniter walks naive wall time, and
+        each matching wall time is placed on the real clock by _fires_at."""
+        wall = self._wall(moment)
+        repeat = self._repeat(moment)
+        if repeat is not None and self._fixed and moment >= repeat.change:
+            # In the second pass: fixed times up to the end of the first pass have run.
+            wall = max(wall, repeat.first_pass_end - TICK)
+        walker = self._walker(wall)
         while True:
-            wall: dt.datetime = walker.get_next(dt.datetime)
-            fire = self._on_the_clock(wall)
-            if fire <= moment or (last is not None and fire <= last):
-                continue  # before the start, or a shifted gap time already fired
-            last = fire
-            yield fire
+            wall = walker.get_next(dt.datetime)
+            later = [f for f in self._fires_at(wall) if f > moment]
+            if later:
+                break
+            if (gap_end := self._gap_end(wall)) is not None:  # on to the wall time after the gap
+                walker.set_current(self._wall(gap_end) - TICK, force=True)
+        soonest = min(later)
+        if repeat is not None and not self._fixed and moment < repeat.change:
+            # In the first pass: the clock will read the start of the hour again.
+            wall = self._walker(repeat.second_pass_start - TICK).get_next(dt.datetime)
+            soonest = min([soonest, *(f for f in self._fires_at(wall) if f > moment)])
+        return soonest
 
-    def _on_the_clock(self, wall: dt.datetime) -> dt.datetime:
-        """A wall time as a UTC instant: its first occurrence; a skipped one, the end of the gap."""
+    def _walker(self, wall: dt.datetime) -> croniter:
+        """croniter from `wall`: get_next gives wall times after it, get_prev before it."""
+        walker = copy.copy(_expanded(self.expression))
+        walker.set_current(wall, force=True)
+        return walker
+
+    def _wall(self, moment: dt.datetime) -> dt.datetime:
+        return moment.astimezone(self._zone).replace(tzinfo=None, fold=0)
+
+    def _fires_at(self, wall: dt.datetime) -> list[dt.datetime]:
+        """The instants a matching wall time fires, in UTC, earliest first.
+
+        Its first occurrence, then for a schedule running by the clock its second one (clocks
+        went back). A wall time that does not exist (clocks jumped over it) fires at the end of
+        the gap at fixed times, and not at all by the clock.
+        """
+        gap_end = self._gap_end(wall)
+        if gap_end is not None:
+            return [gap_end] if self._fixed else []
         first = wall.replace(tzinfo=self._zone, fold=0).astimezone(dt.UTC)
-        if first.astimezone(self._zone).replace(tzinfo=None) == wall:
-            return first
+        second = wall.replace(tzinfo=self._zone, fold=1).astimezone(dt.UTC)
+        return [first] if self._fixed or second == first else [first, second]
+
+    def _gap_end(self, wall: dt.datetime) -> dt.datetime | None:
+        """Where the clock lands after jumping over `wall`; None for a wall time that exists."""
+        first = wall.replace(tzinfo=self._zone, fold=0).astimezone(dt.UTC)
+        if self._wall(first) == wall:
+            return None
         # Inside a gap: fold=1 reads it with the offset before the jump, fold=0 after it.
         before = wall.replace(tzinfo=self._zone, fold=1).astimezone(dt.UTC)
-        after, old_offset = first, before.astimezone(self._zone).utcoffset()
+        return self._clock_change(before, first)
+
+    def _repeat(self, moment: dt.datetime) -> Repeat | None:
+        """The repeated hour `moment` falls in, if its wall time happens twice."""
+        wall = self._wall(moment)
+        first = wall.replace(tzinfo=self._zone, fold=0).astimezone(dt.UTC)
+        second = wall.replace(tzinfo=self._zone, fold=1).astimezone(dt.UTC)
+        if first == second:
+            return None
+        change = self._clock_change(first, second)
+        old_offset = first.astimezone(self._zone).utcoffset()
+        assert old_offset is not None
+        return Repeat(
+            change=change,
+            second_pass_start=self._wall(change),
+            first_pass_end=(change + old_offset).replace(tzinfo=None),
+        )
+
+    def _clock_change(self, before: dt.datetime, after: dt.datetime) -> dt.datetime:
+        """The instant the UTC offset changes between `before` and `after` (one change between)."""
+        old_offset = before.astimezone(self._zone).utcoffset()
         while after - before > dt.timedelta(seconds=1):
             middle = before + (after - before) / 2
             if middle.astimezone(self._zone).utcoffset() == old_offset:
                 before = middle
             else:
                 after = middle
-        return after.replace(microsecond=0)
+        return after.replace(microsecond=0)  # zones change offset on whole seconds
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A repeated hour, when clocks go back: wall times from `second_pass_start` up to
+    `first_pass_end` (naive) happen twice, the second time from the UTC instant `change`."""
+
+    change: dt.datetime
+    second_pass_start: dt.datetime
+    first_pass_end: dt.datetime
+
+
+def _at_fixed_times(expression: str) -> bool:
+    """Whether a cron schedule names fixed times of day: no `*`, `?` or step in its minute and
+    hour fields (lists and ranges are fixed). Debian's cron adjusts such jobs around clock
+    changes; the others run by the new clock at once."""
+    minute, hour = expression.split()[-5:-3]
+    return not any(mark in minute + hour for mark in "*?/")
+
+
+@functools.lru_cache(maxsize=4096)
+def _expanded(expression: str) -> croniter:
+    """A croniter to copy for each walk: expanding the expression is most of its cost."""
+    return croniter(
+        expression,
+        FIRE_SEARCH_FROM,
+        ret_type=dt.datetime,
+        second_at_beginning=_has_seconds(expression),
+    )
 
 
 def _has_seconds(expression: str) -> bool:
@@ -238,16 +333,21 @@ def _check_field(expression: str, value: str, name: str, low: int, high: int) ->
     names = MONTH_NAMES if name == "month" else DAY_NAMES if name == "day of week" else []
     for part in value.lower().split(","):
         body, _, step = part.partition("/")
-        if step and (not step.isdigit() or int(step) < 1):
+        if step and (not _is_number(step) or int(step) < 1):
             raise InvalidSchedule(expression, f"{name} step must be a whole number of at least 1")
         if body in ("*", "?"):
             continue
         for bound in body.split("-"):
             if bound in names:
                 continue
-            if not bound.isdigit():
+            if not _is_number(bound):
                 raise InvalidSchedule(
                     expression, f"{name} must be {low}-{high}{', a name' if names else ''} or *"
                 )
             if not low <= int(bound) <= high:
                 raise InvalidSchedule(expression, f"{name} must be {low}-{high}")
+
+
+def _is_number(text: str) -> bool:
+    # ASCII only: str.isdigit() also takes "²", which int() refuses.
+    return text.isascii() and text.isdigit()

@@ -875,7 +875,8 @@ async def test_a_paris_every_minute_job_across_the_autumn_change_is_claimed_once
     session_factory: SessionFactory,
 ) -> None:
     """Two schedulers plan a `* * * * *` Europe/Paris job across 2026-10-25 (03:00 CEST →
-    02:00 CET) and claim each fire: the repeated 02:xx hour runs once, nothing runs twice."""
+    02:00 CET) and claim each fire: every minute of the repeated 02:xx hour runs in both passes
+    (a wildcard runs by the clock), nothing runs twice."""
     definitions = jobs("yearly", yearly={"schedule": "* * * * *", "timezone": "Europe/Paris"})
     start = dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC)  # 02:30 CEST
     end = dt.datetime(2026, 10, 25, 2, 30, tzinfo=dt.UTC)  # 03:30 CET
@@ -907,5 +908,5 @@ async def test_a_paris_every_minute_job_across_the_autumn_change_is_claimed_once
             fire = planned.schedule.next_after(fire)
     minute = dt.timedelta(minutes=1)
     expected = [start + n * minute for n in range(30)]  # 02:30 to 02:59 CEST
-    expected += [end - 30 * minute + n * minute for n in range(31)]  # 03:00 to 03:30 CET
+    expected += [end - 90 * minute + n * minute for n in range(91)]  # 02:00 to 03:30 CET
     assert claimed == {"w0": expected, "w1": []}

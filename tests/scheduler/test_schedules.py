@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections import Counter
+from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,8 +23,6 @@ def at(*parts: int) -> dt.datetime:
 
 
 def local(fires: list[dt.datetime], zone: str = PARIS) -> list[str]:
-    from zoneinfo import ZoneInfo
-
     return [f.astimezone(ZoneInfo(zone)).strftime("%m-%d %H:%M:%S%z") for f in fires]
 
 
@@ -77,30 +78,217 @@ def test_a_wall_time_skipped_by_spring_forward_fires_once_at_the_end_of_the_gap(
     every_20 = parse("*/20 * * * *", PARIS)
     assert local(every_20.next_fires(at(2026, 3, 29, 0, 30), 4)) == [
         "03-29 01:40:00+0100",
-        "03-29 03:00:00+0200",  # 02:00, 02:20 and 02:40 fall in the gap: one fire for all three
+        "03-29 03:00:00+0200",  # a step runs by the clock: 02:00, 02:20, 02:40 never came
         "03-29 03:20:00+0200",
         "03-29 03:40:00+0200",
     ]
 
 
-def test_a_repeated_hour_at_fall_back_runs_once() -> None:
+def test_a_fixed_time_in_the_repeated_hour_runs_once_and_a_step_runs_by_the_clock() -> None:
     daily = parse("30 2 * * *", PARIS)
     fires = daily.next_fires(at(2026, 10, 24, 12), 2)
     assert local(fires) == ["10-25 02:30:00+0200", "10-26 02:30:00+0100"]
     half_hourly = parse("*/30 * * * *", PARIS)
-    assert local(half_hourly.next_fires(at(2026, 10, 24, 23, 10), 5)) == [
+    assert local(half_hourly.next_fires(at(2026, 10, 24, 23, 10), 7)) == [
         "10-25 01:30:00+0200",
         "10-25 02:00:00+0200",
         "10-25 02:30:00+0200",
-        "10-25 03:00:00+0100",  # the second 02:00-02:59 (+01:00) does not run again
+        "10-25 02:00:00+0100",  # the clock reads 02:00 again: every 30 minutes goes on
+        "10-25 02:30:00+0100",
+        "10-25 03:00:00+0100",
         "10-25 03:30:00+0100",
     ]
 
 
 def test_a_moment_inside_the_repeated_hour_does_not_rerun_its_first_pass() -> None:
-    half_hourly = parse("*/30 * * * *", PARIS)
     second_pass = at(2026, 10, 25, 1, 10)  # 02:10+01:00, the second 02:10 of the night
-    assert local(half_hourly.next_fires(second_pass, 1)) == ["10-25 03:00:00+0100"]
+    assert local(parse("30 2 * * *", PARIS).next_fires(second_pass, 1)) == ["10-26 02:30:00+0100"]
+    assert local(parse("*/30 * * * *", PARIS).next_fires(second_pass, 2)) == [
+        "10-25 02:30:00+0100",
+        "10-25 03:00:00+0100",
+    ]
+
+
+# 2021's changes. Berlin: 28 March 02:00 CET → 03:00 CEST, 31 October 03:00 CEST → 02:00 CET.
+# New York: 14 March 02:00 EST → 03:00 EDT, 7 November 02:00 EDT → 01:00 EST.
+BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
+SPRING = {BERLIN: at(2021, 3, 28, 1), NEW_YORK: at(2021, 3, 14, 7)}  # the jump, in UTC
+AUTUMN = {BERLIN: at(2021, 10, 31, 1), NEW_YORK: at(2021, 11, 7, 6)}
+HOUR, MINUTE = dt.timedelta(hours=1), dt.timedelta(minutes=1)
+
+
+def fires_between(
+    expression: str, zone: str, start: dt.datetime, end: dt.datetime
+) -> list[dt.datetime]:
+    fires = []
+    for fire in parse(expression, zone).fires_after(start):
+        if fire > end:
+            return fires
+        fires.append(fire)
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("zone", [BERLIN, NEW_YORK])
+def test_every_minute_runs_through_both_passes_of_the_repeated_hour(zone: str) -> None:
+    change = AUTUMN[zone]
+    fires = fires_between("* * * * *", zone, change - 2 * HOUR, change + HOUR)
+    # Every real minute from two hours before the change to one hour after: 180 fires.
+    assert fires == [change - 2 * HOUR + n * MINUTE for n in range(1, 181)]
+    walls = Counter(f.astimezone(ZoneInfo(zone)).strftime("%H:%M") for f in fires)
+    repeated = "02" if zone == BERLIN else "01"
+    assert {wall for wall, count in walls.items() if count == 2} == {
+        f"{repeated}:{m:02}" for m in range(60)
+    }
+
+
+@pytest.mark.parametrize("zone", [BERLIN, NEW_YORK])
+def test_every_minute_skips_the_hour_spring_forward_removes_and_nothing_else(zone: str) -> None:
+    change = SPRING[zone]
+    fires = fires_between("* * * * *", zone, change - HOUR, change + HOUR)
+    assert fires == [change - HOUR + n * MINUTE for n in range(1, 121)]
+    assert not [f for f in fires if f.astimezone(ZoneInfo(zone)).hour == 2]
+
+
+def test_every_15_minutes_keeps_its_pace_through_the_autumn_night() -> None:
+    fires = fires_between("*/15 * * * *", BERLIN, at(2021, 10, 30, 23, 40), at(2021, 10, 31, 2))
+    assert local(fires, BERLIN) == [
+        "10-31 01:45:00+0200",
+        "10-31 02:00:00+0200",
+        "10-31 02:15:00+0200",
+        "10-31 02:30:00+0200",
+        "10-31 02:45:00+0200",
+        "10-31 02:00:00+0100",  # 15 minutes later, not 75
+        "10-31 02:15:00+0100",
+        "10-31 02:30:00+0100",
+        "10-31 02:45:00+0100",
+        "10-31 03:00:00+0100",
+    ]
+    assert {later - earlier for earlier, later in pairwise(fires)} == {15 * MINUTE}
+
+
+@pytest.mark.parametrize("zone", [BERLIN, NEW_YORK])
+def test_every_15_minutes_has_no_fire_in_the_missing_hour(zone: str) -> None:
+    change = SPRING[zone]
+    fires = fires_between("*/15 * * * *", zone, change - HOUR, change + HOUR)
+    assert fires == [change - 45 * MINUTE + n * 15 * MINUTE for n in range(8)]
+    assert local(fires, zone)[2:4] == (
+        ["03-28 01:45:00+0100", "03-28 03:00:00+0200"]
+        if zone == BERLIN
+        else ["03-14 01:45:00-0500", "03-14 03:00:00-0400"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "zone", "night", "expected"),
+    [
+        (
+            "0 * * * *",
+            BERLIN,
+            AUTUMN,
+            [
+                "00:00+0200",
+                "01:00+0200",
+                "02:00+0200",
+                "02:00+0100",
+                "03:00+0100",
+                "04:00+0100",
+                "05:00+0100",
+            ],
+        ),
+        (
+            "0 * * * *",
+            NEW_YORK,
+            AUTUMN,
+            [
+                "23:00-0400",
+                "00:00-0400",
+                "01:00-0400",
+                "01:00-0500",
+                "02:00-0500",
+                "03:00-0500",
+                "04:00-0500",
+            ],
+        ),
+        (
+            "0 * * * *",
+            BERLIN,
+            SPRING,
+            [
+                "23:00+0100",
+                "00:00+0100",
+                "01:00+0100",
+                "03:00+0200",
+                "04:00+0200",
+                "05:00+0200",
+                "06:00+0200",
+            ],
+        ),
+        (
+            "0 * * * *",
+            NEW_YORK,
+            SPRING,
+            [
+                "23:00-0500",
+                "00:00-0500",
+                "01:00-0500",
+                "03:00-0400",
+                "04:00-0400",
+                "05:00-0400",
+                "06:00-0400",
+            ],
+        ),
+        # Every 2 hours by the clock: 02:00 comes twice in autumn, and not at all in spring.
+        ("0 */2 * * *", BERLIN, AUTUMN, ["00:00+0200", "02:00+0200", "02:00+0100", "04:00+0100"]),
+        ("0 */2 * * *", NEW_YORK, AUTUMN, ["00:00-0400", "02:00-0500", "04:00-0500"]),
+        ("0 */2 * * *", BERLIN, SPRING, ["00:00+0100", "04:00+0200", "06:00+0200"]),
+        ("0 */2 * * *", NEW_YORK, SPRING, ["00:00-0500", "04:00-0400", "06:00-0400"]),
+        # Every 3 hours: 03:00 comes once either way.
+        ("0 */3 * * *", BERLIN, AUTUMN, ["00:00+0200", "03:00+0100"]),
+        ("0 */3 * * *", NEW_YORK, AUTUMN, ["00:00-0400", "03:00-0500"]),
+        ("0 */3 * * *", BERLIN, SPRING, ["00:00+0100", "03:00+0200", "06:00+0200"]),
+        ("0 */3 * * *", NEW_YORK, SPRING, ["00:00-0500", "03:00-0400", "06:00-0400"]),
+        # Fixed times run once: a skipped one at the end of the gap, a repeated one first time.
+        ("30 2 * * *", BERLIN, SPRING, ["03:00+0200"]),
+        ("30 2 * * *", NEW_YORK, SPRING, ["03:00-0400"]),
+        ("30 2 * * *", BERLIN, AUTUMN, ["02:30+0200"]),
+        ("30 1 * * *", NEW_YORK, AUTUMN, ["01:30-0400"]),
+        ("30 1,2 * * *", BERLIN, AUTUMN, ["01:30+0200", "02:30+0200"]),
+        ("30 1,2 * * *", NEW_YORK, AUTUMN, ["01:30-0400", "02:30-0500"]),
+        ("30 1,2 * * *", BERLIN, SPRING, ["01:30+0100", "03:00+0200"]),
+        ("0,30 2 * * *", NEW_YORK, SPRING, ["03:00-0400"]),  # two skipped times: one run
+        ("0 1-3 * * *", BERLIN, AUTUMN, ["01:00+0200", "02:00+0200", "03:00+0100"]),
+        ("0 1-3 * * *", NEW_YORK, SPRING, ["01:00-0500", "03:00-0400"]),
+    ],
+)
+def test_daylight_saving_nights_follow_debian_crons_rule(
+    expression: str, zone: str, night: dict[str, dt.datetime], expected: list[str]
+) -> None:
+    change = night[zone]  # from three hours before to three after
+    start, end = change - 3 * HOUR, change + 3 * HOUR
+    fires = fires_between(expression, zone, start - dt.timedelta(microseconds=1), end)
+    assert [f.astimezone(ZoneInfo(zone)).strftime("%H:%M%z") for f in fires] == expected
+    assert fires == sorted(set(fires))
+
+
+@pytest.mark.parametrize("zone", [BERLIN, NEW_YORK])
+@pytest.mark.parametrize(
+    "expression",
+    ["* * * * *", "*/15 * * * *", "0 * * * *", "0 */2 * * *", "30 2 * * *", "45 1,2 * * *"],
+)
+def test_the_latest_fire_is_the_one_before_the_next(expression: str, zone: str) -> None:
+    schedule = parse(expression, zone)
+    for change in (SPRING[zone], AUTUMN[zone]):
+        for minutes in range(-150, 150, 5):
+            moment = change + minutes * MINUTE + dt.timedelta(seconds=7)
+            latest = schedule.latest_at_or_before(moment)
+            assert latest <= moment < schedule.next_after(latest), (expression, moment)
+            assert schedule.next_after(latest - dt.timedelta(seconds=1)) == latest
+
+
+def test_the_latest_fixed_fire_seen_from_the_second_pass_is_the_first_pass_one() -> None:
+    second_pass = AUTUMN[BERLIN] + 10 * MINUTE  # 02:10 CET; 02:45 CEST came before it
+    latest = parse("45 2 * * *", BERLIN).latest_at_or_before(second_pass)
+    assert local([latest], BERLIN) == ["10-31 02:45:00+0200"]
 
 
 @pytest.mark.parametrize(
@@ -114,6 +302,8 @@ def test_a_moment_inside_the_repeated_hour_does_not_rerun_its_first_pass() -> No
         ("60 * * * * *", "second must be 0-59"),
         ("*/0 * * * *", "minute step must be a whole number of at least 1"),
         ("a * * * *", "minute must be 0-59 or *"),
+        ("\u00b2 * * * *", "minute must be 0-59 or *"),  # SUPERSCRIPT TWO: a digit, not a number
+        ("*/\u00b2 * * * *", "minute step must be a whole number of at least 1"),
         ("1 2 3", "3 fields; expected 5-field cron"),
         ("", "empty"),
         ("every 0s", "an interval must be at least 1"),
