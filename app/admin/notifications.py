@@ -11,11 +11,16 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import escape
 from sqlalchemy import and_, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.status import HTTP_303_SEE_OTHER, HTTP_400_BAD_REQUEST
+from starlette.status import (
+    HTTP_303_SEE_OTHER,
+    HTTP_400_BAD_REQUEST,
+    HTTP_422_UNPROCESSABLE_CONTENT,
+)
 from starlette_admin.flash import flash
 from starlette_admin.helpers import on_commit
 from starlette_admin.plugins import BasePlugin
@@ -23,13 +28,15 @@ from starlette_admin.routing import route
 from starlette_admin.views import CustomView
 
 from app.admin.library import admin_page
+from app.admin.notification_sender import SendForm
 from app.admin.paging import page_count, page_number
 from app.auth.current import CurrentUser, current_user
 from app.channels import Broker
 from app.channels.names import user_channel
 from app.db import as_utc
+from app.errors import Forbidden
 from app.models import Notification, NotificationRead
-from app.notifications import service
+from app.notifications import LEVELS, service
 from app.notifications.audience import visible_to
 from app.row_keys import fits
 
@@ -140,9 +147,10 @@ class NotificationInbox(CustomView):
     icon = "fa-solid fa-bell"
     add_to_menu = False  # the bell on every page leads here
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, session_factory: async_sessionmaker[AsyncSession]) -> None:
         super().__init__()
         self.broker = broker
+        self.session_factory = session_factory  # notify() commits on its own session
 
     @route("")
     async def index(self, request: Request) -> Response:
@@ -163,7 +171,42 @@ class NotificationInbox(CustomView):
                 "total": counts.total,
                 "page": page,
                 "pages": page_count(counts.total, PAGE_SIZE),
+                "may_send": user.can("notifications:send"),
             },
+        )
+
+    @route("/send", methods=["GET", "POST"], name="notifications-send")
+    async def send(self, request: Request) -> Response:
+        user = current_user(request)
+        if user is None or not user.can("notifications:send"):
+            raise Forbidden("sending notifications needs notifications:send")
+        typed = SendForm()
+        if request.method == "POST":
+            typed = SendForm.read(await request.form())
+            if not typed.errors:
+                try:
+                    sent = await service.notify(
+                        self.session_factory,
+                        self.broker,
+                        **typed.recipient(),
+                        title=typed.title,
+                        body=typed.body,
+                        level=typed.level,
+                        link=typed.link or None,
+                    )
+                except service.NotifyError as refused:
+                    typed.refused(refused)
+                else:
+                    to = "everyone" if typed.to == "everyone" else f"{typed.to} {typed.name}"
+                    flash(request, f"Sent “{escape(sent.title)}” to {escape(to)}.", "success")
+                    target = request.url_for(f"{request.app.state.ROUTE_NAME}:notifications-send")
+                    return RedirectResponse(str(target), status_code=HTTP_303_SEE_OTHER)
+        return admin_page(
+            self,
+            request,
+            "notifications/send.html",
+            {"title": "Send a notification", "form": typed, "levels": LEVELS},
+            status_code=HTTP_422_UNPROCESSABLE_CONTENT if typed.errors else 200,
         )
 
     @route("/read", methods=["POST"], name="notifications-read")

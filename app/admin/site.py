@@ -125,7 +125,7 @@ def build_admin(
         admin.add_view(view)
     admin.model_views = tuple(views)
     keys = [str(view.key) for view in views]
-    admin.add_view(NotificationInbox(broker))
+    admin.add_view(NotificationInbox(broker, session_factory))
     admin.add_view(SettingsPage())
     # After the settings page: its route goes in front of `/settings/{key}`.
     admin.add_view(MaintenanceBanner())

@@ -20,6 +20,7 @@ from app.notifications import LEVELS
 from app.notifications.audience import EVERYONE, visible_to
 
 TITLE_MAX = 200
+BODY_MAX = 5000  # a toast and an inbox line, not a document
 
 
 class NotifyError(BadInput, ValueError):
@@ -41,13 +42,15 @@ def frame(notification: Notification) -> dict[str, Any]:
     }
 
 
-def _check(title: str, level: str, link: str | None, audiences: int) -> None:
+def _check(title: str, body: str, level: str, link: str | None, audiences: int) -> None:
     if audiences != 1:
         raise NotifyError("recipient: give exactly one of user, group or everyone")
     if not title.strip():
         raise NotifyError("title: must not be empty")
     if len(title) > TITLE_MAX:
         raise NotifyError(f"title: at most {TITLE_MAX} characters")
+    if len(body) > BODY_MAX:
+        raise NotifyError(f"body: at most {BODY_MAX} characters")
     if level not in LEVELS:
         raise NotifyError(f"level: {level!r} is not one of {', '.join(LEVELS)}")
     if link is not None and not _safe_link(link):
@@ -78,7 +81,11 @@ async def notify(
 ) -> Notification:
     """Persisted first (committed), then published: a lost message is caught up from the DB."""
     _check(
-        title, level, link, sum(x is not None and x is not False for x in (user, group, everyone))
+        title,
+        body,
+        level,
+        link,
+        sum(x is not None and x is not False for x in (user, group, everyone)),
     )
     async with session_factory.begin() as session:
         notification = Notification(title=title.strip(), body=body, level=level, link=link)
