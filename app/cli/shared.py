@@ -29,10 +29,22 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
 
 
-def positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
-    return int(value)
+def whole_number_up_to(most: int) -> Callable[[str], int]:
+    """An argument type: a whole number from 1 to `most`, else a usage error saying so."""
+
+    def read(value: str) -> int:
+        # isascii(): str.isdigit() also takes superscripts and other scripts' digits.
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number from 1 to {most:,}, got {value[:40]!r}"
+            )
+        return int(value)
+
+    return read
+
+
+# Past any sane count of workers, seconds or rows, and inside a 32-bit id column.
+positive_int = whole_number_up_to(2**31 - 1)
 
 
 def run_async(work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
