@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.channels import Broker, Subscription
@@ -493,7 +493,7 @@ class Scheduler:
             "finished_at": ended_at,
             "duration_s": round(duration, 3),
             "progress": progress,
-            "progress_message": context.message,
+            "progress_message": (context.message or "")[:300] or None,  # the column's size
             "log": context.log_lines.text(),
             "error": error,
             "traceback": trace,
@@ -515,7 +515,7 @@ class Scheduler:
                 async with self.session_factory() as session, session.begin():
                     await claims.record_end(session, run_id, values)
                 return
-            except (DBAPIError, OSError):
+            except (OperationalError, InterfaceError, OSError):  # the database away, not a bug
                 if waited + delay > self.timing.record_end_for:
                     raise
                 log.warning(

@@ -162,3 +162,22 @@ def slow_to_stop(ctx: JobContext) -> None:
         CLEANING_UP.set()
         CLEANED_UP.wait(WAIT_FOR_TEST_S)
         RETURNED[ctx.job].set()
+
+
+@job(RARELY, timeout=0.3)
+def sync_too_slow(ctx: JobContext) -> None:
+    """A sync job past its timeout: stops at its next report like a cancelled one."""
+    record(ctx)
+    try:
+        for step in range(LOOP_LIMIT):
+            ctx.progress(step / LOOP_LIMIT, f"step {step}")
+            time.sleep(0.005)
+    finally:
+        RETURNED[ctx.job].set()
+
+
+@job(RARELY)
+async def says_much(ctx: JobContext) -> None:
+    """Ends on a progress message longer than the column keeps (300 characters)."""
+    record(ctx)
+    ctx.progress(1.0, "done: " + "x" * 400)

@@ -706,6 +706,20 @@ async def test_a_cancelled_sync_job_stays_running_until_its_thread_ends(
     assert runner_jobs.RETURNED["slow_to_stop"].is_set()
 
 
+async def test_a_sync_job_past_its_timeout_stops_at_its_next_report(
+    session_factory: SessionFactory,
+) -> None:
+    runner_jobs.RETURNED["sync_too_slow"] = threading.Event()
+    async with one_scheduler(session_factory, "sync_too_slow") as (_, service):
+        run_id = await service.run_now("sync_too_slow", ANNA)
+        done = await finished(session_factory, run_id)
+        returned = runner_jobs.RETURNED["sync_too_slow"].is_set()
+    assert returned, "the run was recorded while the job still ran in its thread"
+    assert done.status == "timed_out"
+    assert done.error == "stopped after its timeout of 0.3 s"
+    assert done.duration_s is not None and 0.3 <= done.duration_s < 1.3
+
+
 # --- abandoned runs -------------------------------------------------------------------------
 
 
@@ -860,6 +874,15 @@ async def test_a_run_whose_end_cannot_be_written_at_first_ends_with_its_real_out
     assert retried_until - ended_at > dt.timedelta(seconds=FAST.lease)  # past the lease
     assert done.error is None and done.lease_until is None
     assert [(e.job, e.run_id) for e in EXECUTIONS] == [("yearly", run_id)]
+
+
+async def test_a_long_last_progress_message_does_not_keep_the_end_from_being_written(
+    session_factory: SessionFactory,
+) -> None:
+    async with one_scheduler(session_factory, "says_much") as (_, service):
+        done = await finished(session_factory, await service.run_now("says_much", ANNA))
+    assert done.status == "succeeded"
+    assert done.progress_message == ("done: " + "x" * 400)[:300]
 
 
 async def test_a_run_end_is_retried_for_a_bounded_time_then_left_to_the_lease(
