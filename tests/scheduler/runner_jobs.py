@@ -181,3 +181,19 @@ async def says_much(ctx: JobContext) -> None:
     """Ends on a progress message longer than the column keeps (300 characters)."""
     record(ctx)
     ctx.progress(1.0, "done: " + "x" * 400)
+
+
+AT_ONCE: dict[str, int] = {}  # runs of a job executing right now, across in-process schedulers
+MOST_AT_ONCE: dict[str, int] = {}
+
+
+@job(RARELY, overlap="queue")
+async def brief_queue(ctx: JobContext) -> None:
+    """Queued runs take turns: each lasts a moment of real time and counts who runs with it."""
+    record(ctx)
+    AT_ONCE[ctx.job] = AT_ONCE.get(ctx.job, 0) + 1
+    MOST_AT_ONCE[ctx.job] = max(MOST_AT_ONCE.get(ctx.job, 0), AT_ONCE[ctx.job])
+    try:
+        await asyncio.sleep(0.05)
+    finally:
+        AT_ONCE[ctx.job] -= 1

@@ -331,6 +331,59 @@ async def test_two_schedulers_never_start_two_queued_runs_of_one_job_at_once(
     ]
 
 
+async def test_two_schedulers_waking_together_run_queued_runs_one_at_a_time(
+    database_url: str, session_factory: SessionFactory
+) -> None:
+    """Two scheduler processes (each its own engine, one broker: each run's end wakes both at
+    once) work through queued runs of a job that does not allow overlap: one at a time."""
+    definitions = jobs("brief_queue")
+    runner_jobs.MOST_AT_ONCE.clear()
+    async with session_factory.begin() as session:
+        await sync_jobs(session, definitions, "UTC")
+        now = dt.datetime.now(dt.UTC)
+        session.add_all(
+            JobRun(
+                job="brief_queue",
+                trigger="schedule",
+                scheduled_for=now - n * dt.timedelta(seconds=1),
+                status="queued",
+                log="",
+            )
+            for n in range(6)
+        )
+    broker = MemoryBroker()
+    engines = [create_engine(database_url) for _ in range(2)]
+    started: list[Scheduler] = []
+    try:
+        for n, engine in enumerate(engines):
+            scheduler = Scheduler(
+                definitions,
+                create_session_factory(engine),
+                broker,
+                LIVE,
+                timing=FAST,
+                worker=f"worker-{n}",
+            )
+            await scheduler.start()
+            started.append(scheduler)
+
+        async def all_done() -> list[JobRun] | None:
+            rows = await runs_of(session_factory, "brief_queue")
+            return rows if all(r.status == "succeeded" for r in rows) else None
+
+        rows = await eventually(all_done)
+    finally:
+        for scheduler in started:
+            await scheduler.stop()
+        for engine in engines:
+            await engine.dispose()
+    assert len(rows) == 6
+    # Started when the previous run had ended (its started_at is read just before the claim,
+    # which may wait for the other's end to be written, so times alone cannot show it).
+    assert runner_jobs.MOST_AT_ONCE["brief_queue"] == 1
+    assert sorted(e.run_id for e in EXECUTIONS) == [r.id for r in rows]
+
+
 async def run_of_fire(session_factory: SessionFactory, job: str, fire: dt.datetime) -> JobRun:
     [found] = [r for r in await runs_of(session_factory, job) if utc(r.scheduled_for) == fire]
     return found
