@@ -86,7 +86,8 @@ class JobContext:
 
     @property
     def cancelled(self) -> bool:
-        """Whether the run was cancelled (or timed out): a job may check it between steps."""
+        """Whether the run was cancelled (or timed out): a sync job may check it between steps
+        (an async job is cancelled where it awaits)."""
         return self._cancelled.is_set()
 
     def cancel(self) -> None:
