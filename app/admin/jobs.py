@@ -202,8 +202,11 @@ class JobsPage(CustomView):
         require(request, "run")
         name = request.path_params["name"]
         form = await request.form()
-        run_id = await service_of(request).run_now(name, actor_of(request))
-        feedback = f"Run #{run_id} queued."
+        queued = await service_of(request).request_run(name, actor_of(request))
+        run_id = queued.run_id
+        feedback = (
+            f"Run #{run_id} already queued." if queued.already_queued else f"Run #{run_id} queued."
+        )
         if not from_htmx(request):
             return self.back_to(request, "jobs-job", feedback, name=name)
         response = self.job_block(request, form, await self.shown(request, name, feedback))

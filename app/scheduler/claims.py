@@ -1,7 +1,10 @@
 """Claiming runs in the database: whoever inserts (job, scheduled_for) first runs it.
 
 No lock service: the unique constraint on job_run decides, on SQLite and on PostgreSQL alike.
-Each function takes `now` from the caller's clock, so tests can move time instead of waiting.
+Starting a queued run is one conditional UPDATE that also checks no other run of its job is
+running; SQLite runs one writer at a time, and on PostgreSQL the claim first locks the job's row
+so two claims of one job take turns. Each function takes `now` from the caller's clock, so tests
+can move time instead of waiting.
 """
 
 from __future__ import annotations
@@ -10,14 +13,16 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from app.db import as_utc
-from app.models.jobs import JobRun, RunStatus, Trigger
+from app.db import as_utc, now_utc
+from app.models.jobs import JobRun, RunStatus, ScheduledJob, Trigger
 
 ACTIVE = (RunStatus.RUNNING, RunStatus.QUEUED)
+MANUAL_ATTEMPTS = 100  # instants tried, a microsecond apart, for a manual run's unique key
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -28,6 +33,17 @@ def _insert(session: AsyncSession) -> Any:
 def now() -> dt.datetime:
     """The real time, for display; the scheduler and the jobs service use their clock."""
     return dt.datetime.now(dt.UTC)
+
+
+async def lock_job(session: AsyncSession, job: str) -> None:
+    """On PostgreSQL, holds the job's row until the transaction ends: claims of one job take
+    turns, so each sees what the previous one committed. SQLite needs none (one writer)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    # NO KEY UPDATE: runs being inserted meanwhile (their foreign key) are not held up.
+    await session.execute(
+        select(ScheduledJob.name).where(ScheduledJob.name == job).with_for_update(key_share=True)
+    )
 
 
 async def is_busy(session: AsyncSession, job: str) -> bool:
@@ -72,32 +88,91 @@ async def claim_fire(
 
 
 async def queue_run(
-    session: AsyncSession, job: str, *, trigger: str, triggered_by: str | None, now: dt.datetime
-) -> int:
-    """A manual run, waiting for a scheduler to take it."""
-    run = JobRun(
-        job=job,
-        trigger=trigger,
-        scheduled_for=now,
-        status=RunStatus.QUEUED,
-        triggered_by=triggered_by,
-        log="",
+    session: AsyncSession, job: str, *, triggered_by: str | None, now: dt.datetime
+) -> tuple[int, bool]:
+    """A manual run, waiting for a scheduler to take it: (its id, False); or, while an earlier
+    manual run of the job still waits, (that run's id, True): two clicks queue one run."""
+    await lock_job(session, job)
+    waiting = and_(
+        JobRun.job == job, JobRun.trigger == Trigger.MANUAL, JobRun.status == RunStatus.QUEUED
     )
-    session.add(run)
-    await session.flush()
-    return int(run.id)
+    moment = now
+    for _ in range(MANUAL_ATTEMPTS):
+        # One statement: on SQLite the check and the insert cannot be split by another writer.
+        row = select(
+            literal(job),
+            literal(Trigger.MANUAL.value),
+            literal(moment, JobRun.scheduled_for.type),
+            literal(RunStatus.QUEUED.value),
+            literal(triggered_by, JobRun.triggered_by.type),
+            literal(""),
+            literal(now_utc(), JobRun.created_at.type),
+            literal(False),
+        ).where(~exists().where(waiting))
+        statement = (
+            _insert(session)(JobRun)
+            .from_select(
+                [
+                    JobRun.job,
+                    JobRun.trigger,
+                    JobRun.scheduled_for,
+                    JobRun.status,
+                    JobRun.triggered_by,
+                    JobRun.log,
+                    JobRun.created_at,
+                    JobRun.cancel_requested,
+                ],
+                row,
+                include_defaults=False,
+            )
+            .on_conflict_do_nothing(index_elements=["job", "scheduled_for"])
+            .returning(JobRun.id)
+        )
+        run_id = await session.scalar(statement)
+        if run_id is not None:
+            return int(run_id), False
+        earlier = await session.scalar(
+            select(JobRun.id).where(waiting).order_by(JobRun.id).limit(1)
+        )
+        if earlier is not None:
+            return int(earlier), True
+        # Another run holds this instant (a fire, or a manual run already taken): the next one.
+        moment += dt.timedelta(microseconds=1)
+    raise RuntimeError(f"job {job!r}: no free instant for a manual run near {now}")
 
 
 async def take_queued(
-    session: AsyncSession, run_id: int, *, worker: str, lease: dt.timedelta, now: dt.datetime
+    session: AsyncSession,
+    run_id: int,
+    *,
+    worker: str,
+    lease: dt.timedelta,
+    now: dt.datetime,
+    alone: bool = True,
 ) -> bool:
-    """Moves a queued run to running for this process; False if someone else took it first."""
+    """Moves a queued run to running for this process; False if someone else took it first
+    or, when the job runs `alone` (overlap other than "allow"), another run of it is running."""
+    job = await session.scalar(select(JobRun.job).where(JobRun.id == run_id))
+    if job is None:
+        return False
+    statement = update(JobRun).where(JobRun.id == run_id, JobRun.status == RunStatus.QUEUED)
+    if alone:
+        await lock_job(session, job)
+        other = aliased(JobRun)
+        running = exists().where(other.job == job, other.status == RunStatus.RUNNING)
+        statement = statement.where(~running)
     result = await session.execute(
-        update(JobRun)
-        .where(JobRun.id == run_id, JobRun.status == RunStatus.QUEUED)
-        .values(status=RunStatus.RUNNING, worker=worker, started_at=now, lease_until=now + lease)
+        statement.values(
+            status=RunStatus.RUNNING, worker=worker, started_at=now, lease_until=now + lease
+        )
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def record_end(session: AsyncSession, run_id: int, values: dict[str, Any]) -> None:
+    """Writes a run's end (status, finish time, log...): whatever the row says, even
+    `abandoned` by a scheduler that could not see this process, the outcome is the truth."""
+    await session.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
 
 
 async def renew_leases(
@@ -110,8 +185,9 @@ async def renew_leases(
     """Extends the leases of the worker's running runs; only `run_ids` when given."""
     query = update(JobRun).where(JobRun.worker == worker, JobRun.status == RunStatus.RUNNING)
     if run_ids is not None:
-        # Only runs still executing here: a run whose end could not be recorded (database
-        # away) must run out of lease and be abandoned, not stay `running` for ever.
+        # Only runs still executing here, or whose end is being recorded: a run whose end
+        # could not be recorded even after retries must run out of lease and be abandoned,
+        # not stay `running` for ever.
         if not run_ids:
             return
         query = query.where(JobRun.id.in_(list(run_ids)))

@@ -132,8 +132,12 @@ async def jobs_list(args: argparse.Namespace, services: Services) -> int:
 async def jobs_run(args: argparse.Namespace, services: Services) -> int:
     from app.models.jobs import RunStatus
 
-    run_id = await services.jobs.run_now(args.name, cli_actor())
-    print(f"Queued run {run_id} of {args.name}", flush=True)
+    queued = await services.jobs.request_run(args.name, cli_actor())
+    run_id = queued.run_id
+    if queued.already_queued:
+        print(f"Run {run_id} of {args.name} already queued", flush=True)
+    else:
+        print(f"Queued run {run_id} of {args.name}", flush=True)
     if not args.wait:
         return 0
     run = await wait_for_run(services, run_id, args.start_timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,14 @@ from app.notifications.service import notify
 
 LOG_LIMIT = 64 * 1024  # characters of log kept per run; the tail is dropped with a marker
 TRUNCATED = "\n… log truncated at 64 KiB\n"
+
+
+class JobCancelled(BaseException):
+    """Raised in a job by `ctx.log` and `ctx.progress` once its run is cancelled or timed out.
+
+    A thread cannot be stopped from outside, so a sync job stops at its next report. Like
+    asyncio.CancelledError it is no Exception: a job's `except Exception` does not swallow it.
+    """
 
 
 class RunLog:
@@ -73,12 +82,29 @@ class JobContext:
         self._report = report
         self._call_soon = call_soon
         self._last_report = -math.inf  # the first progress always goes out
+        self._cancelled = threading.Event()  # set from the event loop, read in the job's thread
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the run was cancelled (or timed out): a sync job may check it between steps
+        (an async job is cancelled where it awaits)."""
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        """Makes the job's next `log` or `progress` raise JobCancelled."""
+        self._cancelled.set()
+
+    def _stop_if_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise JobCancelled(f"run {self.run_id} of {self.job} was cancelled")
 
     def log(self, line: str) -> None:
+        self._stop_if_cancelled()
         self.log_lines.add(str(line))
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         """Where the run is, 0.0 to 1.0; sent to open pages at most a few times a second."""
+        self._stop_if_cancelled()
         self.fraction = min(1.0, max(0.0, float(fraction)))
         self.message = message
         moment = self.clock.monotonic()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.channels import Broker, Subscription
@@ -33,13 +34,15 @@ from app.models import Group, Notification
 from app.models.jobs import JobRun, RunStatus, ScheduledJob, Trigger
 from app.notifications.service import NotifyError, notify
 from app.scheduler import claims
-from app.scheduler.context import JobContext
+from app.scheduler.context import JobCancelled, JobContext
 from app.scheduler.queries import schedule_of
 from app.scheduler.registry import JobDefinition
 from app.scheduler.schedules import Schedule
 from app.scheduler.sync import sync_jobs
 
 OPS_GROUP = "ops"
+END_RETRY_FIRST_S = 0.5  # the first wait before writing a run's end again; doubled each time
+END_RETRY_MAX_S = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ class Timing:
     lease: float = 15.0  # seconds a running run stays ours without a heartbeat
     heartbeat: float = 3.0  # seconds between lease renewals, abandoned-run checks and healing
     shutdown_grace: float = 10.0  # seconds running jobs get to finish at shutdown
+    record_end_for: float = 600.0  # seconds a run's end is retried while the database is away
 
     @classmethod
     def of(cls, config: Config) -> Timing:
@@ -275,6 +279,8 @@ class Scheduler:
         try:
             async with self.session_factory() as session, session.begin():
                 overlap_matters = status == RunStatus.RUNNING and row.overlap != "allow"
+                if overlap_matters:
+                    await claims.lock_job(session, name)  # a queued run's claim waits for ours
                 if overlap_matters and await claims.is_busy(session, name):
                     if row.overlap == "skip":
                         status, error = RunStatus.SKIPPED, "the previous run was still running"
@@ -317,21 +323,19 @@ class Scheduler:
             if name not in self.definitions or planned is None:
                 continue  # a job this process does not have (older code)
             async with self.session_factory() as session, session.begin():
-                if planned.row.overlap != "allow" and await self._busy_running(session, name):
-                    continue
+                # One claim checks and takes: two schedulers never each start a run of one job.
                 taken = await claims.take_queued(
-                    session, run_id, worker=self.worker, lease=lease, now=self.clock.now()
+                    session,
+                    run_id,
+                    worker=self.worker,
+                    lease=lease,
+                    now=self.clock.now(),
+                    alone=planned.row.overlap != "allow",
                 )
-                if not taken:
-                    continue
+            if not taken:
+                continue
             await self._publish_frame({"job": name, "id": run_id, "status": RunStatus.RUNNING})
             self._start_run(int(run_id), name, as_utc(scheduled_for))
-
-    async def _busy_running(self, session: AsyncSession, name: str) -> bool:
-        query = (
-            select(JobRun.id).where(JobRun.job == name, JobRun.status == RunStatus.RUNNING).limit(1)
-        )
-        return (await session.scalar(query)) is not None
 
     # -- running one run -------------------------------------------------------------------
 
@@ -374,10 +378,10 @@ class Scheduler:
                     if definition.is_async:
                         await definition.function(context)
                     else:
-                        await asyncio.to_thread(definition.function, context)
+                        await self._in_thread(definition.function, context)
                 finally:
                     call_off_expiry()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, JobCancelled):
             by = running.cancelled_by if running else None
             status, error = RunStatus.FAILED, f"cancelled by {by or 'shutdown'}"
         except Exception as exc:
@@ -390,17 +394,31 @@ class Scheduler:
                 status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
                 trace = traceback.format_exc()
         duration = self.clock.monotonic() - started
+        ended_at = self.clock.now()  # kept while recording it is retried
         if running is not None:
             running.finishing = True
         try:
-            await self._finish(run_id, name, status, error, trace, duration, context)
+            await self._finish(run_id, name, status, error, trace, duration, ended_at, context)
         except Exception:
-            # Not recorded (database away): the lease is no longer renewed, so the run is
+            # Not recorded even after retries: the lease is no longer renewed, so the run is
             # marked abandoned once it runs out.
             log.exception("job %s run %s: its end (%s) was not recorded", name, run_id, status)
         finally:
             self.running.pop(run_id, None)
             await self._tell_schedulers({"type": "run-finished", "name": name})
+
+    async def _in_thread(self, function: Callable[[JobContext], Any], context: JobContext) -> None:
+        """Runs a sync job in a worker thread. Cancelled (or timed out), it asks the job to stop
+        and waits for the thread to end: the run stays `running` (its page says cancelling)
+        and its job busy until then, then the cancellation goes on."""
+        thread = asyncio.ensure_future(asyncio.to_thread(function, context))
+        try:
+            await asyncio.shield(thread)
+        except asyncio.CancelledError:
+            context.cancel()  # its next ctx.log or ctx.progress raises JobCancelled
+            with contextlib.suppress(Exception, JobCancelled):
+                await thread
+            raise
 
     def _expire_on_clock(
         self, deadline: asyncio.Timeout, seconds: float | None
@@ -466,30 +484,51 @@ class Scheduler:
         error: str | None,
         trace: str | None,
         duration: float,
+        ended_at: dt.datetime,
         context: JobContext,
     ) -> None:
         progress = 1.0 if status == RunStatus.SUCCEEDED else context.fraction
-        async with self.session_factory() as session, session.begin():
-            await session.execute(
-                update(JobRun)
-                .where(JobRun.id == run_id)
-                .values(
-                    status=status,
-                    finished_at=self.clock.now(),
-                    duration_s=round(duration, 3),
-                    progress=progress,
-                    progress_message=context.message,
-                    log=context.log_lines.text(),
-                    error=error,
-                    traceback=trace,
-                    lease_until=None,
-                )
-            )
+        values = {
+            "status": status,
+            "finished_at": ended_at,
+            "duration_s": round(duration, 3),
+            "progress": progress,
+            "progress_message": (context.message or "")[:300] or None,  # the column's size
+            "log": context.log_lines.text(),
+            "error": error,
+            "traceback": trace,
+            "lease_until": None,
+        }
+        await self._record_end(run_id, name, values)
         await self._publish_frame(
             {"job": name, "id": run_id, "status": status, "progress": progress}
         )
         if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
             await self._tell_ops(name, run_id, status, error)
+
+    async def _record_end(self, run_id: int, name: str, values: dict[str, Any]) -> None:
+        """Writes the run's end; while the database is away, retries with backoff for up to
+        `Timing.record_end_for` seconds (the run stays ours: the heartbeat renews its lease)."""
+        delay, waited = END_RETRY_FIRST_S, 0.0
+        while True:
+            try:
+                async with self.session_factory() as session, session.begin():
+                    await claims.record_end(session, run_id, values)
+                return
+            except (OperationalError, InterfaceError, OSError):  # the database away, not a bug
+                if waited + delay > self.timing.record_end_for:
+                    raise
+                log.warning(
+                    "job %s run %s: its end (%s) not recorded yet (database away?); retrying "
+                    "in %g s",
+                    name,
+                    run_id,
+                    values["status"],
+                    delay,
+                )
+            await self.clock.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, END_RETRY_MAX_S)
 
     async def _tell_ops(self, name: str, run_id: int, status: str, error: str | None) -> None:
         try:
@@ -580,7 +619,9 @@ class Scheduler:
 
     def cancel_here(self, run_id: int, by: str) -> bool:
         running = self.running.get(run_id)
-        if running is None or running.finishing:
+        # Once is enough: a sync job's thread may take a while to stop, and the heartbeat
+        # sees the request again meanwhile; a second cancel would stop waiting for it.
+        if running is None or running.finishing or running.cancelled_by is not None:
             return False
         running.cancelled_by = by or "an operator"
         running.task.cancel()

@@ -20,7 +20,7 @@ from app.channels import Broker
 from app.channels.names import JOBS_CHANNEL, SCHEDULER_CHANNEL
 from app.clock import SYSTEM_CLOCK, Clock
 from app.errors import BadInput, Conflict, NotFound
-from app.models.jobs import JobRun, RunStatus, ScheduledJob, Trigger
+from app.models.jobs import JobRun, RunStatus, ScheduledJob
 from app.scheduler import claims
 from app.scheduler.registry import MISFIRE_POLICIES, OVERLAP_POLICIES, JobDefinition
 from app.scheduler.runner import job_frame
@@ -45,6 +45,14 @@ class UnknownRun(NotFound, JobError):
 
 class JobConflict(Conflict, JobError):
     """The job's state refuses the request (it is no longer in the code); nothing was saved."""
+
+
+@dataclass(frozen=True)
+class ManualRun:
+    """What "run now" did: queued run `run_id`, or found it already waiting to start."""
+
+    run_id: int
+    already_queued: bool
 
 
 @dataclass(frozen=True)
@@ -195,17 +203,20 @@ class JobsService:
 
     async def run_now(self, name: str, actor: Actor) -> int:
         """Queues a manual run; a scheduler takes it at once. Returns the run's id."""
+        return (await self.request_run(name, actor)).run_id
+
+    async def request_run(self, name: str, actor: Actor) -> ManualRun:
+        """Queues a manual run, unless one of the job's manual runs is still waiting to start:
+        then that one is answered (`already_queued`), so a double click queues one run."""
         async with self.session_factory() as session, session.begin():
             row = await self._job(session, name)
             if row.orphaned or name not in self.definitions:
                 raise JobConflict(f"job {name!r}: no longer in the code, so it cannot run")
-            run_id = await claims.queue_run(
-                session,
-                name,
-                trigger=Trigger.MANUAL,
-                triggered_by=actor.username,
-                now=self.clock.now(),
+            run_id, already_queued = await claims.queue_run(
+                session, name, triggered_by=actor.username, now=self.clock.now()
             )
+            if already_queued:
+                return ManualRun(run_id, already_queued=True)
             record(
                 session,
                 "job-run",
@@ -220,7 +231,7 @@ class JobsService:
         with contextlib.suppress(Exception):
             frame = job_frame({"job": name, "id": run_id, "status": RunStatus.QUEUED})
             await self.broker.publish(JOBS_CHANNEL, frame)
-        return run_id
+        return ManualRun(run_id, already_queued=False)
 
     async def cancel(self, run_id: int, actor: Actor) -> bool:
         """Asks the run's process to stop it; a queued run is simply never started."""

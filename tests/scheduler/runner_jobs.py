@@ -123,3 +123,77 @@ async def gives_up(ctx: JobContext) -> None:
     """No timeout of its own: the TimeoutError it raises is a failure, not a timeout."""
     record(ctx)
     raise TimeoutError("the upstream API took too long")
+
+
+# Sync jobs that loop until cancelled: each says when its function has returned (its worker
+# thread lives on in the pool) and counts the lines it logged.
+RETURNED: dict[str, threading.Event] = {}
+LOGGED: dict[str, int] = {}
+CLEANING_UP = threading.Event()  # slow_to_stop has been told to stop and is cleaning up
+CLEANED_UP = threading.Event()  # set by a test: slow_to_stop may end
+LOOP_LIMIT = 2000  # bounded, so a thread that is never told to stop still ends
+WAIT_FOR_TEST_S = 10.0
+
+
+@job(RARELY)
+def reports_forever(ctx: JobContext) -> None:
+    """A sync job that reports progress and logs until it is cancelled."""
+    record(ctx)
+    LOGGED[ctx.job] = 0
+    try:
+        for step in range(LOOP_LIMIT):
+            ctx.log(f"step {step}")
+            LOGGED[ctx.job] += 1
+            ctx.progress(step / LOOP_LIMIT, f"step {step}")
+            time.sleep(0.005)
+    finally:
+        RETURNED[ctx.job].set()
+
+
+@job(RARELY)
+def slow_to_stop(ctx: JobContext) -> None:
+    """A sync job whose clean-up, once it is told to stop, takes until a test allows it."""
+    record(ctx)
+    try:
+        for step in range(LOOP_LIMIT):
+            ctx.progress(step / LOOP_LIMIT, f"step {step}")
+            time.sleep(0.005)
+    finally:
+        CLEANING_UP.set()
+        CLEANED_UP.wait(WAIT_FOR_TEST_S)
+        RETURNED[ctx.job].set()
+
+
+@job(RARELY, timeout=0.3)
+def sync_too_slow(ctx: JobContext) -> None:
+    """A sync job past its timeout: stops at its next report like a cancelled one."""
+    record(ctx)
+    try:
+        for step in range(LOOP_LIMIT):
+            ctx.progress(step / LOOP_LIMIT, f"step {step}")
+            time.sleep(0.005)
+    finally:
+        RETURNED[ctx.job].set()
+
+
+@job(RARELY)
+async def says_much(ctx: JobContext) -> None:
+    """Ends on a progress message longer than the column keeps (300 characters)."""
+    record(ctx)
+    ctx.progress(1.0, "done: " + "x" * 400)
+
+
+AT_ONCE: dict[str, int] = {}  # runs of a job executing right now, across in-process schedulers
+MOST_AT_ONCE: dict[str, int] = {}
+
+
+@job(RARELY, overlap="queue")
+async def brief_queue(ctx: JobContext) -> None:
+    """Queued runs take turns: each lasts a moment of real time and counts who runs with it."""
+    record(ctx)
+    AT_ONCE[ctx.job] = AT_ONCE.get(ctx.job, 0) + 1
+    MOST_AT_ONCE[ctx.job] = max(MOST_AT_ONCE.get(ctx.job, 0), AT_ONCE[ctx.job])
+    try:
+        await asyncio.sleep(0.05)
+    finally:
+        AT_ONCE[ctx.job] -= 1

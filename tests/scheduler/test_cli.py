@@ -318,6 +318,18 @@ def test_run_queues_a_manual_run_and_prints_its_id(cli: Any, sqlite_url: str) ->
     assert [e.action for e in read(sqlite_url, AuditEntry)] == ["job-run"]
 
 
+def test_run_again_while_the_run_waits_names_it_and_queues_no_other(
+    cli: Any, sqlite_url: str
+) -> None:
+    first = cli(sqlite_url, "jobs", "run", "quick")
+    again = cli(sqlite_url, "jobs", "run", "quick")
+
+    assert (first.code, again.code) == (0, 0), again.err
+    (run,) = read(sqlite_url, JobRun)
+    assert again.out == f"Run {run.id} of quick already queued\n"
+    assert [e.action for e in read(sqlite_url, AuditEntry)] == ["job-run"]
+
+
 def test_run_wait_gives_up_when_no_scheduler_takes_the_run(cli: Any, sqlite_url: str) -> None:
     started = time.monotonic()
     ran = cli(sqlite_url, "jobs", "run", "quick", "--wait", "--start-timeout", "1")

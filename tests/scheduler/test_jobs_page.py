@@ -651,6 +651,18 @@ def test_run_now_queues_a_manual_run_that_can_be_cancelled_before_it_starts(
     assert "Already failed: nothing to cancel." in again.text and 'id="sb-run"' in again.text
 
 
+def test_a_second_run_now_while_the_run_waits_names_that_run(
+    database_url: str, client_for: Clients
+) -> None:
+    runner = client_for("runner")
+    run_id = run_id_in(post(runner, f"{PAGE}/low_stock_report/run", shown_in="list"))
+    again = post(runner, f"{PAGE}/low_stock_report/run", shown_in="list")
+    assert again.status_code == 200
+    assert f"Run #{run_id} already queued." in again.text
+    assert [run.id for run in runs(database_url, "low_stock_report")] == [run_id]
+    assert len(audit(database_url, "job-run")) == 1
+
+
 def test_run_now_runs_the_job_and_its_page_shows_the_outcome(
     database_url: str, running_client_for: Clients
 ) -> None:

@@ -7,13 +7,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import itertools
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.current import Actor
@@ -21,6 +23,7 @@ from app.channels import Broker
 from app.channels.memory import MemoryBroker
 from app.clock import SYSTEM_CLOCK, Clock, FakeClock
 from app.constance import DeclaredSettings, LiveSettings, Setting
+from app.db import create_engine, create_session_factory
 from app.models import Group, JobRun, Notification, ScheduledJob
 from app.scheduler import claims
 from app.scheduler.context import LOG_LIMIT, TRUNCATED
@@ -28,6 +31,7 @@ from app.scheduler.registry import JobDefinition, jobs_in
 from app.scheduler.runner import Scheduler, Timing
 from app.scheduler.schedules import parse
 from app.scheduler.service import JobEdit, JobsService
+from app.scheduler.sync import sync_jobs
 from tests.scheduler import broken_rows, runner_jobs
 from tests.scheduler.runner_jobs import EXECUTIONS
 
@@ -279,6 +283,105 @@ async def test_overlap_allow_runs_concurrently(
     assert "skipped" not in {r.status for r in rows}
     assert overlapping(rows[:2])
     assert len({e.run_id for e in EXECUTIONS}) >= 2
+
+
+async def test_two_schedulers_never_start_two_queued_runs_of_one_job_at_once(
+    database_url: str, session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    """Two processes (each its own engine) claim different queued runs of one job at the same
+    moment: the second claim waits for the first and, seeing that run running, takes nothing."""
+    async with session_factory.begin() as session:
+        await sync_jobs(session, jobs("sleeper"), "UTC")
+        queued = [
+            JobRun(
+                job="sleeper",
+                trigger="schedule",
+                scheduled_for=clock.now() + n * dt.timedelta(seconds=1),
+                status="queued",
+                log="",
+            )
+            for n in range(2)
+        ]
+        session.add_all(queued)
+    one, two = (run.id for run in queued)
+    lease = dt.timedelta(seconds=FAST.lease)
+    other_engine = create_engine(database_url)
+    other_process = create_session_factory(other_engine)
+
+    async def second_claim() -> bool:
+        async with other_process.begin() as session:
+            return await claims.take_queued(
+                session, two, worker="worker-1", lease=lease, now=clock.now()
+            )
+
+    try:
+        async with session_factory.begin() as session:
+            assert await claims.take_queued(
+                session, one, worker="worker-0", lease=lease, now=clock.now()
+            )
+            second = asyncio.create_task(second_claim())
+            await asyncio.sleep(0.3)  # the second claim is under way before the first commits
+        assert not await second
+    finally:
+        await other_engine.dispose()
+    rows = await runs_of(session_factory, "sleeper")
+    assert [(r.id, r.status, r.worker) for r in rows] == [
+        (one, "running", "worker-0"),
+        (two, "queued", None),
+    ]
+
+
+async def test_two_schedulers_waking_together_run_queued_runs_one_at_a_time(
+    database_url: str, session_factory: SessionFactory
+) -> None:
+    """Two scheduler processes (each its own engine, one broker: each run's end wakes both at
+    once) work through queued runs of a job that does not allow overlap: one at a time."""
+    definitions = jobs("brief_queue")
+    runner_jobs.MOST_AT_ONCE.clear()
+    async with session_factory.begin() as session:
+        await sync_jobs(session, definitions, "UTC")
+        now = dt.datetime.now(dt.UTC)
+        session.add_all(
+            JobRun(
+                job="brief_queue",
+                trigger="schedule",
+                scheduled_for=now - n * dt.timedelta(seconds=1),
+                status="queued",
+                log="",
+            )
+            for n in range(6)
+        )
+    broker = MemoryBroker()
+    engines = [create_engine(database_url) for _ in range(2)]
+    started: list[Scheduler] = []
+    try:
+        for n, engine in enumerate(engines):
+            scheduler = Scheduler(
+                definitions,
+                create_session_factory(engine),
+                broker,
+                LIVE,
+                timing=FAST,
+                worker=f"worker-{n}",
+            )
+            await scheduler.start()
+            started.append(scheduler)
+
+        async def all_done() -> list[JobRun] | None:
+            rows = await runs_of(session_factory, "brief_queue")
+            return rows if all(r.status == "succeeded" for r in rows) else None
+
+        rows = await eventually(all_done)
+    finally:
+        for scheduler in started:
+            await scheduler.stop()
+        for engine in engines:
+            await engine.dispose()
+    assert len(rows) == 6
+    # Started when the previous run had ended (its started_at is read just before the claim,
+    # which may wait for the other's end to be written, so times alone cannot show it).
+    assert runner_jobs.MOST_AT_ONCE["brief_queue"] == 1
+    assert sorted(e.run_id for e in EXECUTIONS) == [r.id for r in rows]
 
 
 async def run_of_fire(session_factory: SessionFactory, job: str, fire: dt.datetime) -> JobRun:
@@ -592,6 +695,84 @@ async def test_a_job_reads_live_settings(session_factory: SessionFactory) -> Non
     assert "threshold=7" in done.log
 
 
+async def test_cancelling_a_sync_job_stops_its_thread_at_its_next_report(
+    session_factory: SessionFactory,
+) -> None:
+    runner_jobs.RETURNED["reports_forever"] = threading.Event()
+    async with one_scheduler(session_factory, "reports_forever") as (scheduler, service):
+        run_id = await service.run_now("reports_forever", ANNA)
+        await started(session_factory, run_id)
+
+        async def reporting() -> bool:
+            return runner_jobs.LOGGED.get("reports_forever", 0) >= 5
+
+        await eventually(reporting)
+        assert await service.cancel(run_id, ANNA)
+        returned = await asyncio.to_thread(runner_jobs.RETURNED["reports_forever"].wait, 1.0)
+        assert returned, "the job still runs in its thread a second after the cancel"
+        logged = runner_jobs.LOGGED["reports_forever"]
+        done = await finished(session_factory, run_id)
+        await eventually(lambda: _left(scheduler, run_id))
+        await asyncio.sleep(0.1)
+    assert runner_jobs.LOGGED["reports_forever"] == logged < runner_jobs.LOOP_LIMIT
+    assert done.status == "failed"
+    assert done.error == "cancelled by ops-anna"
+    # The stored log ends with the last line the job wrote before it stopped.
+    lines = done.log.splitlines()
+    assert len(lines) == logged
+    assert lines[-1].endswith(f"step {logged - 1}")
+
+
+async def test_a_cancelled_sync_job_stays_running_until_its_thread_ends(
+    session_factory: SessionFactory,
+) -> None:
+    """While the thread finishes (its clean-up), the run is `running` with its cancel asked
+    (the pages say cancelling), and no other run of the job starts."""
+    runner_jobs.CLEANING_UP.clear()
+    runner_jobs.CLEANED_UP.clear()
+    runner_jobs.RETURNED["slow_to_stop"] = threading.Event()
+    try:
+        async with one_scheduler(session_factory, "slow_to_stop") as (_, service):
+            run_id = await service.run_now("slow_to_stop", ANNA)
+            await started(session_factory, run_id)
+            assert await service.cancel(run_id, ANNA)
+            assert await asyncio.to_thread(runner_jobs.CLEANING_UP.wait, WAIT_S)
+            next_run = await service.run_now("slow_to_stop", ANNA)
+            await asyncio.sleep(3 * HEARTBEAT_S)  # heartbeats that would cancel again and start
+            stopping, waiting = (
+                await run(session_factory, run_id),
+                await run(session_factory, next_run),
+            )
+            assert (stopping.status, stopping.cancel_requested) == ("running", True)
+            assert stopping.finished_at is None
+            assert waiting.status == "queued"
+            released_at = dt.datetime.now(dt.UTC)
+            runner_jobs.CLEANED_UP.set()
+            done = await finished(session_factory, run_id)
+            later = await started(session_factory, next_run)
+    finally:
+        runner_jobs.CLEANED_UP.set()
+    assert done.status == "failed"
+    assert done.error == "cancelled by ops-anna"
+    assert utc(done.finished_at) >= released_at
+    assert utc(later.started_at) >= utc(done.finished_at)
+    assert runner_jobs.RETURNED["slow_to_stop"].is_set()
+
+
+async def test_a_sync_job_past_its_timeout_stops_at_its_next_report(
+    session_factory: SessionFactory,
+) -> None:
+    runner_jobs.RETURNED["sync_too_slow"] = threading.Event()
+    async with one_scheduler(session_factory, "sync_too_slow") as (_, service):
+        run_id = await service.run_now("sync_too_slow", ANNA)
+        done = await finished(session_factory, run_id)
+        returned = runner_jobs.RETURNED["sync_too_slow"].is_set()
+    assert returned, "the run was recorded while the job still ran in its thread"
+    assert done.status == "timed_out"
+    assert done.error == "stopped after its timeout of 0.3 s"
+    assert done.duration_s is not None and 0.3 <= done.duration_s < 1.3
+
+
 # --- abandoned runs -------------------------------------------------------------------------
 
 
@@ -696,6 +877,92 @@ async def test_a_run_that_could_not_be_recorded_is_not_kept_alive_by_the_heartbe
     assert done.error is not None and "no heartbeat before the lease ran out" in done.error
     # The job itself ran once; only recording its end failed, and nothing ran it again.
     assert [(e.job, e.run_id) for e in EXECUTIONS] == [("yearly", run_id)]
+
+
+class EndWriteFails:
+    """An injected fault: a session factory whose first `failures` writes of a run's end (an
+    UPDATE setting `succeeded`) raise OperationalError, as when the database is away."""
+
+    def __init__(self, factory: SessionFactory, failures: int) -> None:
+        self.factory = factory
+        self.failures = failures
+        self.attempts = 0
+
+    def __call__(self) -> AsyncSession:
+        session = self.factory()
+        real = session.execute
+
+        async def execute(statement: Any, *args: Any, **kwargs: Any) -> Any:
+            ends = isinstance(statement, Update) and (
+                statement.compile().params.get("status") == "succeeded"
+            )
+            if ends:
+                self.attempts += 1
+                if self.failures:
+                    self.failures -= 1
+                    raise OperationalError("UPDATE job_run", {}, ConnectionError("away"))
+            return await real(statement, *args, **kwargs)
+
+        session.execute = execute  # type: ignore[method-assign]
+        return session
+
+
+async def test_a_run_whose_end_cannot_be_written_at_first_ends_with_its_real_outcome(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    """The database is away when the run ends: its end is written once it is back, with the
+    time it really ended, instead of the run being abandoned when its lease runs out."""
+    async with one_scheduler(session_factory, "yearly", clock=clock) as (scheduler, service):
+        flaky = EndWriteFails(session_factory, failures=3)
+        scheduler.session_factory = flaky  # type: ignore[assignment]
+        run_id = await service.run_now("yearly", ANNA)
+        ended_at = clock.now()  # the clock stands still until the job has ended
+        await eventually(lambda: _attempted(flaky, 1))
+        assert (await run(session_factory, run_id)).status == "running"
+        done = await finished(session_factory, run_id, clock)
+        retried_until = clock.now()
+    assert done.status == "succeeded"
+    assert flaky.attempts == 4
+    assert utc(done.finished_at) == ended_at
+    assert retried_until - ended_at > dt.timedelta(seconds=FAST.lease)  # past the lease
+    assert done.error is None and done.lease_until is None
+    assert [(e.job, e.run_id) for e in EXECUTIONS] == [("yearly", run_id)]
+
+
+async def test_a_long_last_progress_message_does_not_keep_the_end_from_being_written(
+    session_factory: SessionFactory,
+) -> None:
+    async with one_scheduler(session_factory, "says_much") as (_, service):
+        done = await finished(session_factory, await service.run_now("says_much", ANNA))
+    assert done.status == "succeeded"
+    assert done.progress_message == ("done: " + "x" * 400)[:300]
+
+
+async def test_a_run_end_is_retried_for_a_bounded_time_then_left_to_the_lease(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    definitions = jobs("yearly")
+    broker = MemoryBroker()
+    timing = replace(FAST, record_end_for=2.0)
+    async with schedulers(
+        session_factory, definitions, broker=broker, timing=timing, clock=clock
+    ) as (scheduler,):
+        flaky = EndWriteFails(session_factory, failures=1000)
+        scheduler.session_factory = flaky  # type: ignore[assignment]
+        service = JobsService(definitions, session_factory, broker, clock=clock)
+        run_id = await service.run_now("yearly", ANNA)
+        await eventually(lambda: _attempted(flaky, 1))
+        await advancing(clock, lambda: _left(scheduler, run_id))
+        given_up_at = clock.now()
+        done = await finished(session_factory, run_id, clock)
+    # 0.5 + 1 s of waits fit in 2 s; the next (2 s) would not.
+    assert flaky.attempts == 3
+    assert done.status == "abandoned"
+    assert utc(done.finished_at) > given_up_at
+
+
+async def _attempted(flaky: EndWriteFails, times: int) -> bool:
+    return flaky.attempts >= times
 
 
 async def _left(scheduler: Scheduler, run_id: int) -> bool:

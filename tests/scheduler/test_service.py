@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.current import Actor
 from app.channels.memory import MemoryBroker
+from app.clock import FakeClock
+from app.db import as_utc
 from app.models import AuditEntry, JobRun, ScheduledJob
 from app.scheduler.registry import jobs_in
 from app.scheduler.runner import SCHEDULER_CHANNEL
@@ -166,8 +170,44 @@ async def test_run_now_queues_an_audited_manual_run_and_wakes_the_schedulers(
     (entry,) = await audit(session_factory)
     assert (entry.action, entry.object_pk) == ("job-run", "yearly")
     assert (await heard.get()).data == {"type": "run-queued", "name": "yearly", "run_id": run_id}
-    # Two quick clicks are two runs, not a conflict on (job, scheduled_for).
-    assert await service.run_now("yearly", ANNA) != run_id
+    # A second click while the run still waits answers that run: two clicks, one run.
+    assert await service.run_now("yearly", ANNA) == run_id
+
+
+async def test_manual_runs_in_the_same_microsecond_never_collide_on_the_unique_key(
+    session_factory: SessionFactory,
+) -> None:
+    """Two "run now" at the same instant queue one run and answer both with it; once that run
+    has started, another at that very instant is a new run, a microsecond later."""
+    async with session_factory.begin() as session:
+        await sync_jobs(session, DEFINITIONS, "UTC")
+    clock = FakeClock(dt.datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=dt.UTC))
+    service = JobsService(DEFINITIONS, session_factory, MemoryBroker(), clock=clock)
+    first, second = await asyncio.gather(
+        service.run_now("yearly", ANNA), service.run_now("yearly", ANNA)
+    )
+    assert first == second
+    answered = await service.request_run("yearly", ANNA)
+    assert (answered.run_id, answered.already_queued) == (first, True)
+    async with session_factory.begin() as session:  # a scheduler takes it
+        await session.execute(update(JobRun).values(status="running"))
+    third = await service.request_run("yearly", ANNA)
+    assert not third.already_queued
+    async with session_factory() as session:
+        runs = list(await session.scalars(select(JobRun).order_by(JobRun.id)))
+    assert [(r.id, r.status, r.trigger) for r in runs] == [
+        (first, "running", "manual"),
+        (third.run_id, "queued", "manual"),
+    ]
+    assert [as_utc(r.scheduled_for) for r in runs] == [
+        clock.now(),
+        clock.now() + dt.timedelta(microseconds=1),
+    ]
+    # Only the runs queued are audited, not the click that found one waiting.
+    assert [e.changes for e in await audit(session_factory)] == [
+        {"run": {"old": None, "new": first}},
+        {"run": {"old": None, "new": third.run_id}},
+    ]
 
 
 async def test_reset_to_code_forgets_every_edit(
