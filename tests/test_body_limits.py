@@ -218,3 +218,13 @@ def test_an_anonymous_import_gets_the_anonymous_limit(app: Starlette) -> None:
         )
     assert answer.status_code == 413
     assert "64 KiB" in answer.json()["detail"]
+
+
+def test_a_form_the_parser_cannot_read_is_refused_naming_why_not_a_500(root: TestClient) -> None:
+    answer = root.post(
+        "/admin/tag/create",
+        content=b"--XX\r\nno headers here\r\n--XX--\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=XX"},
+    )
+    assert answer.status_code == 422
+    assert "Form not readable: " in answer.text
