@@ -1,4 +1,4 @@
-"""Request bodies refused past their limit before anything buffers them.
+"""Request bodies refused at their limit, before anything reads past it.
 
 The admin's CSRF check reads a whole form to find its token before sign-in is even checked, so
 without a limit one anonymous 100 MB POST grows the process by as much. Here, first:
@@ -52,8 +52,8 @@ def declared_length(headers: Headers) -> int | None:
 
 
 class BodyLimitMiddleware:
-    """Answers 413 to a body over its limit, or a form field over its own, before either is
-    read whole. Placed after the session cookie's middleware, which it reads the user from."""
+    """Answers 413 to a body over its limit, or a form field over its own, having read no more
+    than the limit. Placed after the session cookie's middleware, which it reads the user from."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -69,9 +69,9 @@ class BodyLimitMiddleware:
             await self.refuse(scope, receive, send, self.too_large(limit_name))
             return
 
-        # Read here, up to the limit, and handed on whole: past the limit nobody has read a
-        # byte, and no reader ever sees half a form (a refusal raised inside the admin would
-        # cross its middlewares as an error).
+        # Read here, up to the limit, then handed on whole: no more than the chunk that crosses
+        # the limit is read, and no reader sees half a form (a refusal raised inside the admin
+        # would cross its middlewares as an error, and be logged as one).
         fields = FormFields(headers.get("content-type", ""))
         messages: deque[Message] = deque()
         received = 0
