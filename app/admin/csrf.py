@@ -1,14 +1,17 @@
-"""CSRF tokens bound to the session: a token made for one session is refused by every other.
+"""CSRF tokens bound to the session: a token made for one sign-in is refused by every other.
 
-The token is an HMAC, under a key derived from SECRET_KEY, of what names the session: the
-sign-in's token (`sid`, app/auth/sign_ins.py) once signed in, else a random value the session
-cookie keeps for the anonymous visit (the sign-in form needs a token too). Signing in and out
-replace both, so no token outlives its session. A page on another port of the same host can
-plant cookies here (cookies ignore ports), but none of them names the victim's session.
+Signed in, the token is an HMAC, under a key derived from SECRET_KEY, of the sign-in's token
+(`sid`, app/auth/sign_ins.py), which signing in and out replace: no token outlives its session
+or works for another, and none made before sign-in works after it. A page on another port of
+the same host can plant cookies here (cookies ignore ports), but none of them names the
+victim's sign-in.
 
-The token still travels in starlette-admin's CSRF cookie, which the library's scripts and ours
-read for the `X-CSRFToken` header; the cookie only carries it and is never what it is checked
-against (docs/reference.md, "Cross-site requests").
+Not signed in, there is no session to bind to and only the sign-in form to protect: the token is
+a signed random value the CSRF cookie itself carries (double submit, as starlette-admin's own
+check), which no signed-in session accepts.
+
+Either way the token travels in starlette-admin's CSRF cookie, which the library's scripts and
+ours read for the `X-CSRFToken` header (docs/reference.md, "Admin").
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import secrets
 from collections.abc import MutableMapping
 from typing import Any
 
+from itsdangerous import BadData, URLSafeSerializer
 from starlette.exceptions import HTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 from starlette.requests import Request
@@ -31,38 +35,46 @@ from app.auth import sessions
 from app.errors import BadInput, Forbidden
 from app.views.errors import error_response
 
-VISIT = "visit"  # the anonymous visit's random value, in the session cookie
+VISIT_SALT = "starboard-csrf-visit"
 REFUSED = (
     "CSRF token missing or not made for this session (it changes when you sign in or out): "
     "refresh the page and try again"
 )
 
 
-def session_name(session: MutableMapping[str, Any]) -> str:
-    """What the token is bound to; an anonymous session is given a visit value here."""
+def sign_in_token(session: MutableMapping[str, Any]) -> str | None:
+    """The server-side sign-in a signed-in session names; None when not signed in."""
     sid = session.get(sessions.TOKEN)
-    if session.get(sessions.USER_ID) is not None and isinstance(sid, str):
-        return f"sign-in:{sid}"
-    visit = session.get(VISIT)
-    if not isinstance(visit, str):
-        visit = session[VISIT] = secrets.token_urlsafe(32)
-    return f"visit:{visit}"
+    return sid if session.get(sessions.USER_ID) is not None and isinstance(sid, str) else None
 
 
 class SessionBoundCSRF(UploadClosingCSRF):
-    """starlette-admin's CSRF check, the token verified against the session, not the cookie."""
+    """starlette-admin's CSRF check, a signed-in session's token verified against its sign-in,
+    never against a cookie."""
 
     def __init__(self, app: ASGIApp, secret_key: str) -> None:
         super().__init__(app, secret_key)
-        # Its own key: a token is never a MAC the session cookie's signer would also make.
+        # Keys of its own: a token is never what the session cookie's signer would also make.
         self.key = hashlib.sha256(b"starboard csrf\x00" + secret_key.encode()).digest()
+        self.visits = URLSafeSerializer(secret_key, salt=VISIT_SALT)
 
-    def token(self, session: MutableMapping[str, Any]) -> str:
-        digest = hmac.new(self.key, session_name(session).encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    def token(self, request: Request) -> str:
+        """The token this request must carry; a visitor without one is given a new one."""
+        sid = sign_in_token(request.session)
+        if sid is not None:
+            digest = hmac.new(self.key, sid.encode(), hashlib.sha256).digest()
+            return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        cookie = request.cookies.get(self.cookie_name)
+        try:
+            if cookie is not None and self.visits.loads(cookie):
+                return cookie
+        except BadData:
+            pass  # another session's token, or made up
+        return self.visits.dumps(secrets.token_urlsafe(32))
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        expected = self.token(request.session)
+        signed_in_as = sign_in_token(request.session)
+        expected = self.token(request)
         request.state.csrf_token = expected  # what csrf_input(request) writes into forms
         if request.method not in self.safe_methods:
             try:
@@ -73,7 +85,8 @@ class SessionBoundCSRF(UploadClosingCSRF):
                 return await error_response(request, Forbidden(REFUSED))
         response = await call_next(request)
         # Signing in or out just now changed the session, and with it the token.
-        current = self.token(request.session)
+        changed = sign_in_token(request.session) != signed_in_as
+        current = self.token(request) if changed else expected
         cookie_prefix = f"{self.cookie_name}="
         sets_cookie = any(
             c.startswith(cookie_prefix) for c in response.headers.getlist("set-cookie")

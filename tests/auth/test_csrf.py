@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from app.main import create_app
-from tests.conftest import add_user, csrf_token, make_config, sign_in
+from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, make_config, sign_in
 
 CSRF_COOKIE = "starlette_admin_csrftoken"
 COOKIE_DOMAIN = "testserver.local"  # where httpx keeps the cookies of https://testserver
@@ -149,3 +149,21 @@ def test_a_refusal_asks_to_refresh_the_page_in_the_errors_shape(
     page = alice.post("/admin/tag/create", data={"name": "x"})
     assert page.status_code == 403
     assert "CSRF token" in page.text and "refresh the page" in page.text
+
+
+def test_the_sign_in_form_needs_no_session_cookie_only_its_csrf_cookie(app: Starlette) -> None:
+    # Over plain http a client keeps the Secure session cookie but never sends it back (as the
+    # scripts signing in to test servers do); the sign-in form is bound to the CSRF cookie.
+    with TestClient(app, base_url="http://testserver") as client:
+        page = client.get("/admin/login")
+        assert "starboard_session" not in page.headers.get("set-cookie", "")
+        answer = client.post(
+            "/admin/login",
+            data={
+                "username": "alice",
+                "password": ADMIN_PASSWORD,
+                "csrftoken": csrf_token(page.text),
+            },
+            follow_redirects=False,
+        )
+    assert answer.status_code == 303
