@@ -228,3 +228,10 @@ def test_a_form_the_parser_cannot_read_is_refused_naming_why_not_a_500(root: Tes
     )
     assert answer.status_code == 422
     assert "Form not readable: " in answer.text
+
+
+def test_a_form_of_more_than_1000_files_is_refused(root: TestClient) -> None:
+    files = [("file", (f"{i}.txt", b"x", "text/plain")) for i in range(1001)]
+    answer = root.post("/admin/tag/create", data={"csrftoken": token(root)}, files=files)
+    assert answer.status_code == 413
+    assert "The form has more than 1,000 files" in answer.text
