@@ -1,10 +1,10 @@
 """Form fields measured as the body streams past, before anything parses the form.
 
-Starlette's form parser refuses a field over 1 MiB, or over 1,000 fields or files, with an error
-naming neither the field nor, raised where the admin's CSRF check reads the token, any status
-but 500. These are the same limits, counted chunk by chunk with python-multipart's own parser
-and nothing kept, so the refusal names the field and comes before any copy of the form exists
-(docs/reference.md, "Request limits").
+Starlette's form parser refuses a field over 1 MiB, or over 1,000 fields or files, with a 400
+that names no field, after the body was read (and, where the admin's CSRF check parses the form,
+as an error inside a middleware). These are the same limits, counted chunk by chunk with
+python-multipart's own parser and nothing kept, so the refusal names the field and comes before
+any reader sees the form (docs/reference.md, "Request limits").
 """
 
 from __future__ import annotations
