@@ -3,7 +3,8 @@
     StarboardError        something refused; `message` names the field and what is accepted
     ├── BadInput          a value that is not accepted              HTTP 422, exit 2
     │   ├── NotFound      a name or id that matches nothing         HTTP 404, exit 2
-    │   └── BadQuery      a query parameter out of its bounds       HTTP 400, exit 2
+    │   ├── BadQuery      a query parameter out of its bounds       HTTP 400, exit 2
+    │   └── TooLarge      a request body or form field over a limit HTTP 413, exit 2
     ├── Forbidden         the person may not do this                HTTP 403, exit 1
     ├── Conflict          the current state refuses it, try again   HTTP 409, exit 1
     └── Unavailable       a service it needs is down                HTTP 503, exit 1
@@ -35,6 +36,7 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "StarboardError",
+    "TooLarge",
     "Unavailable",
 ]
 
@@ -80,6 +82,12 @@ class BadQuery(BadInput):
     title = "Bad request"
 
 
+class TooLarge(BadInput):
+    http_status = 413
+    exit_code = EXIT_USAGE
+    title = "Too large"
+
+
 class Forbidden(StarboardError):
     http_status = 403
     exit_code = EXIT_FAILURE
@@ -102,6 +110,7 @@ KINDS: tuple[type[StarboardError], ...] = (
     BadInput,
     NotFound,
     BadQuery,
+    TooLarge,
     Forbidden,
     Conflict,
     Unavailable,

@@ -15,6 +15,7 @@ from app.admin.site import build_admin
 from app.auth.passwords import use_hashing
 from app.auth.sessions import SessionCookieMiddleware
 from app.auth.throttle import create_throttle
+from app.body_limits import BodyLimitMiddleware
 from app.clock import Clock
 from app.config import PROJECT_DIR, Config, load_config
 from app.constance import install
@@ -63,6 +64,8 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
                 secret_key=str(config.secret_key),
                 https_only=not config.debug,
             ),
+            # Before anything reads a body (the admin's CSRF check); after the session it reads.
+            Middleware(BodyLimitMiddleware),
         ],
         # Every refusal a person can cause, answered in one place (the admin gets it too).
         exception_handlers={StarboardError: error_response},

@@ -23,6 +23,7 @@ from app.errors import (
     Forbidden,
     NotFound,
     StarboardError,
+    TooLarge,
     Unavailable,
 )
 from app.views.ws import error_frame
@@ -32,6 +33,7 @@ KIND_ANSWERS = [
     (BadInput, 422, 2),
     (NotFound, 404, 2),
     (BadQuery, 400, 2),
+    (TooLarge, 413, 2),
     (Forbidden, 403, 1),
     (Conflict, 409, 1),
     (Unavailable, 503, 1),

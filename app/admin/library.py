@@ -108,8 +108,10 @@ class UploadClosingCSRF(CSRFMiddleware):
 
 
 class UploadClosingAdmin(Admin):
-    """The SQLAlchemy admin with the CSRF check above in place of the library's own, and its
-    import closing the upload it reads."""
+    """The SQLAlchemy admin with the CSRF check above (or a subclass of it, `csrf_check`) in
+    place of the library's own, and its import closing the upload it reads."""
+
+    csrf_check: type[UploadClosingCSRF] = UploadClosingCSRF
 
     # starlette-admin 1.0.3: BaseAdmin._render_import reads the upload with request.form() and
     # never closes it, so each import's spool leaks until collected; the same route, closed after.
@@ -125,4 +127,4 @@ class UploadClosingAdmin(Admin):
         # starlette-admin 1.0.3: BaseAdmin._init_csrf adds CSRFMiddleware unless that exact
         # class is already listed; a subclass would be added beside it, so this replaces it.
         assert self.secret_key is not None
-        self.middlewares.append(Middleware(UploadClosingCSRF, secret_key=self.secret_key))
+        self.middlewares.append(Middleware(self.csrf_check, secret_key=self.secret_key))

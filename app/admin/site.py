@@ -15,6 +15,7 @@ from app.admin.accounts import GrantsPermissions
 from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
 from app.admin.chrome import StarboardChrome
+from app.admin.csrf import SessionBoundCSRF
 from app.admin.jobs import JobsPage
 from app.admin.library import UploadClosingAdmin
 from app.admin.live import LiveChanges
@@ -53,6 +54,8 @@ SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
 class StarboardAdmin(UploadClosingAdmin):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
+
+    csrf_check = SessionBoundCSRF  # tokens bound to the session, not to a cookie
 
     # One per mapped model, set by build_admin (the library keeps its own list private).
     model_views: tuple[BaseModelView, ...] = ()

@@ -1,0 +1,102 @@
+"""CSRF tokens bound to the session: a token made for one sign-in is refused by every other.
+
+Signed in, the token is an HMAC, under a key derived from SECRET_KEY, of the sign-in's token
+(`sid`, app/auth/sign_ins.py), which signing in and out replace: no token outlives its session
+or works for another, and none made before sign-in works after it. A page on another port of
+the same host can plant cookies here (cookies ignore ports), but none of them names the
+victim's sign-in.
+
+Not signed in, there is no session to bind to and only the sign-in form to protect: the token is
+a signed random value the CSRF cookie itself carries (double submit, as starlette-admin's own
+check), which no signed-in session accepts.
+
+Either way the token travels in starlette-admin's CSRF cookie, which the library's scripts and
+ours read for the `X-CSRFToken` header (docs/reference.md, "Admin").
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import MutableMapping
+from typing import Any
+
+from itsdangerous import BadData, URLSafeSerializer
+from starlette.exceptions import HTTPException
+from starlette.middleware.base import RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+from app.admin.library import UploadClosingCSRF
+from app.auth import sessions
+from app.errors import BadInput, Forbidden
+from app.views.errors import error_response
+
+VISIT_SALT = "starboard-csrf-visit"
+REFUSED = (
+    "CSRF token missing or not made for this session (it changes when you sign in or out): "
+    "refresh the page and try again"
+)
+
+
+def sign_in_token(session: MutableMapping[str, Any]) -> str | None:
+    """The server-side sign-in a signed-in session names; None when not signed in."""
+    sid = session.get(sessions.TOKEN)
+    return sid if session.get(sessions.USER_ID) is not None and isinstance(sid, str) else None
+
+
+class SessionBoundCSRF(UploadClosingCSRF):
+    """starlette-admin's CSRF check, a signed-in session's token verified against its sign-in,
+    never against a cookie."""
+
+    def __init__(self, app: ASGIApp, secret_key: str) -> None:
+        super().__init__(app, secret_key)
+        # Keys of its own: a token is never what the session cookie's signer would also make.
+        self.key = hashlib.sha256(b"starboard csrf\x00" + secret_key.encode()).digest()
+        self.visits = URLSafeSerializer(secret_key, salt=VISIT_SALT)
+
+    def token(self, request: Request) -> str:
+        """The token this request must carry; a visitor without one is given a new one."""
+        sid = sign_in_token(request.session)
+        if sid is not None:
+            digest = hmac.new(self.key, sid.encode(), hashlib.sha256).digest()
+            return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        cookie = request.cookies.get(self.cookie_name)
+        try:
+            if cookie is not None and self.visits.loads(cookie):
+                return cookie
+        except BadData:
+            pass  # another session's token, or made up
+        return self.visits.dumps(secrets.token_urlsafe(32))
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        signed_in_as = sign_in_token(request.session)
+        expected = self.token(request)
+        request.state.csrf_token = expected  # what csrf_input(request) writes into forms
+        if request.method not in self.safe_methods:
+            try:
+                submitted = await self._get_submitted_token(request)
+            except HTTPException as exc:  # a form Starlette cannot parse: not a server error
+                return await error_response(request, BadInput(f"Form not readable: {exc.detail}"))
+            if not submitted or not hmac.compare_digest(submitted.encode(), expected.encode()):
+                return await error_response(request, Forbidden(REFUSED))
+        response = await call_next(request)
+        # Signing in or out just now changed the session, and with it the token.
+        changed = sign_in_token(request.session) != signed_in_as
+        current = self.token(request) if changed else expected
+        cookie_prefix = f"{self.cookie_name}="
+        sets_cookie = any(
+            c.startswith(cookie_prefix) for c in response.headers.getlist("set-cookie")
+        )
+        if request.cookies.get(self.cookie_name) != current and not sets_cookie:
+            response.set_cookie(
+                self.cookie_name,
+                current,
+                httponly=False,  # scripts read it for the X-CSRFToken header
+                samesite="lax",
+                secure=request.url.scheme == "https",
+            )
+        return response
