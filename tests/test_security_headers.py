@@ -428,6 +428,11 @@ def test_the_list_and_form_widgets_work_under_the_policy(
     page.locator("[data-sb-apply-columns]").click()
     expect(page).to_have_url(re.compile(r"[?&]cols="))
     expect(page.locator("td[data-column=stock]")).to_have_count(0)
+    # A row action's confirmation, drawn by the library's actions.js into its modal.
+    rows.first.locator('a[data-sa-name="delete"]').click()
+    expect(page.locator("#modal-action")).to_be_visible()
+    page.locator("#modal-action").get_by_role("button", name="Cancel").click()
+    expect(page.locator("#modal-action")).to_be_hidden()
 
     watch.visit(f"{base_url}/admin/product/create")
     page.locator("#category").click()  # a native <select>: its list is the browser's own
