@@ -189,6 +189,13 @@ async def test_non_http_scopes_reach_the_app_untouched() -> None:
 
 # --- The nonce: fresh per response, on every script and style the admin writes -------------
 
+# An inline event handler attribute, which no nonce can allow.
+INLINE_HANDLER = re.compile(
+    r"\son(?:click|dblclick|change|input|submit|reset|load|error|focus|blur|select|key\w+|"
+    r"mouse\w+|pointer\w+)\s*=",
+    re.IGNORECASE,
+)
+
 
 def test_scripts_run_only_by_the_nonce_and_styles_as_named() -> None:
     directives = dict(d.split(" ", 1) for d in content_security_policy("abc").split("; "))
@@ -240,12 +247,6 @@ def test_a_library_template_whose_handler_changed_is_refused() -> None:
 
 # --- In Chromium: every admin page works under the policy -------------------------------------
 
-INLINE_HANDLER = re.compile(
-    r"\son(?:click|dblclick|change|input|submit|reset|load|error|focus|blur|select|key\w+|"
-    r"mouse\w+|pointer\w+)\s*=",
-    re.IGNORECASE,
-)
-
 RECORD_VIOLATIONS = """
 window.__cspViolations = [];
 document.addEventListener("securitypolicyviolation", (e) => {
@@ -263,7 +264,6 @@ class PolicyWatch:
     def __init__(self, page: Page) -> None:
         self.page = page
         self.problems: list[str] = []
-        self.visited: list[str] = []
         # A page answered with an error status: Chromium logs the status as a console error.
         self.refused: set[str] = set()
         # Reported as they happen: a click that navigates would drop the document's own list.
@@ -300,7 +300,6 @@ class PolicyWatch:
             assert self.page.evaluate("typeof window.htmx") == "object", f"no htmx on {url}"
             # Set by the library's inline script in base.html: it ran, by its nonce.
             assert self.page.evaluate("typeof window.StarletteAdmin.getIcon") == "function", url
-        self.visited.append(url)
 
 
 @pytest.fixture
