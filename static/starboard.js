@@ -20,6 +20,19 @@ window.addEventListener("pageshow", () => {
   for (const form of document.querySelectorAll("form[data-sb-sent]")) delete form.dataset.sbSent;
 });
 
+// The admin's inline handlers, which the content policy does not run, as listeners
+// (app/admin/script_nonces.py puts these attributes in their place).
+document.addEventListener("change", (event) => {
+  const select = event.target;
+  if (select instanceof HTMLSelectElement && select.hasAttribute("data-sb-go-to-value")) {
+    window.location = select.value; // the page size menu: each option is its list's URL
+  }
+});
+document.addEventListener("click", (event) => {
+  if (!(event.target instanceof Element) || !event.target.closest("[data-sb-apply-columns]")) return;
+  window.applyColumnVisibility?.(); // list.js, on list pages
+});
+
 // Live notifications: one WebSocket per tab to /ws (docs/reference.md lists the frames).
 // Frames become toasts, the bell's unread badge, and `sb:<type>` events on <body> that htmx
 // fragments listen to, e.g. hx-trigger="sb:model from:body".

@@ -22,6 +22,7 @@ from app.admin.live import LiveChanges
 from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
 from app.admin.notifications import NotificationBell, NotificationInbox
+from app.admin.script_nonces import allow_nonced_scripts
 from app.admin.settings import SettingsPage
 from app.auth.known_browsers import KnownBrowsers
 from app.auth.permissions import grantable
@@ -123,6 +124,7 @@ def build_admin(
     )
     # Jinja stats every template on every include unless told not to: ~10% of a list page.
     admin.templates.env.auto_reload = config.debug
+    allow_nonced_scripts(admin.templates.env)
     views = model_views()
     for view in views:
         admin.add_view(view)
