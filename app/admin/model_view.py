@@ -38,6 +38,7 @@ from starlette_admin.contrib.sqla import ModelView
 from starlette_admin.exceptions import FormValidationError
 from starlette_admin.export import BaseExporter
 from starlette_admin.filters import FilterGroup
+from starlette_admin.helpers import prettify_class_name
 from starlette_admin.types import RequestAction
 from starlette_admin.views import BaseModelView
 
@@ -183,6 +184,16 @@ class RowLinks:
         return pattern.replace(quote_plus(_KEY_SLOT), quote_plus(str(pk)), 1)
 
 
+def menu_label_of(class_name: str) -> str:
+    """The menu's plural: the library adds "s" to anything ("Customer Statss", "Audit Entrys")."""
+    words = prettify_class_name(class_name)
+    if words.endswith("s"):
+        return words
+    if words.endswith("y") and words[-2:-1] not in tuple("aeiou"):
+        return words[:-1] + "ies"
+    return words + "s"
+
+
 class AutoModelView(ModelView):
     """Admin defaults derived from the mapper; see the module docstring."""
 
@@ -249,6 +260,8 @@ class AutoModelView(ModelView):
             ]
         if self.fields_default_sort is None:
             self.fields_default_sort = [(str(defaults.mapper.primary_key[0].key), True)]
+        if not kwargs.get("menu_label") and not self.menu_label:
+            self.menu_label = menu_label_of(model.__name__)
         super().__init__(model, **kwargs)
 
     @staticmethod

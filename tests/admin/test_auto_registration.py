@@ -75,3 +75,18 @@ def test_a_new_model_gets_admin_pages_with_no_other_change(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "warehouse pages OK" in result.stdout
+
+
+def test_menu_labels_are_english_plurals_of_the_model_names() -> None:
+    from app.admin.model_view import menu_label_of
+    from app.admin.site import model_views
+
+    assert [menu_label_of(name) for name in ("Order", "CustomerStats", "Category", "Day")] == [
+        "Orders",
+        "Customer Stats",
+        "Categories",
+        "Days",
+    ]
+    labels = {view.model.__name__: view.menu_label for view in model_views()}
+    assert labels["CustomerStats"] == "Customer Stats"
+    assert labels["OrderItem"] == "Order Items"
