@@ -481,3 +481,56 @@ document.addEventListener("click", (event) => {
     start();
   }
 })();
+
+// Global search: the box goes into the header (the layout has no slot for it); Ctrl-K or ⌘K
+// focuses it; its matches, fetched by htmx as one types, are walked with the arrow keys.
+(() => {
+  function hits(box) {
+    return [...box.querySelectorAll("[data-sb-search-hit]")];
+  }
+
+  function show(box, open) {
+    const results = box.querySelector("#sb-search-results");
+    results.classList.toggle("show", open && results.childElementCount > 0);
+  }
+
+  function start() {
+    const box = document.getElementById("sb-search");
+    if (!box || box.dataset.sbStarted) return;
+    box.dataset.sbStarted = "true";
+    const spot = document.querySelector("header.navbar .navbar-nav.order-md-last");
+    if (spot) spot.before(box);
+    box.hidden = false;
+    const input = box.querySelector("input[name=q]");
+    box.addEventListener("htmx:afterSwap", () => show(box, document.activeElement === input));
+    input.addEventListener("focus", () => show(box, true));
+    box.addEventListener("focusout", (event) => {
+      if (!box.contains(event.relatedTarget)) show(box, false);
+    });
+    box.addEventListener("keydown", (event) => {
+      const all = hits(box);
+      const at = all.indexOf(document.activeElement);
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        if (!all.length) return;
+        const step = event.key === "ArrowDown" ? 1 : -1;
+        const next = at === -1 ? (step === 1 ? 0 : all.length - 1) : at + step;
+        if (next < 0 || next >= all.length) input.focus();
+        else all[next].focus();
+      } else if (event.key === "Escape") {
+        show(box, false);
+        input.focus();
+      }
+    });
+    document.addEventListener("keydown", (event) => {
+      if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
+        event.preventDefault();
+        input.focus();
+        input.select();
+      }
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

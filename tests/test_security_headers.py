@@ -493,6 +493,14 @@ def test_every_own_page_works_under_the_policy(
 
     watch.visit(f"{base_url}/admin/notifications")
     expect(page.get_by_text("Stock is low").first).to_be_visible()
+    watch.visit(f"{base_url}/admin/notifications/send")
+    expect(page.locator("#sb-send")).to_be_visible()
+    # Global search: the page, and the header's live results as one types.
+    watch.visit(f"{base_url}/admin/search?q=a")
+    expect(page.locator("[data-sb-search-page]")).to_be_visible()
+    page.keyboard.press("Control+k")
+    page.keyboard.type("Stock")
+    expect(page.locator("#sb-search-results")).to_be_visible()
     watch.visit(f"{base_url}/admin/audit/list")
     expect(page.locator("tr[data-sa-pk]").first).to_be_visible()
 

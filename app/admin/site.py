@@ -16,6 +16,7 @@ from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
 from app.admin.chrome import StarboardChrome
 from app.admin.csrf import SessionBoundCSRF
+from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
 from app.admin.library import UploadClosingAdmin
 from app.admin.live import LiveChanges
@@ -129,6 +130,7 @@ def build_admin(
     for view in views:
         admin.add_view(view)
     admin.model_views = tuple(views)
+    admin.add_view(GlobalSearch(views))
     keys = [str(view.key) for view in views]
     admin.add_view(NotificationInbox(broker, session_factory))
     admin.add_view(SettingsPage())
