@@ -27,13 +27,12 @@ from itsdangerous import BadData, URLSafeSerializer
 from starlette.exceptions import HTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
 from app.admin.library import UploadClosingCSRF
 from app.auth import sessions
-from app.errors import BadInput, Forbidden
-from app.views.errors import error_response
+from app.errors import BadInput, Forbidden, StarboardError
 
 VISIT_SALT = "starboard-csrf-visit"
 REFUSED = (
@@ -46,6 +45,16 @@ def sign_in_token(session: MutableMapping[str, Any]) -> str | None:
     """The server-side sign-in a signed-in session names; None when not signed in."""
     sid = session.get(sessions.TOKEN)
     return sid if session.get(sessions.USER_ID) is not None and isinstance(sid, str) else None
+
+
+async def refusal(request: Request, error: StarboardError) -> Response:
+    """The site's answer to a refusal (its page or JSON shape): a middleware's exceptions never
+    reach the app's handlers, so it calls the one the host gave the admin (app/admin/site.py)."""
+    handler = request.app.exception_handlers.get(StarboardError)
+    if handler is None:
+        return PlainTextResponse(str(error), error.http_status)
+    answer: Response = await handler(request, error)
+    return answer
 
 
 class SessionBoundCSRF(UploadClosingCSRF):
@@ -78,11 +87,11 @@ class SessionBoundCSRF(UploadClosingCSRF):
         request.state.csrf_token = expected  # what csrf_input(request) writes into forms
         if request.method not in self.safe_methods:
             try:
-                submitted = await self._get_submitted_token(request)
+                submitted = await self.submitted_token(request)
             except HTTPException as exc:  # a form Starlette cannot parse: not a server error
-                return await error_response(request, BadInput(f"Form not readable: {exc.detail}"))
+                return await refusal(request, BadInput(f"Form not readable: {exc.detail}"))
             if not submitted or not hmac.compare_digest(submitted.encode(), expected.encode()):
-                return await error_response(request, Forbidden(REFUSED))
+                return await refusal(request, Forbidden(REFUSED))
         response = await call_next(request)
         # Signing in or out just now changed the session, and with it the token.
         changed = sign_in_token(request.session) != signed_in_as

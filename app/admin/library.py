@@ -106,6 +106,10 @@ class UploadClosingCSRF(CSRFMiddleware):
             await request.close()
         return token
 
+    async def submitted_token(self, request: Request) -> str | None:
+        """The token the request carries: the X-CSRFToken header or the form's field."""
+        return await self._get_submitted_token(request)
+
 
 class UploadClosingAdmin(Admin):
     """The SQLAlchemy admin with the CSRF check above (or a subclass of it, `csrf_check`) in
