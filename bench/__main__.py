@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 # One module per benchmark, each with `main(argv) -> int`; add new ones here.
-BENCHMARKS = ("admin_list", "auth_overhead", "notifications", "scheduler", "settings")
+BENCHMARKS = ("admin_list", "auth_overhead", "dashboard", "notifications", "scheduler", "settings")
 
 
 def main(argv: Sequence[str]) -> int:

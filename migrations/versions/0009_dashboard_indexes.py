@@ -27,11 +27,13 @@ def upgrade() -> None:
     with op.batch_alter_table('ticket', schema=None) as batch_op:
         batch_op.add_column(sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_ticket_closed_at'), ['closed_at'], unique=False)
+        batch_op.create_index('ix_ticket_status_priority', ['status', 'priority'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('ticket', schema=None) as batch_op:
+        batch_op.drop_index('ix_ticket_status_priority')
         batch_op.drop_index(batch_op.f('ix_ticket_closed_at'))
         batch_op.drop_column('closed_at')
 
