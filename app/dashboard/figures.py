@@ -29,5 +29,5 @@ class Change:
     def text(self) -> str:
         if self.before == 0:
             return "±0%" if self.now == 0 else "new"  # no percentage of nothing
-        percent = (self.now - self.before) / self.before * 100
-        return "±0%" if percent == 0 else f"{percent:+,.0f}%"
+        percent = round((self.now - self.before) / self.before * 100)
+        return "±0%" if percent == 0 else f"{percent:+,}%"  # never "-0%"

@@ -224,7 +224,7 @@ class Ticket(Base):
         return f"#{self.id} {self.subject}"
 
 
-@event.listens_for(Ticket.status, "set")
+@event.listens_for(Ticket.status, "set", active_history=True)
 def _stamp_closing(ticket: Ticket, value: Any, previous: Any, _initiator: Any) -> None:
     if value == TicketStatus.CLOSED and previous != TicketStatus.CLOSED:
         ticket.closed_at = now_utc()

@@ -268,6 +268,7 @@ def test_a_change_from_nothing_is_new_and_no_change_is_zero() -> None:
     assert Change(Decimal(0), Decimal(0)).text == "±0%"
     assert Change(Decimal(1500), Decimal(1000)).text == "+50%"
     assert Change(Decimal(1), Decimal(4)).direction == "down"
+    assert Change(Decimal("999.9"), Decimal(1000)).text == "±0%"  # not "-0%"
 
 
 def test_closing_a_ticket_stamps_when_and_reopening_clears_it() -> None:
