@@ -226,9 +226,11 @@ class Ticket(Base):
 
 @event.listens_for(Ticket.status, "set", active_history=True)
 def _stamp_closing(ticket: Ticket, value: Any, previous: Any, _initiator: Any) -> None:
-    if value == TicketStatus.CLOSED and previous != TicketStatus.CLOSED:
+    # Forms set the stored string ("closed"), code the member: both mean closed.
+    closed = (TicketStatus.CLOSED, TicketStatus.CLOSED.value)
+    if value in closed and previous not in closed:
         ticket.closed_at = now_utc()
-    elif value != TicketStatus.CLOSED:
+    elif value not in closed:
         ticket.closed_at = None
 
 

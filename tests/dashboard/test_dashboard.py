@@ -35,7 +35,7 @@ from app.models.jobs import JobRun, ScheduledJob
 from app.notifications.service import notify
 from app.statement_log import StatementLog
 from tests import factories
-from tests.conftest import add_user, make_config, sign_in
+from tests.conftest import add_user, csrf_token, make_config, sign_in
 
 NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
 TODAY = dt.datetime(2026, 6, 15, tzinfo=dt.UTC)
@@ -301,3 +301,29 @@ def test_a_team_adds_a_card_with_one_declared_function(
     assert re.findall(r'data-sb-card="([^"]+)"', page)[0] == "orders_by_ada"
     assert 'data-sb-refresh-on="model:order"' in page
     assert 'data-sb-figure="unread">8<' in card(boss, "orders_by_ada")
+
+
+def test_a_ticket_closed_in_the_admin_counts_as_closed_today(boss: TestClient) -> None:
+    form = boss.get("/admin/ticket/create").text
+    assert 'name="closed_at"' not in form  # stamped, never typed
+    saved = boss.post(
+        "/admin/ticket/create",
+        data={
+            "csrftoken": csrf_token(form),
+            "customer": "1",
+            "subject": "Solved on the phone",
+            "priority": "normal",
+            "status": "closed",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text[-500:]
+    assert 'name="closed_at"' not in boss.get("/admin/ticket/edit?pk=6").text
+
+    async def closed_at() -> dt.datetime | None:
+        async with boss.app.state.session_factory() as session:  # type: ignore[attr-defined]
+            stmt = select(Ticket.closed_at).where(Ticket.subject == "Solved on the phone")
+            return await session.scalar(stmt)
+
+    assert boss.portal is not None
+    assert boss.portal.call(closed_at) is not None
