@@ -493,10 +493,17 @@ document.addEventListener("click", (event) => {
   const askedAt = new Map(); // card name -> when it was last fetched
   const waiting = new Map(); // card name -> the timer of its next fetch
 
+  const BUSY_RETRY_MS = 100;
+
   function refresh(name) {
+    const card = document.querySelector(`[data-sb-card="${CSS.escape(name)}"]`);
+    if (card?.classList.contains("htmx-request")) {
+      // htmx drops a trigger while the card's last fetch is on its way: ask once it is back.
+      waiting.set(name, setTimeout(() => refresh(name), BUSY_RETRY_MS));
+      return;
+    }
     waiting.delete(name);
     askedAt.set(name, Date.now());
-    const card = document.querySelector(`[data-sb-card="${CSS.escape(name)}"]`);
     if (card) htmx.trigger(card, "sb:refresh");
   }
 

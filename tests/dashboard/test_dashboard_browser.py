@@ -4,6 +4,7 @@ a new order over /ws without the page reloading."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -86,3 +87,36 @@ def test_a_new_order_changes_the_orders_card_without_a_reload(new_page: Page, se
     expect(today.locator("[data-sb-figure=orders]")).to_have_text("3")
     expect(today.locator("[data-sb-figure=revenue]")).to_have_text("10,250.50")
     assert page.evaluate("window.sbNotReloaded") is True
+
+
+def test_a_burst_of_orders_refreshes_the_card_at_most_once_a_second_and_misses_none(
+    new_page: Page, served: str
+) -> None:
+    page = signed_in(new_page, served)
+    # When each fetch of the orders card starts, on the page's own clock (ms).
+    page.evaluate(
+        """window.sbFetches = [];
+        document.body.addEventListener("htmx:beforeRequest", (event) => {
+          if (event.detail.pathInfo.requestPath.endsWith("/cards/orders")) {
+            window.sbFetches.push(performance.now());
+          }
+        });"""
+    )
+    other = page.context.new_page()
+    other.goto(f"{served}/admin/order/create")
+    token = other.locator("input[name=csrftoken]").first.input_value()
+    burst = 6
+    for _ in range(burst):
+        saved = other.request.post(
+            f"{served}/admin/order/create",
+            form={"customer": "1", "status": "paid", "total": "1.00", "csrftoken": token},
+            max_redirects=0,
+        )
+        assert saved.status == 303
+
+    today = page.locator("#sb-card-orders tr[data-sb-period='Today']")
+    expect(today.locator("[data-sb-figure=orders]")).to_have_text(str(2 + burst))
+    fetches = page.evaluate("window.sbFetches")
+    assert 1 <= len(fetches) < burst
+    gaps = [later - earlier for earlier, later in itertools.pairwise(fetches)]
+    assert all(gap >= 990 for gap in gaps), gaps  # milliseconds between two fetches
