@@ -50,13 +50,13 @@ class Dashboard(CustomView):
         async with self.session_factory() as session:
             return [(card, await card.read(session, self.clock, user)) for card in cards]
 
-    def context(self, request: Request, user: CurrentUser) -> dict[str, Any]:
+    def context(self, user: CurrentUser) -> dict[str, Any]:
         return {"user": user, "model_keys": self.model_keys}
 
     @route("")
     async def index(self, request: Request) -> Response:
         user = self.signed_in(request)
-        context = self.context(request, user)
+        context = self.context(user)
         context["title"] = "Dashboard"
         context["cards"] = await self.shown(user, cards_for(user))
         return admin_page(self, request, "dashboard/index.html", context)
@@ -71,6 +71,6 @@ class Dashboard(CustomView):
         if not card.visible_to(user):
             raise Forbidden(f"the {name} card needs {card.permission}")
         ((_, figures),) = await self.shown(user, [card])
-        context = self.context(request, user) | {"card": card, "figures": figures}
+        context = self.context(user) | {"card": card, "figures": figures}
         assert self.templates is not None, "set by the admin when the view is registered"
         return self.templates.TemplateResponse(request, "dashboard/card.html", context)
