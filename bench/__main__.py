@@ -10,6 +10,7 @@ from collections.abc import Sequence
 BENCHMARKS = (
     "admin_list",
     "auth_overhead",
+    "dashboard",
     "notifications",
     "scheduler",
     "search",

@@ -533,4 +533,57 @@ document.addEventListener("click", (event) => {
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
+// ---------------------------------------------------------------------------------------------
+// The dashboard (/admin/): each card names the frames it follows in data-sb-refresh-on
+// (`model`, `model:<key>`, `job-finished`, `unread`). A matching frame has htmx fetch the card
+// again (hx-trigger="sb:refresh"), at most once a second per card; a frame that comes within
+// that second is not dropped: the card is fetched once more when the second is up.
+(() => {
+  const CARD_REFRESH_MS = 1000;
+  const FINISHED = new Set(["succeeded", "failed", "timed_out", "abandoned", "skipped"]);
+  const askedAt = new Map(); // card name -> when it was last fetched
+  const waiting = new Map(); // card name -> the timer of its next fetch
+
+  const BUSY_RETRY_MS = 100;
+
+  function refresh(name) {
+    const card = document.querySelector(`[data-sb-card="${CSS.escape(name)}"]`);
+    if (card?.classList.contains("htmx-request")) {
+      // htmx drops a trigger while the card's last fetch is on its way: ask once it is back.
+      waiting.set(name, setTimeout(() => refresh(name), BUSY_RETRY_MS));
+      return;
+    }
+    waiting.delete(name);
+    askedAt.set(name, Date.now());
+    if (card) htmx.trigger(card, "sb:refresh");
+  }
+
+  function follow(keys) {
+    for (const card of document.querySelectorAll("[data-sb-card][data-sb-refresh-on]")) {
+      const wanted = card.dataset.sbRefreshOn.split(" ");
+      if (!keys.some((key) => wanted.includes(key))) continue;
+      const name = card.dataset.sbCard;
+      if (waiting.has(name)) continue; // the fetch already waiting will show this change too
+      const wait = (askedAt.get(name) ?? 0) + CARD_REFRESH_MS - Date.now();
+      if (wait <= 0) refresh(name);
+      else waiting.set(name, setTimeout(() => refresh(name), wait));
+    }
+  }
+
+  function start() {
+    if (!window.htmx || !document.querySelector("[data-sb-card]")) return; // not the dashboard
+    document.body.addEventListener("sb:model", (event) => {
+      follow(["model", `model:${event.detail.model}`]);
+    });
+    document.body.addEventListener("sb:job", (event) => {
+      if (FINISHED.has(event.detail.status)) follow(["job-finished"]);
+    });
+    document.body.addEventListener("sb:badge", () => follow(["unread"]));
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
 })();

@@ -21,7 +21,16 @@ import pytest
 import starlette_admin
 
 APP = Path(__file__).resolve().parents[1] / "app"
-CAPABILITIES = ("audit", "auth", "channels", "constance", "notifications", "scheduler", "shop")
+CAPABILITIES = (
+    "audit",
+    "auth",
+    "channels",
+    "constance",
+    "dashboard",
+    "notifications",
+    "scheduler",
+    "shop",
+)
 ENTRY_POINTS = {
     "app/auth/commands.py",
     "app/constance/commands.py",

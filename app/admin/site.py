@@ -16,6 +16,7 @@ from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
 from app.admin.chrome import StarboardChrome
 from app.admin.csrf import SessionBoundCSRF
+from app.admin.dashboard import Dashboard
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
 from app.admin.library import UploadClosingAdmin
@@ -101,11 +102,13 @@ def build_admin(
     broker: Broker,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Admin:
+    dashboard = Dashboard(session_factory, clock)
     admin = StarboardAdmin(
         session_factory,
         title="Starboard",
         base_url="/admin",
         templates_dir=str(PROJECT_DIR / "templates"),
+        index_view=dashboard,
         auth_provider=AccountAuthProvider(
             session_factory,
             throttle,
@@ -132,6 +135,7 @@ def build_admin(
     admin.model_views = tuple(views)
     admin.add_view(GlobalSearch(views))
     keys = [str(view.key) for view in views]
+    dashboard.model_keys = frozenset(keys)
     admin.add_view(NotificationInbox(broker, session_factory))
     admin.add_view(SettingsPage())
     # After the settings page: its route goes in front of `/settings/{key}`.

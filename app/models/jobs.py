@@ -95,6 +95,7 @@ class JobRun(Base):
         UniqueConstraint("job", "scheduled_for"),
         Index("ix_job_run_job_id", "job", "id"),
         Index("ix_job_run_status_lease", "status", "lease_until"),
+        Index("ix_job_run_created_at", "created_at"),  # the dashboard's last 24 hours
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

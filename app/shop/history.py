@@ -43,6 +43,7 @@ TICKET_COLUMNS = (
     "priority",
     "status",
     "created_at",
+    "closed_at",
 )
 
 FIRST_NAMES = (
@@ -287,6 +288,13 @@ def ticket_rows(chunk: int, orders: list[Row], last_order_id: int) -> list[Row]:
         opened = min(opened, REFERENCE_TS)
         priority = pick(PRIORITY_ODDS, roll())
         ticket_status = pick(by_age(TICKET_STATUS_BY_AGE, REFERENCE_TS - opened), roll())
+        # Closed 1 to 72 hours after opening, from the id: no draw, so the other columns
+        # stay as they were seeded before tickets had a closing time.
+        closed_at = (
+            moment(min(opened + (1 + ticket_id % 72) * HOUR, REFERENCE_TS))
+            if ticket_status == CLOSED
+            else None
+        )
         rows.append(
             (
                 ticket_id,
@@ -297,6 +305,7 @@ def ticket_rows(chunk: int, orders: list[Row], last_order_id: int) -> list[Row]:
                 priority,
                 ticket_status,
                 moment(opened),
+                closed_at,
             )
         )
     return rows

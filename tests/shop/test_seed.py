@@ -30,6 +30,7 @@ from app.models import (
     Product,
     Tag,
     Ticket,
+    TicketStatus,
     User,
     product_tag,
 )
@@ -220,6 +221,13 @@ async def test_the_demo_looks_like_a_shop(session_factory: Factory) -> None:
     for ticket in tickets:
         if ticket.order_id is not None:
             assert orders[ticket.order_id].customer_id == ticket.customer_id
+        # Closed tickets say when, after they were opened and by the reference day; others not.
+        if ticket.status == TicketStatus.CLOSED:
+            assert ticket.closed_at is not None
+            closed = canonical(ticket.closed_at)
+            assert canonical(ticket.created_at) < closed <= latest
+        else:
+            assert ticket.closed_at is None
 
 
 async def test_new_rows_after_seeding_get_fresh_ids(session_factory: Factory) -> None:

@@ -1,0 +1,215 @@
+"""Dashboard latency at a million orders: the whole page and its costliest cards alone.
+
+Seeds 1,000,000 orders once (the same databases as bench/admin_list.py, reused between runs;
+`BENCH_ORDERS=20000` for a smoke run) and times `/admin/` signed in as a superuser (every card)
+server-side, in-process through ASGI, on SQLite and on PostgreSQL, with the SQL statements each
+request sends. The app's clock is pinned to the seeded shop's last trading day, so "today",
+7 and 30 days and the charts all cover the densest stretch of orders.
+
+    python -m bench.dashboard [--backend sqlite|postgres|both] [--repeats N] [--explain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import Secret
+
+from app.clock import FakeClock
+from app.config import Config
+from app.main import create_app
+from app.shop.clock import REFERENCE_DAY
+from app.statement_log import StatementLog
+from bench.admin_list import server_version, sql_counts
+from bench.client import signed_in_client, timed_get
+from bench.dataset import (
+    BENCH_DIR,
+    BenchConfigError,
+    order_count,
+    postgres_url,
+    prepare,
+    sqlite_url,
+)
+from bench.postgres import PostgresUnavailable, running_postgres
+from bench.statements import explain
+from bench.stats import Samples, count, load_average, ms, table, verdict
+
+# Midday of the seeded shop's last day: a full "today" and 60 full days behind it.
+PINNED_AT = REFERENCE_DAY - dt.timedelta(hours=12)
+WARMUP = 3
+REPEATS = 40  # p95 is then the 38th of 40
+GOAL_MS = 150.0
+# The page: the signed-in user and one statement a card (nine for a superuser).
+PAGE_STATEMENTS = 10
+CARD_STATEMENTS = 2
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    path: str
+    must_show: str  # text the answer must hold: a page that errs quietly is no measurement
+    max_statements: int
+
+
+CASES = (
+    Case("dashboard", "/admin/", 'data-sb-card="recent_activity"', PAGE_STATEMENTS),
+    Case(
+        "orders card", "/admin/dashboard/cards/orders", 'data-sb-period="30 days"', CARD_STATEMENTS
+    ),
+    Case(
+        "orders chart", "/admin/dashboard/cards/orders_per_day", 'data-points="30"', CARD_STATEMENTS
+    ),
+    Case(
+        "job runs chart",
+        "/admin/dashboard/cards/job_runs_per_hour",
+        'data-points="24"',
+        CARD_STATEMENTS,
+    ),
+)
+
+
+@dataclass
+class Outcome:
+    case: Case
+    times: Samples = field(default_factory=Samples)
+    db: Samples = field(default_factory=Samples)
+    statements: list[int] = field(default_factory=list)
+
+    def failures(self) -> list[str]:
+        reasons = []
+        if self.times.p95 > GOAL_MS:
+            reasons.append(f"p95 {self.times.p95:.1f} ms > {GOAL_MS:.0f} ms")
+        if max(self.statements) > self.case.max_statements:
+            reasons.append(f"{max(self.statements)} SQL statements > {self.case.max_statements}")
+        return reasons
+
+
+async def measure(
+    client: httpx.AsyncClient, log: StatementLog, case: Case, repeats: int
+) -> Outcome:
+    outcome = Outcome(case)
+    for i in range(WARMUP + repeats):
+        timing = await timed_get(client, log, case.path)
+        if case.must_show not in timing.response.text:
+            raise RuntimeError(f"{case.name}: {case.path} does not show {case.must_show!r}")
+        if i >= WARMUP:
+            outcome.times.add(timing.seconds)
+            outcome.db.add(timing.db_seconds)
+            outcome.statements.append(timing.statements)
+    return outcome
+
+
+async def print_plans(client: httpx.AsyncClient, log: StatementLog, engine: AsyncEngine) -> None:
+    log.reset()
+    await client.get(CASES[0].path)
+    recorded = list(log.statements)
+    print(f"\n--- dashboard: {len(recorded)} statement(s)")
+    for statement, parameters in recorded:
+        print(f"\n{statement}\n  parameters: {parameters}\n")
+        print(await explain(engine, statement, parameters))
+
+
+async def run_backend(url: str, repeats: int, show_plans: bool) -> tuple[str, list[Outcome]]:
+    config = Config(database_url=url, secret_key=Secret("bench-secret"), scheduler="off")
+    app = create_app(config, clock=FakeClock(PINNED_AT))
+    log = StatementLog(app.state.engine)
+    async with signed_in_client(app) as client:
+        outcomes = []
+        print(f"  load average before: {load_average()}", flush=True)
+        for case in CASES:
+            print(f"  measuring {case.name} ...", flush=True)
+            outcomes.append(await measure(client, log, case, repeats))
+        print(f"  load average after: {load_average()}", flush=True)
+        if show_plans:
+            await print_plans(client, log, app.state.engine)
+        return await server_version(app.state.engine), outcomes
+
+
+def report(title: str, outcomes: Sequence[Outcome], repeats: int) -> str:
+    headers = ["case", "p50", "p95", "p99", "db p50", "SQL", "goal p95", "result"]
+    rows = [
+        [
+            o.case.name,
+            ms(o.times.p50),
+            ms(o.times.p95),
+            ms(o.times.p99),
+            ms(o.db.p50),
+            sql_counts(o.statements),
+            f"<= {GOAL_MS:.0f} ms",
+            "FAIL" if o.failures() else "PASS",
+        ]
+        for o in outcomes
+    ]
+    lines = [
+        f"\n{title}",
+        f"latency in ms, server-side (in-process ASGI, request to full body), {repeats} requests"
+        f" per case after {WARMUP} warm-ups, signed in as a superuser (every card), clock at"
+        f" {PINNED_AT:%Y-%m-%d %H:%M} UTC;\n"
+        "db = time inside the database driver; SQL = statements per request",
+        "",
+        table(headers, rows),
+    ]
+    lines.extend(f"FAIL {o.case.name}: {'; '.join(o.failures())}" for o in outcomes if o.failures())
+    return "\n".join(lines)
+
+
+def summary(results: dict[str, list[Outcome]]) -> str:
+    total = sum(len(outcomes) for outcomes in results.values())
+    failing = [
+        f"{backend} {o.case.name} ({'; '.join(o.failures())})"
+        for backend, outcomes in results.items()
+        for o in outcomes
+        if o.failures()
+    ]
+    line = verdict("dashboard", total - len(failing), total, "cases meet the goal", failing)
+    return line + (" (rerun with --explain for query plans)" if failing else "")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.dashboard", description=__doc__)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--repeats", type=count, default=REPEATS, help="timed requests per case")
+    parser.add_argument("--explain", action="store_true", help="print the page's query plans")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        orders = order_count()
+    except BenchConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    results: dict[str, list[Outcome]] = {}
+    if args.backend in ("sqlite", "both"):
+        url = sqlite_url(orders)
+        print(f"dashboard on SQLite, {orders:,} orders ({url})", flush=True)
+        prepare(url, orders)
+        version, outcomes = asyncio.run(run_backend(url, args.repeats, args.explain))
+        results["SQLite"] = outcomes
+        print(report(f"{version}, {orders:,} orders", outcomes, args.repeats))
+    if args.backend in ("postgres", "both"):
+        try:
+            with running_postgres(BENCH_DIR / "pg") as server:
+                url = asyncio.run(postgres_url(server, orders))
+                print(f"\ndashboard on PostgreSQL, {orders:,} orders ({url})", flush=True)
+                prepare(url, orders)
+                version, outcomes = asyncio.run(run_backend(url, args.repeats, args.explain))
+            results["PostgreSQL"] = outcomes
+            print(report(f"{version}, {orders:,} orders", outcomes, args.repeats))
+        except PostgresUnavailable as exc:
+            print(f"\ndashboard on PostgreSQL skipped: {exc}")
+    print("\n" + summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
