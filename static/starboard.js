@@ -533,6 +533,8 @@ document.addEventListener("click", (event) => {
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
+})();
+
 // ---------------------------------------------------------------------------------------------
 // The dashboard (/admin/): each card names the frames it follows in data-sb-refresh-on
 // (`model`, `model:<key>`, `job-finished`, `unread`). A matching frame has htmx fetch the card

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 from starlette.testclient import TestClient
 
@@ -30,3 +31,12 @@ def test_a_missing_static_file_is_a_plain_404(admin_client: TestClient) -> None:
     # Plain text, not the admin's styled error page (a script tag gets no HTML to run).
     assert response.headers["content-type"].startswith("text/plain")
     assert response.text == "Not Found"
+
+
+def test_our_scripts_parse() -> None:
+    # A merge can leave a script that no browser runs; Node, which set-up needs anyway, says so.
+    for script in sorted((PROJECT_DIR / "static").glob("*.js")):
+        checked = subprocess.run(
+            ["node", "--check", str(script)], capture_output=True, text=True, timeout=60
+        )
+        assert checked.returncode == 0, f"{script.name}: {checked.stderr}"
