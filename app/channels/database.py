@@ -59,6 +59,7 @@ class DatabaseBroker:
     async def start(self) -> None:
         """Listens from the newest row on; publishes from here on are written in the background."""
         self._closing = False
+        self._wanted = asyncio.Event()  # bound to this start's loop (tests start apps again)
         # Background work: request statement budgets count the request's own statements only.
         with background_work():
             with contextlib.suppress(Exception):  # database away: the reader finds it later
