@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.channels import Message, Subscription
@@ -14,6 +15,7 @@ from app.channels.database import BATCH, KEEP_S, DatabaseBroker
 from app.clock import FakeClock
 from app.db import create_engine
 from app.models import RelayedFrame
+from app.statement_log import StatementLog
 from tests.services import free_port
 
 WAIT_S = 5.0
@@ -152,3 +154,41 @@ async def test_without_the_database_a_publish_still_reaches_this_process_and_is_
     assert [r.getMessage()[:45] for r in caplog.records] == [
         "channels: frames not relayed to other process"
     ]
+
+
+async def test_a_serving_process_writes_a_burst_in_one_statement(engine: AsyncEngine) -> None:
+    inserts: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO RELAYED_FRAME"):
+            inserts.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    broker = DatabaseBroker(engine)
+    await broker.start()
+    try:
+        await asyncio.gather(*(broker.publish("jobs", {"n": n}) for n in range(50)))
+    finally:
+        await broker.stop()
+
+    assert len(inserts) == 1
+    assert await rows(engine) == 50
+
+
+async def test_what_the_broker_reads_and_writes_counts_towards_no_request(
+    engine: AsyncEngine,
+) -> None:
+    log = StatementLog(engine)
+    listener, publisher = DatabaseBroker(engine), DatabaseBroker(engine)
+    tab = await listener.subscribe(["all"])
+    await listener.start()
+    await publisher.start()
+    try:
+        await publisher.publish("all", {"n": 1})
+        async with asyncio.timeout(WAIT_S):
+            assert await tab.get() == Message("all", {"n": 1})
+    finally:
+        await publisher.stop()
+        await listener.stop()
+
+    assert log.listing() == ""
