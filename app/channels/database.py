@@ -132,9 +132,9 @@ class DatabaseBroker:
     async def _read_regularly(self) -> None:
         while True:
             more = False
+            await self._prune_now_and_then()
             try:
                 more = await self.read()
-                await self._prune_now_and_then()
             except Exception as error:
                 if not self._reading_failed:
                     _log.warning("channels: not hearing other processes: %s", error)
@@ -196,7 +196,10 @@ class DatabaseBroker:
         if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_S:
             return
         self._pruned_at = now
-        await self.prune()
+        try:
+            await self.prune()
+        except Exception as error:  # left for the next time; reading is what matters
+            _log.warning("channels: old relayed frames not deleted: %s", error)
 
     async def prune(self) -> None:
         """Deletes the rows every listening process has had time to read."""

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.channels import Message, Subscription
+from app.channels import Message, Subscription, missed
 from app.channels.database import BATCH, KEEP_S, DatabaseBroker
 from app.clock import FakeClock
 from app.db import create_engine
@@ -192,3 +192,30 @@ async def test_what_the_broker_reads_and_writes_counts_towards_no_request(
         await listener.stop()
 
     assert log.listing() == ""
+
+
+async def test_a_listener_that_could_not_read_tells_its_subscribers_they_missed_messages(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    broker = DatabaseBroker(engine, clock)
+    tab = await broker.subscribe(["all"])
+    await broker.start()
+    read, faults = broker.read, [OSError("database away")]
+
+    async def failing_once() -> bool:
+        if faults:
+            raise faults.pop()
+        return await read()
+
+    monkeypatch.setattr(broker, "read", failing_once)  # before its reader first runs
+    told = asyncio.create_task(tab.get())
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while not told.done():
+                await clock.advance(1.0)
+                await asyncio.sleep(0.01)
+    finally:
+        await broker.stop()
+
+    assert faults == [] and told.result() == missed()
