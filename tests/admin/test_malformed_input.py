@@ -341,3 +341,41 @@ def test_a_form_that_names_utf_8_is_read(root: TestClient, database_url: str) ->
 
     assert answer.status_code == 303
     assert scalar(database_url, select(Tag.id).where(Tag.name == "café")) is not None
+
+
+# --- requests the library's own code read as a server error ---------------------------------
+
+
+@ON_SQLITE
+def test_a_batch_action_that_names_no_action_is_refused_naming_name(
+    root: TestClient, database_url: str
+) -> None:
+    token = token_of(root)
+    before = counts(database_url)
+
+    answer = root.post(
+        "/admin/_api/product/action", params={"pks": ["1"]}, headers={"X-CSRFToken": token}
+    )
+
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"detail": "name: the action to run, such as delete or export", "field": "name"},
+    )
+    assert counts(database_url) == before
+
+
+@ON_SQLITE
+def test_a_multipart_body_the_csrf_check_cannot_parse_is_refused_and_changes_nothing(
+    root: TestClient, database_url: str
+) -> None:
+    for content_type, body, says in [
+        ("multipart/form-data", b"--x\r\n", "Missing boundary in multipart."),
+        ("multipart/form-data; boundary=XX", b"garbage", "Invalid multipart data."),
+    ]:
+        answer = root.post(
+            "/admin/tag/create", content=body, headers={"Content-Type": content_type}
+        )
+        # 4xx: the form is refused as unreadable (a body-limits check may answer it first).
+        assert 400 <= answer.status_code < 500, content_type
+        assert says in answer.text, answer.text
+    assert scalar(database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
