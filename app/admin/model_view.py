@@ -51,7 +51,7 @@ from app.admin.library import (
 )
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.paging import MAX_PAGE, query_number
-from app.admin.unparsed_input import unreadable_fields, unstorable_text
+from app.admin.unparsed_input import too_long_text, unreadable_fields, unstorable_text
 from app.auth.current import current_user
 from app.auth.permissions import model_permission
 from app.auth.secrets import is_secret
@@ -109,6 +109,14 @@ class MapperDefaults:
             if f"{table}.{name}" in text or f"uq_{table}_{name}" in text:
                 return str(prop.key)
         return None
+
+    def text_lengths(self) -> dict[str, int]:
+        """Each text column's declared length (String(40)), by attribute."""
+        return {
+            str(prop.key): int(prop.columns[0].type.length)
+            for prop in self.columns
+            if isinstance(prop.columns[0].type, String) and prop.columns[0].type.length
+        }
 
     def one_to_many(self) -> list[str]:
         return [rel.key for rel in self.relations if rel.uselist and not is_many_to_many(rel)]
@@ -378,6 +386,7 @@ class AutoModelView(ModelView):
             errors.update(error.errors)
         errors.update(unreadable_fields(fields, await request.form(), data))
         errors.update(unstorable_text(fields, data))
+        errors.update(too_long_text(fields, data, self._defaults.text_lengths()))
         if errors:
             raise FormValidationError(errors)
 

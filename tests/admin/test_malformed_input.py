@@ -379,3 +379,21 @@ def test_a_multipart_body_the_csrf_check_cannot_parse_is_refused_and_changes_not
         assert 400 <= answer.status_code < 500, content_type
         assert says in answer.text, answer.text
     assert scalar(database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
+
+
+def test_text_longer_than_its_column_is_refused_naming_the_field(
+    root: TestClient, database_url: str
+) -> None:
+    token = csrf_token(root.get("/admin/tag/create").text)
+
+    refused = root.post("/admin/tag/create", data={"csrftoken": token, "name": "x" * 41})
+    taken = root.post(
+        "/admin/tag/create", data={"csrftoken": token, "name": "y" * 40}, follow_redirects=False
+    )
+
+    assert refused.status_code == 422
+    assert "Name: at most 40 characters" in refused.text
+    assert taken.status_code == 303
+    names = scalar(database_url, select(func.count()).select_from(Tag).where(Tag.name == "y" * 40))
+    assert names == 1
+    assert scalar(database_url, select(func.count()).select_from(Tag)) == 4  # the shop's 3 + 1
