@@ -400,6 +400,33 @@ def test_the_walk_reaches_every_model_and_custom_page(walk_as: WalkAs) -> None:
     assert {"/admin/product/list", "/admin/user/list", "/admin/audit/list"} <= paths
 
 
+@pytest.mark.postgres
+def test_a_superuser_saving_malformed_forms_on_postgresql_gets_no_server_error(
+    migrated_postgres_url: str, error_log: ErrorLog
+) -> None:
+    """PostgreSQL refuses what SQLite stores (text past its column's length, NUL): every form
+    of every model, and every other form, given each malformed form body."""
+    fill_shop(migrated_postgres_url, customers=3, orders_each=1)
+    add_user(migrated_postgres_url, "root")
+    app = create_app(make_config(migrated_postgres_url))
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        sign_in(client, "root")
+        walk = Walk(client, csrf_token(client.get("/admin/notifications").text))
+        for address in addresses(app):
+            saves = address.template.endswith(("/create", "/edit", "/inline-edit"))
+            if "POST" not in address.methods or address.template.endswith(
+                ("/logout", "/_api/{key}/action", "/row-action", "/import")
+            ):
+                continue
+            count = len(list(itertools.product(*address.valid.values()))) if saves else 1
+            for path in itertools.islice(address.valid_paths(), count):
+                for turn in range(3):
+                    walk.ask("POST", f"{path}?pk=1", form_body(turn))
+
+    assert walk.server_errors == []
+    assert error_log.lines() == []
+
+
 # --- /ws ------------------------------------------------------------------------------------
 
 WS = "wss://testserver/ws"

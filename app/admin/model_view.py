@@ -6,6 +6,7 @@ view of that model; override only what differs (like Django's `ModelAdmin`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote_plus
@@ -67,6 +68,23 @@ LOOKUP_LIMIT = 100
 # Stands in for a row's key while a link is built once for a whole list page (see RowLinks).
 _KEY_SLOT = "\x00key\x00"
 _PG_CLASS = table_clause("pg_class", column("reltuples"), column("oid"))
+
+
+class DuplicateIsInput(logging.Filter):
+    """starlette-admin logs every failed save as an error with its traceback, before the view's
+    handle_exception answers it. A value another row already has is the operator's input,
+    answered as a form error naming the field: a warning, without a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        # SQLite: "UNIQUE constraint failed"; PostgreSQL: "violates unique constraint".
+        if isinstance(error, IntegrityError) and "unique constraint" in str(error.orig).lower():
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("starlette_admin.contrib.sqla.view").addFilter(DuplicateIsInput())
 
 
 def is_to_one(rel: RelationshipProperty[Any]) -> bool:

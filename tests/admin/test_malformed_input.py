@@ -3,6 +3,7 @@ query parameter out of its bounds, never a 500, and nothing changed (docs/refere
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -397,3 +398,25 @@ def test_text_longer_than_its_column_is_refused_naming_the_field(
     names = scalar(database_url, select(func.count()).select_from(Tag).where(Tag.name == "y" * 40))
     assert names == 1
     assert scalar(database_url, select(func.count()).select_from(Tag)) == 4  # the shop's 3 + 1
+
+
+def test_a_duplicate_value_is_a_form_error_and_logs_no_traceback(
+    root: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = csrf_token(root.get("/admin/tag/create").text)
+    taken = scalar_name(root)
+
+    with caplog.at_level(logging.INFO):
+        answer = root.post("/admin/tag/create", data={"csrftoken": token, "name": taken})
+
+    assert answer.status_code == 422
+    assert "another record already has this value" in answer.text
+    assert [
+        r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
+    ] == []
+
+
+def scalar_name(client: TestClient) -> str:
+    """The name of one of the shop's tags, read from the tag list."""
+    listed = client.get("/admin/_api/tag/relation-lookup", params={"limit": "1"}).json()
+    return str(listed["items"][0]["name"])
