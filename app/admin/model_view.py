@@ -6,6 +6,7 @@ view of that model; override only what differs (like Django's `ModelAdmin`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote_plus
@@ -52,7 +53,7 @@ from app.admin.library import (
 )
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.paging import MAX_PAGE, query_number
-from app.admin.unparsed_input import unreadable_fields, unstorable_text
+from app.admin.unparsed_input import too_long_text, unreadable_fields, unstorable_text
 from app.auth.current import current_user
 from app.auth.permissions import model_permission
 from app.auth.secrets import is_secret
@@ -68,6 +69,23 @@ LOOKUP_LIMIT = 100
 # Stands in for a row's key while a link is built once for a whole list page (see RowLinks).
 _KEY_SLOT = "\x00key\x00"
 _PG_CLASS = table_clause("pg_class", column("reltuples"), column("oid"))
+
+
+class DuplicateIsInput(logging.Filter):
+    """starlette-admin logs every failed save as an error with its traceback, before the view's
+    handle_exception answers it. A value another row already has is the operator's input,
+    answered as a form error naming the field: a warning, without a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        # SQLite: "UNIQUE constraint failed"; PostgreSQL: "violates unique constraint".
+        if isinstance(error, IntegrityError) and "unique constraint" in str(error.orig).lower():
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("starlette_admin.contrib.sqla.view").addFilter(DuplicateIsInput())
 
 
 def is_to_one(rel: RelationshipProperty[Any]) -> bool:
@@ -110,6 +128,14 @@ class MapperDefaults:
             if f"{table}.{name}" in text or f"uq_{table}_{name}" in text:
                 return str(prop.key)
         return None
+
+    def text_lengths(self) -> dict[str, int]:
+        """Each text column's declared length (String(40)), by attribute."""
+        return {
+            str(prop.key): int(prop.columns[0].type.length)
+            for prop in self.columns
+            if isinstance(prop.columns[0].type, String) and prop.columns[0].type.length
+        }
 
     def one_to_many(self) -> list[str]:
         return [rel.key for rel in self.relations if rel.uselist and not is_many_to_many(rel)]
@@ -391,6 +417,7 @@ class AutoModelView(ModelView):
             errors.update(error.errors)
         errors.update(unreadable_fields(fields, await request.form(), data))
         errors.update(unstorable_text(fields, data))
+        errors.update(too_long_text(fields, data, self._defaults.text_lengths()))
         if errors:
             raise FormValidationError(errors)
 

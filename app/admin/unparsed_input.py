@@ -59,6 +59,20 @@ def unstorable_text(fields: Iterable[BaseField], data: Mapping[str, Any]) -> dic
     }
 
 
+def too_long_text(
+    fields: Iterable[BaseField], data: Mapping[str, Any], lengths: Mapping[str, int]
+) -> dict[str, str]:
+    """Text fields longer than their column holds: PostgreSQL fails the insert (a 500), and
+    SQLite would store what no other database could."""
+    return {
+        field.name: f"{field.label}: at most {lengths[field.name]:,} characters"
+        for field in fields
+        if field.name in lengths
+        and isinstance(data.get(field.name), str)
+        and len(data[field.name]) > lengths[field.name]
+    }
+
+
 def unreadable_fields(
     fields: Iterable[BaseField], form: FormData, data: Mapping[str, Any]
 ) -> dict[str, str]:

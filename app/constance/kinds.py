@@ -383,14 +383,21 @@ class DurationKind(Kind):
         raise BadValue(f"expected {self.accepted}")
 
     def show(self, value: Any) -> str:
-        total = int(value.total_seconds())
-        if total != value.total_seconds():
+        if value < dt.timedelta(0):
             return f"{value.total_seconds()}s"
+        total = value.days * 86400 + value.seconds
         parts: list[str] = []
         for unit, size in DURATION_UNITS.items():
             if total >= size or (unit == "s" and not parts):
                 parts.append(f"{total // size}{unit}")
                 total %= size
+        if value.microseconds:
+            # Written in digits: a float's repr (1e-06s for a microsecond) would not read back.
+            fraction = f"{value.microseconds:06d}".rstrip("0")
+            if parts[-1].endswith("s"):
+                parts[-1] = f"{parts[-1][:-1]}.{fraction}s"
+            else:
+                parts.append(f"0.{fraction}s")
         return "".join(parts)
 
 
@@ -429,7 +436,9 @@ class JsonKind(Kind):
         return value
 
     def show(self, value: Any) -> str:
-        return json.dumps(value, indent=2, sort_keys=True)
+        shown = json.dumps(value, indent=2, sort_keys=True)
+        # Indented, a value within the limit can pass it, and the form would refuse it back.
+        return shown if len(shown) <= TEXT_LIMIT else json.dumps(value, ensure_ascii=False)
 
 
 def unstorable(text: str) -> str | None:

@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -60,6 +61,30 @@ def resume_after(frame: dict[str, Any]) -> int:
     if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= LAST_ID:
         raise BadInput(f"resume: after must be a whole number from 0 to {LAST_ID}")
     return after
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Replay the user's notifications with an id above `after`, then go on live."""
+
+    after: int
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Answered with a pong."""
+
+
+def read_command(message: Mapping[str, Any]) -> Resume | Ping:
+    """What a client's frame asks for; BadInput, answered with an error frame, for anything
+    else. Pure, so that no frame, however made, raises anything but BadInput."""
+    frame = read_frame(message)
+    kind = frame.get("type") if frame is not None else None
+    if frame is not None and kind == "resume":
+        return Resume(resume_after(frame))
+    if kind == "ping":
+        return Ping()
+    raise BadInput(f"unreadable frame: send {CLIENT_FRAMES}")
 
 
 async def socket_user(websocket: WebSocket) -> CurrentUser | None:
@@ -200,19 +225,17 @@ class Tab:
             if message["type"] == "websocket.disconnect":
                 return
             try:
-                await self.answer(read_frame(message))
+                command = read_command(message)
             except BadInput as refused:
                 await self.send(error_frame(refused))
+            else:
+                await self.answer(command)
 
-    async def answer(self, frame: dict[str, Any] | None) -> None:
-        kind = frame.get("type") if frame is not None else None
-        if frame is not None and kind == "resume":
-            after = resume_after(frame)
+    async def answer(self, command: Resume | Ping) -> None:
+        if isinstance(command, Resume):
             # The client has everything up to `after`, and gets what this socket already sent.
-            self.floor = after
-            await self.replay(after)
+            self.floor = command.after
+            await self.replay(command.after)
             await self.send_unread()  # exact again after what the replay just delivered
-        elif kind == "ping":
-            await self.send({"type": "pong"})
         else:
-            raise BadInput(f"unreadable frame: send {CLIENT_FRAMES}")
+            await self.send({"type": "pong"})

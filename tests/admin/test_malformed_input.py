@@ -3,6 +3,7 @@ query parameter out of its bounds, never a 500, and nothing changed (docs/refere
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -341,3 +342,81 @@ def test_a_form_that_names_utf_8_is_read(root: TestClient, database_url: str) ->
 
     assert answer.status_code == 303
     assert scalar(database_url, select(Tag.id).where(Tag.name == "café")) is not None
+
+
+# --- requests the library's own code read as a server error ---------------------------------
+
+
+@ON_SQLITE
+def test_a_batch_action_that_names_no_action_is_refused_naming_name(
+    root: TestClient, database_url: str
+) -> None:
+    token = token_of(root)
+    before = counts(database_url)
+
+    answer = root.post(
+        "/admin/_api/product/action", params={"pks": ["1"]}, headers={"X-CSRFToken": token}
+    )
+
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"detail": "name: the action to run, such as delete or export", "field": "name"},
+    )
+    assert counts(database_url) == before
+
+
+@ON_SQLITE
+def test_a_multipart_body_the_csrf_check_cannot_parse_is_refused_and_changes_nothing(
+    root: TestClient, database_url: str
+) -> None:
+    for content_type, body, says in [
+        ("multipart/form-data", b"--x\r\n", "Missing boundary in multipart."),
+        ("multipart/form-data; boundary=XX", b"garbage", "Invalid multipart data."),
+    ]:
+        answer = root.post(
+            "/admin/tag/create", content=body, headers={"Content-Type": content_type}
+        )
+        # 4xx: the form is refused as unreadable (a body-limits check may answer it first).
+        assert 400 <= answer.status_code < 500, content_type
+        assert says in answer.text, answer.text
+    assert scalar(database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
+
+
+def test_text_longer_than_its_column_is_refused_naming_the_field(
+    root: TestClient, database_url: str
+) -> None:
+    token = csrf_token(root.get("/admin/tag/create").text)
+
+    refused = root.post("/admin/tag/create", data={"csrftoken": token, "name": "x" * 41})
+    taken = root.post(
+        "/admin/tag/create", data={"csrftoken": token, "name": "y" * 40}, follow_redirects=False
+    )
+
+    assert refused.status_code == 422
+    assert "Name: at most 40 characters" in refused.text
+    assert taken.status_code == 303
+    names = scalar(database_url, select(func.count()).select_from(Tag).where(Tag.name == "y" * 40))
+    assert names == 1
+    assert scalar(database_url, select(func.count()).select_from(Tag)) == 4  # the shop's 3 + 1
+
+
+def test_a_duplicate_value_is_a_form_error_and_logs_no_traceback(
+    root: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = csrf_token(root.get("/admin/tag/create").text)
+    taken = scalar_name(root)
+
+    with caplog.at_level(logging.INFO):
+        answer = root.post("/admin/tag/create", data={"csrftoken": token, "name": taken})
+
+    assert answer.status_code == 422
+    assert "another record already has this value" in answer.text
+    assert [
+        r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
+    ] == []
+
+
+def scalar_name(client: TestClient) -> str:
+    """The name of one of the shop's tags, read from the tag list."""
+    listed = client.get("/admin/_api/tag/relation-lookup", params={"limit": "1"}).json()
+    return str(listed["items"][0]["name"])
