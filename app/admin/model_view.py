@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, joinedload
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.functions import FunctionElement
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.status import HTTP_403_FORBIDDEN
@@ -50,6 +51,7 @@ from app.admin.library import (
     searched_and_filtered,
     url_key_parts,
 )
+from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.paging import MAX_PAGE, query_number
 from app.admin.unparsed_input import unreadable_fields, unstorable_text
@@ -421,6 +423,29 @@ class AutoModelView(ModelView):
                 clauses.append(pk[0] == number)
         return or_(*clauses) if clauses else literal(False)
 
+    # --- filters: Django-style lookups in the query string (app/admin/lookups.py) ------
+
+    def filterables(self, request: Request) -> dict[str, Filterable]:
+        """What this user may filter the list by: the fields they may view."""
+        visible = {f.name for f in self.get_fields_list(request, action=RequestAction.DETAIL)}
+        return filterables(self._defaults.mapper, visible)
+
+    def lookups(self, request: Request) -> list[Lookup]:
+        """The list's lookups; an export or a batch action reads the list page's own."""
+        cached: list[Lookup] | None = getattr(request.state, "list_lookups", None)
+        if cached is None:
+            params = request.query_params
+            if getattr(request.state, "action", None) != RequestAction.LIST:
+                # Actions (export too) carry the list page's query string; their own is theirs.
+                params = QueryParams(params.get("_list_query", "").lstrip("?"))
+            cached = read_lookups(params.multi_items(), self.filterables(request), str(self.key))
+            request.state.list_lookups = cached
+        return cached
+
+    def lookup_parameters(self, request: Request) -> list[tuple[str, str]]:
+        """The page's lookups as given, for the forms that must send them on (search)."""
+        return [(lookup.parameter, lookup.value) for lookup in self.lookups(request)]
+
     # --- listing -----------------------------------------------------------------------
 
     async def find_all(
@@ -441,6 +466,7 @@ class AutoModelView(ModelView):
         if limit > 0:
             page = page.limit(limit)
         page = await searched_and_filtered(self, request, page, q, filters)
+        page = page.where(*(lookup.clause for lookup in self.lookups(request)))
         page = self.build_order_clauses(request, sorts or [], page)
         # Skip rows on the key alone (an index walk), then load and join only this page's rows.
         keys = tuple_(*pk) if len(pk) > 1 else pk[0]
@@ -484,8 +510,10 @@ class AutoModelView(ModelView):
         cap = min(max(self.exact_count_limit, window + 1), BIGGEST_OFFSET)
         matching: Select[Any] = select(literal(1)).select_from(self._defaults.mapper)
         matching = await searched_and_filtered(self, request, matching, q, filters)
+        lookups = self.lookups(request)
+        matching = matching.where(*(lookup.clause for lookup in lookups))
         capped = select(func.count()).select_from(matching.limit(cap).subquery())
-        unfiltered = q is None and (filters is None or filters.is_empty())
+        unfiltered = q is None and (filters is None or filters.is_empty()) and not lookups
         if unfiltered:
             # One statement: the capped count and a cheap size estimate side by side.
             row = (
