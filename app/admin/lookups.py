@@ -58,6 +58,7 @@ class Filterable:
     column: ColumnElement[Any]  # the model's own column the clause is on
     choices: tuple[tuple[str, str], ...] = ()  # an enum's (value, label)
     relation: str | None = None  # a to-one relation's name
+    nullable: bool = False
 
     @property
     def lookups(self) -> tuple[str, ...]:
@@ -90,14 +91,23 @@ def filterables(mapper: Mapper[Any], visible: Collection[str]) -> dict[str, Filt
         if is_secret(prop.key) or (column.foreign_keys and not column.primary_key):
             continue  # a foreign key is filtered through its relation
         kind, choices = _kind_of(column)
-        found[prop.key] = Filterable(prop.key, label_of(prop.key), kind, column, choices)
+        found[prop.key] = Filterable(
+            prop.key, label_of(prop.key), kind, column, choices, nullable=bool(column.nullable)
+        )
     for rel in mapper.relationships:
         pairs = rel.local_remote_pairs or []
         if rel.uselist or rel.key not in visible or len(pairs) != 1:
             continue
         local, remote = pairs[0]
         name = f"{rel.key}__{remote.key}"
-        found[name] = Filterable(name, label_of(rel.key), "relation", local, relation=rel.key)
+        found[name] = Filterable(
+            name,
+            label_of(rel.key),
+            "relation",
+            local,
+            relation=rel.key,
+            nullable=bool(local.nullable),
+        )
     return found
 
 

@@ -38,12 +38,14 @@ from starlette.status import HTTP_403_FORBIDDEN
 from starlette_admin.contrib.sqla import ModelView
 from starlette_admin.exceptions import FormValidationError
 from starlette_admin.export import BaseExporter
+from starlette_admin.fields import RelationField
 from starlette_admin.filters import FilterGroup
 from starlette_admin.helpers import prettify_class_name
 from starlette_admin.types import RequestAction
 from starlette_admin.views import BaseModelView
 
 from app.admin.exports import SpreadsheetSafeCsv
+from app.admin.filter_panel import FilterPanel
 from app.admin.library import (
     is_batch_action,
     is_row_action,
@@ -445,6 +447,23 @@ class AutoModelView(ModelView):
     def lookup_parameters(self, request: Request) -> list[tuple[str, str]]:
         """The page's lookups as given, for the forms that must send them on (search)."""
         return [(lookup.parameter, lookup.value) for lookup in self.lookups(request)]
+
+    def filter_panel(self, request: Request) -> FilterPanel:
+        """The list's filter panel (templates/admin/filter_panel.html)."""
+        lookup_urls = {}
+        for field in self.get_fields_list(request, action=RequestAction.DETAIL):
+            identity = field.key if isinstance(field, RelationField) else None
+            if identity and self._admin_may_view(request, identity):
+                lookup_urls[field.name] = str(
+                    request.url_for("admin:relation-lookup", key=identity)
+                )
+        return FilterPanel(request, self.filterables(request), self.lookups(request), lookup_urls)
+
+    @staticmethod
+    def _admin_may_view(request: Request, identity: str) -> bool:
+        # No autocomplete from a model the user may not view: its lookup would answer 403.
+        user = current_user(request)
+        return user is not None and user.can(model_permission(identity, "view"))
 
     # --- listing -----------------------------------------------------------------------
 

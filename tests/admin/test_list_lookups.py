@@ -257,3 +257,24 @@ def test_the_export_exports_what_the_filters_show(
     assert exported.status_code == 200, exported.text[-400:]
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [row["Id"] for row in rows] == [keys["jan-end"]]
+
+
+def test_the_filter_panel_shows_a_chip_per_lookup_and_keeps_what_it_has_no_control_for(
+    shop: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, _ = shop
+    page = client.get(
+        "/admin/order/list?status__in=paid,shipped&total__gt=100&shipped_at__isnull=1&q=x"
+    ).text
+    chips = re.findall(r'data-sb-chip="([^"]+)"[^>]*>([^<]+)<', page)
+    assert [(name, " ".join(text.split())) for name, text in chips] == [
+        ("status__in", "Status is one of Paid, Shipped"),
+        ("total__gt", "Total &gt; 100"),  # escaped in the page
+        ("shipped_at__isnull", "Shipped at is empty"),
+    ]
+    form = page[page.index("data-sb-filter-form") :]
+    form = form[: form.index("</form>")]
+    assert '<input type="hidden" name="total__gt" value="100">' in form
+    assert '<input type="hidden" name="q" value="x">' in form
+    assert 'name="status__in" value' not in form  # the multi-select sets it
+    assert '<option value="paid" selected>Paid</option>' in form
