@@ -16,6 +16,7 @@ from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
 from app.admin.chrome import StarboardChrome
 from app.admin.csrf import SessionBoundCSRF
+from app.admin.date_drilldown import DateDrillDown
 from app.admin.jobs import JobsPage
 from app.admin.library import UploadClosingAdmin
 from app.admin.live import LiveChanges
@@ -52,7 +53,7 @@ NO_PAGES = frozenset({SignInSession})
 SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
 
 
-class StarboardAdmin(UploadClosingAdmin):
+class StarboardAdmin(DateDrillDown, UploadClosingAdmin):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
 

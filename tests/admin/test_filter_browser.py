@@ -99,3 +99,22 @@ def test_a_date_preset_fills_the_range_and_a_relation_suggests_rows(
     expect(page.locator("[data-sb-chip]")).to_have_count(1)
     assert query_of(page) == [("customer__id__exact", keys["ann"])]
     assert listed(page) == {keys["jan"], keys["jan-end"]}
+
+
+def test_the_date_drill_down_goes_from_years_to_months_to_days(
+    new_page: Page, served: tuple[str, dict[str, str]]
+) -> None:
+    base_url, keys = served
+    page = new_page
+    sign_in(page, base_url)
+    page.goto(f"{base_url}/admin/order/list")
+    drill = page.locator("[data-sb-date-drilldown]")
+    expect(drill.locator("[data-sb-bucket]")).to_have_count(1)
+    drill.locator('[data-sb-bucket="2026"]').click()
+    assert query_of(page) == [("created_at__gte", "2026-01-01"), ("created_at__lt", "2027-01-01")]
+    expect(drill.locator("[data-sb-bucket]")).to_have_text(["Jan 2", "Feb 2"])
+    drill.locator('[data-sb-bucket="Feb"]').click()
+    expect(drill.locator("[data-sb-bucket]")).to_have_text(["1 1", "15 1"])
+    assert listed(page) == {keys["feb-first"], keys["feb"]}
+    drill.locator("[data-sb-drill-up]").click()
+    expect(drill.locator("[data-sb-bucket]")).to_have_count(2)
