@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Enum, Integer, LargeBinary, Numeric, String
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+)
 from sqlalchemy.orm import ColumnProperty, Mapper
 from sqlalchemy.sql import ColumnElement
 
@@ -231,7 +242,8 @@ def _value(parameter: str, text: str, field: Filterable) -> Any:
     if kind == "number":
         if not _DECIMAL.fullmatch(text):
             raise BadQuery(f"{parameter}: a number such as 100 or 99.95", field=parameter)
-        return Decimal(text)
+        # asyncpg binds a float column's parameter from a float only.
+        return float(text) if isinstance(field.column.type, Float) else Decimal(text)
     if kind == "date":
         return _date(parameter, text)
     if kind == "datetime":

@@ -13,8 +13,10 @@ from decimal import Decimal
 
 import anyio
 import pytest
+from sqlalchemy import Column, Float, Numeric
 from starlette.testclient import TestClient
 
+from app.admin.lookups import Filterable, read_lookups
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import Category, Customer, Order, OrderStatus, Product, Ticket
@@ -278,3 +280,16 @@ def test_the_filter_panel_shows_a_chip_per_lookup_and_keeps_what_it_has_no_contr
     assert '<input type="hidden" name="q" value="x">' in form
     assert 'name="status__in" value' not in form  # the multi-select sets it
     assert '<option value="paid" selected>Paid</option>' in form
+
+
+def test_a_float_column_is_compared_with_a_float_and_a_decimal_one_with_a_decimal() -> None:
+    ratio = Column("ratio", Float())
+    price = Column("price", Numeric(10, 2))
+    fields = {
+        "ratio": Filterable("ratio", "Ratio", "number", ratio),
+        "price": Filterable("price", "Price", "number", price),
+    }
+    found = read_lookups([("ratio__gte", "0.5"), ("price__lt", "9.99")], fields, "thing")
+    values = [lookup.clause.right.value for lookup in found]  # type: ignore[attr-defined]
+    assert values == [0.5, Decimal("9.99")]
+    assert [type(value) for value in values] == [float, Decimal]
