@@ -2,7 +2,8 @@
 
 Seeds 1,000,000 orders once (reused between runs; `BENCH_ORDERS=20000` for a smoke run) and
 times the order list server-side, in-process through ASGI, on SQLite and on PostgreSQL: first
-page, page 500, sort by created_at descending, search by a customer's e-mail. The same cases run
+page, page 500, sort by created_at descending, status paid over the newest 30 days (lookups in
+the query string), search by a customer's e-mail. The same cases run
 against a stock `starlette_admin.contrib.sqla.ModelView(Order)` mounted on the same app and
 engine, interleaved request by request.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -57,6 +59,7 @@ SEARCH_TARGETS = 5
 MAX_STATEMENTS = 3
 PAGING_GOAL_MS = 100.0
 SEARCH_GOAL_MS = 300.0
+FILTER_GOAL_MS = 100.0
 
 
 @dataclass(frozen=True)
@@ -175,9 +178,26 @@ async def search_targets(
     return targets
 
 
-def build_cases(targets: Sequence[SearchTarget]) -> list[Case]:
+async def last_order_day(session_factory: async_sessionmaker[AsyncSession]) -> dt.date:
+    """The day of the newest order: the filtered case looks at the 30 days up to it."""
+    async with session_factory() as session:
+        newest = await session.scalar(select(func.max(Order.created_at)))
+    if newest is None:
+        raise RuntimeError("no orders: is the database seeded?")
+    day: dt.date = newest.date()
+    return day
+
+
+def build_cases(targets: Sequence[SearchTarget], last_day: dt.date) -> list[Case]:
     def target(i: int) -> SearchTarget:
         return targets[i % len(targets)]
+
+    # Status and a 30-day range as the filter panel writes them (stock ignores the lookups).
+    window = {
+        "status__exact": "paid",
+        "created_at__gte": (last_day - dt.timedelta(days=29)).isoformat(),
+        "created_at__lte": last_day.isoformat(),
+    }
 
     return [
         Case("first page", PAGING_GOAL_MS, lambda i: {"page_size": PAGE_SIZE}),
@@ -190,6 +210,11 @@ def build_cases(targets: Sequence[SearchTarget]) -> list[Case]:
             "sort created_at desc",
             PAGING_GOAL_MS,
             lambda i: {"sort": "created_at__desc", "page_size": PAGE_SIZE},
+        ),
+        Case(
+            "filter status + 30 days",
+            FILTER_GOAL_MS,
+            lambda i: {**window, "page_size": PAGE_SIZE},
         ),
         Case(
             "search customer e-mail",
@@ -270,7 +295,8 @@ async def run_backend(
     mount_stock_admin(app)
     log = StatementLog(app.state.engine)
     async with signed_in_client(app) as client:
-        cases = build_cases(await search_targets(app.state.session_factory, orders))
+        factory = app.state.session_factory
+        cases = build_cases(await search_targets(factory, orders), await last_order_day(factory))
         outcomes = []
         print(f"  load average before: {load_average()}", flush=True)
         for case in cases:

@@ -13,8 +13,10 @@ from urllib.parse import quote_plus
 
 from markupsafe import escape
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Enum,
+    LargeBinary,
     String,
     cast,
     column,
@@ -32,18 +34,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, joinedload
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.functions import FunctionElement
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.status import HTTP_403_FORBIDDEN
 from starlette_admin.contrib.sqla import ModelView
 from starlette_admin.exceptions import FormValidationError
 from starlette_admin.export import BaseExporter
+from starlette_admin.fields import RelationField
 from starlette_admin.filters import FilterGroup
 from starlette_admin.helpers import prettify_class_name
 from starlette_admin.types import RequestAction
 from starlette_admin.views import BaseModelView
 
+from app.admin.date_drilldown import main_date_column
 from app.admin.exports import SpreadsheetSafeCsv
+from app.admin.filter_panel import FilterPanel
 from app.admin.library import (
     is_batch_action,
     is_row_action,
@@ -51,6 +57,7 @@ from app.admin.library import (
     searched_and_filtered,
     url_key_parts,
 )
+from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.paging import MAX_PAGE, query_number
 from app.admin.unparsed_input import too_long_text, unreadable_fields, unstorable_text
@@ -166,6 +173,17 @@ class MapperDefaults:
                 names.append(prop.key)
         return [n for n in names if not is_secret(n)]
 
+    def orderable(self) -> list[str]:
+        """Every column a list may offer to sort by: the indexed ones (sortable()) on any table,
+        the others where the table is small (AutoModelView.small_table_rows)."""
+        return [
+            prop.key
+            for prop in self.columns
+            if not (prop.columns[0].foreign_keys and not prop.columns[0].primary_key)
+            and not is_secret(prop.key)
+            and not isinstance(prop.columns[0].type, JSON | LargeBinary)  # no order in PostgreSQL
+        ]
+
     def label_columns(self, rel: RelationshipProperty[Any]) -> list[ColumnElement[Any]]:
         """Indexed or unique string columns of a to-one target: what people search it by."""
         target = MapperDefaults(rel.mapper)
@@ -229,6 +247,9 @@ class AutoModelView(ModelView):
     detail_template = "admin/model_detail.html"
     # Above this many matching rows the list stops counting (like Django's show_full_result_count).
     exact_count_limit: ClassVar[int] = 10_000
+    # Up to this many rows a list sorts on any column; above, only on indexed ones: a sort
+    # elsewhere reads the whole table, and the list says so instead of hanging.
+    small_table_rows: ClassVar[int] = 10_000
     # Rows only the app writes (audit entries, notifications): readable, never typed in.
     written_by_the_app: ClassVar[bool] = False
     # The library's csv leaves formulas in cells; json is not opened by spreadsheets.
@@ -277,7 +298,9 @@ class AutoModelView(ModelView):
         )
         self.exclude_fields_from_edit = self._merge(self.exclude_fields_from_edit, form_excluded)
         if self.sortable_fields is None:
-            self.sortable_fields = defaults.sortable()
+            self.sortable_fields = defaults.orderable()
+        self._indexed = set(defaults.sortable())
+        self._known_rows: int | None = None  # the table's size as the last unfiltered count saw
         if self.searchable_fields is None:
             self.searchable_fields = [str(c.key) for c in defaults.string_columns()] + [
                 rel.key
@@ -448,6 +471,53 @@ class AutoModelView(ModelView):
                 clauses.append(pk[0] == number)
         return or_(*clauses) if clauses else literal(False)
 
+    # --- filters: Django-style lookups in the query string (app/admin/lookups.py) ------
+
+    def filterables(self, request: Request) -> dict[str, Filterable]:
+        """What this user may filter the list by: the fields they may view."""
+        visible = {f.name for f in self.get_fields_list(request, action=RequestAction.DETAIL)}
+        return filterables(self._defaults.mapper, visible)
+
+    def lookups(self, request: Request) -> list[Lookup]:
+        """The list's lookups; an export or a batch action reads the list page's own."""
+        cached: list[Lookup] | None = getattr(request.state, "list_lookups", None)
+        if cached is None:
+            params = request.query_params
+            if getattr(request.state, "action", None) != RequestAction.LIST:
+                # Actions (export too) carry the list page's query string; their own is theirs.
+                params = QueryParams(params.get("_list_query", "").lstrip("?"))
+            cached = read_lookups(params.multi_items(), self.filterables(request), str(self.key))
+            request.state.list_lookups = cached
+        return cached
+
+    def lookup_parameters(self, request: Request) -> list[tuple[str, str]]:
+        """The page's lookups as given, for the forms that must send them on (search)."""
+        return [(lookup.parameter, lookup.value) for lookup in self.lookups(request)]
+
+    def filter_panel(self, request: Request) -> FilterPanel:
+        """The list's filter panel (templates/admin/filter_panel.html)."""
+        lookup_urls = {}
+        for field in self.get_fields_list(request, action=RequestAction.DETAIL):
+            identity = field.key if isinstance(field, RelationField) else None
+            if identity and self._admin_may_view(request, identity):
+                lookup_urls[field.name] = str(
+                    request.url_for("admin:relation-lookup", key=identity)
+                )
+        return FilterPanel(request, self.filterables(request), self.lookups(request), lookup_urls)
+
+    @staticmethod
+    def _admin_may_view(request: Request, identity: str) -> bool:
+        # No autocomplete from a model the user may not view: its lookup would answer 403.
+        user = current_user(request)
+        return user is not None and user.can(model_permission(identity, "view"))
+
+    def date_drilldown_url(self, request: Request) -> str | None:
+        """Where the list's date drill-down loads from; None without an indexed date column."""
+        if main_date_column(self._defaults.mapper) is None:
+            return None
+        url = request.url_for("admin:dates", key=str(self.key))
+        return f"{url}?{request.url.query}" if request.url.query else str(url)
+
     # --- listing -----------------------------------------------------------------------
 
     async def find_all(
@@ -468,13 +538,32 @@ class AutoModelView(ModelView):
         if limit > 0:
             page = page.limit(limit)
         page = await searched_and_filtered(self, request, page, q, filters)
-        page = self.build_order_clauses(request, sorts or [], page)
+        page = page.where(*(lookup.clause for lookup in self.lookups(request)))
+        sorts = self.affordable_sorts(request, sorts or [])
+        page = self.build_order_clauses(request, sorts, page)
         # Skip rows on the key alone (an index walk), then load and join only this page's rows.
         keys = tuple_(*pk) if len(pk) > 1 else pk[0]
         stmt = select(self.model).where(keys.in_(page))
-        stmt = self.build_order_clauses(request, sorts or [], stmt)
+        stmt = self.build_order_clauses(request, sorts, stmt)
         stmt = stmt.options(*self._eager_loads(request))
         return (await session.execute(stmt)).scalars().unique().all()
+
+    def affordable_sorts(
+        self, request: Request, sorts: Sequence[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """The sorts asked for, less those on unindexed columns of a table not known to be
+        small; those are named in `request.state.slow_sort` for the list to say so."""
+        small = self._known_rows is not None and self._known_rows <= self.small_table_rows
+        slow = [name for name, _ in sorts if name not in self._indexed]
+        if not slow or small:
+            return list(sorts)
+        request.state.slow_sort = slow
+        request.state.known_rows = self._known_rows
+        kept = [(name, way) for name, way in sorts if name in self._indexed]
+        return kept or [
+            (d, "asc") if isinstance(d, str) else (d[0], "desc" if d[1] else "asc")
+            for d in self.fields_default_sort or []
+        ]
 
     @staticmethod
     def window(request: Request, skip: int, limit: int) -> tuple[int, int]:
@@ -511,8 +600,10 @@ class AutoModelView(ModelView):
         cap = min(max(self.exact_count_limit, window + 1), BIGGEST_OFFSET)
         matching: Select[Any] = select(literal(1)).select_from(self._defaults.mapper)
         matching = await searched_and_filtered(self, request, matching, q, filters)
+        lookups = self.lookups(request)
+        matching = matching.where(*(lookup.clause for lookup in lookups))
         capped = select(func.count()).select_from(matching.limit(cap).subquery())
-        unfiltered = q is None and (filters is None or filters.is_empty())
+        unfiltered = q is None and (filters is None or filters.is_empty()) and not lookups
         if unfiltered:
             # One statement: the capped count and a cheap size estimate side by side.
             row = (
@@ -523,6 +614,8 @@ class AutoModelView(ModelView):
             counted, estimate = int(row[0]), int(row[1] or 0)
         else:
             counted, estimate = int((await session.execute(capped)).scalar_one()), 0
+        if unfiltered:
+            self._known_rows = max(counted, estimate) if counted >= cap else counted
         if counted < cap:
             request.state.count_kind = "exact"
             return counted

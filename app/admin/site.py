@@ -17,6 +17,7 @@ from app.admin.auth_provider import AccountAuthProvider
 from app.admin.chrome import StarboardChrome
 from app.admin.csrf import SessionBoundCSRF
 from app.admin.dashboard import Dashboard
+from app.admin.date_drilldown import DateDrillDown
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
 from app.admin.library import UploadClosingAdmin
@@ -56,7 +57,7 @@ NO_PAGES = frozenset({SignInSession, RelayedFrame})
 SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
 
 
-class StarboardAdmin(UploadClosingAdmin):
+class StarboardAdmin(DateDrillDown, UploadClosingAdmin):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
 

@@ -1,0 +1,120 @@
+"""What a list's filter panel shows (templates/admin/filter_panel.html): a control per filterable
+field with the values the page's URL holds, and a removable chip per applied lookup.
+
+The panel is a GET form whose field names are the lookups themselves (`status__in`,
+`created_at__gte`), so choosing in it yields the bookmarkable URL docs/reference.md describes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from app.admin.lookups import Filterable, Lookup, is_lookup_parameter
+
+# How a chip words each lookup.
+SAYS = {
+    "exact": "is",
+    "in": "is one of",
+    "gt": "after",
+    "gte": "from",
+    "lt": "before",
+    "lte": "to",
+    "contains": "contains",
+    "icontains": "contains",
+}
+NUMBER_SAYS = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
+
+
+@dataclass(frozen=True)
+class Chip:
+    text: str
+    parameter: str
+
+
+@dataclass(frozen=True)
+class Control:
+    field: Filterable
+    lookup_url: str | None  # a relation's autocomplete endpoint
+
+
+class FilterPanel:
+    def __init__(
+        self,
+        request: Request,
+        fields: dict[str, Filterable],
+        lookups: list[Lookup],
+        lookup_urls: dict[str, str],
+    ) -> None:
+        self.controls = [
+            Control(field, lookup_urls.get(field.relation or "")) for field in fields.values()
+        ]
+        self.values: dict[str, str] = {
+            name: value
+            for name, value in request.query_params.multi_items()
+            if is_lookup_parameter(name)
+        }
+        self.chips = [chip_of(lookup) for lookup in lookups]
+        shown = {name for field in fields.values() for name in controlled(field)}
+        # What the panel's form sends on unchanged: search, sort, page size, columns, and
+        # lookups it has no control for (`total__gt`).
+        self.kept = [
+            (name, value)
+            for name, value in request.query_params.multi_items()
+            if name in ("q", "sort", "page_size", "cols", "filter")
+            or (is_lookup_parameter(name) and name not in shown)
+        ]
+
+    def value(self, name: str) -> str:
+        return self.values.get(name, "")
+
+    def chosen(self, name: str) -> set[str]:
+        """An enum's chosen values, whether the URL lists them with `__in` or `__exact`."""
+        listed = self.values.get(f"{name}__in", "").split(",")
+        return {v for v in [*listed, self.values.get(f"{name}__exact", "")] if v}
+
+    @property
+    def values_cleared(self) -> dict[str, None]:
+        """`list_url` overrides that drop every lookup."""
+        return dict.fromkeys(self.values)
+
+    @property
+    def is_applied(self) -> bool:
+        return bool(self.chips)
+
+
+def controlled(field: Filterable) -> list[str]:
+    """The query parameters the panel's controls for `field` set."""
+    names = {
+        "enum": ["__in", "__exact"],  # a chosen `__exact` comes back as `__in`
+        "boolean": ["__exact"],
+        "number": ["__gte", "__lte"],
+        "date": ["__gte", "__lte"],
+        "datetime": ["__gte", "__lte"],
+        "relation": ["__exact"],
+        "text": ["__icontains"],
+    }.get(field.kind, [])
+    found = [field.name + suffix for suffix in names]
+    if field.nullable or field.kind == "other":
+        found.append(f"{field.relation or field.name}__isnull")
+    return found
+
+
+def chip_of(lookup: Lookup) -> Chip:
+    field = lookup.filterable
+    label = field.label if field.kind != "relation" else f"{field.label} #"
+    if lookup.lookup == "isnull":
+        empty = lookup.value.lower() in ("1", "true")
+        return Chip(f"{field.label} is {'empty' if empty else 'not empty'}", lookup.parameter)
+    value: Any = lookup.value
+    if field.kind == "enum":
+        labels = dict(field.choices)
+        value = ", ".join(labels.get(v.strip(), v) for v in lookup.value.split(","))
+    elif field.kind == "boolean":
+        value = "yes" if lookup.value.lower() in ("1", "true") else "no"
+    says = SAYS.get(lookup.lookup, lookup.lookup)
+    if field.kind == "number":
+        says = NUMBER_SAYS.get(lookup.lookup, says)
+    return Chip(f"{label} {says} {value}", lookup.parameter)

@@ -1,0 +1,49 @@
+"""A list sorts on every indexed column, and on the others while its table is small; past that
+it says the sort would read the whole table instead of hanging on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from app.admin.model_view import AutoModelView
+from app.main import create_app
+from tests.admin.test_list_lookups import ROW, fill
+from tests.conftest import add_user, make_config, sign_in
+
+
+@pytest.fixture
+def shop(sqlite_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    add_user(sqlite_url, "admin")
+    keys = fill(sqlite_url)
+    with TestClient(create_app(make_config(sqlite_url)), base_url="https://testserver") as c:
+        sign_in(c, "admin")
+        yield c, keys
+
+
+def test_a_small_table_sorts_on_a_column_without_an_index(
+    shop: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, keys = shop
+    client.get("/admin/order/list")  # the list learns the table's size from its count
+    page = client.get("/admin/order/list?sort=total__desc").text
+    assert "data-sb-slow-sort" not in page
+    assert ROW.findall(page) == [keys["feb"], keys["jan-end"], keys["feb-first"], keys["jan"]]
+
+
+def test_a_large_table_says_a_sort_without_an_index_would_be_slow_and_keeps_the_default(
+    shop: tuple[TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, keys = shop
+    monkeypatch.setattr(AutoModelView, "small_table_rows", 3)  # the shop has 4 orders
+    client.get("/admin/order/list")
+    page = client.get("/admin/order/list?sort=total__desc").text
+    notice = " ".join(page[page.index("data-sb-slow-sort") :].split())
+    assert notice.startswith("data-sb-slow-sort> Not sorted by total: without an index, sorting 4")
+    assert ROW.findall(page) == [keys["feb"], keys["feb-first"], keys["jan-end"], keys["jan"]]
+    # An indexed column sorts whatever the size.
+    page = client.get("/admin/order/list?sort=created_at__asc").text
+    assert "data-sb-slow-sort" not in page
+    assert ROW.findall(page) == [keys["jan"], keys["jan-end"], keys["feb-first"], keys["feb"]]
