@@ -126,6 +126,26 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Like `database_url`, one per module and backend: for modules whose tests only read what
+    they share (building and filling a database for each test cost most of their time)."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("module") / "starboard.db"
+        yield migrated_url(f"sqlite+aiosqlite:///{path}")
+        return
+    from tests.services import new_database  # a plugin: imported by pytest first
+
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    server.ensure_running()
+    with new_database(server, template=postgres_template(server)) as url:
+        yield url
+
+
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)

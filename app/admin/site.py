@@ -44,6 +44,7 @@ from app.models import (
     SignInSession,
     StoredSetting,
 )
+from app.template_code import COMPILED_TEMPLATES
 
 # Served by /admin/settings and /admin/jobs, which validate, version and audit: raw rows
 # would bypass them.
@@ -131,6 +132,7 @@ def build_admin(
     )
     # Jinja stats every template on every include unless told not to: ~10% of a list page.
     admin.templates.env.auto_reload = config.debug
+    admin.templates.env.bytecode_cache = COMPILED_TEMPLATES
     allow_nonced_scripts(admin.templates.env)
     views = model_views()
     for view in views:

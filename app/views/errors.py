@@ -15,9 +15,11 @@ from starlette.templating import Jinja2Templates
 from app.config import PROJECT_DIR
 from app.errors import StarboardError
 from app.security_headers import template_nonce
+from app.template_code import COMPILED_TEMPLATES
 
 # Its own small environment: the page needs no admin context, so any app can render it.
 templates = Jinja2Templates(directory=PROJECT_DIR / "templates")
+templates.env.bytecode_cache = COMPILED_TEMPLATES
 templates.env.globals["csp_nonce"] = template_nonce  # `nonce="{{ csp_nonce() }}"` on inline tags
 
 

@@ -46,7 +46,9 @@ def test_ctrl_k_then_typing_then_the_arrow_keys_open_a_record(
     expect(page).to_have_url(f"{base_url}/admin/customer/detail?pk=1")
     expect(page.get_by_text("ada@example.com").first).to_be_visible()
 
+    expect(box).to_be_visible()  # this page's script has put the box in place: Ctrl-K is heard
     page.keyboard.press("Control+k")
+    expect(box).to_be_focused()
     page.keyboard.type("grace")
     page.keyboard.press("Escape")
     expect(results).to_be_hidden()

@@ -99,11 +99,13 @@ def fill(url: str) -> dict[str, str]:
     return anyio.run(work)
 
 
-@pytest.fixture
-def shop(database_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    add_user(database_url, "admin")
-    keys = fill(database_url)
-    with TestClient(create_app(make_config(database_url)), base_url="https://testserver") as c:
+@pytest.fixture(scope="module")
+def shop(module_database_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """One shop per backend for the module: no test here changes a row."""
+    url = module_database_url
+    add_user(url, "admin")
+    keys = fill(url)
+    with TestClient(create_app(make_config(url)), base_url="https://testserver") as c:
         sign_in(c, "admin")
         yield c, keys
 
