@@ -37,7 +37,6 @@ from app.db import Base
 from app.errors import StarboardError
 from app.models import (
     JobRun,
-    RelayedFrame,
     ScheduledJob,
     SettingChange,
     SettingsVersion,
@@ -50,8 +49,7 @@ from app.template_code import COMPILED_TEMPLATES
 # would bypass them.
 OWN_PAGES = frozenset({StoredSetting, SettingChange, SettingsVersion, ScheduledJob, JobRun})
 # Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py).
-# Relayed frames are the channels' own, kept a minute (app/channels/database.py).
-NO_PAGES = frozenset({SignInSession, RelayedFrame})
+NO_PAGES = frozenset({SignInSession})
 
 
 # What admin pages read from the host app's state (`request.app.state` there).
