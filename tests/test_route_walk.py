@@ -166,8 +166,8 @@ DEEP_UPLOAD = Body(
     MULTIPART,
 )
 # How many of the values each page, and of the bodies each form, is given (the walk's time).
-PER_PAGE = 5
-PER_FORM = 7
+PER_PAGE = 3
+PER_FORM = 4
 
 
 def in_turn(values: list[T], turn: int, count: int) -> list[T]:
