@@ -13,7 +13,6 @@ engine, interleaved request by request.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import sqlite3
 import sys
@@ -36,16 +35,13 @@ from app.config import Config
 from app.main import create_app
 from app.models.shop import Customer, Order
 from app.statement_log import StatementLog
+from bench.backends import on_each_backend
 from bench.client import signed_in_client, timed_get
 from bench.dataset import (
     BENCH_DIR,
     BenchConfigError,
     order_count,
-    postgres_url,
-    prepare,
-    sqlite_url,
 )
-from bench.postgres import PostgresUnavailable, running_postgres
 from bench.statements import explain
 from bench.stats import Samples, count, load_average, ms, ratio, table, verdict
 
@@ -422,26 +418,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    results: dict[str, list[Outcome]] = {}
-    if args.backend in ("sqlite", "both"):
-        url = sqlite_url(orders)
-        print(f"admin_list on SQLite, {orders:,} orders ({url})", flush=True)
-        prepare(url, orders)
-        version, outcomes = asyncio.run(run_backend(url, orders, args.repeats, args.explain))
-        results["SQLite"] = outcomes
-        print(report(f"{version}, {orders:,} orders", outcomes, args.repeats))
-    if args.backend in ("postgres", "both"):
-        try:
-            with running_postgres(BENCH_DIR / "pg") as server:
-                url = asyncio.run(postgres_url(server, orders))
-                print(f"\nadmin_list on PostgreSQL, {orders:,} orders ({url})", flush=True)
-                prepare(url, orders)
-                run = run_backend(url, orders, args.repeats, args.explain)
-                version, outcomes = asyncio.run(run)
-            results["PostgreSQL"] = outcomes
-            print(report(f"{version}, {orders:,} orders", outcomes, args.repeats))
-        except PostgresUnavailable as exc:
-            print(f"\nadmin_list on PostgreSQL skipped: {exc}")
+    results = on_each_backend(
+        "admin_list",
+        args.backend,
+        orders,
+        lambda url: run_backend(url, orders, args.repeats, args.explain),
+        lambda title, outcomes: report(title, outcomes, args.repeats),
+    )
     print("\n" + summary(results))
     return 0
 

@@ -12,7 +12,6 @@ request sends. The app's clock is pinned to the seeded shop's last trading day, 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import sys
 from collections.abc import Sequence
@@ -28,16 +27,12 @@ from app.main import create_app
 from app.shop.clock import REFERENCE_DAY
 from app.statement_log import StatementLog
 from bench.admin_list import server_version, sql_counts
+from bench.backends import on_each_backend
 from bench.client import signed_in_client, timed_get
 from bench.dataset import (
-    BENCH_DIR,
     BenchConfigError,
     order_count,
-    postgres_url,
-    prepare,
-    sqlite_url,
 )
-from bench.postgres import PostgresUnavailable, running_postgres
 from bench.statements import explain
 from bench.stats import Samples, count, load_average, ms, table, verdict
 
@@ -188,25 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    results: dict[str, list[Outcome]] = {}
-    if args.backend in ("sqlite", "both"):
-        url = sqlite_url(orders)
-        print(f"dashboard on SQLite, {orders:,} orders ({url})", flush=True)
-        prepare(url, orders)
-        version, outcomes = asyncio.run(run_backend(url, args.repeats, args.explain))
-        results["SQLite"] = outcomes
-        print(report(f"{version}, {orders:,} orders", outcomes, args.repeats))
-    if args.backend in ("postgres", "both"):
-        try:
-            with running_postgres(BENCH_DIR / "pg") as server:
-                url = asyncio.run(postgres_url(server, orders))
-                print(f"\ndashboard on PostgreSQL, {orders:,} orders ({url})", flush=True)
-                prepare(url, orders)
-                version, outcomes = asyncio.run(run_backend(url, args.repeats, args.explain))
-            results["PostgreSQL"] = outcomes
-            print(report(f"{version}, {orders:,} orders", outcomes, args.repeats))
-        except PostgresUnavailable as exc:
-            print(f"\ndashboard on PostgreSQL skipped: {exc}")
+    results = on_each_backend(
+        "dashboard",
+        args.backend,
+        orders,
+        lambda url: run_backend(url, args.repeats, args.explain),
+        lambda title, outcomes: report(title, outcomes, args.repeats),
+    )
     print("\n" + summary(results))
     return 0
 

@@ -11,7 +11,6 @@ name, an order's id, and a word nothing holds (every table searched to its end).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,10 +25,9 @@ from app.main import create_app
 from app.models.shop import Customer, Order, Product
 from app.statement_log import StatementLog
 from bench.admin_list import server_version
+from bench.backends import on_each_backend
 from bench.client import signed_in_client, timed_get
-from bench.dataset import BENCH_DIR, BenchConfigError, order_count, postgres_url, prepare
-from bench.dataset import sqlite_url as bench_sqlite_url
-from bench.postgres import PostgresUnavailable, running_postgres
+from bench.dataset import BenchConfigError, order_count
 from bench.stats import Samples, count, load_average, ms, table, verdict
 
 SEARCH = "/admin/search"
@@ -134,23 +132,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    results: dict[str, list[Outcome]] = {}
-    if args.backend in ("sqlite", "both"):
-        url = bench_sqlite_url(orders)
-        print(f"search on SQLite, {orders:,} orders ({url})", flush=True)
-        prepare(url, orders)
-        version, results["SQLite"] = asyncio.run(run_backend(url, args.repeats))
-        print(report(f"{version}, {orders:,} orders", results["SQLite"], args.repeats))
-    if args.backend in ("postgres", "both"):
-        try:
-            with running_postgres(BENCH_DIR / "pg") as server:
-                url = asyncio.run(postgres_url(server, orders))
-                print(f"\nsearch on PostgreSQL, {orders:,} orders ({url})", flush=True)
-                prepare(url, orders)
-                version, results["PostgreSQL"] = asyncio.run(run_backend(url, args.repeats))
-            print(report(f"{version}, {orders:,} orders", results["PostgreSQL"], args.repeats))
-        except PostgresUnavailable as exc:
-            print(f"\nsearch on PostgreSQL skipped: {exc}")
+    results = on_each_backend(
+        "search",
+        args.backend,
+        orders,
+        lambda url: run_backend(url, args.repeats),
+        lambda title, outcomes: report(title, outcomes, args.repeats),
+    )
     failing = [
         f"{backend} {o.case} ({o.failure()})"
         for backend, outcomes in results.items()
