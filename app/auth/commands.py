@@ -113,14 +113,9 @@ async def groups_grant(
 ) -> Group | None:
     from app.auth.accounts import grant
 
-    before = list(await held(db, args.name))
-    group, added = await grant(db, args.name, args.permissions, grantable)
-    if not added:
-        print(f"{group.name} already grants {', '.join(args.permissions)}")
-        return None
-    audit(db, "edit", group, {"permissions": before})
-    print(f"{group.name} now also grants {', '.join(added)}")
-    return group
+    return await change_grants(
+        db, args, grantable, grant, "already grants {}", "now also grants {}"
+    )
 
 
 async def groups_revoke(
@@ -128,13 +123,27 @@ async def groups_revoke(
 ) -> Group | None:
     from app.auth.accounts import revoke
 
+    return await change_grants(
+        db, args, grantable, revoke, "did not grant {}", "no longer grants {}"
+    )
+
+
+async def change_grants(
+    db: AsyncSession,
+    args: argparse.Namespace,
+    grantable: Sequence[str],
+    change: Callable[..., Coroutine[Any, Any, tuple[Group, Sequence[str]]]],
+    unchanged: str,
+    changed: str,
+) -> Group | None:
+    """Grant or revoke: says what changed, audits it, and returns the group when it changed."""
     before = list(await held(db, args.name))
-    group, removed = await revoke(db, args.name, args.permissions, grantable)
-    if not removed:
-        print(f"{group.name} did not grant {', '.join(args.permissions)}")
+    group, names = await change(db, args.name, args.permissions, grantable)
+    if not names:
+        print(f"{group.name} {unchanged.format(', '.join(args.permissions))}")
         return None
     audit(db, "edit", group, {"permissions": before})
-    print(f"{group.name} no longer grants {', '.join(removed)}")
+    print(f"{group.name} {changed.format(', '.join(names))}")
     return group
 
 
