@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from app.security_headers import (
 )
 from app.shop.seed import seed_demo
 from tests.conftest import ADMIN_PASSWORD, add_user, make_config, migrated_url
-from tests.services import ServeInThread
+from tests.services import ThreadedServer
 
 
 def policy_nonce(response: Any) -> str:
@@ -302,11 +303,12 @@ class PolicyWatch:
             assert self.page.evaluate("typeof window.StarletteAdmin.getIcon") == "function", url
 
 
-@pytest.fixture
-def shop(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, Path]:
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A served app with an admin, a notification for them and a small demo shop (products,
-    tags, customers, orders, tickets)."""
-    path = tmp_path / "csp.db"
+    tags, customers, orders, tickets). Shared by the module's tests: none of them changes what
+    another looks at."""
+    path = tmp_path_factory.mktemp("csp") / "csp.db"
     url = migrated_url(f"sqlite+aiosqlite:///{path}")
     add_user(url, "admin")
 
@@ -330,8 +332,12 @@ def shop(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, Path]:
             await engine.dispose()
 
     anyio.run(seed)
-    server = serve_in_thread(create_app(make_config(url, secret_key="csp-test-secret")))
-    return server.base_url, path
+    server = ThreadedServer(create_app(make_config(url, secret_key="csp-test-secret")))
+    server.start()
+    try:
+        yield server.base_url, path
+    finally:
+        server.stop()
 
 
 def first_id(db: Path, table: str) -> int:
