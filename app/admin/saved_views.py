@@ -120,7 +120,9 @@ async def find_view(
     """The view `view_id` of this list, if the user sees it (and, `to_change`, may change it)."""
     known = fits(SavedView.__table__.c.id, view_id)
     view = await session.get(SavedView, view_id) if known else None
-    if view is None or view.model != model or not (may_see(user, view) or user.is_superuser):
+    # A superuser may change anyone's view, but chooses a default only among those they see.
+    seen = view is not None and (may_see(user, view) or (to_change and user.is_superuser))
+    if view is None or view.model != model or not seen:
         raise NotFound(f"id: no saved view {view_id} of {model} that you can see", field="id")
     if to_change and not may_change(user, view.owner_id):
         raise Forbidden(f"id: only the owner of “{view.name}” may change or delete it", field="id")

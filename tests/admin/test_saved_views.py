@@ -334,9 +334,21 @@ def test_a_superuser_may_change_and_delete_anyones_view(shop: Shop) -> None:
 
     assert post(root, f"/views/{view_id}", name="Paid (checked)").status_code == 303
     assert shop.views()[0][:3] == ("alice", "order", "Paid (checked)")
+    # Only a default among the views they see: alice's own is not one of them.
+    assert post(root, "/views/default", id=str(view_id)).status_code == 404
     assert post(root, f"/views/{view_id}/delete").status_code == 303
     assert shop.views() == []
     assert shop.audited()[-1][:2] == ("delete", "root")
+
+
+def test_a_views_name_is_shown_as_text_never_as_markup(shop: Shop) -> None:
+    alice = shop.client("alice")
+    answer = save(alice, "<b>bold</b>", "status__in=paid")
+
+    page = alice.get(answer.headers["location"]).text
+
+    assert "<b>bold</b>" not in page
+    assert 'data-sb-view="&lt;b&gt;bold&lt;/b&gt;"' in page
 
 
 def test_the_page_offers_changes_only_on_the_users_own_views(shop: Shop) -> None:
