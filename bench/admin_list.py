@@ -52,7 +52,8 @@ DEEP_PAGE = 500
 WARMUP = 3
 REPEATS = 40  # p95 is then the 38th of 40: one stray pause does not decide it
 SEARCH_TARGETS = 5
-MAX_STATEMENTS = 3
+# The user; the page's keys and rows; the count; the user's saved views of the list.
+MAX_STATEMENTS = 4
 PAGING_GOAL_MS = 100.0
 SEARCH_GOAL_MS = 300.0
 FILTER_GOAL_MS = 100.0

@@ -22,8 +22,9 @@
     for (const input of form.querySelectorAll('input[type=hidden][name="sort"]')) {
       query.append("sort", input.value);
     }
-    const text = query.toString().replaceAll("%2C", ",");
-    window.location.assign(`${window.location.pathname}${text ? "?" + text : ""}`);
+    // Nothing chosen is every row: a bare list URL would open the user's default view instead.
+    const text = query.toString().replaceAll("%2C", ",") || "_default=off";
+    window.location.assign(`${window.location.pathname}?${text}`);
   });
 
   // Date presets, as UTC days (the server reads a date as a whole day in UTC).

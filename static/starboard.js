@@ -9,6 +9,13 @@ document.addEventListener("htmx:configRequest", (event) => {
   }
 });
 
+// A form marked data-sb-confirm posts only once the person confirms its question (a deletion).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.sbConfirm) return;
+  if (!window.confirm(form.dataset.sbConfirm)) event.preventDefault();
+});
+
 // A form marked data-sb-submit-once posts once: a double click must not send it twice.
 document.addEventListener("submit", (event) => {
   const form = event.target;

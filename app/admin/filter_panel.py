@@ -56,6 +56,7 @@ class FilterPanel:
             for name, value in request.query_params.multi_items()
             if is_lookup_parameter(name)
         }
+        self.given = [(n, v) for n, v in request.query_params.multi_items() if v != ""]
         self.chips = [chip_of(lookup) for lookup in lookups]
         shown = {name for field in fields.values() for name in controlled(field)}
         # What the panel's form sends on unchanged: search, sort, page size, columns, and
@@ -76,9 +77,16 @@ class FilterPanel:
         return {v for v in [*listed, self.values.get(f"{name}__exact", "")] if v}
 
     @property
-    def values_cleared(self) -> dict[str, None]:
+    def values_cleared(self) -> dict[str, str | None]:
         """`list_url` overrides that drop every lookup."""
-        return dict.fromkeys(self.values)
+        return self.dropping(list(self.values))
+
+    def dropping(self, names: list[str]) -> dict[str, str | None]:
+        """`list_url` overrides that drop these parameters. A list left with no parameter
+        says `_default=off`: a bare list URL opens the user's default view instead of all rows
+        (app/admin/saved_view_pages.py)."""
+        left = [name for name, value in self.given if name not in names and name != "page"]
+        return {**dict.fromkeys(names), **({} if left else {"_default": "off"})}
 
     @property
     def is_applied(self) -> bool:

@@ -18,6 +18,7 @@ from starlette_admin.contrib.sqla import Admin, ModelView
 from starlette_admin.routing import route
 from starlette_admin.security.csrf import CSRFMiddleware
 from starlette_admin.tools.iter import iterdecode, iterencode
+from starlette_admin.types import RequestAction
 from starlette_admin.views import BaseModelView, BaseView
 
 from app.errors import BadQuery
@@ -96,6 +97,28 @@ class AfterFormCopy(ModelView):
         obj = await super()._populate_obj(request, obj, data, is_edit)
         await self.after_form_copy(request, obj, data)
         return obj
+
+
+class ListOpeningAdmin(Admin):
+    """An admin told when a list page opens, for a user who may view it, before the library
+    renders it: the moment to read what the page shows beside the rows, or to answer instead
+    (a redirect)."""
+
+    async def list_opening(self, request: Request, view: BaseModelView) -> Response | None:
+        return None
+
+    # starlette-admin 1.0.3: BaseAdmin._render_list is the list page's route and
+    # BaseAdmin._find_view_by_key its 404 for an unknown model; no public hook runs before it.
+    @route("/{key}/list", methods=["GET"], name="list")
+    async def _render_list(self, request: Request) -> Response:
+        view = self._find_view_by_key(request.path_params.get("key"))
+        if view.is_accessible(request):
+            request.state.action = RequestAction.LIST
+            answer = await self.list_opening(request, view)
+            if answer is not None:
+                return answer
+        response: Response = await super()._render_list(request)
+        return response
 
 
 class UploadClosingCSRF(CSRFMiddleware):

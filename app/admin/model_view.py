@@ -511,6 +511,30 @@ class AutoModelView(ModelView):
         user = current_user(request)
         return user is not None and user.can(model_permission(identity, "view"))
 
+    # --- columns: `cols` names the columns shown (the library's column chooser writes it) ---
+
+    def list_columns(self, request: Request) -> list[str]:
+        """The columns this user's list may show, in order."""
+        return [f.name for f in self.get_fields_list(request, action=RequestAction.LIST)]
+
+    def sortable_columns(self, request: Request) -> list[str]:
+        fields = self.get_fields_list(request, action=RequestAction.LIST, include_nested=True)
+        return [f.name for f in fields if f.orderable]
+
+    def check_columns(self, request: Request, params: QueryParams) -> None:
+        """Each `cols` names columns of this list; the library drops unknown ones silently, so a
+        typo would show every column: refused (400) naming the parameter instead."""
+        known = self.list_columns(request)
+        for text in params.getlist("cols"):
+            for part in text.split(","):
+                name = part.strip()
+                if name and name not in known:
+                    raise BadQuery(
+                        f"cols: {self.key} has no list column {name[:40]!r};"
+                        f" columns: {', '.join(known)}",
+                        field="cols",
+                    )
+
     def date_drilldown_url(self, request: Request) -> str | None:
         """Where the list's date drill-down loads from; None without an indexed date column."""
         if main_date_column(self._defaults.mapper) is None:

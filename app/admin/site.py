@@ -25,6 +25,7 @@ from app.admin.live import LiveChanges
 from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
 from app.admin.notifications import NotificationBell, NotificationInbox
+from app.admin.saved_view_pages import SavedViewPages
 from app.admin.script_nonces import allow_nonced_scripts
 from app.admin.settings import SettingsPage
 from app.auth.known_browsers import KnownBrowsers
@@ -36,7 +37,9 @@ from app.config import PROJECT_DIR, Config
 from app.db import Base
 from app.errors import StarboardError
 from app.models import (
+    DefaultView,
     JobRun,
+    SavedView,
     ScheduledJob,
     SettingChange,
     SettingsVersion,
@@ -45,9 +48,11 @@ from app.models import (
 )
 from app.template_code import COMPILED_TEMPLATES
 
-# Served by /admin/settings and /admin/jobs, which validate, version and audit: raw rows
-# would bypass them.
-OWN_PAGES = frozenset({StoredSetting, SettingChange, SettingsVersion, ScheduledJob, JobRun})
+# Served by /admin/settings, /admin/jobs and each list's saved views, which validate, version,
+# check owners and audit: raw rows would bypass them.
+OWN_PAGES = frozenset(
+    {StoredSetting, SettingChange, SettingsVersion, ScheduledJob, JobRun, SavedView, DefaultView}
+)
 # Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py).
 NO_PAGES = frozenset({SignInSession})
 
@@ -56,7 +61,7 @@ NO_PAGES = frozenset({SignInSession})
 SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
 
 
-class StarboardAdmin(DateDrillDown, UploadClosingAdmin):
+class StarboardAdmin(SavedViewPages, DateDrillDown, UploadClosingAdmin):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
 

@@ -5,6 +5,7 @@ from app.models.auth import Group, SignInSession, User, user_group
 from app.models.constance import SettingChange, SettingsVersion, StoredSetting
 from app.models.jobs import JobRun, ScheduledJob
 from app.models.notifications import Notification, NotificationRead
+from app.models.saved_views import DefaultView, SavedView
 from app.models.shop import (
     Category,
     Customer,
@@ -25,6 +26,7 @@ __all__ = [
     "Category",
     "Customer",
     "CustomerStats",
+    "DefaultView",
     "Group",
     "JobRun",
     "Notification",
@@ -33,6 +35,7 @@ __all__ = [
     "OrderItem",
     "OrderStatus",
     "Product",
+    "SavedView",
     "ScheduledJob",
     "SettingChange",
     "SettingsVersion",
