@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from markupsafe import escape
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.status import HTTP_403_FORBIDDEN
@@ -189,7 +188,7 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
             # Changing one's own password keeps this session and ends the others.
             request.session[sessions.EPOCH] = user.session_epoch
         sign_ins.tell_sockets_after_commit(request.state.session, request.app.state.broker, user.id)
-        flash(request, f"The password of {escape(user.username)} was changed.", "success")
+        flash(request, f"The password of {user.username} was changed.", "success")
 
 
 class GroupView(GrantsPermissions, AfterFormCopy, AutoModelView):

@@ -11,7 +11,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from markupsafe import escape
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
@@ -198,7 +197,8 @@ class NotificationInbox(CustomView):
                     typed.refused(refused)
                 else:
                     to = "everyone" if typed.to == "everyone" else f"{typed.to} {typed.name}"
-                    flash(request, f"Sent “{escape(sent.title)}” to {escape(to)}.", "success")
+                    # Plain text: the layout escapes flashed messages itself.
+                    flash(request, f"Sent “{sent.title}” to {to}.", "success")
                     target = request.url_for(f"{request.app.state.ROUTE_NAME}:notifications-send")
                     return RedirectResponse(str(target), status_code=HTTP_303_SEE_OTHER)
         return admin_page(

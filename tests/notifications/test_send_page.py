@@ -106,3 +106,13 @@ def test_a_bad_field_is_named_nothing_is_sent_and_the_typing_is_kept(
     if fields["title"].strip() and len(fields["title"]) <= 200:
         assert f'value="{fields["title"]}"' in answer.text
     assert stored(sender) == []
+
+
+def test_the_confirmation_shows_a_title_with_markup_characters_as_typed(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    sender = client_for("sender")
+    assert post(sender, to="everyone", title="Q&A <3").status_code == 303
+    page = sender.get(SEND).text
+    assert "Sent “Q&amp;A &lt;3” to everyone." in page  # escaped once, by the page
+    assert "&amp;amp;" not in page
