@@ -60,8 +60,8 @@ async def search_models(request: Request, views: Sequence[AutoModelView], term: 
             continue
         # No ORDER BY: sorting by key makes the planner walk the whole big table in key order
         # testing each row, where without it the matches come from the indexes (bench search).
-        stmt = view.search_glance(request, term, PER_MODEL + 1)  # one more: are there more?
-        rows = (await session.execute(stmt)).scalars().all()
+        stmt, params = view.search_glance(request, term, PER_MODEL + 1)  # one more: any more?
+        rows = (await session.execute(stmt, params)).scalars().all()
         if not rows:
             continue
         detail = request.url_for(f"{admin_name}:detail", key=view.key)

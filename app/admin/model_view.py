@@ -458,11 +458,14 @@ class AutoModelView(ModelView):
             return literal(False)  # no stored text holds a NUL or a lone surrogate
         return self.model_search().clause(term, _dialect(request))
 
-    def search_glance(self, request: Request, term: str, limit: int) -> Select[Any]:
-        """Up to `limit` rows the list's search finds, found fast (global search)."""
+    def search_glance(
+        self, request: Request, term: str, limit: int
+    ) -> tuple[Select[Any], dict[str, Any]]:
+        """Up to `limit` rows the list's search finds, found fast (global search): the statement
+        and its parameters."""
         term = term.strip()
         if not is_storable_text(term):
-            return select(self.model).where(literal(False))
+            return select(self.model).where(literal(False)), {}
         return self.model_search().glance(term, _dialect(request), limit)
 
     def model_search(self) -> ModelSearch:

@@ -196,3 +196,6 @@ def test_a_number_finds_the_order_with_that_id_and_the_customer_holding_it_on_ea
         assert ("Order #4242" in orders) is by_id
     number = term.removeprefix("buyer")
     assert found["Customers"] == [f"Buyer {number} <buyer{number}@example.com>"]
+    # The order list's own search finds the same orders, all of them.
+    listed = root.get("/admin/order/list", params={"q": term}).text
+    assert len(re.findall(r'<tr data-sa-pk="', listed)) == shown + more
