@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -61,12 +60,8 @@ async def search_models(request: Request, views: Sequence[AutoModelView], term: 
             continue
         # No ORDER BY: sorting by key makes the planner walk the whole big table in key order
         # testing each row, where without it the matches come from the indexes (bench search).
-        stmt = (
-            select(view.model)
-            .where(view.get_search_query(request, term))
-            .limit(PER_MODEL + 1)  # one more says whether there are more
-        )
-        rows = (await session.execute(stmt)).scalars().all()
+        stmt, params = view.search_glance(request, term, PER_MODEL + 1)  # one more: any more?
+        rows = (await session.execute(stmt, params)).scalars().all()
         if not rows:
             continue
         detail = request.url_for(f"{admin_name}:detail", key=view.key)

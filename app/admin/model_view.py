@@ -23,7 +23,6 @@ from sqlalchemy import (
     func,
     inspect,
     literal,
-    or_,
     select,
     tuple_,
 )
@@ -59,6 +58,7 @@ from app.admin.library import (
 )
 from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
 from app.admin.maintenance import changes_paused, refuse_if_writing
+from app.admin.model_search import ModelSearch, Related
 from app.admin.paging import MAX_PAGE, query_number
 from app.admin.unparsed_input import too_long_text, unreadable_fields, unstorable_text
 from app.auth.current import current_user
@@ -157,7 +157,12 @@ class MapperDefaults:
     def sortable(self) -> list[str]:
         """The primary key and indexed columns: sorting elsewhere would scan the table."""
         table = self.mapper.local_table
-        leading = {next(iter(index.columns)).key for index in getattr(table, "indexes", ())}
+        leading = {
+            next(iter(index.columns)).key
+            for index in getattr(table, "indexes", ())
+            # A trigram (GIN) index finds text inside values; it cannot give them in order.
+            if index.dialect_kwargs.get("postgresql_using", "btree") == "btree"
+        }
         unique = {
             next(iter(c.columns)).key
             for c in getattr(table, "constraints", ())
@@ -301,6 +306,7 @@ class AutoModelView(ModelView):
             self.sortable_fields = defaults.orderable()
         self._indexed = set(defaults.sortable())
         self._known_rows: int | None = None  # the table's size as the last unfiltered count saw
+        self._search: ModelSearch | None = None  # built on first use, after searchable_fields
         if self.searchable_fields is None:
             self.searchable_fields = [str(c.key) for c in defaults.string_columns()] + [
                 rel.key
@@ -450,26 +456,34 @@ class AutoModelView(ModelView):
         term = term.strip()
         if not is_storable_text(term):
             return literal(False)  # no stored text holds a NUL or a lone surrogate
-        dialect = request.state.session.get_bind().dialect.name
-        clauses: list[ColumnElement[bool]] = [
-            _contains(col, term, dialect) for col in self._defaults.string_columns()
-        ]
-        for rel in self._defaults.relations:
-            if not is_to_one(rel) or rel.key not in (self.searchable_fields or []):
-                continue
-            labels = self._defaults.label_columns(rel)
-            if not labels or len(rel.local_remote_pairs or []) != 1:
-                continue
-            (local, remote) = (rel.local_remote_pairs or [])[0]
-            # A subquery on the (smaller) related table keeps the big table on its FK index.
-            matching = select(remote).where(or_(*(_contains(c, term, dialect) for c in labels)))
-            clauses.append(local.in_(matching))
-        pk = self._defaults.mapper.primary_key
-        if len(pk) == 1 and term.isdigit() and pk[0].type.python_type is int:
-            number = key_value(pk[0], term)  # None past the column's range: no row has it
-            if number is not None:
-                clauses.append(pk[0] == number)
-        return or_(*clauses) if clauses else literal(False)
+        return self.model_search().clause(term, _dialect(request))
+
+    def search_glance(
+        self, request: Request, term: str, limit: int
+    ) -> tuple[Select[Any], dict[str, Any]]:
+        """Up to `limit` rows the list's search finds, found fast (global search): the statement
+        and its parameters."""
+        term = term.strip()
+        if not is_storable_text(term):
+            return select(self.model).where(literal(False)), {}
+        return self.model_search().glance(term, _dialect(request), limit)
+
+    def model_search(self) -> ModelSearch:
+        """How this list's search matches rows: its text columns, the searchable to-one
+        relations' labels, its key (app/admin/model_search.py)."""
+        if self._search is None:
+            related = []
+            for rel in self._defaults.relations:
+                if not is_to_one(rel) or rel.key not in (self.searchable_fields or []):
+                    continue
+                labels = self._defaults.label_columns(rel)
+                if labels and len(rel.local_remote_pairs or []) == 1:
+                    (local, remote) = (rel.local_remote_pairs or [])[0]
+                    related.append(Related(local, remote, labels))
+            self._search = ModelSearch(
+                self._defaults.mapper, self._defaults.string_columns(), related
+            )
+        return self._search
 
     # --- filters: Django-style lookups in the query string (app/admin/lookups.py) ------
 
@@ -663,11 +677,8 @@ class AutoModelView(ModelView):
         return select(literal(0))
 
 
-def _contains(column: Any, term: str, dialect: str) -> ColumnElement[bool]:
-    # SQLite's LIKE ignores ASCII case; its lower() folds only ASCII: same rows, a third the work.
-    if dialect == "sqlite":
-        return column.contains(term, autoescape=True)  # type: ignore[no-any-return]
-    return column.icontains(term, autoescape=True)  # type: ignore[no-any-return]
+def _dialect(request: Request) -> str:
+    return str(request.state.session.get_bind().dialect.name)
 
 
 def _defined_methods(model: type[Any]) -> set[str]:

@@ -40,6 +40,16 @@ def enum_column(enum_class: type[enum.Enum], **kwargs: Any) -> Enum:
     )
 
 
+def trigram_index(table: str, column: str) -> Index:
+    # Serves "contains" searches (LIKE and ILIKE '%term%') on PostgreSQL; SQLite has no equivalent.
+    return Index(
+        f"ix_{table}_{column}_trgm",
+        column,
+        postgresql_using="gin",
+        postgresql_ops={column: "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql")
+
+
 class Category(enum.Enum):
     ELECTRONICS = "electronics"
     BOOKS = "books"
@@ -95,16 +105,7 @@ class Customer(Base):
     orders: Mapped[list[Order]] = relationship(back_populates="customer")
     tickets: Mapped[list[Ticket]] = relationship(back_populates="customer")
 
-    __table_args__ = tuple(
-        # Trigram indexes serve "contains" searches on PostgreSQL; SQLite has no equivalent.
-        Index(
-            f"ix_customer_{col}_trgm",
-            col,
-            postgresql_using="gin",
-            postgresql_ops={col: "gin_trgm_ops"},
-        ).ddl_if(dialect="postgresql")
-        for col in ("name", "email")
-    )
+    __table_args__ = tuple(trigram_index("customer", col) for col in ("name", "email", "city"))
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
@@ -151,6 +152,8 @@ class Order(Base):
         Index("ix_orders_customer_id_created_at", "customer_id", "created_at"),
         # The dashboard's counts and revenue by date range, read from the index alone.
         Index("ix_orders_created_at_status_total", "created_at", "status", "total"),
+        # The list filtered by status over a date range reads that status's entries alone.
+        Index("ix_orders_status_created_at", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -193,8 +196,12 @@ class OrderItem(Base):
 
 class Ticket(Base):
     __tablename__ = "ticket"
-    # The dashboard's open tickets by priority, read from the index alone.
-    __table_args__ = (Index("ix_ticket_status_priority", "status", "priority"),)
+    __table_args__ = (
+        # The dashboard's open tickets by priority, read from the index alone.
+        Index("ix_ticket_status_priority", "status", "priority"),
+        trigram_index("ticket", "subject"),
+        trigram_index("ticket", "body"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(

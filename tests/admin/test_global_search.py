@@ -12,10 +12,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from app.db import create_engine, create_session_factory
+from app.main import create_app
 from app.models import Ticket, TicketPriority
 from app.statement_log import StatementLog
 from tests import factories
-from tests.conftest import SignedIn, add_user
+from tests.conftest import SignedIn, add_user, make_config
 
 SEARCH = "/admin/search"
 
@@ -134,3 +135,67 @@ def test_a_search_costs_one_statement_per_model_it_may_search(
     assert len(statements) == 2, statements  # who is signed in, then the one model they may view
     assert "FROM ticket" in statements[1]
     assert "FROM orders" not in statements[1]
+
+
+def fill_numbered(url: str) -> None:
+    """Order 4242 is Ada's; buyer4242 has 4 orders, buyer7777 has 5; order 7777 is Ada's."""
+
+    async def work() -> None:
+        engine = create_engine(url)
+        try:
+            async with create_session_factory(engine).begin() as session:
+                ada = factories.customer(name="Ada Lovelace", email="ada@example.com")
+                goods = [factories.product(name="Analytical Engine")]
+                session.add_all(
+                    [
+                        factories.order(ada, goods, id=4242),
+                        factories.order(ada, goods, id=7777),
+                    ]
+                )
+                for number, orders in ((4242, 4), (7777, 5)):
+                    buyer = factories.customer(
+                        name=f"Buyer {number}", email=f"buyer{number}@example.com"
+                    )
+                    session.add_all(factories.order(buyer, goods) for _ in range(orders))
+        finally:
+            await engine.dispose()
+
+    anyio.run(work)
+
+
+@pytest.mark.parametrize(
+    ("term", "shown", "more", "by_id"),
+    [
+        # By its id, and through the customer whose e-mail holds the number: 5, all shown.
+        ("4242", 5, False, True),
+        # 1 by id and 5 through the customer: 6, so 5 shown and a link to them all.
+        ("7777", 5, True, None),
+        # Not a number: only the customer's 4 orders.
+        ("buyer4242", 4, False, False),
+    ],
+)
+def test_a_number_finds_the_order_with_that_id_and_the_customer_holding_it_on_each_backend(
+    database_url: str,
+    signed_in: SignedIn,
+    term: str,
+    shown: int,
+    more: bool,
+    by_id: bool | None,
+) -> None:
+    fill_numbered(database_url)
+    add_user(database_url, "root")
+    root = signed_in(create_app(make_config(database_url)), "root")
+    found = groups(root.get(SEARCH, params={"q": term, "results": "1"}).text)
+    *orders, last = found["Orders"]
+    if last != "All matching orders →":
+        orders.append(last)
+    assert (last == "All matching orders →") is more
+    assert len(set(orders)) == len(orders) == shown
+    assert all(label.startswith("Order #") for label in orders)
+    if by_id is not None:
+        assert ("Order #4242" in orders) is by_id
+    number = term.removeprefix("buyer")
+    assert found["Customers"] == [f"Buyer {number} <buyer{number}@example.com>"]
+    # The order list's own search finds the same orders, all of them.
+    listed = root.get("/admin/order/list", params={"q": term}).text
+    assert len(re.findall(r'<tr data-sa-pk="', listed)) == shown + more

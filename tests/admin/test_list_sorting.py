@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import inspect
 from starlette.testclient import TestClient
 
-from app.admin.model_view import AutoModelView
+from app.admin.model_view import AutoModelView, MapperDefaults
 from app.main import create_app
+from app.models import Customer, Order, Ticket
 from tests.admin.test_list_lookups import ROW, fill
 from tests.conftest import add_user, make_config, sign_in
 
@@ -47,3 +49,16 @@ def test_a_large_table_says_a_sort_without_an_index_would_be_slow_and_keeps_the_
     page = client.get("/admin/order/list?sort=created_at__asc").text
     assert "data-sb-slow-sort" not in page
     assert ROW.findall(page) == [keys["jan"], keys["jan-end"], keys["feb-first"], keys["feb"]]
+
+
+def test_a_trigram_index_finds_text_inside_values_but_sorts_nothing() -> None:
+    # Only B-tree indexes read values in order; the trigram ones serve search on PostgreSQL.
+    customer, ticket = MapperDefaults(inspect(Customer)), MapperDefaults(inspect(Ticket))
+    assert "city" not in customer.sortable()
+    assert {"subject", "body"}.isdisjoint(ticket.sortable())
+    # Nor does one make the city an order's customer is searched by.
+    orders = AutoModelView(Order).model_search()
+    assert [str(label) for rel in orders.related for label in rel.labels] == [
+        "Customer.name",
+        "Customer.email",
+    ]
