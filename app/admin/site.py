@@ -37,6 +37,7 @@ from app.db import Base
 from app.errors import StarboardError
 from app.models import (
     JobRun,
+    OrderHour,
     ScheduledJob,
     SettingChange,
     SettingsVersion,
@@ -48,8 +49,9 @@ from app.template_code import COMPILED_TEMPLATES
 # Served by /admin/settings and /admin/jobs, which validate, version and audit: raw rows
 # would bypass them.
 OWN_PAGES = frozenset({StoredSetting, SettingChange, SettingsVersion, ScheduledJob, JobRun})
-# Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py).
-NO_PAGES = frozenset({SignInSession})
+# Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py); the
+# order summary is the database's own bookkeeping for the dashboard, kept by triggers.
+NO_PAGES = frozenset({SignInSession, OrderHour})
 
 
 # What admin pages read from the host app's state (`request.app.state` there).
