@@ -61,17 +61,19 @@ def tallies(stretches: Sequence[Stretch]) -> Any:
     every stretch's orders and revenue cents; the two rows add up to each stretch's figures."""
     hourly: list[ColumnElement[Any]] = []
     edges: list[ColumnElement[Any]] = []
-    for each in stretches:
-        hours, minutes = each.in_summary(), each.in_orders()
+    earning, earned_cents = earning_hours(), order_cents()
+    earning_order = earning_orders()
+    minutes = [each.in_orders() for each in stretches]
+    for each, at_edge in zip(stretches, minutes, strict=True):
+        hours = each.in_summary()
         hourly.append(func.coalesce(func.sum(case((hours, OrderHour.orders))), 0))
-        earned = case((hours & earning_hours(), OrderHour.revenue_cents))
-        hourly.append(func.coalesce(func.sum(earned), 0))
-        edges.append(func.count(case((minutes, 1))))
-        edges.append(func.coalesce(func.sum(case((minutes & earning_orders(), order_cents()))), 0))
+        hourly.append(func.coalesce(func.sum(case((hours & earning, OrderHour.revenue_cents))), 0))
+        edges.append(func.count(case((at_edge, 1))))
+        edges.append(func.coalesce(func.sum(case((at_edge & earning_order, earned_cents))), 0))
     earliest = min(each.start for each in stretches)
     latest = max(each.end for each in stretches)
     from_summary = select(*hourly).where(OrderHour.hour >= earliest, OrderHour.hour < latest)
-    at_edges = select(*edges).where(or_(*(each.in_orders() for each in stretches)))
+    at_edges = select(*edges).where(or_(*minutes))
     return union_all(from_summary, at_edges)
 
 
