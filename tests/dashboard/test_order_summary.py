@@ -24,6 +24,7 @@ from app.db import as_utc, create_session_factory
 from app.models import Customer, Order, OrderStatus
 from app.models.shop import OrderHour
 from app.shop.order_hours import NOT_REVENUE, hour_of
+from app.shop.seed import seed_demo
 
 # Off the hour, so every stretch the card compares has minutes at its ends.
 NOW = dt.datetime(2026, 6, 15, 12, 37, 21, 500000, tzinfo=dt.UTC)
@@ -80,6 +81,18 @@ def counted(
     return len(inside), Decimal(earned) * CENT
 
 
+def by_hour_and_status(
+    placed: list[tuple[dt.datetime, OrderStatus, int]],
+) -> dict[tuple[dt.datetime, OrderStatus], tuple[int, int]]:
+    """The orders grouped as the summary keeps them: (count, revenue cents) per hour and status."""
+    grouped: Counter[tuple[dt.datetime, OrderStatus]] = Counter()
+    revenue: Counter[tuple[dt.datetime, OrderStatus]] = Counter()
+    for at, status, c in placed:
+        grouped[hour_of(at), status] += 1
+        revenue[hour_of(at), status] += c
+    return {key: (n, revenue[key]) for key, n in grouped.items()}
+
+
 async def assert_figures_match_the_orders(factory: async_sessionmaker[AsyncSession]) -> None:
     async with factory() as session:
         placed = await stored_orders(session)
@@ -101,12 +114,7 @@ async def assert_figures_match_the_orders(factory: async_sessionmaker[AsyncSessi
     ]
     assert [dot.shown for dot in chart.line] == [f"{revenue:,.2f}" for _, revenue in per_day]
 
-    grouped: Counter[tuple[dt.datetime, OrderStatus]] = Counter()
-    revenue: Counter[tuple[dt.datetime, OrderStatus]] = Counter()
-    for at, status, c in placed:
-        grouped[hour_of(at), status] += 1
-        revenue[hour_of(at), status] += c
-    assert kept == {key: (n, revenue[key]) for key, n in grouped.items()}
+    assert kept == by_hour_and_status(placed)
 
 
 async def test_orders_added_through_the_orm_are_counted_to_the_minute(
@@ -195,3 +203,15 @@ async def test_figures_read_no_more_than_the_summary_and_the_minutes_at_the_edge
     today = card.periods[0]
     # Today's whole hours went with the summary; the order a minute ago, after 12:00, is left.
     assert (today.orders, today.revenue) == (1, Decimal("100.00"))
+
+
+async def test_seed_demos_bulk_load_fills_the_summary(engine: AsyncEngine) -> None:
+    # executemany on SQLite, COPY on PostgreSQL: the triggers see both.
+    factory = create_session_factory(engine)
+    await seed_demo(factory, orders=300, echo=lambda _: None)
+    async with factory() as session:
+        placed = await stored_orders(session)
+        summary = (await session.execute(select(OrderHour))).scalars()
+        kept = {(as_utc(row.hour), row.status): (row.orders, row.revenue_cents) for row in summary}
+    assert len(placed) == 300
+    assert kept == by_hour_and_status(placed)
