@@ -64,6 +64,12 @@ CASES = (
         "orders chart", "/admin/dashboard/cards/orders_per_day", 'data-points="30"', CARD_STATEMENTS
     ),
     Case(
+        "tickets chart",
+        "/admin/dashboard/cards/tickets_per_day",
+        'data-points="30"',
+        CARD_STATEMENTS,
+    ),
+    Case(
         "job runs chart",
         "/admin/dashboard/cards/job_runs_per_hour",
         'data-points="24"',
