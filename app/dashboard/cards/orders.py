@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select, union_all
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.current import CurrentUser
@@ -57,24 +57,27 @@ class OrderFigures:
 
 
 def tallies(stretches: Sequence[Stretch]) -> Any:
-    """One statement, two rows: from the summary and from the orders at the edges, each with
-    every stretch's orders and revenue cents; the two rows add up to each stretch's figures."""
-    hourly: list[ColumnElement[Any]] = []
-    edges: list[ColumnElement[Any]] = []
-    earning, earned_cents = earning_hours(), order_cents()
-    earning_order = earning_orders()
-    minutes = [each.in_orders() for each in stretches]
-    for each, at_edge in zip(stretches, minutes, strict=True):
-        hours = each.in_summary()
-        hourly.append(func.coalesce(func.sum(case((hours, OrderHour.orders))), 0))
-        hourly.append(func.coalesce(func.sum(case((hours & earning, OrderHour.revenue_cents))), 0))
-        edges.append(func.count(case((at_edge, 1))))
-        edges.append(func.coalesce(func.sum(case((at_edge & earning_order, earned_cents))), 0))
-    earliest = min(each.start for each in stretches)
-    latest = max(each.end for each in stretches)
-    from_summary = select(*hourly).where(OrderHour.hour >= earliest, OrderHour.hour < latest)
-    at_edges = select(*edges).where(or_(*minutes))
-    return union_all(from_summary, at_edges)
+    """One statement: for each stretch (by its place) a row from the summary's whole hours and
+    one from the orders in the minutes at its ends, each with orders and revenue cents."""
+    earning, earning_order, earned_cents = earning_hours(), earning_orders(), order_cents()
+    parts: list[Any] = []
+    for place, each in enumerate(stretches):
+        # A range of the summary's key per stretch: a few rows each, not one pass over them all.
+        parts.append(
+            select(
+                literal(place),
+                func.coalesce(func.sum(OrderHour.orders), 0),
+                func.coalesce(func.sum(case((earning, OrderHour.revenue_cents))), 0),
+            ).where(each.in_summary())
+        )
+        parts.append(
+            select(
+                literal(place),
+                func.count(),
+                func.coalesce(func.sum(case((earning_order, earned_cents))), 0),
+            ).where(each.in_orders())
+        )
+    return union_all(*parts)
 
 
 def in_money(cents: int) -> Decimal:
@@ -96,12 +99,14 @@ async def orders(session: AsyncSession, clock: Clock, user: CurrentUser) -> Orde
         for span in spans
         for start, end in ((span.start, span.end), (span.before_start, span.before_end))
     ]
-    rows = (await session.execute(tallies(stretches))).all()
-    figures = [sum(int(row[i] or 0) for row in rows) for i in range(2 * len(stretches))]
+    counts, cents = [0] * len(stretches), [0] * len(stretches)
+    for place, n, earned in await session.execute(tallies(stretches)):
+        counts[place] += int(n)
+        cents[place] += int(earned)
     periods = []
     for i, span in enumerate(spans):
-        count, cents, count_before, cents_before = figures[4 * i : 4 * i + 4]
-        revenue, revenue_before = in_money(cents), in_money(cents_before)
+        count, count_before = counts[2 * i : 2 * i + 2]
+        revenue, revenue_before = in_money(cents[2 * i]), in_money(cents[2 * i + 1])
         periods.append(
             Period(
                 span.label,
