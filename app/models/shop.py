@@ -184,6 +184,8 @@ class OrderHour(Base):
     """
 
     __tablename__ = "order_hour"
+    # On SQLite the rows live in the key's b-tree: a stretch of hours is one range of it.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     hour: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     status: Mapped[OrderStatus] = mapped_column(enum_column(OrderStatus), primary_key=True)
