@@ -8,7 +8,8 @@ The triggers catch every writer of `orders` (the ORM, seed-demo's bulk loads, ra
 `order_hour` stays exact; the upgrade fills it from the orders already there. An hour whose
 orders all went away keeps its row, at zero. On SQLite they run per row; on PostgreSQL once
 per statement over its transition tables, so a bulk COPY adds one grouped upsert, not one per
-row. A later SQLite migration that rebuilds `orders` (batch mode) drops these triggers with
+row. Two transactions adding orders of the same hour and status on PostgreSQL take turns
+at its summary row, the second waiting for the first to commit. A later SQLite migration that rebuilds `orders` (batch mode) drops these triggers with
 the old table and must create them again.
 
 The rows go in by hour, as later ones will: a stretch of hours is then a few adjacent pages on
