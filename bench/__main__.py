@@ -11,6 +11,7 @@ BENCHMARKS = (
     "admin_list",
     "auth_overhead",
     "dashboard",
+    "drilldown",
     "notifications",
     "scheduler",
     "search",

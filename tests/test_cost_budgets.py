@@ -40,6 +40,12 @@ LIST_BUDGET = 4
 DETAIL_BUDGET = 2
 EDIT_BUDGET = 2  # as a detail page: a relation's choices are fetched as the user types
 HEALTH_BUDGET = 1  # SELECT 1: whether the database answers
+# The signed-in user, then one statement a card: nine cards for a superuser.
+DASHBOARD_BUDGET = 10
+# The signed-in user; the buckets' counts (from the order summary or the rows themselves).
+DRILLDOWN_BUDGET = 2
+YEAR = "created_at__gte=2026-01-01&created_at__lt=2027-01-01"
+MONTH = "created_at__gte=2026-10-01&created_at__lt=2026-11-01"
 # The user; the newest notification the tab may see; its unread count (the first frame).
 SOCKET_BUDGET = 3
 BUSY_CHECK_S = 0.02  # the version check's interval here: it keeps overlapping requests
@@ -203,6 +209,34 @@ def test_every_edit_page_stays_within_its_budget(sqlite_site: Site, key: str) ->
     form = sqlite_site.get(path)
     assert 'name="csrftoken"' in form, f"{path} shows no edit form"
     sqlite_site.assert_within(EDIT_BUDGET, path)
+
+
+def test_the_dashboard_sends_one_statement_a_card_and_one_for_the_user(any_site: Site) -> None:
+    page = any_site.get("/admin/")
+    assert page.count("data-sb-card=") == DASHBOARD_BUDGET - 1, "a superuser sees every card"
+    any_site.assert_within(DASHBOARD_BUDGET, "/admin/")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "status__exact=paid",
+        YEAR,
+        f"{YEAR}&status__in=paid,shipped",
+        MONTH,
+        f"{MONTH}&status__exact=delivered",
+        "customer__id__exact=1",  # not in the order summary: counted from the orders
+        "q=a",
+    ],
+)
+def test_the_orders_date_drilldown_sends_two_statements_at_every_level(
+    any_site: Site, query: str
+) -> None:
+    path = f"/admin/order/dates?{query}"
+    fragment = any_site.get(path)
+    assert "data-sb-date-drilldown" in fragment
+    any_site.assert_within(DRILLDOWN_BUDGET, path)
 
 
 def test_the_health_check_sends_one_statement(sqlite_site: Site) -> None:

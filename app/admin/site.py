@@ -39,6 +39,7 @@ from app.errors import StarboardError
 from app.models import (
     DefaultView,
     JobRun,
+    OrderHour,
     SavedView,
     ScheduledJob,
     SettingChange,
@@ -53,8 +54,9 @@ from app.template_code import COMPILED_TEMPLATES
 OWN_PAGES = frozenset(
     {StoredSetting, SettingChange, SettingsVersion, ScheduledJob, JobRun, SavedView, DefaultView}
 )
-# Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py).
-NO_PAGES = frozenset({SignInSession})
+# Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py); the
+# order summary is the database's own bookkeeping for the dashboard, kept by triggers.
+NO_PAGES = frozenset({SignInSession, OrderHour})
 
 
 # What admin pages read from the host app's state (`request.app.state` there).

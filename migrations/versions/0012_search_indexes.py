@@ -2,7 +2,7 @@
 PostgreSQL, and orders by status then date
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 
 Global search looks each way of matching up on its own index (app/admin/model_search.py): a text
 column without a trigram index is a scan of its whole table whenever nothing matches. The orders
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

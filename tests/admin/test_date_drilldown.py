@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import anyio
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from starlette.testclient import TestClient
 
 from app.admin.date_drilldown import main_date_column
+from app.db import create_engine
 from app.main import create_app
 from app.models import Customer, Order, Product, Ticket
 from tests.admin.test_list_lookups import fill
@@ -95,3 +97,49 @@ def test_a_range_that_is_no_year_month_or_day_shows_the_years_within_it(
     client, _ = shop
     query = "created_at__gte=2026-01-15&created_at__lt=2026-02-10"
     assert [(label, count) for label, count, _ in buckets(client, query)] == [("2026", "2")]
+
+
+def run_sql(url: str, *statements: str) -> None:
+    async def work() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as connection:
+                for statement in statements:
+                    await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    anyio.run(work)
+
+
+def counts(client: TestClient, query: str) -> list[tuple[str, str]]:
+    return [(label, count) for label, count, _ in buckets(client, query)]
+
+
+def test_order_counts_unfiltered_or_by_status_are_read_from_the_order_summary(
+    shop: tuple[TestClient, dict[str, str]], database_url: str
+) -> None:
+    client, keys = shop
+    run_sql(database_url, "DELETE FROM order_hour")  # behind the triggers' back
+    assert counts(client, "") == []
+    assert counts(client, "created_at__gte=2026-01-01&created_at__lt=2027-01-01") == []
+    assert counts(client, "status__in=paid,pending") == []
+    # A filter the summary cannot answer (a customer) counts the orders themselves.
+    assert counts(client, f"customer__id__exact={keys['bob']}") == [("2026", "2")]
+
+
+def test_deleted_and_changed_orders_leave_their_buckets(
+    shop: tuple[TestClient, dict[str, str]], database_url: str
+) -> None:
+    client, keys = shop
+    run_sql(
+        database_url,
+        f"DELETE FROM orders WHERE id = {keys['feb']}",
+        f"UPDATE orders SET status = 'cancelled' WHERE id = {keys['jan']}",
+    )
+    year = "created_at__gte=2026-01-01&created_at__lt=2027-01-01"
+    assert counts(client, year) == [("Jan", "2"), ("Feb", "1")]
+    # The 15th's only order is gone: no bucket at zero.
+    assert counts(client, "created_at__gte=2026-02-01&created_at__lt=2026-03-01") == [("1", "1")]
+    assert counts(client, f"{year}&status__exact=paid") == []
+    assert counts(client, f"{year}&status__exact=cancelled") == [("Jan", "1")]
