@@ -37,6 +37,7 @@ from app.db import Base
 from app.errors import StarboardError
 from app.models import (
     JobRun,
+    RelayedFrame,
     ScheduledJob,
     SettingChange,
     SettingsVersion,
@@ -49,7 +50,8 @@ from app.template_code import COMPILED_TEMPLATES
 # would bypass them.
 OWN_PAGES = frozenset({StoredSetting, SettingChange, SettingsVersion, ScheduledJob, JobRun})
 # Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py).
-NO_PAGES = frozenset({SignInSession})
+# Relayed frames are the channels' own, kept a minute (app/channels/database.py).
+NO_PAGES = frozenset({SignInSession, RelayedFrame})
 
 
 # What admin pages read from the host app's state (`request.app.state` there).
