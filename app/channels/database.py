@@ -52,6 +52,7 @@ class DatabaseBroker:
         self._writing_failed = False
         self._pending: list[dict[str, Any]] = []
         self._wanted = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._closing = False
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -60,6 +61,7 @@ class DatabaseBroker:
         """Listens from the newest row on; publishes from here on are written in the background."""
         self._closing = False
         self._wanted = asyncio.Event()  # bound to this start's loop (tests start apps again)
+        self._stopping = asyncio.Event()
         # Background work: request statement budgets count the request's own statements only.
         with background_work():
             with contextlib.suppress(Exception):  # database away: the reader finds it later
@@ -69,9 +71,16 @@ class DatabaseBroker:
 
     async def stop(self) -> None:
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            # Between reads, not in one: a read cancelled mid-statement would leave its pooled
+            # connection to the garbage collector, unclosed.
+            self._stopping.set()
+            try:
+                async with asyncio.timeout(STOP_FLUSH_S):
+                    await self._reader
+            except TimeoutError:
+                self._reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._reader
             self._reader = None
         if self._writer is not None:
             self._closing = True
@@ -146,8 +155,23 @@ class DatabaseBroker:
                     self._reading_failed = False
                     for subscription in self.hub.everyone():
                         subscription.lose_backlog()
+            if self._stopping.is_set():
+                return
             if not more:
-                await self.clock.sleep(POLL_S)
+                await self._pause()
+
+    async def _pause(self) -> None:
+        """POLL_S on the broker's clock, or less when the broker stops."""
+        waits = [
+            asyncio.ensure_future(self.clock.sleep(POLL_S)),
+            asyncio.ensure_future(self._stopping.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def read(self) -> bool:
         """Delivers other processes' frames newer than the last read; True if more are waiting."""

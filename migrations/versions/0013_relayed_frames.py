@@ -1,6 +1,6 @@
 """relayed frames, for channels without Redis
 
-Revision ID: 0010
+Revision ID: 0013
 Revises: 0009
 Create Date: 2026-11-30 21:53:25.023054
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0010'
+revision: str = '0013'
 down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
