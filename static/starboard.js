@@ -588,6 +588,12 @@ document.addEventListener("click", (event) => {
       if (FINISHED.has(event.detail.status)) follow(["job-finished"]);
     });
     document.body.addEventListener("sb:badge", () => follow(["unread"]));
+    // The second is counted from when the fetch really starts: htmx may start it a little
+    // after the trigger, and the next one must still wait its whole second.
+    document.body.addEventListener("htmx:beforeRequest", (event) => {
+      const name = event.detail.elt?.dataset?.sbCard;
+      if (name) askedAt.set(name, Date.now());
+    });
   }
 
   if (document.readyState === "loading") {
