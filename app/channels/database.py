@@ -79,20 +79,26 @@ class DatabaseBroker:
         self._starts = max(0, self._starts - 1)
         if self._starts:
             return
-        # Never cancelled mid-statement: SQLAlchemy would leave the pooled connection to the
-        # garbage collector, unclosed. Each statement is bounded by the database's own timeout.
         if self._reader is not None:
-            self._stopping.set()  # the reader returns after its current read
-            await asyncio.wait({self._reader})
+            # Between reads, not in one: a read cancelled mid-statement would leave its pooled
+            # connection to the garbage collector, unclosed.
+            self._stopping.set()
+            try:
+                async with asyncio.timeout(STOP_FLUSH_S):
+                    await self._reader
+            except TimeoutError:
+                self._reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._reader
             self._reader = None
         if self._writer is not None:
             self._closing = True
             self._wanted.set()
-            await asyncio.wait({self._writer}, timeout=STOP_FLUSH_S)  # waits; cancels nothing
-            if not self._writer.done():
+            try:
+                async with asyncio.timeout(STOP_FLUSH_S):
+                    await self._writer
+            except TimeoutError:
                 _log.warning("channels: stopped with %d frames unwritten", len(self._pending))
-                self._pending.clear()  # the write under way ends the writer
-                await asyncio.wait({self._writer})
             self._writer = None
 
     def status(self) -> str:
