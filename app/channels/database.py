@@ -54,17 +54,11 @@ class DatabaseBroker:
         self._wanted = asyncio.Event()
         self._stopping = asyncio.Event()
         self._closing = False
-        # An app whose lifespan is entered again while running (two test clients on one app)
-        # starts its broker again: only the first start reads and writes, the last stop ends it.
-        self._starts = 0
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Listens from the newest row on; publishes from here on are written in the background."""
-        self._starts += 1
-        if self._starts > 1:
-            return
         self._closing = False
         self._wanted = asyncio.Event()  # bound to this start's loop (tests start apps again)
         self._stopping = asyncio.Event()
@@ -76,9 +70,6 @@ class DatabaseBroker:
             self._reader = asyncio.create_task(self._read_regularly(), name="relay-reader")
 
     async def stop(self) -> None:
-        self._starts = max(0, self._starts - 1)
-        if self._starts:
-            return
         if self._reader is not None:
             # Between reads, not in one: a read cancelled mid-statement would leave its pooled
             # connection to the garbage collector, unclosed.

@@ -219,19 +219,3 @@ async def test_a_listener_that_could_not_read_tells_its_subscribers_they_missed_
         await broker.stop()
 
     assert faults == [] and told.result() == missed()
-
-
-async def test_started_twice_it_reads_once_and_stops_with_the_last_stop(
-    engine: AsyncEngine,
-) -> None:
-    """An app's lifespan entered again while running (two test clients on one app) must not
-    leave the first start's reader behind, to be cut off mid-statement when its loop ends."""
-    broker = DatabaseBroker(engine)
-    await broker.start()
-    reader = broker._reader
-    await broker.start()
-    assert broker._reader is reader  # the same reader, not a second one beside it
-    await broker.stop()
-    assert reader is not None and not reader.done()  # still started once
-    await broker.stop()
-    assert reader.done() and broker._reader is None and broker._writer is None
