@@ -13,7 +13,6 @@ from starlette_admin.actions import row_action
 from starlette_admin.exceptions import ActionFailed, FormValidationError
 from starlette_admin.fields import EnumField, PasswordField
 from starlette_admin.flash import flash
-from starlette_admin.helpers import on_commit
 
 from app.admin.library import AfterFormCopy
 from app.admin.model_view import AutoModelView
@@ -188,10 +187,7 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
         if me is not None and me.id == user.id:
             # Changing one's own password keeps this session and ends the others.
             request.session[sessions.EPOCH] = user.session_epoch
-        # Awaited by the request once committed (the library's on_commit): a task of its own
-        # could outlive the request's loop halfway through the relay's database write.
-        broker = request.app.state.broker
-        on_commit(request, lambda: sign_ins.tell_sockets(broker, user.id))
+        sign_ins.tell_sockets_after_commit(request.state.session, request.app.state.broker, user.id)
         flash(request, f"The password of {user.username} was changed.", "success")
 
 

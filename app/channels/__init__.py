@@ -1,4 +1,4 @@
-"""Pub-sub channels: through the database by default, Redis when it is configured."""
+"""Pub-sub channels: in-process by default, Redis when many processes must hear each other."""
 
 from app.channels.broker import Broker, Message, Subscription, missed
 

@@ -1,21 +1,20 @@
-"""Which broker a process uses: Redis when REDIS_URL is set, else the shared database."""
+"""Which broker a process uses: Redis when REDIS_URL is set, else in-process."""
 
 from __future__ import annotations
 
 import redis.asyncio as redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.channels.broker import Broker
-from app.channels.database import DatabaseBroker
+from app.channels.memory import MemoryBroker
 from app.channels.redis import REDIS_OPTIONS, RedisBroker
 from app.clock import SYSTEM_CLOCK, Clock
 
 
 def broker_for(
-    redis_url: str | None, engine: AsyncEngine, clock: Clock = SYSTEM_CLOCK
+    redis_url: str | None, clock: Clock = SYSTEM_CLOCK
 ) -> tuple[Broker, redis.Redis | None]:
     """The broker, and the Redis client it uses (shared with the throttle; close it at exit)."""
     if not redis_url:
-        return DatabaseBroker(engine, clock), None
+        return MemoryBroker(), None
     client = redis.from_url(redis_url, **REDIS_OPTIONS)
     return RedisBroker(client, clock), client
