@@ -13,6 +13,7 @@ from starlette_admin.actions import row_action
 from starlette_admin.exceptions import ActionFailed, FormValidationError
 from starlette_admin.fields import EnumField, PasswordField
 from starlette_admin.flash import flash
+from starlette_admin.helpers import on_commit
 
 from app.admin.library import AfterFormCopy
 from app.admin.model_view import AutoModelView
@@ -187,7 +188,10 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
         if me is not None and me.id == user.id:
             # Changing one's own password keeps this session and ends the others.
             request.session[sessions.EPOCH] = user.session_epoch
-        sign_ins.tell_sockets_after_commit(request.state.session, request.app.state.broker, user.id)
+        # Awaited by the request once committed (the library's on_commit), not a task of its own
+        # that could outlive the request.
+        broker = request.app.state.broker
+        on_commit(request, lambda: sign_ins.tell_sockets(broker, user.id))
         flash(request, f"The password of {user.username} was changed.", "success")
 
 

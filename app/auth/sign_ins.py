@@ -6,12 +6,11 @@ session if it leaks. A cookie whose row has ended opens nothing, wherever it was
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import delete, event, update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.sessions import LONGEST_LIFETIME_S
@@ -51,19 +50,3 @@ async def end(session: AsyncSession, token: object, now: dt.datetime) -> None:
 async def tell_sockets(broker: Broker, user_id: int) -> None:
     """After the commit that ended sessions of the user: their sockets check theirs at once."""
     await broker.publish(user_channel(user_id), SESSIONS_FRAME)
-
-
-_telling: set[asyncio.Task[None]] = set()  # held until done: the loop keeps weak references
-
-
-def tell_sockets_after_commit(session: AsyncSession, broker: Broker, user_id: int) -> None:
-    """For a change committed later by someone else (the admin's request session): once it is
-    committed, the user's sockets check their sessions; nothing if it rolls back."""
-    loop = asyncio.get_running_loop()
-
-    def committed(_session: object) -> None:
-        task = loop.create_task(tell_sockets(broker, user_id))
-        _telling.add(task)
-        task.add_done_callback(_telling.discard)
-
-    event.listen(session.sync_session, "after_commit", committed, once=True)
