@@ -40,6 +40,7 @@ from app.security_headers import (
     site_relative,
 )
 from app.shop.seed import seed_demo
+from tests.admin.test_product_browser import cancel
 from tests.conftest import ADMIN_PASSWORD, add_user, make_config, migrated_url
 from tests.services import ThreadedServer
 
@@ -436,8 +437,7 @@ def test_the_list_and_form_widgets_work_under_the_policy(
     # A row action's confirmation, drawn by the library's actions.js into its modal.
     rows.first.locator('a[data-sa-name="delete"]').click()
     expect(page.locator("#modal-action")).to_be_visible()
-    page.locator("#modal-action").get_by_role("button", name="Cancel").click()
-    expect(page.locator("#modal-action")).to_be_hidden()
+    cancel(page.locator("#modal-action"))
 
     watch.visit(f"{base_url}/admin/product/create")
     page.locator("#category").click()  # a native <select>: its list is the browser's own
