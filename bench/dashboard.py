@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -109,9 +109,11 @@ async def measure(
     return outcome
 
 
-async def print_plans(client: httpx.AsyncClient, log: StatementLog, engine: AsyncEngine) -> None:
+async def print_plans(
+    client: httpx.AsyncClient, log: StatementLog, engine: AsyncEngine, cases: Sequence[Case]
+) -> None:
     log.reset()
-    await client.get(CASES[0].path)
+    await client.get(cases[0].path)
     recorded = list(log.statements)
     print(f"\n--- dashboard: {len(recorded)} statement(s)")
     for statement, parameters in recorded:
@@ -119,23 +121,35 @@ async def print_plans(client: httpx.AsyncClient, log: StatementLog, engine: Asyn
         print(await explain(engine, statement, parameters))
 
 
-async def run_backend(url: str, repeats: int, show_plans: bool) -> tuple[str, list[Outcome]]:
+# What a benchmark of pages in this shape gives: its cases (some are found in the database),
+# and how it prints the plans behind them.
+ChooseCases = Callable[[AsyncEngine], Awaitable[Sequence[Case]]]
+PrintPlans = Callable[
+    [httpx.AsyncClient, StatementLog, AsyncEngine, Sequence[Case]], Awaitable[None]
+]
+
+
+async def run_cases(
+    url: str, repeats: int, choose: ChooseCases, plans: PrintPlans | None
+) -> tuple[str, list[Outcome]]:
+    """Each case timed on the app at `url`, its clock at PINNED_AT, signed in as a superuser."""
     config = Config(database_url=url, secret_key=Secret("bench-secret"), scheduler="off")
     app = create_app(config, clock=FakeClock(PINNED_AT))
     log = StatementLog(app.state.engine)
+    cases = await choose(app.state.engine)
     async with signed_in_client(app) as client:
         outcomes = []
         print(f"  load average before: {load_average()}", flush=True)
-        for case in CASES:
+        for case in cases:
             print(f"  measuring {case.name} ...", flush=True)
             outcomes.append(await measure(client, log, case, repeats))
         print(f"  load average after: {load_average()}", flush=True)
-        if show_plans:
-            await print_plans(client, log, app.state.engine)
+        if plans is not None:
+            await plans(client, log, app.state.engine, cases)
         return await server_version(app.state.engine), outcomes
 
 
-def report(title: str, outcomes: Sequence[Outcome], repeats: int) -> str:
+def report(title: str, outcomes: Sequence[Outcome], repeats: int, what: str) -> str:
     headers = ["case", "p50", "p95", "p99", "db p50", "SQL", "goal p95", "result"]
     rows = [
         [
@@ -153,8 +167,7 @@ def report(title: str, outcomes: Sequence[Outcome], repeats: int) -> str:
     lines = [
         f"\n{title}",
         f"latency in ms, server-side (in-process ASGI, request to full body), {repeats} requests"
-        f" per case after {WARMUP} warm-ups, signed in as a superuser (every card), clock at"
-        f" {PINNED_AT:%Y-%m-%d %H:%M} UTC;\n"
+        f" per case after {WARMUP} warm-ups, {what};\n"
         "db = time inside the database driver; SQL = statements per request",
         "",
         table(headers, rows),
@@ -163,7 +176,7 @@ def report(title: str, outcomes: Sequence[Outcome], repeats: int) -> str:
     return "\n".join(lines)
 
 
-def summary(results: dict[str, list[Outcome]]) -> str:
+def summary(name: str, results: dict[str, list[Outcome]]) -> str:
     total = sum(len(outcomes) for outcomes in results.values())
     failing = [
         f"{backend} {o.case.name} ({'; '.join(o.failures())})"
@@ -171,34 +184,53 @@ def summary(results: dict[str, list[Outcome]]) -> str:
         for o in outcomes
         if o.failures()
     ]
-    line = verdict("dashboard", total - len(failing), total, "cases meet the goal", failing)
+    line = verdict(name, total - len(failing), total, "cases meet the goal", failing)
     return line + (" (rerun with --explain for query plans)" if failing else "")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.dashboard", description=__doc__)
+def run_main(
+    name: str,
+    argv: Sequence[str] | None,
+    description: str | None,
+    choose: ChooseCases,
+    plans: PrintPlans,
+    what: str,
+) -> int:
+    """`python -m bench.<name>`: the cases on each backend, reported, then one verdict."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=description)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--repeats", type=count, default=REPEATS, help="timed requests per case")
-    parser.add_argument("--explain", action="store_true", help="print the page's query plans")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    parser.add_argument("--explain", action="store_true", help="print the cases' query plans")
+    args = parser.parse_args(argv)
     try:
         orders = order_count()
     except BenchConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
     results = on_each_backend(
-        "dashboard",
+        name,
         args.backend,
         orders,
-        lambda url: run_backend(url, args.repeats, args.explain),
-        lambda title, outcomes: report(title, outcomes, args.repeats),
+        lambda url: run_cases(url, args.repeats, choose, plans if args.explain else None),
+        lambda title, outcomes: report(title, outcomes, args.repeats, what),
     )
-    print("\n" + summary(results))
+    print("\n" + summary(name, results))
     return 0
+
+
+async def dashboard_cases(_engine: AsyncEngine) -> Sequence[Case]:
+    return CASES
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_main(
+        "dashboard",
+        argv,
+        __doc__,
+        dashboard_cases,
+        print_plans,
+        f"signed in as a superuser (every card), clock at {PINNED_AT:%Y-%m-%d %H:%M} UTC",
+    )
 
 
 if __name__ == "__main__":

@@ -10,28 +10,18 @@ sends. Years, a year's months and a month's days are the three levels a list dri
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.datastructures import Secret
 
 from app.admin.date_drilldown import next_month
-from app.clock import FakeClock
-from app.config import Config
-from app.main import create_app
 from app.models import Order
 from app.statement_log import StatementLog
-from bench.admin_list import server_version, sql_counts
-from bench.backends import on_each_backend
-from bench.client import signed_in_client
-from bench.dashboard import PINNED_AT, REPEATS, WARMUP, Case, Outcome, measure
-from bench.dataset import BenchConfigError, order_count
+from bench.dashboard import PINNED_AT, Case, run_main
 from bench.statements import explain
-from bench.stats import count, load_average, ms, table, verdict
 
 GOAL_MS = 150.0
 # The signed-in user; the buckets' counts.
@@ -82,86 +72,19 @@ async def print_plans(
             print(await explain(engine, statement, parameters))
 
 
-async def run_backend(url: str, repeats: int, show_plans: bool) -> tuple[str, list[Outcome]]:
-    config = Config(database_url=url, secret_key=Secret("bench-secret"), scheduler="off")
-    app = create_app(config, clock=FakeClock(PINNED_AT))
-    log = StatementLog(app.state.engine)
-    cases = build_cases(await busiest_recent_customer(app.state.engine))
-    async with signed_in_client(app) as client:
-        outcomes = []
-        print(f"  load average before: {load_average()}", flush=True)
-        for case in cases:
-            print(f"  measuring {case.name} ...", flush=True)
-            outcomes.append(await measure(client, log, case, repeats))
-        print(f"  load average after: {load_average()}", flush=True)
-        if show_plans:
-            await print_plans(client, log, app.state.engine, cases)
-        return await server_version(app.state.engine), outcomes
-
-
-def report(title: str, outcomes: Sequence[Outcome], repeats: int) -> str:
-    headers = ["case", "p50", "p95", "p99", "db p50", "SQL", "goal p95", "result"]
-    rows = [
-        [
-            o.case.name,
-            ms(o.times.p50),
-            ms(o.times.p95),
-            ms(o.times.p99),
-            ms(o.db.p50),
-            sql_counts(o.statements),
-            f"<= {o.case.goal_ms:.0f} ms",
-            "FAIL" if o.failures() else "PASS",
-        ]
-        for o in outcomes
-    ]
-    lines = [
-        f"\n{title}",
-        f"latency in ms, server-side (in-process ASGI, request to full body), {repeats} requests"
-        f" per case after {WARMUP} warm-ups, {PATH} signed in as a superuser;\n"
-        "db = time inside the database driver; SQL = statements per request",
-        "",
-        table(headers, rows),
-    ]
-    lines.extend(f"FAIL {o.case.name}: {'; '.join(o.failures())}" for o in outcomes if o.failures())
-    return "\n".join(lines)
-
-
-def summary(results: dict[str, list[Outcome]]) -> str:
-    total = sum(len(outcomes) for outcomes in results.values())
-    failing = [
-        f"{backend} {o.case.name} ({'; '.join(o.failures())})"
-        for backend, outcomes in results.items()
-        for o in outcomes
-        if o.failures()
-    ]
-    line = verdict("drilldown", total - len(failing), total, "cases meet the goal", failing)
-    return line + (" (rerun with --explain for query plans)" if failing else "")
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.drilldown", description=__doc__)
-    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--repeats", type=count, default=REPEATS, help="timed requests per case")
-    parser.add_argument("--explain", action="store_true", help="print each case's query plan")
-    return parser.parse_args(argv)
+async def drilldown_cases(engine: AsyncEngine) -> Sequence[Case]:
+    return build_cases(await busiest_recent_customer(engine))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        orders = order_count()
-    except BenchConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    results = on_each_backend(
+    return run_main(
         "drilldown",
-        args.backend,
-        orders,
-        lambda url: run_backend(url, args.repeats, args.explain),
-        lambda title, outcomes: report(title, outcomes, args.repeats),
+        argv,
+        __doc__,
+        drilldown_cases,
+        print_plans,
+        f"{PATH} signed in as a superuser",
     )
-    print("\n" + summary(results))
-    return 0
 
 
 if __name__ == "__main__":
