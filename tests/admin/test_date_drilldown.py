@@ -6,16 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import anyio
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 from starlette.testclient import TestClient
 
 from app.admin.date_drilldown import main_date_column
-from app.db import create_engine
 from app.main import create_app
 from app.models import Customer, Order, Product, Ticket
 from tests.admin.test_list_lookups import fill
+from tests.admin.test_model_views import run_sql
 from tests.conftest import add_user, make_config, sign_in
 
 BUCKET = re.compile(
@@ -97,19 +96,6 @@ def test_a_range_that_is_no_year_month_or_day_shows_the_years_within_it(
     client, _ = shop
     query = "created_at__gte=2026-01-15&created_at__lt=2026-02-10"
     assert [(label, count) for label, count, _ in buckets(client, query)] == [("2026", "2")]
-
-
-def run_sql(url: str, *statements: str) -> None:
-    async def work() -> None:
-        engine = create_engine(url)
-        try:
-            async with engine.begin() as connection:
-                for statement in statements:
-                    await connection.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    anyio.run(work)
 
 
 def counts(client: TestClient, query: str) -> list[tuple[str, str]]:

@@ -30,9 +30,10 @@ def products(path: Path) -> list[tuple[str, str, str]]:
         return [tuple(map(str, row)) for row in db.execute("SELECT sku, name, price FROM product")]
 
 
-def sign_in(page: Page, base_url: str) -> None:
+def sign_in(page: Page, base_url: str, username: str = "admin") -> None:
+    """Through the login form, as `username` (the test password), landing on the dashboard."""
     page.goto(f"{base_url}/admin/login")
-    page.fill("input[name=username]", "admin")
+    page.fill("input[name=username]", username)
     page.fill("input[name=password]", ADMIN_PASSWORD)
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{base_url}/admin/")

@@ -14,7 +14,8 @@ from playwright.sync_api import Dialog, Page, expect
 
 from app.main import create_app
 from tests.admin.test_list_lookups import fill
-from tests.conftest import ADMIN_PASSWORD, add_user, make_config, migrated_url
+from tests.admin.test_product_browser import sign_in
+from tests.conftest import add_user, make_config, migrated_url
 from tests.services import ServeInThread
 
 pytestmark = pytest.mark.browser
@@ -31,14 +32,6 @@ def served(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, dict[st
     add_user(url, "carol", superuser=False, permissions=LOOKS, groups={"ops": []})
     server = serve_in_thread(create_app(make_config(url, secret_key="browser-test-secret")))
     return server.base_url, keys
-
-
-def sign_in(page: Page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/admin/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{base_url}/admin/")
 
 
 def query_of(page: Page) -> dict[str, str]:

@@ -10,7 +10,8 @@ from playwright.sync_api import Page, expect
 
 from app.main import create_app
 from tests.admin.test_global_search import fill
-from tests.conftest import ADMIN_PASSWORD, add_user, make_config, migrated_url
+from tests.admin.test_product_browser import sign_in
+from tests.conftest import add_user, make_config, migrated_url
 from tests.services import ServeInThread
 
 pytestmark = pytest.mark.browser
@@ -25,15 +26,6 @@ def base_url(tmp_path: Path, serve_in_thread: ServeInThread) -> str:
     add_user(url, "root")
     add_user(url, "support", superuser=False, permissions=["customer:view", "ticket:view"])
     return serve_in_thread(create_app(make_config(url, secret_key="seen-secret"))).base_url
-
-
-def signed_in_as(page: Page, base_url: str, username: str) -> Page:
-    page.goto(f"{base_url}/admin/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{base_url}/admin/")
-    return page
 
 
 def searched_models(page: Page, term: str) -> list[str]:
@@ -51,7 +43,8 @@ def searched_models(page: Page, term: str) -> list[str]:
 def test_a_user_without_order_view_sees_no_order_card_and_no_order_in_search(
     base_url: str, new_page: Page
 ) -> None:
-    page = signed_in_as(new_page, base_url, "support")
+    page = new_page
+    sign_in(page, base_url, "support")
     expect(page.locator("[data-sb-card=open_tickets]")).to_be_visible()
     expect(page.locator("[data-sb-card^=orders]")).to_have_count(0)  # the figures and the chart
     expect(page.locator('a[href*="/admin/order/"]')).to_have_count(0)
@@ -61,6 +54,7 @@ def test_a_user_without_order_view_sees_no_order_card_and_no_order_in_search(
 def test_a_superuser_sees_the_order_card_and_orders_in_search(
     base_url: str, new_page: Page
 ) -> None:
-    page = signed_in_as(new_page, base_url, "root")
+    page = new_page
+    sign_in(page, base_url, "root")
     expect(page.locator("[data-sb-card^=orders]")).to_have_count(2)
     assert "Orders" in searched_models(page, "ada")
