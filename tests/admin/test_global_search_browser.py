@@ -31,8 +31,9 @@ def test_ctrl_k_then_typing_then_the_arrow_keys_open_a_record(
     page = new_page
     sign_in(page, base_url)
 
-    page.keyboard.press("Control+k")
     box = page.get_by_role("searchbox", name="Search every model")
+    expect(box).to_be_visible()  # the page's script has put the box in place: Ctrl-K is heard
+    page.keyboard.press("Control+k")
     expect(box).to_be_focused()
     box.type("lovelace")
     results = page.locator("#sb-search-results")
