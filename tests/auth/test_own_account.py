@@ -15,8 +15,10 @@ from starlette.testclient import TestClient
 from app.clock import FakeClock
 from app.main import create_app
 from app.models import AuditEntry, User
+from app.views.ws import SESSION_ENDED
 from tests.auth.test_sessions import post_login, run_sql
 from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, make_config, sign_in
+from tests.notifications.test_ws import WS, closed_with, still_open
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 PASSWORD_PAGE = "/admin/account/password"
@@ -172,6 +174,26 @@ def test_changing_the_password_ends_the_other_sessions_while_this_one_continues(
     assert isinstance(entry, AuditEntry)
     assert (entry.username, entry.model, entry.object_label) == ("alice", "user", "alice")
     assert entry.changes == {"password_hash": {"old": "••••••", "new": "••••••"}}
+
+
+def test_the_other_sessions_open_sockets_close_and_this_sessions_reconnects(
+    app: Starlette, alice: TestClient
+) -> None:
+    with (
+        TestClient(app, base_url="https://testserver") as elsewhere,
+        TestClient(app, base_url="https://testserver") as bob,
+    ):
+        sign_in(elsewhere, "alice")
+        sign_in(bob, "bob")
+        with elsewhere.websocket_connect(WS) as other, bob.websocket_connect(WS) as bobs:
+            other.receive_json(), bobs.receive_json()
+
+            assert change_password(alice, ADMIN_PASSWORD).status_code == 303  # type: ignore[attr-defined]
+
+            assert closed_with(other) == SESSION_ENDED
+            assert still_open(bobs)
+        with alice.websocket_connect(WS) as here:
+            assert here.receive_json()["type"] == "unread"
 
 
 def test_wrong_current_passwords_are_throttled_like_sign_ins_on_this_session_only(
