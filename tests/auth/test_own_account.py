@@ -17,7 +17,14 @@ from app.main import create_app
 from app.models import AuditEntry, User
 from app.views.ws import SESSION_ENDED
 from tests.auth.test_sessions import post_login, run_sql
-from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, make_config, sign_in
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    RunCli,
+    add_user,
+    csrf_token,
+    make_config,
+    sign_in,
+)
 from tests.notifications.test_ws import WS, closed_with, still_open
 
 NEW_PASSWORD = "a-brand-new-passphrase"
@@ -334,6 +341,25 @@ def test_the_activity_is_paginated_25_entries_a_page(alice: TestClient, sqlite_u
     )
     assert "Page 1 of 2" in first and '/admin/account/activity?page=2"' in first
     assert beyond.status_code == 200 and "Nothing on this page" in beyond.text
+
+
+def test_maintenance_mode_does_not_pause_ones_own_account(
+    sqlite_url: str, clock: FakeClock, cli: RunCli
+) -> None:
+    add_user(sqlite_url, "alice", superuser=False)
+    assert cli(sqlite_url, "settings", "set", "MAINTENANCE_MODE", "true").code == 0
+    app = create_app(make_config(sqlite_url), clock=clock)
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in(client, "alice")
+        assert app.state.live_settings.MAINTENANCE_MODE is True
+        token = csrf_token(client.get(PREFERENCES_PAGE).text)
+        saved = client.post(
+            PREFERENCES_PAGE, data={"theme": "dark", "csrftoken": token}, follow_redirects=False
+        )
+        changed = change_password(client, ADMIN_PASSWORD)
+
+    assert (saved.status_code, changed.status_code) == (303, 303)  # type: ignore[attr-defined]
+    assert stored(sqlite_url).theme == "dark"
 
 
 def test_a_visitor_is_sent_to_sign_in(app: Starlette) -> None:
