@@ -48,6 +48,10 @@ YEAR = "created_at__gte=2026-01-01&created_at__lt=2027-01-01"
 MONTH = "created_at__gte=2026-10-01&created_at__lt=2026-11-01"
 # The user; the newest notification the tab may see; its unread count (the first frame).
 SOCKET_BUDGET = 3
+# The signed-in user, who carries their theme: the preferences page reads nothing more.
+PREFERENCES_BUDGET = 1
+# The signed-in user; how many audit entries are theirs; one page of them.
+ACTIVITY_BUDGET = 3
 BUSY_CHECK_S = 0.02  # the version check's interval here: it keeps overlapping requests
 USER = "budget"
 ROW = re.compile(r'<tr data-sa-pk="([^"]+)"')
@@ -237,6 +241,16 @@ def test_the_orders_date_drilldown_sends_two_statements_at_every_level(
     fragment = any_site.get(path)
     assert "data-sb-date-drilldown" in fragment
     any_site.assert_within(DRILLDOWN_BUDGET, path)
+
+
+def test_the_account_pages_stay_within_their_budgets_and_the_theme_costs_no_statement(
+    sqlite_site: Site,
+) -> None:
+    page = sqlite_site.get("/admin/account/preferences")
+    assert 'data-sb-theme="auto"' in page
+    sqlite_site.assert_within(PREFERENCES_BUDGET, "/admin/account/preferences")
+    assert "data-sb-activity-entry" in sqlite_site.get("/admin/account/activity")
+    sqlite_site.assert_within(ACTIVITY_BUDGET, "/admin/account/activity")
 
 
 def test_the_health_check_sends_one_statement(sqlite_site: Site) -> None:

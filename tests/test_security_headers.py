@@ -79,6 +79,9 @@ def test_the_policy_refuses_framing_and_everything_not_named() -> None:
         ("/healthz", 200),
         ("/admin/", 200),
         ("/admin/product/list", 200),
+        ("/admin/account/preferences", 200),
+        ("/admin/account/password", 200),
+        ("/admin/account/activity", 200),
         ("/static/vendor/htmx.min.js", 200),
         ("/admin/static/css/vendor/tabler.min.css", 200),
         ("/static/vendor/nothing-here.js", 404),
@@ -509,6 +512,13 @@ def test_every_own_page_works_under_the_policy(
     expect(page.locator("#sb-search-results")).to_be_visible()
     watch.visit(f"{base_url}/admin/audit/list")
     expect(page.locator("tr[data-sa-pk]").first).to_be_visible()
+    # The user's own account: the theme's first script, the forms, the activity.
+    watch.visit(f"{base_url}/admin/account/preferences")
+    expect(page.locator("#sb-preferences")).to_be_visible()
+    watch.visit(f"{base_url}/admin/account/password")
+    expect(page.locator("#sb-password")).to_be_visible()
+    watch.visit(f"{base_url}/admin/account/activity")
+    expect(page.locator("tr[data-sb-activity-entry]").first).to_be_visible()
 
     # Refusals: the site's error page, and the admin's own.
     watch.visit(f"{base_url}/admin/jobs/no_such_job", status=404, admin=False)

@@ -25,9 +25,11 @@ from app.admin.live import LiveChanges
 from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
 from app.admin.notifications import NotificationBell, NotificationInbox
+from app.admin.own_account import OwnAccount
 from app.admin.saved_view_pages import SavedViewPages
 from app.admin.script_nonces import allow_nonced_scripts
 from app.admin.settings import SettingsPage
+from app.admin.user_theme import UserTheme
 from app.auth.known_browsers import KnownBrowsers
 from app.auth.permissions import grantable
 from app.auth.throttle import SignInThrottle
@@ -118,6 +120,7 @@ def build_admin(
         base_url="/admin",
         templates_dir=str(PROJECT_DIR / "templates"),
         index_view=dashboard,
+        theme=UserTheme(),  # each user's light, dark or the system's, from their preferences
         auth_provider=AccountAuthProvider(
             session_factory,
             throttle,
@@ -147,6 +150,7 @@ def build_admin(
     keys = [str(view.key) for view in views]
     dashboard.model_keys = frozenset(keys)
     admin.add_view(NotificationInbox(broker, session_factory))
+    admin.add_view(OwnAccount(session_factory, throttle))
     admin.add_view(SettingsPage())
     # After the settings page: its route goes in front of `/settings/{key}`.
     admin.add_view(MaintenanceBanner())

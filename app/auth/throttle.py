@@ -121,14 +121,14 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
-def retry_message(seconds: float) -> str:
+def retry_message(seconds: float, failures: str = "failed sign-ins") -> str:
     whole = max(1, math.ceil(seconds))
     if whole < 60:
         wait = f"{whole} second" + ("" if whole == 1 else "s")
     else:
         minutes = math.ceil(whole / 60)
         wait = f"{minutes} minute" + ("" if minutes == 1 else "s")
-    return f"Too many failed sign-ins. Try again in {wait}."
+    return f"Too many {failures}. Try again in {wait}."
 
 
 def seconds_left(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -50,6 +51,14 @@ class Group(Base):
         return self.name
 
 
+class Theme(StrEnum):
+    """A user's colour theme; members equal the strings stored in `user_account.theme`."""
+
+    AUTO = "auto"  # follows the system's light or dark setting
+    LIGHT = "light"
+    DARK = "dark"
+
+
 class User(Base):
     __tablename__ = "user_account"  # "user" is reserved on PostgreSQL
 
@@ -63,6 +72,10 @@ class User(Base):
     # Bumped when the password, active flag or superuser flag changes: older sessions end.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_login: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Chosen on the user's preferences page; every admin page is drawn in it.
+    theme: Mapped[str] = mapped_column(
+        String(5), default=Theme.AUTO.value, server_default=Theme.AUTO.value
+    )
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=now_utc, server_default=func.now()
     )

@@ -1,0 +1,207 @@
+"""`/admin/account/…`: the signed-in user's own account, reached from the user menu. No
+permission is needed, and nothing here shows or changes anyone else's (docs/reference.md,
+"Your account")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.status import (
+    HTTP_303_SEE_OTHER,
+    HTTP_422_UNPROCESSABLE_CONTENT,
+    HTTP_429_TOO_MANY_REQUESTS,
+)
+from starlette_admin.flash import flash
+from starlette_admin.helpers import on_commit
+from starlette_admin.routing import route
+from starlette_admin.views import CustomView
+
+from app.admin.accounts import PASSWORD, PASSWORD_AGAIN, password_errors
+from app.admin.library import admin_page
+from app.admin.paging import page_count, page_number
+from app.audit.activity import count_entries_by, entries_by
+from app.audit.log import record
+from app.auth import sessions, sign_ins
+from app.auth.current import CurrentUser, actor_of, current_user
+from app.auth.own_account import (
+    CURRENT_PASSWORD,
+    THEME,
+    CurrentPasswordRefused,
+    change_password,
+    check_current_password,
+    save_preferences,
+)
+from app.auth.throttle import SignInThrottle
+from app.errors import BadInput, Forbidden
+from app.models.auth import Theme
+
+PAGE_SIZE = 25
+PASSWORD_LABELS = {
+    CURRENT_PASSWORD: "Current password",
+    PASSWORD: "New password",
+    PASSWORD_AGAIN: "New password, again",
+}
+THEME_CHOICES = (
+    (Theme.AUTO.value, "As the system", "light or dark, as this device is set"),
+    (Theme.LIGHT.value, "Light", ""),
+    (Theme.DARK.value, "Dark", ""),
+)
+
+
+def signed_in(request: Request) -> CurrentUser:
+    user = current_user(request)
+    if user is None:  # the admin signs everyone in first; never trust that silently
+        raise Forbidden("sign in to see your account")
+    return user
+
+
+def typed(form: Mapping[str, Any], name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+class OwnAccount(CustomView):
+    """The user's preferences, a password change and their own recent activity."""
+
+    path = "/account"
+    route_name = "account"
+    menu_label = "Your account"
+    icon = "fa-solid fa-user"
+    add_to_menu = False  # the user menu leads here
+
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], throttle: SignInThrottle
+    ) -> None:
+        super().__init__()
+        # A wrong current password is audited in a transaction of its own: the refusal's
+        # answer rolls the request's back.
+        self.session_factory = session_factory
+        self.throttle = throttle  # wrong current passwords count as failed sign-ins do
+
+    def url(self, request: Request, name: str) -> str:
+        return str(request.url_for(f"{request.app.state.ROUTE_NAME}:{name}"))
+
+    @route("")
+    async def index(self, request: Request) -> Response:
+        return RedirectResponse(self.url(request, "account-preferences"), HTTP_303_SEE_OTHER)
+
+    @route("/preferences", methods=["GET", "POST"], name="account-preferences")
+    async def preferences(self, request: Request) -> Response:
+        user = signed_in(request)
+        theme, errors = user.theme, {}
+        if request.method == "POST":
+            chosen = typed(await request.form(), THEME)
+            try:
+                changed = await save_preferences(
+                    request.state.session, user, chosen, actor_of(request)
+                )
+            except BadInput as refused:
+                theme, errors = chosen, {refused.field or THEME: str(refused)}
+            else:
+                flash(request, "Preferences saved." if changed else "Nothing changed.", "success")
+                return RedirectResponse(
+                    self.url(request, "account-preferences"), HTTP_303_SEE_OTHER
+                )
+        return admin_page(
+            self,
+            request,
+            "account/preferences.html",
+            {
+                "title": "Preferences",
+                "section": "preferences",
+                "theme": theme,
+                "themes": THEME_CHOICES,
+                "errors": errors,
+            },
+            status_code=HTTP_422_UNPROCESSABLE_CONTENT if errors else 200,
+        )
+
+    @route("/password", methods=["GET", "POST"], name="account-password")
+    async def password(self, request: Request) -> Response:
+        user = signed_in(request)
+        errors: dict[str, str] = {}
+        status = 200
+        if request.method == "POST":
+            form = await request.form()
+            new, again = typed(form, PASSWORD), typed(form, PASSWORD_AGAIN)
+            for field, why in password_errors(new, again, user.username).items():
+                errors[str(field)] = f"{PASSWORD_LABELS[str(field)]}: {why}"
+            session: AsyncSession = request.state.session
+            try:
+                account = await check_current_password(
+                    session,
+                    self.throttle,
+                    user,
+                    typed(form, CURRENT_PASSWORD),
+                    sign_in=request.session.get(sessions.TOKEN),
+                    address=actor_of(request).client_address,
+                )
+            except CurrentPasswordRefused as refused:
+                errors[CURRENT_PASSWORD] = str(refused)
+                status = HTTP_429_TOO_MANY_REQUESTS if refused.locked else 422
+                if not refused.locked:
+                    await self.audit_wrong_password(request, user)
+            else:
+                if not errors:
+                    await change_password(session, account, new, actor_of(request))
+                    # This session goes on; the account's others end at their next request.
+                    request.session[sessions.EPOCH] = account.session_epoch
+                    broker = request.app.state.broker
+                    on_commit(request, lambda: sign_ins.tell_sockets(broker, user.id))
+                    flash(
+                        request,
+                        "Your password was changed. Your other sessions have ended.",
+                        "success",
+                    )
+                    return RedirectResponse(
+                        self.url(request, "account-password"), HTTP_303_SEE_OTHER
+                    )
+                status = HTTP_422_UNPROCESSABLE_CONTENT
+        return admin_page(
+            self,
+            request,
+            "account/password.html",
+            {
+                "title": "Change password",
+                "section": "password",
+                "errors": errors,
+                "labels": PASSWORD_LABELS,
+            },
+            status_code=status,
+        )
+
+    async def audit_wrong_password(self, request: Request, user: CurrentUser) -> None:
+        async with self.session_factory.begin() as session:
+            record(
+                session,
+                "password-change-failed",
+                actor_of(request),
+                model="user",
+                object_pk=user.id,
+                object_label=user.username,
+            )
+
+    @route("/activity", name="account-activity")
+    async def activity(self, request: Request) -> Response:
+        user = signed_in(request)
+        session: AsyncSession = request.state.session
+        page = page_number(request)
+        total = await count_entries_by(session, user.id)
+        entries = await entries_by(session, user.id, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        return admin_page(
+            self,
+            request,
+            "account/activity.html",
+            {
+                "title": "My activity",
+                "section": "activity",
+                "entries": entries,
+                "total": total,
+                "page": page,
+                "pages": page_count(total, PAGE_SIZE),
+            },
+        )
