@@ -15,6 +15,7 @@ class CurrentUser:
     is_superuser: bool = False
     permissions: frozenset[str] = field(default_factory=frozenset)
     groups: frozenset[tuple[int, str]] = field(default_factory=frozenset)  # (id, name)
+    time_zone: str | None = None  # their own IANA zone; None: the site's TIMEZONE
 
     def can(self, permission: str) -> bool:
         return self.is_superuser or permission in self.permissions

@@ -20,6 +20,7 @@ CURRENT_USER = (
         _users.username,
         _users.is_superuser,
         _users.permissions,
+        _users.time_zone,
         _groups.id,
         _groups.name,
         _groups.permissions,
@@ -54,11 +55,13 @@ async def load_current_user(
     rows = (await db.execute(CURRENT_USER, parameters)).all()
     if not rows:
         return None
-    username, is_superuser, own = rows[0][:3]
+    username, is_superuser, own, time_zone = rows[0][:4]
     granted = set(own or [])
     groups = set()
     for *_, group_id, group_name, group_permissions in rows:
         if group_id is not None:
             groups.add((group_id, group_name))
             granted.update(group_permissions or [])
-    return CurrentUser(user_id, username, is_superuser, frozenset(granted), frozenset(groups))
+    return CurrentUser(
+        user_id, username, is_superuser, frozenset(granted), frozenset(groups), time_zone
+    )

@@ -63,6 +63,8 @@ class User(Base):
     # Bumped when the password, active flag or superuser flag changes: older sessions end.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_login: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # An IANA name (app/auth/time_zones.py); None: the site's TIMEZONE.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=now_utc, server_default=func.now()
     )
