@@ -155,6 +155,15 @@ def test_orders_and_revenue_compare_today_7_and_30_days_with_the_period_before(
     assert "30 days 6 +500% €3,499.50 +600%" in text
 
 
+def test_a_french_browser_gets_the_figures_with_french_separators_and_the_euro_after(
+    boss: TestClient,
+) -> None:
+    response = boss.get("/admin/dashboard/cards/orders", headers={"Accept-Language": "fr-FR"})
+    # Babel's French: a narrow no-break space between thousands, a comma before the cents.
+    assert "Today 3 +200% 1 300,50 € +550%" in squeeze(response.text)
+    assert "1\u202f300,50\xa0€" in response.text
+
+
 def test_the_orders_chart_has_a_point_a_day_for_30_days_today_last(boss: TestClient) -> None:
     html = card(boss, "orders_per_day")
     assert 'data-points="30"' in html
