@@ -4,9 +4,9 @@ tables of our own).
 
 The admin's auth provider decides this request's `Reader` as soon as it knows who is signed in
 (`use_reader`). Admin templates reach it through the filters app/admin/chrome.py registers
-(`local_time`, `local_relative`, `local_number`, `local_money`; docs/reference.md, "Time zones
-and locale"), which work inside macros too because they take nothing from the template; the
-dashboard's figures call it directly.
+(`local_time`, `local_relative`, `local_month`, `local_number`, `local_money`;
+docs/reference.md, "Time zones and locale"), which work inside macros too because they take
+nothing from the template; the dashboard's figures call it directly.
 """
 
 from __future__ import annotations
@@ -91,6 +91,10 @@ class Reader:
     def date_text(self, day: dt.date) -> str:
         return format_date(day, "medium", locale=self.locale)
 
+    def month_text(self, day: dt.date, year: bool = True) -> str:
+        """ "Nov 2026" / "Nov" (en), "nov. 2026" / "nov." (fr): a calendar month's name."""
+        return format_date(day, "MMM y" if year else "LLL", locale=self.locale)
+
     def relative(self, moment: dt.datetime) -> str:
         """ "in 17 hr", "3 min ago", "il y a 3 min": rounded, for a glance."""
         aware = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
@@ -147,6 +151,10 @@ def local_time(moment: dt.datetime | dt.date | None, empty: str = "—") -> Mark
 
 def local_relative(moment: dt.datetime | None) -> str:
     return "" if moment is None else reader().relative(moment)
+
+
+def local_month(day: dt.date, year: bool = True) -> str:
+    return reader().month_text(day, year)
 
 
 def local_number(value: int | float | Decimal | None) -> str:

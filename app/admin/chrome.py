@@ -8,7 +8,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette_admin.plugins import BasePlugin
 
-from app.local_formats import local_money, local_number, local_relative, local_time
+from app.local_formats import (
+    local_money,
+    local_month,
+    local_number,
+    local_relative,
+    local_time,
+)
 
 HTMX_VERSION = "2.0.11"  # kept equal to package.json; the query string busts browser caches
 
@@ -26,7 +32,7 @@ class StarboardChrome(BasePlugin):
 
 class LocalFormats(BasePlugin):
     """The filters that show times, numbers and money the reader's way (app/local_formats.py):
-    `local_time`, `local_relative`, `local_number`, `local_money`."""
+    `local_time`, `local_relative`, `local_month`, `local_number`, `local_money`."""
 
     name = "local"
 
@@ -34,6 +40,7 @@ class LocalFormats(BasePlugin):
         return {
             "time": local_time,
             "relative": local_relative,
+            "month": local_month,
             "number": local_number,
             "money": local_money,
         }

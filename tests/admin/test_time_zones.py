@@ -196,6 +196,13 @@ def test_numbers_and_money_follow_the_locale() -> None:
     assert french.money(1234.5, "EUR") == "1\u202f234,50\xa0€"
 
 
+def test_month_names_follow_the_locale() -> None:
+    november = dt.date(2026, 11, 1)
+    assert Reader(locale=locale_for("en")).month_text(november) == "Nov 2026"
+    assert Reader(locale=locale_for("fr")).month_text(november) == "nov. 2026"
+    assert Reader(locale=locale_for("de")).month_text(november, year=False) == "Nov"
+
+
 def test_a_relative_time_counts_from_the_moment_the_page_is_made() -> None:
     now = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
     reader = Reader(now=now)
