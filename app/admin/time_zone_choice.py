@@ -1,8 +1,8 @@
 """`POST /admin/time-zone`: a user keeps their browser's zone, or the site's, for their pages.
 
 Until a user has a zone of their own, every page offers the browser's (`time_zone/proposal.html`,
-filled in by static/starboard.js); either button posts here. The preferences page stores its
-field through the same `store_time_zone`.
+filled in by static/starboard.js); either button posts here. Any other page that sets a
+user's zone stores it through the same `store_time_zone` (app/auth/time_zones.py).
 """
 
 from __future__ import annotations
