@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,6 +143,12 @@ def load_config(env_file: str | Path | None = ".env") -> Config:
     if not MODULE_NAME.fullmatch(jobs_module):
         raise ConfigError(f"JOBS_MODULE={jobs_module!r}: expected a module name such as app.jobs")
     lease, heartbeat, grace = _job_timing(env)
+    timezone = str(env("TIMEZONE", default="UTC")).strip()
+    if timezone not in zoneinfo.available_timezones():
+        raise ConfigError(
+            f"TIMEZONE={timezone[:100]!r}: expected an IANA time zone name like UTC, "
+            "Europe/Paris or America/New_York"
+        )
     password_hashing = env("PASSWORD_HASHING", default="standard")
     if password_hashing not in ("standard", "fast-for-tests"):
         raise ConfigError(
@@ -156,7 +163,7 @@ def load_config(env_file: str | Path | None = ".env") -> Config:
         host=env("HOST", default="127.0.0.1"),
         port=int(port),
         scheduler=scheduler,
-        timezone=env("TIMEZONE", default="UTC"),
+        timezone=timezone,
         jobs_module=jobs_module,
         job_lease=lease,
         job_heartbeat=heartbeat,

@@ -602,3 +602,26 @@ document.addEventListener("click", (event) => {
     start();
   }
 })();
+
+// ---------------------------------------------------------------------------------------------
+// The time zone proposal (templates/time_zone/proposal.html): shown to a user who has no zone of
+// their own when the browser's differs from the one the pages use; "Use it" posts the browser's.
+(() => {
+  function start() {
+    const form = document.getElementById("sb-time-zone");
+    if (!form) return;
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (!zone || zone === form.dataset.sbTimeZone) return;
+    for (const name of form.querySelectorAll("[data-sb-browser-zone]")) name.textContent = zone;
+    form.querySelector("[data-sb-use-zone]").value = zone;
+    const column = document.querySelector(".page-wrapper");
+    if (column) column.prepend(form);
+    form.hidden = false;
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

@@ -14,6 +14,8 @@ from starlette_admin.exceptions import LoginFailed
 from starlette_admin.helpers import index_url, safe_redirect_url
 from starlette_admin.security.csrf import CSRFMiddleware
 
+from app.admin.library import edit_times_in
+from app.admin.maintenance import live_settings
 from app.audit.log import record
 from app.auth import sessions, sign_ins
 from app.auth.accounts import find_user
@@ -25,6 +27,7 @@ from app.auth.throttle import SignInThrottle, retry_message
 from app.channels import Broker
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import now_utc
+from app.local_formats import reader_of, use_reader
 
 BAD_CREDENTIALS = "Invalid username or password"
 
@@ -39,6 +42,7 @@ class AccountAuthProvider(AuthProvider):
         known_browsers: KnownBrowsers,
         base_url: str = "/admin",
         clock: Clock = SYSTEM_CLOCK,
+        time_zone: str = "UTC",
     ) -> None:
         super().__init__(login_path="/login", logout_path="/logout")
         self.session_factory = session_factory
@@ -48,6 +52,7 @@ class AccountAuthProvider(AuthProvider):
         self.known_browsers = known_browsers  # whose tries the throttle counts apart
         self.clock = clock  # session lifetimes are measured on it
         self.static_prefix = f"{base_url}/static/"
+        self.time_zone = time_zone  # TIMEZONE: pages' times for users who chose none
 
     async def login(
         self, username: str, password: str, remember_me: bool, request: Request
@@ -120,7 +125,17 @@ class AccountAuthProvider(AuthProvider):
             request.session.clear()
             return None
         request.state.user = user
+        self.format_for(request, user)
         return AdminUser(username=user.username)
+
+    def format_for(self, request: Request, user: CurrentUser) -> None:
+        """This page's times in the user's zone (else TIMEZONE), in their browser's language;
+        forms take times typed in that zone too."""
+        zone = user.time_zone or self.time_zone
+        live = live_settings(request)
+        currency = str(live.DEFAULT_CURRENCY) if live is not None else None
+        use_reader(reader_of(request, zone, currency, self.clock.now()))
+        edit_times_in(zone)
 
     async def load(
         self, user_id: int, cookie: Mapping[str, Any], request: Request

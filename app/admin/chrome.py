@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from starlette.requests import Request
 from starlette_admin.plugins import BasePlugin
+
+from app.local_formats import (
+    local_money,
+    local_month,
+    local_number,
+    local_relative,
+    local_time,
+)
 
 HTMX_VERSION = "2.0.11"  # kept equal to package.json; the query string busts browser caches
 
@@ -19,3 +28,19 @@ class StarboardChrome(BasePlugin):
     def js_links(self, request: Request) -> Sequence[str]:
         htmx = request.url_for("static", path="vendor/htmx.min.js")
         return [f"{htmx}?v={HTMX_VERSION}", str(request.url_for("static", path="starboard.js"))]
+
+
+class LocalFormats(BasePlugin):
+    """The filters that show times, numbers and money the reader's way (app/local_formats.py):
+    `local_time`, `local_relative`, `local_month`, `local_number`, `local_money`."""
+
+    name = "local"
+
+    def template_filters(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "time": local_time,
+            "relative": local_relative,
+            "month": local_month,
+            "number": local_number,
+            "money": local_money,
+        }

@@ -15,6 +15,7 @@ from starlette.middleware.base import RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette_admin.contrib.sqla import Admin, ModelView
+from starlette_admin.i18n import set_timezone
 from starlette_admin.routing import route
 from starlette_admin.security.csrf import CSRFMiddleware
 from starlette_admin.tools.iter import iterdecode, iterencode
@@ -37,6 +38,13 @@ def admin_page(
     admin = view._admin
     assert admin is not None, "set by the admin when the view is registered"
     return admin._template_response(request, template, context, status_code)
+
+
+def edit_times_in(zone: str) -> None:
+    """The zone the forms' date-time fields show and read typed times in, for this request."""
+    # starlette-admin 1.0.3: starlette_admin.i18n.set_timezone, which its TimezoneMiddleware
+    # calls with a cookie the browser sets; ours is the signed-in user's zone instead.
+    set_timezone(zone)
 
 
 def row_action_links(view: BaseModelView) -> dict[str, Callable[[Request, Any], Awaitable[Any]]]:

@@ -56,6 +56,7 @@ from app.admin.library import (
     searched_and_filtered,
     url_key_parts,
 )
+from app.admin.local_time_field import LocalTimesConverter
 from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.model_search import ModelSearch, Related
@@ -317,6 +318,7 @@ class AutoModelView(ModelView):
             self.fields_default_sort = [(str(defaults.mapper.primary_key[0].key), True)]
         if not kwargs.get("menu_label") and not self.menu_label:
             self.menu_label = menu_label_of(model.__name__)
+        kwargs.setdefault("converter", LocalTimesConverter())
         super().__init__(model, **kwargs)
 
     @staticmethod

@@ -29,13 +29,16 @@ from app.auth import sessions, sign_ins
 from app.auth.current import CurrentUser, actor_of, current_user
 from app.auth.own_account import (
     CURRENT_PASSWORD,
+    KEEP,
     THEME,
+    TIME_ZONE,
     CurrentPasswordRefused,
     change_password,
     check_current_password,
     save_preferences,
 )
 from app.auth.throttle import SignInThrottle
+from app.auth.time_zones import known_zones
 from app.errors import BadInput, Forbidden
 from app.models.auth import Theme
 
@@ -74,9 +77,13 @@ class OwnAccount(CustomView):
     add_to_menu = False  # the user menu leads here
 
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], throttle: SignInThrottle
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        throttle: SignInThrottle,
+        site_time_zone: str = "UTC",
     ) -> None:
         super().__init__()
+        self.site_time_zone = site_time_zone  # TIMEZONE: the zone of users without their own
         # A wrong current password is audited in a transaction of its own: the refusal's
         # answer rolls the request's back.
         self.session_factory = session_factory
@@ -92,15 +99,18 @@ class OwnAccount(CustomView):
     @route("/preferences", methods=["GET", "POST"], name="account-preferences")
     async def preferences(self, request: Request) -> Response:
         user = signed_in(request)
-        theme, errors = user.theme, {}
+        theme, zone, errors = user.theme, user.time_zone or "", {}
         if request.method == "POST":
-            chosen = typed(await request.form(), THEME)
+            form = await request.form()
+            chosen = typed(form, THEME)
+            typed_zone = typed(form, TIME_ZONE) if TIME_ZONE in form else KEEP
             try:
                 changed = await save_preferences(
-                    request.state.session, user, chosen, actor_of(request)
+                    request.state.session, user, chosen, actor_of(request), typed_zone
                 )
             except BadInput as refused:
                 theme, errors = chosen, {refused.field or THEME: str(refused)}
+                zone = typed_zone if isinstance(typed_zone, str) else zone
             else:
                 flash(request, "Preferences saved." if changed else "Nothing changed.", "success")
                 return RedirectResponse(
@@ -115,6 +125,9 @@ class OwnAccount(CustomView):
                 "section": "preferences",
                 "theme": theme,
                 "themes": THEME_CHOICES,
+                "time_zone": zone,
+                "site_time_zone": self.site_time_zone,
+                "time_zones": sorted(known_zones()),
                 "errors": errors,
             },
             status_code=HTTP_422_UNPROCESSABLE_CONTENT if errors else 200,

@@ -7,6 +7,7 @@ import pkgutil
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette_admin import TimezoneConfig
 from starlette_admin.contrib.sqla import Admin
 from starlette_admin.views import BaseModelView
 
@@ -14,7 +15,7 @@ import app.admin
 from app.admin.accounts import GrantsPermissions
 from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
-from app.admin.chrome import StarboardChrome
+from app.admin.chrome import LocalFormats, StarboardChrome
 from app.admin.csrf import SessionBoundCSRF
 from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
@@ -29,6 +30,7 @@ from app.admin.own_account import OwnAccount
 from app.admin.saved_view_pages import SavedViewPages
 from app.admin.script_nonces import allow_nonced_scripts
 from app.admin.settings import SettingsPage
+from app.admin.time_zone_choice import TimeZoneChoice, TimeZoneProposal
 from app.admin.user_theme import UserTheme
 from app.auth.known_browsers import KnownBrowsers
 from app.auth.permissions import grantable
@@ -127,6 +129,14 @@ def build_admin(
             broker,
             known_browsers=KnownBrowsers(str(config.secret_key), https_only=not config.debug),
             clock=clock,
+            time_zone=config.timezone,
+        ),
+        # Times are shown in the signed-in user's zone (the auth provider sets it per request),
+        # never in one a browser cookie names.
+        timezone_config=TimezoneConfig(
+            default_timezone=config.timezone,
+            timezone_cookie_name=None,
+            use_user_locale_timezone=False,
         ),
         secret_key=str(config.secret_key),
         debug=config.debug,
@@ -136,6 +146,8 @@ def build_admin(
             LiveChanges(broker),
             NotificationBell(),
             MaintenanceChrome(),
+            LocalFormats(),
+            TimeZoneProposal(config.timezone),
         ],
     )
     # Jinja stats every template on every include unless told not to: ~10% of a list page.
@@ -150,11 +162,12 @@ def build_admin(
     keys = [str(view.key) for view in views]
     dashboard.model_keys = frozenset(keys)
     admin.add_view(NotificationInbox(broker, session_factory))
-    admin.add_view(OwnAccount(session_factory, throttle))
+    admin.add_view(OwnAccount(session_factory, throttle, config.timezone))
     admin.add_view(SettingsPage())
     # After the settings page: its route goes in front of `/settings/{key}`.
     admin.add_view(MaintenanceBanner())
     admin.add_view(JobsPage())
+    admin.add_view(TimeZoneChoice())
     # Every admin serves the same models, so one list serves every app in the process.
     GrantsPermissions.grantable_permissions = grantable(keys)
     return admin

@@ -16,6 +16,7 @@ class CurrentUser:
     permissions: frozenset[str] = field(default_factory=frozenset)
     groups: frozenset[tuple[int, str]] = field(default_factory=frozenset)  # (id, name)
     theme: str = "auto"  # app/models/auth.py Theme: every admin page is drawn in it
+    time_zone: str | None = None  # their own IANA zone; None: the site's TIMEZONE
 
     def can(self, permission: str) -> bool:
         return self.is_superuser or permission in self.permissions

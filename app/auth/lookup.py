@@ -21,6 +21,7 @@ CURRENT_USER = (
         _users.is_superuser,
         _users.permissions,
         _users.theme,
+        _users.time_zone,
         _groups.id,
         _groups.name,
         _groups.permissions,
@@ -55,7 +56,7 @@ async def load_current_user(
     rows = (await db.execute(CURRENT_USER, parameters)).all()
     if not rows:
         return None
-    username, is_superuser, own, theme = rows[0][:4]
+    username, is_superuser, own, theme, time_zone = rows[0][:5]
     granted = set(own or [])
     groups = set()
     for *_, group_id, group_name, group_permissions in rows:
@@ -63,5 +64,11 @@ async def load_current_user(
             groups.add((group_id, group_name))
             granted.update(group_permissions or [])
     return CurrentUser(
-        user_id, username, is_superuser, frozenset(granted), frozenset(groups), theme=theme
+        user_id,
+        username,
+        is_superuser,
+        frozenset(granted),
+        frozenset(groups),
+        theme=theme,
+        time_zone=time_zone,
     )

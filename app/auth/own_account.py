@@ -16,12 +16,16 @@ from app.auth.current import Actor, CurrentUser
 from app.auth.passwords import check_strength, hash_password, verify_password
 from app.auth.sign_ins import token_hash
 from app.auth.throttle import SignInThrottle, retry_message
+from app.auth.time_zones import FIELD as TIME_ZONE_FIELD
+from app.auth.time_zones import check_time_zone
 from app.errors import BadInput
 from app.models import User
 from app.models.auth import Theme
 
 CURRENT_PASSWORD = "current_password"
 THEME = "theme"
+TIME_ZONE = TIME_ZONE_FIELD
+KEEP = object()  # a preferences form without the time zone field leaves the zone as it is
 THEMES = tuple(theme.value for theme in Theme)
 
 
@@ -92,14 +96,26 @@ def checked_theme(value: object) -> str:
 
 
 async def save_preferences(
-    session: AsyncSession, user: CurrentUser, theme: object, actor: Actor
+    session: AsyncSession,
+    user: CurrentUser,
+    theme: object,
+    actor: Actor,
+    time_zone: object = KEEP,
 ) -> bool:
-    """Stores the user's preferences, audited; False when nothing changed."""
-    chosen = checked_theme(theme)
+    """Stores the user's preferences, audited; False when nothing changed. `time_zone`: an IANA
+    name, "" for the site's `TIMEZONE`, or KEEP (a form without the field) to leave it."""
+    chosen: dict[str, str | None] = {THEME: checked_theme(theme)}
+    if time_zone is not KEEP:
+        chosen[TIME_ZONE] = check_time_zone(time_zone) if time_zone != "" else None
     account = await session.get(User, user.id)
     if account is None:  # removed since this request's sign-in check
         raise BadInput("user: this account no longer exists", field="user")
-    if account.theme == chosen:
+    changes = {
+        name: shown(name, getattr(account, name), value)
+        for name, value in chosen.items()
+        if getattr(account, name) != value
+    }
+    if not changes:
         return False
     record(
         session,
@@ -108,7 +124,8 @@ async def save_preferences(
         model="user",
         object_pk=account.id,
         object_label=account.username,
-        changes={THEME: shown(THEME, account.theme, chosen)},
+        changes=changes,
     )
-    account.theme = chosen
+    for name in changes:
+        setattr(account, name, chosen[name])
     return True

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from app.dashboard.figures import whole
+
 WIDTH = 600
 HEIGHT = 160
 GAP = 0.2  # of each column's slot left empty between columns
@@ -76,7 +78,7 @@ def columns_chart(
     series: Sequence[str],
     *,
     stacked: bool = False,
-    shown: Callable[[float], str] = lambda v: f"{v:,.0f}",
+    shown: Callable[[float], str] = lambda v: whole(round(v)),
 ) -> Chart:
     """One column a point: each series a bar side by side, or stacked when `stacked`."""
     slot = WIDTH / max(len(points), 1)

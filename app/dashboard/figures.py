@@ -1,17 +1,21 @@
-"""Numbers as cards show them: thousands separated, changes as signed percentages."""
+"""Numbers as cards show them: thousands separated and money with its currency, the reader's
+way (app/local_formats.py); changes as signed percentages."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 
+from app.local_formats import reader
+
 
 def whole(number: int) -> str:
-    return f"{number:,}"
+    return reader().number(number)
 
 
 def money(amount: Decimal) -> str:
-    return f"{amount:,.2f}"
+    """In the shop's currency (the DEFAULT_CURRENCY live setting)."""
+    return reader().money(amount)
 
 
 @dataclass(frozen=True)

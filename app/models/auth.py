@@ -76,6 +76,8 @@ class User(Base):
     theme: Mapped[str] = mapped_column(
         String(5), default=Theme.AUTO.value, server_default=Theme.AUTO.value
     )
+    # An IANA name (app/auth/time_zones.py); None: the site's TIMEZONE.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=now_utc, server_default=func.now()
     )

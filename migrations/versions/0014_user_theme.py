@@ -1,7 +1,7 @@
 """each user's colour theme: auto (the system's), light or dark
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-01 03:30:00.000000
 
 Chosen on the user's preferences page (`/admin/account/preferences`); every admin page is
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision: str = '0014'
-down_revision: str | None = '0012'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -368,3 +368,45 @@ def test_a_visitor_is_sent_to_sign_in(app: Starlette) -> None:
             answer = visitor.get(path, follow_redirects=False)
             assert answer.status_code == 303
             assert answer.headers["location"].startswith("/admin/login")
+
+
+def test_the_time_zone_chosen_in_the_preferences_is_stored_and_the_sites_chosen_again(
+    alice: TestClient, sqlite_url: str
+) -> None:
+    form = alice.get(PREFERENCES_PAGE).text
+    assert re.search(r"<option value=\"\"\s+selected>The site's \(UTC\)</option>", form)
+
+    saved = alice.post(
+        PREFERENCES_PAGE,
+        data={"theme": "auto", "time_zone": "Europe/Paris", "csrftoken": csrf_token(form)},
+        follow_redirects=False,
+    )
+
+    assert saved.status_code == 303
+    assert stored(sqlite_url).time_zone == "Europe/Paris"
+    form = alice.get(PREFERENCES_PAGE).text
+    assert re.search(r'<option value="Europe/Paris"\s+selected>', form)
+    # A form without the field (an older tab) leaves the zone as it is.
+    alice.post(PREFERENCES_PAGE, data={"theme": "dark", "csrftoken": csrf_token(form)})
+    assert (stored(sqlite_url).theme, stored(sqlite_url).time_zone) == ("dark", "Europe/Paris")
+    alice.post(
+        PREFERENCES_PAGE, data={"theme": "dark", "time_zone": "", "csrftoken": csrf_token(form)}
+    )
+    assert stored(sqlite_url).time_zone is None
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "../../etc/passwd", "europe/paris"])
+def test_a_time_zone_the_zone_database_does_not_know_is_refused_naming_the_field(
+    alice: TestClient, sqlite_url: str, zone: str
+) -> None:
+    token = csrf_token(alice.get(PREFERENCES_PAGE).text)
+
+    answer = alice.post(
+        PREFERENCES_PAGE, data={"theme": "dark", "time_zone": zone, "csrftoken": token}
+    )
+
+    assert answer.status_code == 422
+    message = errors(answer.text)["time_zone"]
+    assert message.startswith("time_zone: ") and "IANA name like Europe/Paris" in message
+    assert (stored(sqlite_url).theme, stored(sqlite_url).time_zone) == ("auto", None)
+    assert "preferences-edit" not in actions(sqlite_url)

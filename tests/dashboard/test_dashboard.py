@@ -150,9 +150,18 @@ def test_orders_and_revenue_compare_today_7_and_30_days_with_the_period_before(
 ) -> None:
     text = squeeze(card(boss, "orders"))
     # Today: three orders (the cancelled one earns nothing) against one by noon yesterday.
-    assert "Today 3 +200% 1,300.50 +550%" in text
-    assert "7 days 5 +400% 2,499.50 +150%" in text
-    assert "30 days 6 +500% 3,499.50 +600%" in text
+    assert "Today 3 +200% €1,300.50 +550%" in text  # in the shop's currency, DEFAULT_CURRENCY
+    assert "7 days 5 +400% €2,499.50 +150%" in text
+    assert "30 days 6 +500% €3,499.50 +600%" in text
+
+
+def test_a_french_browser_gets_the_figures_with_french_separators_and_the_euro_after(
+    boss: TestClient,
+) -> None:
+    response = boss.get("/admin/dashboard/cards/orders", headers={"Accept-Language": "fr-FR"})
+    # Babel's French: a narrow no-break space between thousands, a comma before the cents.
+    assert "Today 3 +200% 1 300,50 € +550%" in squeeze(response.text)
+    assert "1\u202f300,50\xa0€" in response.text
 
 
 def test_the_orders_chart_has_a_point_a_day_for_30_days_today_last(boss: TestClient) -> None:
@@ -162,7 +171,7 @@ def test_the_orders_chart_has_a_point_a_day_for_30_days_today_last(boss: TestCli
     assert len(re.findall(r"<circle ", html)) == 30
     today = re.search(r'<g data-sb-point="2026-06-15">\s*<title>([^<]+)', html)
     assert today and today.group(1) == "2026-06-15: orders 3"
-    assert "2026-06-15: revenue 1,300.50" in html
+    assert "2026-06-15: revenue €1,300.50" in html
     assert 'data-sb-point="2026-05-17"' in html and 'data-sb-point="2026-05-16"' not in html
 
 

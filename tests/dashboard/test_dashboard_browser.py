@@ -70,7 +70,8 @@ def test_a_new_order_changes_the_orders_card_without_a_reload(new_page: Page, se
     page = signed_in(new_page, served)
     today = page.locator("#sb-card-orders tr[data-sb-period='Today']")
     expect(today.locator("[data-sb-figure=orders]")).to_have_text("2")
-    expect(today.locator("[data-sb-figure=revenue]")).to_have_text("1,250.00")
+    # In the shop's currency, the DEFAULT_CURRENCY live setting.
+    expect(today.locator("[data-sb-figure=revenue]")).to_have_text("€1,250.00")
     page.evaluate("window.sbNotReloaded = true")
 
     # Another tab adds an order through the admin's form, as an operator's save does.
@@ -85,7 +86,7 @@ def test_a_new_order_changes_the_orders_card_without_a_reload(new_page: Page, se
     assert saved.status == 303, saved.text()[-300:]
 
     expect(today.locator("[data-sb-figure=orders]")).to_have_text("3")
-    expect(today.locator("[data-sb-figure=revenue]")).to_have_text("10,250.50")
+    expect(today.locator("[data-sb-figure=revenue]")).to_have_text("€10,250.50")
     assert page.evaluate("window.sbNotReloaded") is True
 
 

@@ -112,7 +112,8 @@ async def assert_figures_match_the_orders(factory: async_sessionmaker[AsyncSessi
     assert [(c.label, c.segments[0].value) for c in chart.columns] == [
         (day_key(d), n) for d, (n, _) in zip(days, per_day, strict=True)
     ]
-    assert [dot.shown for dot in chart.line] == [f"{revenue:,.2f}" for _, revenue in per_day]
+    # Outside a request the figures are read in English, in app/local_formats.py's default USD.
+    assert [dot.shown for dot in chart.line] == [f"${revenue:,.2f}" for _, revenue in per_day]
 
     assert kept == by_hour_and_status(placed)
 

@@ -522,12 +522,12 @@ def test_rows_whose_schedule_cannot_run_show_as_broken_with_the_reason(
         job_page = viewer.get(f"{PAGE}/{name}").text
         preview = re.search(r"data-sb-preview-error>([^<]*)<", job_page)
         assert preview and html.unescape(preview.group(1)) == broken.reason
-    # The run of the job with an unknown zone: its times in UTC.
+    # The run of the job with an unknown zone: its times in the viewer's zone (TIMEZONE, UTC).
     listed = block(page.text, 'data-sb-job="refresh_customer_stats"')
     assert 'data-sb-status="succeeded"' in listed
     [run] = runs(database_url, "refresh_customer_stats")
     shown = viewer.get(f"{PAGE}/refresh_customer_stats/runs/{run.id}")
-    assert shown.status_code == 200 and "2026-11-01 07:00:00 UTC" in shown.text
+    assert shown.status_code == 200 and "Nov 1, 2026, 7:00\u202fAM UTC" in shown.text
 
 
 def test_a_broken_row_is_mended_from_its_page(sqlite_url: str, sqlite_client_for: Clients) -> None:

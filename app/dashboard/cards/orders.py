@@ -156,4 +156,4 @@ async def orders_per_day(session: AsyncSession, clock: Clock, user: CurrentUser)
         ["orders"],
     )
     revenue = [float(in_money(cents)) for _, cents in counts]
-    return with_line(chart, "revenue", revenue, lambda v: f"{v:,.2f}")
+    return with_line(chart, "revenue", revenue, lambda v: money(Decimal(v).quantize(CENT)))

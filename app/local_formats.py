@@ -1,0 +1,165 @@
+"""Times, numbers and money as the person reading the page expects them: times in their time zone
+with the zone named, dates and numbers in their browser's language (Babel's CLDR data, no
+tables of our own).
+
+The admin's auth provider decides this request's `Reader` as soon as it knows who is signed in
+(`use_reader`). Admin templates reach it through the filters app/admin/chrome.py registers
+(`local_time`, `local_relative`, `local_month`, `local_number`, `local_money`;
+docs/reference.md, "Time zones and locale"), which work inside macros too because they take
+nothing from the template; the dashboard's figures call it directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_time, format_timedelta
+from babel.localedata import locale_identifiers
+from babel.numbers import format_currency, format_decimal
+from markupsafe import Markup, escape
+from starlette.requests import HTTPConnection
+
+DEFAULT_LOCALE = "en"
+DEFAULT_CURRENCY = "USD"
+LANGUAGES_READ = 10  # of an Accept-Language header; a longer list is noise or an attack
+HEADER_READ = 500  # characters of it
+
+
+@lru_cache(maxsize=64)
+def zone_of(name: str) -> ZoneInfo:
+    """A zone by a name already checked (app/auth/time_zones.py, or TIMEZONE at start-up)."""
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=1)
+def _known_locales() -> tuple[str, ...]:
+    return tuple(locale_identifiers())
+
+
+@lru_cache(maxsize=512)
+def locale_for(accept_language: str) -> Locale:
+    """The best of Babel's locales for an Accept-Language header ("fr-CH, fr;q=0.9, en;q=0.8");
+    English when none matches."""
+    wanted: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept_language[:HEADER_READ].split(",")[:LANGUAGES_READ]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            wanted.append((-quality, index, tag.replace("-", "_")))
+    preferred = [tag for *_, tag in sorted(wanted)]
+    try:
+        return Locale.negotiate(preferred, _known_locales()) or Locale.parse(DEFAULT_LOCALE)
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse(DEFAULT_LOCALE)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads this page, for formatting: their zone's IANA name, their locale, the currency
+    amounts are in, and the moment the page is made (relative times count from it)."""
+
+    zone: str = "UTC"
+    locale: Locale = field(default_factory=lambda: Locale.parse(DEFAULT_LOCALE))
+    currency: str = DEFAULT_CURRENCY
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def local(self, moment: dt.datetime) -> dt.datetime:
+        """The moment on the reader's clock; a naive one was stored in UTC."""
+        aware = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+        return aware.astimezone(zone_of(self.zone))
+
+    def time_text(self, moment: dt.datetime) -> str:
+        """ "1 Dec 2026, 14:05 CET" (en_GB), "1 déc. 2026, 14:05 CET" (fr): the locale's date
+        and time, and the zone's abbreviation, which the tz database has for every zone."""
+        local = self.local(moment)
+        date = format_date(local, "medium", locale=self.locale)
+        time = format_time(local, "short", locale=self.locale)
+        joined = str(self.locale.datetime_formats["medium"]).format(time, date)
+        return f"{joined} {local.tzname() or self.zone}"
+
+    def date_text(self, day: dt.date) -> str:
+        return format_date(day, "medium", locale=self.locale)
+
+    def month_text(self, day: dt.date, year: bool = True) -> str:
+        """ "Nov 2026" / "Nov" (en), "nov. 2026" / "nov." (fr): a calendar month's name."""
+        return format_date(day, "MMM y" if year else "LLL", locale=self.locale)
+
+    def relative(self, moment: dt.datetime) -> str:
+        """ "in 17 hr", "3 min ago", "il y a 3 min": rounded, for a glance."""
+        aware = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+        return format_timedelta(
+            aware - self.now, add_direction=True, format="short", locale=self.locale
+        )
+
+    def number(self, value: int | float | Decimal) -> str:
+        """Thousands separated the locale's way: 1,234,567 (en), 1 234 567 (fr)."""
+        return format_decimal(value, locale=self.locale)
+
+    def money(self, amount: int | float | Decimal, currency: str | None = None) -> str:
+        """€1,234.50 (en), 1 234,50 € (fr); in the site's currency unless another is named."""
+        return format_currency(amount, currency or self.currency, locale=self.locale)
+
+
+_reader: ContextVar[Reader | None] = ContextVar("reader", default=None)
+
+
+def use_reader(reader: Reader) -> None:
+    """Formats the rest of this request for `reader` (a request is one task: nothing leaks)."""
+    _reader.set(reader)
+
+
+def reader() -> Reader:
+    """This request's reader; outside a signed-in request, UTC and English, now."""
+    return _reader.get() or Reader()
+
+
+def reader_of(
+    connection: HTTPConnection, zone: str, currency: str | None, now: dt.datetime
+) -> Reader:
+    """The reader of a request: the zone given, the locale the browser asks for."""
+    locale = locale_for(connection.headers.get("accept-language", ""))
+    return Reader(zone, locale, currency or DEFAULT_CURRENCY, now)
+
+
+def local_time(moment: dt.datetime | dt.date | None, empty: str = "—") -> Markup:
+    """A timestamp in the reader's zone, the zone's IANA name in its title."""
+    if moment is None:
+        return Markup('<span class="text-secondary">{}</span>').format(empty)
+    current = reader()
+    if not isinstance(moment, dt.datetime):
+        return Markup('<time datetime="{}">{}</time>').format(
+            escape(moment.isoformat()), current.date_text(moment)
+        )
+    utc = current.local(moment).astimezone(dt.UTC)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        current.zone,
+        current.time_text(moment),
+    )
+
+
+def local_relative(moment: dt.datetime | None) -> str:
+    return "" if moment is None else reader().relative(moment)
+
+
+def local_month(day: dt.date, year: bool = True) -> str:
+    return reader().month_text(day, year)
+
+
+def local_number(value: int | float | Decimal | None) -> str:
+    return "—" if value is None else reader().number(value)
+
+
+def local_money(amount: int | float | Decimal | None, currency: str | None = None) -> str:
+    return "—" if amount is None else reader().money(amount, currency)
