@@ -17,7 +17,7 @@ import redis.asyncio as redis
 from starlette.testclient import TestClient
 
 from app.auth.current import Actor
-from app.channels.memory import MemoryBroker
+from app.channels.database import DatabaseBroker
 from app.channels.redis import RedisBroker
 from app.cli.shared import command_services
 from app.constance.records import Change
@@ -74,7 +74,7 @@ def test_the_web_app_the_scheduler_the_commands_and_the_shell_get_the_same_kinds
     scheduler = asyncio.run(scheduler_process_services(config))
 
     assert kinds(web) == kinds(cli) == kinds(shell)
-    assert kinds(web)["broker"] is MemoryBroker and kinds(web)["redis"] is type(None)
+    assert kinds(web)["broker"] is DatabaseBroker and kinds(web)["redis"] is type(None)
     # The scheduler runs where it is asked for, and nowhere else.
     assert web.scheduler is None and cli.scheduler is None and shell.scheduler is None
     assert isinstance(scheduler, Scheduler)
