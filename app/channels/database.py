@@ -54,11 +54,17 @@ class DatabaseBroker:
         self._wanted = asyncio.Event()
         self._stopping = asyncio.Event()
         self._closing = False
+        # An app whose lifespan is entered again while running (two test clients on one app)
+        # starts its broker again: only the first start reads and writes, the last stop ends it.
+        self._starts = 0
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Listens from the newest row on; publishes from here on are written in the background."""
+        self._starts += 1
+        if self._starts > 1:
+            return
         self._closing = False
         self._wanted = asyncio.Event()  # bound to this start's loop (tests start apps again)
         self._stopping = asyncio.Event()
@@ -70,26 +76,23 @@ class DatabaseBroker:
             self._reader = asyncio.create_task(self._read_regularly(), name="relay-reader")
 
     async def stop(self) -> None:
+        self._starts = max(0, self._starts - 1)
+        if self._starts:
+            return
+        # Never cancelled mid-statement: SQLAlchemy would leave the pooled connection to the
+        # garbage collector, unclosed. Each statement is bounded by the database's own timeout.
         if self._reader is not None:
-            # Between reads, not in one: a read cancelled mid-statement would leave its pooled
-            # connection to the garbage collector, unclosed.
-            self._stopping.set()
-            try:
-                async with asyncio.timeout(STOP_FLUSH_S):
-                    await self._reader
-            except TimeoutError:
-                self._reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._reader
+            self._stopping.set()  # the reader returns after its current read
+            await asyncio.wait({self._reader})
             self._reader = None
         if self._writer is not None:
             self._closing = True
             self._wanted.set()
-            try:
-                async with asyncio.timeout(STOP_FLUSH_S):
-                    await self._writer
-            except TimeoutError:
+            await asyncio.wait({self._writer}, timeout=STOP_FLUSH_S)  # waits; cancels nothing
+            if not self._writer.done():
                 _log.warning("channels: stopped with %d frames unwritten", len(self._pending))
+                self._pending.clear()  # the write under way ends the writer
+                await asyncio.wait({self._writer})
             self._writer = None
 
     def status(self) -> str:

@@ -219,3 +219,53 @@ async def test_a_listener_that_could_not_read_tells_its_subscribers_they_missed_
         await broker.stop()
 
     assert faults == [] and told.result() == missed()
+
+
+async def test_started_twice_it_reads_once_and_stops_with_the_last_stop(
+    engine: AsyncEngine,
+) -> None:
+    """An app's lifespan entered again while running (two test clients on one app) must not
+    leave the first start's reader behind, to be cut off mid-statement when its loop ends."""
+    broker = DatabaseBroker(engine)
+    await broker.start()
+    reader = broker._reader
+    await broker.start()
+    assert broker._reader is reader  # the same reader, not a second one beside it
+    await broker.stop()
+    assert reader is not None and not reader.done()  # still started once
+    await broker.stop()
+    assert reader.done() and broker._reader is None and broker._writer is None
+
+
+async def test_stopping_waits_for_a_slow_write_instead_of_cutting_it_off(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write cancelled mid-statement leaves its pooled connection unclosed: stop() lets the
+    write under way finish, and drops only the frames still waiting behind it."""
+    monkeypatch.setattr("app.channels.database.STOP_FLUSH_S", 0.05)
+    release = asyncio.Event()
+    outcomes: list[str] = []
+
+    class SlowBroker(DatabaseBroker):
+        async def _write(self, rows: list[dict[str, Any]]) -> None:
+            try:
+                await release.wait()  # the fault: a write held up (a lock, a slow disk)
+                await super()._write(rows)
+            except asyncio.CancelledError:
+                outcomes.append("cancelled")
+                raise
+            outcomes.append(f"wrote {len(rows)}")
+
+    broker = SlowBroker(engine)
+    await broker.start()
+    await broker.publish("all", {"n": 1})
+    await asyncio.sleep(0)  # the writer takes the first frame
+    await broker.publish("all", {"n": 2})  # waits behind it
+    stopping = asyncio.create_task(broker.stop())
+    await asyncio.sleep(0.2)
+    assert not stopping.done()  # still waiting for the write under way
+    release.set()
+    await asyncio.wait_for(stopping, WAIT_S)
+    assert outcomes == ["wrote 1"]
+    assert await rows(engine) == 1
+    assert "stopped with 1 frames unwritten" in caplog.text
