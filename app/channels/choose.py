@@ -1,4 +1,5 @@
-"""Which broker a process uses: Redis when REDIS_URL is set, else the shared database."""
+"""Which broker a process uses: Redis when REDIS_URL is set, else the shared database (or, for a
+process known to be alone, memory)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.channels.broker import Broker
 from app.channels.database import DatabaseBroker
+from app.channels.memory import MemoryBroker
 from app.channels.redis import REDIS_OPTIONS, RedisBroker
 from app.clock import SYSTEM_CLOCK, Clock
 
 
 def broker_for(
-    redis_url: str | None, engine: AsyncEngine, clock: Clock = SYSTEM_CLOCK
+    redis_url: str | None, engine: AsyncEngine, clock: Clock = SYSTEM_CLOCK, *, relay: bool = True
 ) -> tuple[Broker, redis.Redis | None]:
     """The broker, and the Redis client it uses (shared with the throttle; close it at exit)."""
     if not redis_url:
-        return DatabaseBroker(engine, clock), None
+        return (DatabaseBroker(engine, clock) if relay else MemoryBroker()), None
     client = redis.from_url(redis_url, **REDIS_OPTIONS)
     return RedisBroker(client, clock), client
