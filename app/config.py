@@ -29,6 +29,9 @@ class ConfigError(BadInput):
 class Config:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    # Without Redis, channels reach other processes through the database; off for a process
+    # that is known to be alone (the test suite's in-process apps): no table polled for nothing.
+    relay: bool = True
     secret_key: Secret = field(default_factory=lambda: Secret(secrets.token_hex(32)))
     debug: bool = False
     host: str = "127.0.0.1"

@@ -69,7 +69,7 @@ def build_services(
         definitions = load_jobs(config.jobs_module, config.timezone)
     engine = create_engine(config.database_url)
     session_factory = create_session_factory(engine)
-    broker, client = broker_for(config.redis_url, clock)
+    broker, client = broker_for(config.redis_url, engine, clock, relay=config.relay)
     live_settings = LiveSettings(declarations.declared)
     store = SettingsStore(
         declarations.declared,

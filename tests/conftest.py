@@ -169,6 +169,9 @@ def make_config(database_url: str, **overrides: object) -> Config:
         # job runs would land among other tests' counted statements and rows.
         "scheduler": "off",
         "password_hashing": FAST_HASHING,
+        # One process: nothing to relay, and no polling among counted statements and rows.
+        # Tests of the relay itself pass relay=True or start real processes.
+        "relay": False,
     }
     values.update(overrides)
     from starlette.datastructures import Secret

@@ -17,6 +17,7 @@ import redis.asyncio as redis
 from starlette.testclient import TestClient
 
 from app.auth.current import Actor
+from app.channels.database import DatabaseBroker
 from app.channels.memory import MemoryBroker
 from app.channels.redis import RedisBroker
 from app.cli.shared import command_services
@@ -53,7 +54,7 @@ async def scheduler_process_services(config: Any) -> Scheduler:
 def test_the_web_app_the_scheduler_the_commands_and_the_shell_get_the_same_kinds_of_services(
     sqlite_url: str,
 ) -> None:
-    config = make_config(sqlite_url, jobs_module=jobs_for_tests.MODULE)
+    config = make_config(sqlite_url, jobs_module=jobs_for_tests.MODULE, relay=True)
     app = create_app(config)
     with TestClient(app, base_url="https://testserver"):
         web: Services = app.state.services
@@ -74,7 +75,10 @@ def test_the_web_app_the_scheduler_the_commands_and_the_shell_get_the_same_kinds
     scheduler = asyncio.run(scheduler_process_services(config))
 
     assert kinds(web) == kinds(cli) == kinds(shell)
-    assert kinds(web)["broker"] is MemoryBroker and kinds(web)["redis"] is type(None)
+    assert kinds(web)["broker"] is DatabaseBroker and kinds(web)["redis"] is type(None)
+    # A process known to be alone (the suite's in-process apps) keeps its frames in memory.
+    alone = build_services(dataclasses.replace(config, relay=False))
+    assert type(alone.broker) is MemoryBroker
     # The scheduler runs where it is asked for, and nowhere else.
     assert web.scheduler is None and cli.scheduler is None and shell.scheduler is None
     assert isinstance(scheduler, Scheduler)

@@ -44,6 +44,7 @@ from app.models import (
     DefaultView,
     JobRun,
     OrderHour,
+    RelayedFrame,
     SavedView,
     ScheduledJob,
     SettingChange,
@@ -59,8 +60,9 @@ OWN_PAGES = frozenset(
     {StoredSetting, SettingChange, SettingsVersion, ScheduledJob, JobRun, SavedView, DefaultView}
 )
 # Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py); the
-# order summary is the database's own bookkeeping for the dashboard, kept by triggers.
-NO_PAGES = frozenset({SignInSession, OrderHour})
+# order summary is the database's own bookkeeping for the dashboard, kept by triggers; relayed
+# frames are the channels' own, kept a minute (app/channels/database.py).
+NO_PAGES = frozenset({SignInSession, OrderHour, RelayedFrame})
 
 
 # What admin pages read from the host app's state (`request.app.state` there).

@@ -1,4 +1,4 @@
-"""Pub-sub channels: in-process by default, Redis when many processes must hear each other."""
+"""Pub-sub channels: through the database by default, Redis when it is configured."""
 
 from app.channels.broker import Broker, Message, Subscription, missed
 

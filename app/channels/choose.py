@@ -1,20 +1,23 @@
-"""Which broker a process uses: Redis when REDIS_URL is set, else in-process."""
+"""Which broker a process uses: Redis when REDIS_URL is set, else the shared database (or, for a
+process known to be alone, memory)."""
 
 from __future__ import annotations
 
 import redis.asyncio as redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.channels.broker import Broker
+from app.channels.database import DatabaseBroker
 from app.channels.memory import MemoryBroker
 from app.channels.redis import REDIS_OPTIONS, RedisBroker
 from app.clock import SYSTEM_CLOCK, Clock
 
 
 def broker_for(
-    redis_url: str | None, clock: Clock = SYSTEM_CLOCK
+    redis_url: str | None, engine: AsyncEngine, clock: Clock = SYSTEM_CLOCK, *, relay: bool = True
 ) -> tuple[Broker, redis.Redis | None]:
     """The broker, and the Redis client it uses (shared with the throttle; close it at exit)."""
     if not redis_url:
-        return MemoryBroker(), None
+        return (DatabaseBroker(engine, clock) if relay else MemoryBroker()), None
     client = redis.from_url(redis_url, **REDIS_OPTIONS)
     return RedisBroker(client, clock), client

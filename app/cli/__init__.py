@@ -109,10 +109,11 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     from app.server import serve
 
     if args.workers > 1 and not config.redis_url:
-        # In-process channels reach only their own process: other workers' tabs would go deaf.
+        # Channels cross processes through the database, but sign-in throttling counts failures
+        # per process: N workers would allow N times the attempts.
         raise UsageError(
-            f"workers: {args.workers} workers need REDIS_URL (channels, cache and throttling "
-            "must be shared); set REDIS_URL or use --workers 1"
+            f"workers: {args.workers} workers need REDIS_URL (sign-in throttling must be "
+            "shared); set REDIS_URL or use --workers 1"
         )
 
     serve(

@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditEntry
 from app.models.auth import Group, SignInSession, User, user_group
+from app.models.channels import RelayedFrame
 from app.models.constance import SettingChange, SettingsVersion, StoredSetting
 from app.models.jobs import JobRun, ScheduledJob
 from app.models.notifications import Notification, NotificationRead
@@ -37,6 +38,7 @@ __all__ = [
     "OrderItem",
     "OrderStatus",
     "Product",
+    "RelayedFrame",
     "SavedView",
     "ScheduledJob",
     "SettingChange",

@@ -1,4 +1,4 @@
-"""Both brokers: channels, unsubscribe, bounded queues; Redis: one connection, outages."""
+"""Every broker: channels, unsubscribe, bounded queues; Redis: one connection, outages."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import pytest
 import redis.asyncio
 
 from app.channels import Broker, Message, Subscription, missed
+from app.channels.database import DatabaseBroker
 from app.channels.memory import MemoryBroker
 from app.channels.redis import BACKOFF_FIRST_S, BACKOFF_MAX_S, PREFIX, RedisBroker
 from app.clock import SYSTEM_CLOCK, Clock, FakeClock
+from app.db import create_engine
 from tests.services import RedisServer, free_port
 
 WAIT_S = 5.0
@@ -103,17 +105,31 @@ class Channels:
         await eventually(subscribed, "SUBSCRIBE reaching redis-server", WAIT_S)
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["memory", "database", pytest.param("redis", marks=pytest.mark.redis)])
 def backend_url(request: pytest.FixtureRequest) -> str | None:
     # Looked up in a sync fixture: a nested setup inside an async one upsets the browser tests'
     # asyncio bookkeeping (tests/services.py).
-    return None if request.param == "memory" else str(request.getfixturevalue("redis_url"))
+    if request.param == "memory":
+        return None
+    if request.param == "database":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("redis_url"))
 
 
 @pytest.fixture
 async def channels(backend_url: str | None) -> AsyncIterator[Channels]:
     if backend_url is None:
         yield Channels(MemoryBroker(), None)
+        return
+    if backend_url.startswith("sqlite"):
+        engine = create_engine(backend_url)
+        database = DatabaseBroker(engine)
+        await database.start()
+        try:
+            yield Channels(database, None)
+        finally:
+            await database.stop()
+            await engine.dispose()
         return
     url = backend_url
     broker = await start_redis_broker(url)

@@ -1,0 +1,163 @@
+"""Without REDIS_URL, what other processes publish reaches a server's open sockets in time.
+
+A uvicorn server (SCHEDULER=off), a standalone scheduler process and commands, sharing one
+database and nothing else: frames travel through its `relayed_frame` table (docs/reference.md,
+"Channels").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack
+
+import pytest
+from websockets.asyncio.client import ClientConnection
+
+from tests.conftest import add_user
+from tests.notifications.test_many_processes import (
+    CLI_TIMEOUT_S,
+    WAIT_S,
+    Browser,
+    Frame,
+    cli_notify,
+    next_frame,
+    nothing_more,
+)
+from tests.services import ROOT, RunUvicorn, UvicornServer, app_environment
+
+pytestmark = pytest.mark.timeout(120)
+
+# The promise (docs/reference.md, "Channels"): read twice a second, so well within 2 s.
+WITHIN_S = 2.0
+
+
+async def command(env: Mapping[str, str], *args: str) -> str:
+    """`python -m app ARGS` in a process of its own; its output, once it has exited."""
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "app", *args),
+        cwd=ROOT,
+        env=app_environment(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(CLI_TIMEOUT_S):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+@pytest.fixture
+def env(database_url: str) -> dict[str, str]:
+    """A database on each backend with root (superuser) and alice (support, no rights yet)."""
+    add_user(database_url, "root")
+    add_user(database_url, "alice", superuser=False, groups={"support": []})
+    return {"DATABASE_URL": database_url, "SCHEDULER": "off"}
+
+
+@pytest.fixture
+def server(env: dict[str, str], run_uvicorn: RunUvicorn) -> UvicornServer:
+    server = run_uvicorn(env)
+    assert server.healthz().json()["redis"] == "off"
+    return server
+
+
+@pytest.fixture
+async def tab(server: UvicornServer) -> AsyncIterator[ClientConnection]:
+    """An open /ws of root, signed in on the server; closed after the test."""
+    async with AsyncExitStack() as stack:
+        browser = Browser(server, stack)
+        stack.push_async_callback(browser.http.aclose)
+        await browser.sign_in("root")
+        yield await browser.socket()
+
+
+@pytest.fixture
+async def scheduler_process(env: dict[str, str]) -> AsyncIterator[None]:
+    """`python -m app scheduler`, the only process that runs jobs; stopped after the test."""
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "app", "scheduler"),
+        cwd=ROOT,
+        env=app_environment(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                async with asyncio.timeout(CLI_TIMEOUT_S):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def test_a_notification_from_the_cli_reaches_an_open_tab_within_two_seconds(
+    env: dict[str, str], tab: ClientConnection
+) -> None:
+
+    first = await cli_notify(env, "--user", "root", "--level", "warning", "Stock low", "SKU-1")
+    frame = await next_frame(tab, within=WITHIN_S)
+    assert (frame["type"], frame["id"], frame["title"], frame["body"], frame["level"]) == (
+        "notification",
+        first,
+        "Stock low",
+        "SKU-1",
+        "warning",
+    )
+    second = await cli_notify(env, "--user", "root", "Second")
+    # The next frame is the second notification: the first came once.
+    assert (await next_frame(tab, within=WITHIN_S))["id"] == second
+    await nothing_more(tab)
+
+
+async def test_a_model_change_from_a_command_reaches_an_open_tab_within_two_seconds(
+    env: dict[str, str], tab: ClientConnection
+) -> None:
+
+    await command(env, "groups", "grant", "support", "tag:view")
+
+    frame = await next_frame(tab, within=WITHIN_S)
+    assert {k: frame[k] for k in ("type", "model", "action")} == {
+        "type": "model",
+        "model": "group",
+        "action": "edit",
+    }
+    await nothing_more(tab)
+
+
+async def test_job_frames_from_a_command_and_a_standalone_scheduler_reach_an_open_tab(
+    env: dict[str, str], scheduler_process: None, tab: ClientConnection
+) -> None:
+
+    out = await command(env, "jobs", "run", "low_stock_report")
+    queued = re.search(r"Queued run (\d+) of low_stock_report", out)
+    assert queued, out
+    run_id = int(queued.group(1))
+
+    frame = await next_frame(tab, within=WITHIN_S)  # the command's own frame
+    assert (frame["type"], frame["name"], frame["run_id"], frame["status"]) == (
+        "job",
+        "low_stock_report",
+        run_id,
+        "queued",
+    )
+    # The scheduler process hears the queued run through the database too, runs it and says so.
+    statuses: list[str] = []
+    while not statuses or statuses[-1] not in ("succeeded", "failed"):
+        later: Frame = await next_frame(tab, within=WAIT_S)
+        assert (later["type"], later["run_id"]) == ("job", run_id), later
+        statuses.append(later["status"])
+    assert statuses[0] == "running" and statuses[-1] == "succeeded", statuses
