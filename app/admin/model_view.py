@@ -49,6 +49,7 @@ from starlette_admin.views import BaseModelView
 from app.admin.date_drilldown import main_date_column
 from app.admin.exports import SpreadsheetSafeCsv
 from app.admin.filter_panel import FilterPanel
+from app.admin.inline_rows import InlineRows, inline_relations
 from app.admin.library import (
     is_batch_action,
     is_row_action,
@@ -257,6 +258,9 @@ class AutoModelView(ModelView):
     small_table_rows: ClassVar[int] = 10_000
     # Rows only the app writes (audit entries, notifications): readable, never typed in.
     written_by_the_app: ClassVar[bool] = False
+    # To-many relations edited as rows on this view's forms, by name (`["items"]`); None: those
+    # the mapper suggests (app/admin/inline_rows.py inline_relations), [] for none.
+    inline_rows: ClassVar[Sequence[str] | None] = None
     # The library's csv leaves formulas in cells; json is not opened by spreadsheets.
     exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), "json"]
 
@@ -295,7 +299,13 @@ class AutoModelView(ModelView):
         self.exclude_fields_from_import = self._merge(
             self.exclude_fields_from_import, secrets + to_many
         )
-        self.exclude_fields_from_detail = self._merge(self.exclude_fields_from_detail, secrets)
+        names = self.inline_rows
+        inlined = inline_relations(defaults.mapper) if names is None else list(names)
+        self.inlines = [InlineRows(defaults.mapper.relationships[name]) for name in inlined]
+        # An inlined relation's detail is its own table of rows (the library's inline_detail.html).
+        self.exclude_fields_from_detail = self._merge(
+            self.exclude_fields_from_detail, secrets + inlined
+        )
         # A one-to-many collection is edited from the other side (its foreign key).
         form_excluded = secrets + defaults.one_to_many() + defaults.stamped_by_database()
         self.exclude_fields_from_create = self._merge(

@@ -74,14 +74,20 @@ def too_long_text(
 
 
 def unreadable_fields(
-    fields: Iterable[BaseField], form: FormData, data: Mapping[str, Any]
+    fields: Iterable[BaseField],
+    form: FormData | Mapping[str, str],
+    data: Mapping[str, Any],
+    *,
+    by_name: bool = False,
 ) -> dict[str, str]:
+    """Fields whose typed text the library read as nothing; `form` holds the text by each
+    field's input id, or by its name (`by_name`: an inline row's text, without the row prefix)."""
     errors: dict[str, str] = {}
     for field in fields:
         expected = accepted(field)
         if field.read_only or isinstance(field, RelationField) or expected is None:
             continue
-        raw = form.get(field.id)
+        raw = form.get(field.name if by_name else field.id)
         if not isinstance(raw, str) or not raw.strip() or means_none(field, raw):
             continue
         if data.get(field.name) is None:
