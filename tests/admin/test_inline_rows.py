@@ -316,8 +316,8 @@ def test_a_user_who_may_not_edit_orders_cannot_change_their_items(
         database_url,
         "viewer",
         superuser=False,
-        permissions=["order:view", "order_item:view", "order_item:edit", "order_item:delete",
-                     "order_item:create", "product:view"],
+        permissions=["order:view", "order-item:view", "order-item:edit", "order-item:delete",
+                     "order-item:create", "product:view"],
     )  # fmt: skip
     before = stored_items(database_url, shop.order)
     app = create_app(make_config(database_url))
