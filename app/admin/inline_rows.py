@@ -24,7 +24,13 @@ from starlette_admin.fields import BaseField, HasOne
 from starlette_admin.helpers import prettify_class_name, slugify_class_name
 
 from app.admin.library import CheckedInline
-from app.admin.unparsed_input import too_long_text, unreadable_fields, unstorable_text
+from app.admin.unparsed_input import (
+    below_least,
+    least_values,
+    too_long_text,
+    unreadable_fields,
+    unstorable_text,
+)
 from app.audit import diff
 from app.audit.admin_events import add_row_change
 from app.auth.secrets import is_secret
@@ -178,7 +184,7 @@ class InlineRows(CheckedInline):
         self, request: Request, typed: Mapping[str, str], data: dict[str, Any]
     ) -> dict[str, str]:
         fields = [f for f in self.get_fields_list(request) if not f.read_only]
-        errors: dict[str, str] = {}
+        errors = below_least(fields, data, least_values(self.child))
         for field in fields:
             found = await self.check_field(request, field, typed.get(field.name, ""), data)
             if found:
@@ -207,8 +213,6 @@ class InlineRows(CheckedInline):
         if isinstance(column.type, Integer) and not fits(column, value):
             low, high = integer_bounds(column)
             return f"{field.label}: a whole number from {max(low, least or low):,} to {high:,}"
-        if least is not None and value < least:
-            return f"{field.label}: at least {least}"
         if isinstance(column.type, Numeric) and isinstance(value, Decimal):
             whole = (column.type.precision or 0) - (column.type.scale or 0)
             if column.type.precision and abs(value) >= Decimal(10) ** whole:

@@ -61,7 +61,13 @@ from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.model_search import ModelSearch, Related
 from app.admin.paging import MAX_PAGE, query_number
-from app.admin.unparsed_input import too_long_text, unreadable_fields, unstorable_text
+from app.admin.unparsed_input import (
+    below_least,
+    least_values,
+    too_long_text,
+    unreadable_fields,
+    unstorable_text,
+)
 from app.auth.current import current_user
 from app.auth.permissions import model_permission
 from app.auth.secrets import is_secret
@@ -457,6 +463,7 @@ class AutoModelView(ModelView):
         errors.update(unreadable_fields(fields, await request.form(), data))
         errors.update(unstorable_text(fields, data))
         errors.update(too_long_text(fields, data, self._defaults.text_lengths()))
+        errors.update(below_least(fields, data, least_values(self._defaults.mapper)))
         if errors:
             raise FormValidationError(errors)
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import inspect, select
 from starlette.testclient import TestClient
 
+from app.admin import inline_rows
 from app.admin.inline_rows import INLINE_FIELDS_LIMIT, inline_relations
 from app.admin.model_view import AutoModelView
 from app.db import create_engine, create_session_factory
@@ -357,3 +358,40 @@ def test_the_order_summary_follows_a_save_made_with_rows(
             await engine.dispose()
 
     assert anyio.run(summary) == [("shipped", 1)]
+
+
+def test_a_parent_with_more_rows_than_the_form_holds_shows_the_first_and_links_the_rest(
+    client: TestClient, shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inline_rows, "INLINE_ROWS_LIMIT", 1)
+    page = client.get(f"/admin/order/edit?pk={shop.order}").text
+    assert f'name="{PREFIX}.0.pk" value="{shop.kept}"' in page
+    assert f'name="{PREFIX}.1.pk"' not in page
+    assert "Only the first 1 are shown here" in shown_text(page)
+    assert f'href="https://testserver/admin/order-item/list?order__id__exact={shop.order}"' in page
+    rest = client.get(f"/admin/order-item/list?order__id__exact={shop.order}")
+    assert rest.status_code == 200
+    assert sorted(map(int, re.findall(r'<tr data-sa-pk="(\d+)"', rest.text))) == [
+        shop.kept,
+        shop.dropped,
+    ]
+
+
+def test_an_items_own_form_refuses_what_its_row_on_the_order_refuses(
+    client: TestClient, shop: Shop, database_url: str
+) -> None:
+    before = stored_items(database_url, shop.order)
+    form = client.get(f"/admin/order-item/edit?pk={shop.kept}").text
+    refused = client.post(
+        f"/admin/order-item/edit?pk={shop.kept}",
+        data={
+            "csrftoken": csrf_token(form),
+            "order": str(shop.order),
+            "product": str(shop.products[0]),
+            "quantity": "0",
+            "unit_price": "9.99",
+        },
+    )
+    assert refused.status_code == 422
+    assert "Quantity: at least 1" in shown_text(refused.text)
+    assert stored_items(database_url, shop.order) == before
