@@ -92,7 +92,7 @@ class InlineRows(CheckedInline):
 
     def __init__(self, relation: RelationshipProperty[Any]) -> None:
         pairs = relation.local_remote_pairs or []
-        if relation.secondary is not None or len(pairs) != 1:
+        if not relation.uselist or relation.secondary is not None or len(pairs) != 1:
             raise TypeError(f"{relation}: inline rows need a one-to-many relation on one column")
         self.relation = relation
         child: Mapper[Any] = relation.mapper

@@ -307,7 +307,14 @@ class AutoModelView(ModelView):
         )
         names = self.inline_rows
         inlined = inline_relations(defaults.mapper) if names is None else list(names)
-        self.inlines = [InlineRows(defaults.mapper.relationships[name]) for name in inlined]
+        relations = defaults.mapper.relationships
+        unknown = [name for name in inlined if name not in relations]
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}.inline_rows: {model.__name__} has no relation"
+                f" {', '.join(map(repr, unknown))}; relations: {', '.join(relations.keys())}"
+            )
+        self.inlines = [InlineRows(relations[name]) for name in inlined]
         # An inlined relation's detail is its own table of rows (the library's inline_detail.html).
         self.exclude_fields_from_detail = self._merge(
             self.exclude_fields_from_detail, secrets + inlined

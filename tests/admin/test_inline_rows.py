@@ -166,6 +166,17 @@ def test_orders_get_their_items_as_inline_rows_from_the_mapper() -> None:
 
     assert list(NoRows(Order).inlines) == []
 
+    class Misspelt(AutoModelView):
+        inline_rows = ["itemz"]
+
+    with pytest.raises(
+        TypeError, match="Order has no relation 'itemz'; relations: customer, items"
+    ):
+        Misspelt(Order)
+    with pytest.raises(TypeError, match="one-to-many"):
+        Misspelt.inline_rows = ["customer"]
+        Misspelt(Order)
+
 
 def test_the_order_form_shows_its_items_as_a_table_of_rows(client: TestClient, shop: Shop) -> None:
     page = client.get(f"/admin/order/edit?pk={shop.order}")
