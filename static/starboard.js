@@ -40,6 +40,23 @@ document.addEventListener("click", (event) => {
   window.applyColumnVisibility?.(); // list.js, on list pages
 });
 
+// An inline row ticked "Remove" is not checked by the browser either: its empty required
+// fields must not stop the form (templates/admin/inline_rows.html).
+document.addEventListener("change", (event) => {
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement) || !box.classList.contains("sb-inline-remove")) return;
+  for (const field of box.closest("tr")?.querySelectorAll("input, select, textarea") ?? []) {
+    if (field === box) continue;
+    if (box.checked && field.required) {
+      field.required = false;
+      field.dataset.sbWasRequired = "true";
+    } else if (!box.checked && field.dataset.sbWasRequired) {
+      field.required = true;
+      delete field.dataset.sbWasRequired;
+    }
+  }
+});
+
 // Live notifications: one WebSocket per tab to /ws (docs/reference.md lists the frames).
 // Frames become toasts, the bell's unread badge, and `sb:<type>` events on <body> that htmx
 // fragments listen to, e.g. hx-trigger="sb:model from:body".

@@ -5,22 +5,25 @@ beside it (requirements.lock); when the library is upgraded, this module is the 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Select
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette_admin.contrib.sqla import Admin, ModelView
+from starlette_admin.contrib.sqla import Admin, InlineModelView, ModelView
+from starlette_admin.exceptions import FormValidationError
 from starlette_admin.i18n import set_timezone
 from starlette_admin.routing import route
 from starlette_admin.security.csrf import CSRFMiddleware
 from starlette_admin.tools.iter import iterdecode, iterencode
 from starlette_admin.types import RequestAction
 from starlette_admin.views import BaseModelView, BaseView
+from starlette_admin.views import InlineModelView as AnyInline
 
 from app.errors import BadQuery
 
@@ -185,3 +188,80 @@ class UploadClosingAdmin(Admin):
         # class is already listed; a subclass would be added beside it, so this replaces it.
         assert self.secret_key is not None
         self.middlewares.append(Middleware(self.csrf_check, secret_key=self.secret_key))
+
+
+class CheckedInline(InlineModelView):
+    """An inline formset whose rows are checked as they are read and again, against the saved
+    parent, before they are saved (app/admin/inline_rows.py)."""
+
+    async def check_row(
+        self, request: Request, typed: Mapping[str, str], data: dict[str, Any]
+    ) -> dict[str, str]:
+        """Errors by field name for one row: `typed` is the row's raw form text by field name,
+        `data` what the fields read from it."""
+        return {}
+
+    async def check_saved_rows(
+        self, request: Request, parent: Any, rows: list[dict[str, Any]]
+    ) -> dict[int, dict[str, str]]:
+        """Errors by row index, once the parent is saved and before any row is."""
+        return {}
+
+    def form_prefix(self) -> str:
+        """What starts the names of this formset's inputs: `<prefix>.<row index>.<field>`."""
+        # starlette-admin 1.0.3: InlineModelView._prefix(), also what its templates name.
+        return self._prefix()
+
+
+class InlineRowsAdmin(Admin):
+    """The admin's inline formsets with the checks of CheckedInline, and one flash message
+    for a save: the parent's, not one more for every row the form sent back."""
+
+    # starlette-admin 1.0.3: BaseAdmin._parse_inline_row_fields(request, inline, form_data,
+    # row_prefix, validate) reads one row and runs its fields' own validators; our errors
+    # replace the library's for the same field (it reads "abc" as empty: "required").
+    async def _parse_inline_row_fields(
+        self,
+        request: Request,
+        inline: AnyInline,
+        form_data: FormData,
+        row_prefix: str,
+        validate: bool = True,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        data, errors = await super()._parse_inline_row_fields(
+            request, inline, form_data, row_prefix, validate
+        )
+        if validate and isinstance(inline, CheckedInline):
+            typed = {
+                name.removeprefix(row_prefix): value
+                for name, value in form_data.multi_items()
+                if name.startswith(row_prefix) and isinstance(value, str)
+            }
+            errors.update(await inline.check_row(request, typed, data))
+        return data, errors
+
+    # starlette-admin 1.0.3: BaseAdmin._save_inlines(request, view, parent, inline_data) saves
+    # every row after the parent and raises FormValidationError with the rows' errors; the
+    # create and edit routes then answer 422, and the request's transaction is rolled back.
+    async def _save_inlines(
+        self,
+        request: Request,
+        view: BaseModelView,
+        parent: Any,
+        inline_data: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        refused: dict[str, dict[int, Any]] = {}
+        for inline in view._inline_instances:
+            rows = inline_data.get(str(inline.key), [])
+            if isinstance(inline, CheckedInline) and rows:
+                for index, errors in (await inline.check_saved_rows(request, parent, rows)).items():
+                    row = next(row for row in rows if row["index"] == index)
+                    row["errors"].update(errors)
+                    refused.setdefault(str(inline.key), {})[index] = row["errors"]
+        if refused:
+            raise FormValidationError({"inlines": refused})
+        pending = getattr(request.state, "admin_flash_pending", None)
+        before = len(pending) if isinstance(pending, list) else 0
+        await super()._save_inlines(request, view, parent, inline_data)
+        if isinstance(pending, list):
+            del pending[before:]  # "The item … was changed successfully", once per row sent

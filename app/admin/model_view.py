@@ -49,6 +49,7 @@ from starlette_admin.views import BaseModelView
 from app.admin.date_drilldown import main_date_column
 from app.admin.exports import SpreadsheetSafeCsv
 from app.admin.filter_panel import FilterPanel
+from app.admin.inline_rows import InlineRows, inline_relations
 from app.admin.library import (
     is_batch_action,
     is_row_action,
@@ -61,7 +62,13 @@ from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.model_search import ModelSearch, Related
 from app.admin.paging import MAX_PAGE, query_number
-from app.admin.unparsed_input import too_long_text, unreadable_fields, unstorable_text
+from app.admin.unparsed_input import (
+    below_least,
+    least_values,
+    too_long_text,
+    unreadable_fields,
+    unstorable_text,
+)
 from app.auth.current import current_user
 from app.auth.permissions import model_permission
 from app.auth.secrets import is_secret
@@ -258,6 +265,9 @@ class AutoModelView(ModelView):
     small_table_rows: ClassVar[int] = 10_000
     # Rows only the app writes (audit entries, notifications): readable, never typed in.
     written_by_the_app: ClassVar[bool] = False
+    # To-many relations edited as rows on this view's forms, by name (`["items"]`); None: those
+    # the mapper suggests (app/admin/inline_rows.py inline_relations), [] for none.
+    inline_rows: ClassVar[Sequence[str] | None] = None
     # The library's csv leaves formulas in cells; json is not opened by spreadsheets.
     exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), "json"]
 
@@ -296,7 +306,20 @@ class AutoModelView(ModelView):
         self.exclude_fields_from_import = self._merge(
             self.exclude_fields_from_import, secrets + to_many
         )
-        self.exclude_fields_from_detail = self._merge(self.exclude_fields_from_detail, secrets)
+        names = self.inline_rows
+        inlined = inline_relations(defaults.mapper) if names is None else list(names)
+        relations = defaults.mapper.relationships
+        unknown = [name for name in inlined if name not in relations]
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}.inline_rows: {model.__name__} has no relation"
+                f" {', '.join(map(repr, unknown))}; relations: {', '.join(relations.keys())}"
+            )
+        self.inlines = [InlineRows(relations[name]) for name in inlined]
+        # An inlined relation's detail is its own table of rows (the library's inline_detail.html).
+        self.exclude_fields_from_detail = self._merge(
+            self.exclude_fields_from_detail, secrets + inlined
+        )
         # A one-to-many collection is edited from the other side (its foreign key).
         form_excluded = secrets + defaults.one_to_many() + defaults.stamped_by_database()
         self.exclude_fields_from_create = self._merge(
@@ -449,6 +472,7 @@ class AutoModelView(ModelView):
         errors.update(unreadable_fields(fields, await request.form(), data))
         errors.update(unstorable_text(fields, data))
         errors.update(too_long_text(fields, data, self._defaults.text_lengths()))
+        errors.update(below_least(fields, data, least_values(self._defaults.mapper)))
         if errors:
             raise FormValidationError(errors)
 

@@ -21,7 +21,7 @@ from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
-from app.admin.library import UploadClosingAdmin
+from app.admin.library import InlineRowsAdmin, UploadClosingAdmin
 from app.admin.live import LiveChanges
 from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
@@ -69,7 +69,7 @@ NO_PAGES = frozenset({SignInSession, OrderHour, RelayedFrame})
 SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
 
 
-class StarboardAdmin(SavedViewPages, DateDrillDown, UploadClosingAdmin):
+class StarboardAdmin(SavedViewPages, DateDrillDown, InlineRowsAdmin, UploadClosingAdmin):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
 

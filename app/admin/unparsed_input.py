@@ -8,8 +8,10 @@ database stores is named the same way, before the database fails on it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.orm import Mapper
 from starlette.datastructures import FormData
 from starlette_admin.fields import (
     BaseField,
@@ -49,6 +51,30 @@ def means_none(field: BaseField, raw: str) -> bool:
     return isinstance(field, JSONField) and raw.strip() == "null"
 
 
+def least_values(mapper: Mapper[Any]) -> dict[str, Any]:
+    """The least number each column accepts, by attribute, where its declaration names one
+    (`mapped_column(..., info={"min": 1})`)."""
+    return {
+        str(prop.key): prop.columns[0].info["min"]
+        for prop in mapper.column_attrs
+        if "min" in prop.columns[0].info
+    }
+
+
+def below_least(
+    fields: Iterable[BaseField], data: Mapping[str, Any], least: Mapping[str, Any]
+) -> dict[str, str]:
+    """Numbers less than their column accepts (see least_values)."""
+    return {
+        field.name: f"{field.label}: at least {least[field.name]}"
+        for field in fields
+        if field.name in least
+        and isinstance(data.get(field.name), int | float | Decimal)
+        and not isinstance(data.get(field.name), bool)
+        and data[field.name] < least[field.name]
+    }
+
+
 def unstorable_text(fields: Iterable[BaseField], data: Mapping[str, Any]) -> dict[str, str]:
     """Text fields holding what no database stores: a NUL byte (PostgreSQL refuses it) or a
     lone surrogate (not UTF-8)."""
@@ -74,14 +100,20 @@ def too_long_text(
 
 
 def unreadable_fields(
-    fields: Iterable[BaseField], form: FormData, data: Mapping[str, Any]
+    fields: Iterable[BaseField],
+    form: FormData | Mapping[str, str],
+    data: Mapping[str, Any],
+    *,
+    by_name: bool = False,
 ) -> dict[str, str]:
+    """Fields whose typed text the library read as nothing; `form` holds the text by each
+    field's input id, or by its name (`by_name`: an inline row's text, without the row prefix)."""
     errors: dict[str, str] = {}
     for field in fields:
         expected = accepted(field)
         if field.read_only or isinstance(field, RelationField) or expected is None:
             continue
-        raw = form.get(field.id)
+        raw = form.get(field.name if by_name else field.id)
         if not isinstance(raw, str) or not raw.strip() or means_none(field, raw):
             continue
         if data.get(field.name) is None:

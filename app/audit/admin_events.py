@@ -4,7 +4,8 @@ Each entry goes into the request's own session in an AFTER_* event: the library 
 after its flush succeeded and before DBSessionMiddleware commits, so the entry and the change
 commit together or roll back together. BEFORE_* events only note what the record held.
 A custom action (say a user's "set_password") is recorded under its own name, once for each
-selected record it changed.
+selected record it changed. Rows edited on their parent's form (inline rows) add their changes
+to the parent's entry (`add_row_change`): saving an order with its items is one change.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ from starlette_admin.events import (
 from app.audit import diff
 from app.audit.log import record
 from app.auth.current import Actor, actor_of
-from app.models import User
+from app.models import AuditEntry, User
 
 # Ours run first: another handler's query would autoflush the pending changes into "committed".
 FIRST = 1_000_000
 BEFORE = "audit.before"
 # Batch actions that are not changes of their own: delete is recorded per record by its events.
 NOT_CHANGES = frozenset({"delete", "export"})
+# Where a request keeps the entries it wrote, by (model, key), for its inline rows to add to.
+ENTRIES = "audit_entries"
 
 
 class AdminAuditTrail(AdminEventSubscriber):
@@ -53,15 +56,17 @@ class AdminAuditTrail(AdminEventSubscriber):
         self, request: Request, action: str, model: str, obj: Any, changes: diff.Changes
     ) -> None:
         key = state(obj).mapper.primary_key_from_instance(obj)
-        record(
+        object_pk = str(key[0]) if len(key) == 1 else self.url_key(str(part) for part in key)
+        entry = record(
             session_of(request),
             action,
             actor(request, action, obj),
             model=model,
-            object_pk=str(key[0]) if len(key) == 1 else self.url_key(str(part) for part in key),
+            object_pk=object_pk,
             object_label=str(obj),
             changes=changes,
         )
+        entries_of(request)[(model, object_pk)] = entry
 
     @on(AdminEvent.AFTER_CREATE)
     async def created(self, ctx: AfterCreateContext) -> None:
@@ -107,6 +112,27 @@ class AdminAuditTrail(AdminEventSubscriber):
             changes = {} if old is None else diff.edited(old, diff.values(obj))
             if changes:
                 self.write(ctx.request, ctx.action_name, ctx.view_key, obj, changes)
+
+
+def entries_of(request: Request) -> dict[tuple[str, str], AuditEntry]:
+    entries: dict[tuple[str, str], AuditEntry] | None = getattr(request.state, ENTRIES, None)
+    if entries is None:
+        entries = {}
+        setattr(request.state, ENTRIES, entries)
+    return entries
+
+
+def add_row_change(
+    request: Request, model: str, object_pk: Any, name: str, change: dict[str, Any]
+) -> bool:
+    """Adds one inline row's change (`{"old": …, "new": …}`, each the row's changed values or
+    None) under `name` to the entry this request wrote for the parent; False if it wrote none."""
+    entry = entries_of(request).get((model, str(object_pk)))
+    if entry is None:
+        return False
+    # A new dict, not an update in place: the JSON column notices assignment only.
+    entry.changes = {**(entry.changes or {}), name: change}
+    return True
 
 
 def state(obj: Any) -> InstanceState[Any]:

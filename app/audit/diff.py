@@ -110,3 +110,20 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
+
+
+def row_change(old: Values | None, new: Values | None) -> dict[str, Any] | None:
+    """One inline row's change, for its parent's entry: what the row held and holds (None when
+    it was added or removed), only the changed fields for an edit; None if nothing changed."""
+    if old is not None and new is not None:
+        changes = edited(old, new)
+    elif new is not None:
+        changes = created(new)
+    else:
+        changes = deleted(old or {})
+    if not changes:
+        return None
+    return {
+        "old": None if old is None else {key: change["old"] for key, change in changes.items()},
+        "new": None if new is None else {key: change["new"] for key, change in changes.items()},
+    }

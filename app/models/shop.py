@@ -210,8 +210,9 @@ class OrderItem(Base):
     product_id: Mapped[int] = mapped_column(
         ForeignKey("product.id", ondelete="RESTRICT"), index=True
     )
-    quantity: Mapped[int] = mapped_column(Integer, default=1)
-    unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    # The least a form accepts (info "min"): the admin names the field when it is less.
+    quantity: Mapped[int] = mapped_column(Integer, default=1, info={"min": 1})
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2), info={"min": 0})
 
     order: Mapped[Order] = relationship(back_populates="items")
     product: Mapped[Product] = relationship()
