@@ -260,7 +260,7 @@ class AutoModelView(ModelView):
     # The library's csv leaves formulas in cells; json is not opened by spreadsheets.
     exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), "json"]
     # The list's columns a phone shows (the others are hidden below 768 px wide); None: the
-    # first `phone_column_count` shown columns (docs/reference.md, "Lists on phones").
+    # first `phone_column_count` shown columns (docs/reference.md, "Pages on phones").
     phone_columns: ClassVar[Sequence[str] | None] = None
     phone_column_count: ClassVar[int] = 3
 

@@ -196,12 +196,20 @@ def test_the_list_toolbar_folds_into_one_menu_under_the_search_box(
     expect(page).to_have_url(re.compile(r"/admin/product/create\b"))
 
 
-def test_a_list_without_declared_columns_shows_its_first_three(phone: Page, served: str) -> None:
+def test_a_list_without_phone_columns_of_its_own_shows_its_first_three(
+    phone: Page, served: str
+) -> None:
     page = visit(phone, served, "/admin/order/list")
     for column in ("id", "status", "total"):
         on_screen(page.locator(f"tbody tr[data-sa-pk='1'] td[data-column={column}]"))
     for column in ("shipped_at", "created_at", "customer"):
         expect(page.locator(f"thead th[data-column={column}]")).to_be_hidden()
+
+    # Products name theirs; with all of them taken off by "Columns", the first three shown stay.
+    page = visit(phone, served, "/admin/product/list?cols=id,sku,category,created_at")
+    for column in ("id", "sku", "category"):
+        on_screen(page.locator(f"tbody tr[data-sa-pk='1'] td[data-column={column}]"))
+    expect(page.locator("thead th[data-column=created_at]")).to_be_hidden()
 
 
 @pytest.mark.parametrize(
@@ -256,7 +264,7 @@ def test_the_jobs_page_keeps_enabled_next_run_and_run_now_on_screen(
     assert_fits(page)
 
 
-def test_a_jobs_page_keeps_its_switch_run_now_and_runs_on_screen(phone: Page, served: str) -> None:
+def test_a_job_keeps_its_switch_run_now_and_runs_on_screen(phone: Page, served: str) -> None:
     page = visit(phone, served, "/admin/jobs/purge_job_runs")
     summary = page.locator("#sb-job-summary")
     tappable(summary.locator("label.form-switch"))
@@ -269,6 +277,10 @@ def test_a_jobs_page_keeps_its_switch_run_now_and_runs_on_screen(phone: Page, se
     on_screen(run.locator("[data-sb-status-badge]"))
     on_screen(run.locator("[data-sb-started] time"))
     expect(run.get_by_text("a-rather-long-worker-hostname.internal:4242")).to_be_hidden()
+
+    run.get_by_role("link", name="#").tap()  # the run's own page has everything
+    expect(page.get_by_text("a-rather-long-worker-hostname.internal:4242")).to_be_visible()
+    assert_fits(page)
 
 
 def test_the_settings_page_fits_with_save_buttons_a_finger_can_hit(
