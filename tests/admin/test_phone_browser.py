@@ -166,6 +166,9 @@ def test_the_product_list_shows_name_price_and_stock_and_a_wide_search_box(
 
     search = page.locator("input[type=search][name=q]")
     tappable(search)
+    tappable(page.get_by_role("button", name="Toggle navigation").first)
+    tappable(page.get_by_role("link", name=re.compile(r"^Notifications:")).first)
+    tappable(page.get_by_role("link", name="Open user menu").first)
     assert (search.bounding_box() or {}).get("width", 0) >= 200
 
     page.locator("tr[data-sa-pk='1'] td[data-column=price]").tap()
