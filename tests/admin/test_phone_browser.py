@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
 
 from app.main import create_app
 from tests.admin.test_product_browser import sign_in
@@ -24,18 +24,14 @@ from tests.services import PAGE_TIMEOUT_MS, ThreadedServer, _Chromium
 pytestmark = pytest.mark.browser
 
 WIDTH = 390
-PHONE = {
-    "viewport": {"width": WIDTH, "height": 844},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 3,
-}
+SCREEN: ViewportSize = {"width": WIDTH, "height": 844}
 FINGER = 44  # px: the smallest tap target the main controls may have
 LONG_NAME = "Extraordinarily Long Hand-Stitched Leather Weekend Travel Bag With Brass Buckles"
 
 
 def fill(path: Path) -> None:
-    """Rows with long text, so that a column that does not wrap would push the page wider."""
+    """Rows with long text, so that a column that does not wrap would push the page wider; a
+    finished run; a job whose schedule is broken."""
     with sqlite3.connect(path) as db:
         db.execute(
             "INSERT INTO product (id, sku, name, category, price, stock)"
@@ -69,6 +65,11 @@ def fill(path: Path) -> None:
             " '2026-11-30 03:15:01', '2026-11-30 03:15:03', 2.0,"
             " 'a-rather-long-worker-hostname.internal:4242', '')"
         )
+        # A broken schedule, as SQL or an older release may leave one (kept: marked edited).
+        db.execute(
+            "UPDATE scheduled_job SET schedule = '61 * * * *', edited = '[\"schedule\"]'"
+            " WHERE name = 'refresh_customer_stats'"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +79,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     add_user(url, "admin")
     synced(url)
     fill(path)
-    with sqlite3.connect(path) as db:  # a broken schedule, as SQL or an older release may leave
-        db.execute(
-            "UPDATE scheduled_job SET schedule = '61 * * * *', edited = '[\"schedule\"]'"
-            " WHERE name = 'refresh_customer_stats'"
-        )
     # Served in a thread for the whole module (the serve_in_thread fixture is per test).
     server = ThreadedServer(create_app(make_config(url, secret_key="phone-test-secret")))
     server.start()
@@ -94,7 +90,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def phone_page(_chromium: _Chromium, served: str) -> Iterator[Page]:
     """One phone-sized, signed-in page for every test of the module."""
     _chromium.mark()  # Playwright's calls need its loop marked (see tests/services.py)
-    context = _chromium.browser.new_context(**PHONE)
+    context = _chromium.browser.new_context(
+        viewport=SCREEN, is_mobile=True, has_touch=True, device_scale_factor=3
+    )
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     try:
@@ -151,9 +149,10 @@ def on_screen(locator: Locator) -> dict[str, float]:
     return box
 
 
-def tappable(locator: Locator) -> None:
+def tappable(locator: Locator) -> dict[str, float]:
     box = on_screen(locator)
     assert box["height"] >= FINGER and box["width"] >= FINGER, box
+    return box
 
 
 def test_the_product_list_shows_name_price_and_stock_and_a_wide_search_box(
@@ -169,12 +168,10 @@ def test_the_product_list_shows_name_price_and_stock_and_a_wide_search_box(
     # The row's icons make way; a tap on the row opens the record.
     expect(page.locator("tr[data-sa-pk='1'] [data-sa-name=edit]")).to_be_hidden()
 
-    search = page.locator("input[type=search][name=q]")
-    tappable(search)
+    assert tappable(page.locator("input[type=search][name=q]"))["width"] >= 200
     tappable(page.get_by_role("button", name="Toggle navigation").first)
     tappable(page.get_by_role("link", name=re.compile(r"^Notifications:")).first)
     tappable(page.get_by_role("link", name="Open user menu").first)
-    assert (search.bounding_box() or {}).get("width", 0) >= 200
 
     page.locator("tr[data-sa-pk='1'] td[data-column=price]").tap()
     expect(page).to_have_url(re.compile(r"/admin/product/detail\?pk=1\b"))
@@ -324,7 +321,8 @@ def test_the_dashboard_fits(phone: Page, served: str) -> None:
 def test_a_desktop_still_shows_every_column_and_the_whole_toolbar(phone: Page, served: str) -> None:
     phone.set_viewport_size({"width": 1280, "height": 900})
     try:
-        page = visit_wide(phone, served, "/admin/product/list")
+        page = phone
+        page.goto(f"{served}/admin/product/list")
         for column in ("id", "sku", "name", "category", "price", "stock", "created_at"):
             expect(page.locator(f"thead th[data-column={column}]")).to_be_visible()
         expect(page.locator("tr[data-sa-pk='1'] [data-sa-name=edit]")).to_be_visible()
@@ -334,11 +332,6 @@ def test_a_desktop_still_shows_every_column_and_the_whole_toolbar(phone: Page, s
         page.goto(f"{served}/admin/jobs")
         for header in ("Schedule", "Timezone", "Enabled", "Next run", "Last run"):
             expect(page.get_by_role("columnheader", name=header)).to_be_visible()
+        expect(page.get_by_role("button", name="Run now").first).to_be_visible()
     finally:
-        phone.set_viewport_size(PHONE["viewport"])  # type: ignore[arg-type]
-
-
-def visit_wide(page: Page, base_url: str, path: str) -> Page:
-    page.goto(f"{base_url}{path}")
-    expect(page.locator(".page-body")).to_be_visible()
-    return page
+        phone.set_viewport_size(SCREEN)
