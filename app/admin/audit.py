@@ -75,6 +75,7 @@ class AuditView(AutoModelView):
         "at",
     ]
     fields_default_sort = [("id", True)]  # newest first
+    phone_columns = ["at", "username", "action"]
 
     written_by_the_app = True
 

@@ -270,6 +270,10 @@ class AutoModelView(ModelView):
     inline_rows: ClassVar[Sequence[str] | None] = None
     # The library's csv leaves formulas in cells; json is not opened by spreadsheets.
     exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), "json"]
+    # The list's columns a phone shows (the others are hidden below 768 px wide); None: the
+    # first `phone_column_count` shown columns (docs/reference.md, "Pages on phones").
+    phone_columns: ClassVar[Sequence[str] | None] = None
+    phone_column_count: ClassVar[int] = 3
 
     _overrides: ClassVar[dict[type[Any], type[AutoModelView]]] = {}
 
@@ -453,6 +457,12 @@ class AutoModelView(ModelView):
 
     async def select2_selection(self, obj: Any, request: Request) -> str:
         return f"<span>{escape(await self.repr(obj, request))}</span>"
+
+    def phone_column_names(self, shown: Sequence[Any]) -> set[str]:
+        """Which of the list's shown fields stay on a phone (templates/admin/model_list.html)."""
+        names = [str(field.name) for field in shown]
+        kept = [name for name in self.phone_columns or () if name in names]
+        return set(kept or names[: self.phone_column_count])
 
     def row_links(self, request: Request) -> RowLinks:
         """The list template's row action links (templates/admin/model_list.html)."""

@@ -9,6 +9,7 @@ from app.models import Notification, NotificationRead
 class NotificationRecordView(AutoModelView):
     model = Notification
     written_by_the_app = True  # a row typed here would skip notify()'s checks and never go out
+    phone_columns = ["created_at", "title", "level"]
 
 
 class NotificationReadView(AutoModelView):
