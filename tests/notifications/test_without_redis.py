@@ -55,17 +55,18 @@ async def command(env: Mapping[str, str], *args: str) -> str:
     return out.decode()
 
 
-@pytest.fixture
-def env(database_url: str) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def env(module_database_url: str) -> dict[str, str]:
     """A database on each backend with root (superuser) and alice (support, no rights yet)."""
-    add_user(database_url, "root")
-    add_user(database_url, "alice", superuser=False, groups={"support": []})
-    return {"DATABASE_URL": database_url, "SCHEDULER": "off"}
+    add_user(module_database_url, "root")
+    add_user(module_database_url, "alice", superuser=False, groups={"support": []})
+    return {"DATABASE_URL": module_database_url, "SCHEDULER": "off"}
 
 
-@pytest.fixture
-def server(env: dict[str, str], run_uvicorn: RunUvicorn) -> UvicornServer:
-    server = run_uvicorn(env)
+@pytest.fixture(scope="module")
+def server(env: dict[str, str], module_uvicorn: RunUvicorn) -> UvicornServer:
+    """One server per backend for the module: each test opens its own tab on it."""
+    server = module_uvicorn(env)
     assert server.healthz().json()["redis"] == "off"
     return server
 
