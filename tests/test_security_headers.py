@@ -271,6 +271,7 @@ class PolicyWatch:
         self.problems: list[str] = []
         # A page answered with an error status: Chromium logs the status as a console error.
         self.refused: set[str] = set()
+        self.visited: set[str] = set()  # path and query of each page visited
         # Reported as they happen: a click that navigates would drop the document's own list.
         page.expose_function("__reportCspViolation", self.on_violation)
         page.add_init_script(RECORD_VIOLATIONS)
@@ -296,6 +297,8 @@ class PolicyWatch:
             self.refused.add(url)
         response = self.page.goto(url)
         assert response is not None and response.status == status, url
+        parts = urlsplit(url)
+        self.visited.add(f"{parts.path}?{parts.query}" if parts.query else parts.path)
         # Each page is the response its nonce was made for: none reused, none missing.
         policy = response.headers["content-security-policy"]
         nonce = re.search(r"'nonce-([^']+)'", policy)
@@ -377,6 +380,41 @@ MODEL_KEYS = [str(view.key) for view in model_views()]
 READ_ONLY = {"audit", "customer-stats", "notification", "notification-read"}
 
 
+def model_pages(watch: PolicyWatch, base_url: str, keys: list[str]) -> Iterator[str]:
+    """Each model's list, then the create, detail and edit pages its links lead to, each
+    visited in turn; yields the path of each once it has loaded (for checks on the page)."""
+    page = watch.page
+    for key in keys:
+        watch.visit(f"{base_url}/admin/{key}/list")
+        yield urlsplit(page.url).path
+        row = page.locator("tr[data-sa-pk]").first
+        links = [
+            page.locator(f'a[href*="/admin/{key}/create"]'),
+            row.locator('a[data-sa-name="view"]'),
+            row.locator('a[data-sa-name="edit"]'),
+        ]
+        hrefs = [str(link.first.get_attribute("href")) for link in links if link.count()]
+        for href in hrefs:
+            watch.visit(urljoin(page.url, href))
+            yield urlsplit(page.url).path
+
+
+# The site's own pages (not a model's), as the walk below opens them; `{run}`: a run's id.
+OWN_PAGE_PATHS = (
+    "/admin/settings",
+    "/admin/settings/LOW_STOCK_THRESHOLD/history",
+    "/admin/jobs",
+    "/admin/jobs/low_stock_report",
+    "/admin/jobs/low_stock_report/runs/{run}",
+    "/admin/notifications",
+    "/admin/notifications/send",
+    "/admin/search?q=a",
+    "/admin/account/preferences",
+    "/admin/account/password",
+    "/admin/account/activity",
+)
+
+
 # In two halves, so that two workers share the walk.
 @pytest.mark.browser
 @pytest.mark.parametrize("keys", [MODEL_KEYS[0::2], MODEL_KEYS[1::2]], ids=["half1", "half2"])
@@ -388,20 +426,7 @@ def test_every_model_page_works_under_the_policy(
     watch = signed_in(page, base_url)
     watch.visit(f"{base_url}/admin/")
 
-    # Each model's list, and the create, detail and edit pages its links lead to.
-    opened = []
-    for key in keys:
-        watch.visit(f"{base_url}/admin/{key}/list")
-        row = page.locator("tr[data-sa-pk]").first
-        links = [
-            page.locator(f'a[href*="/admin/{key}/create"]'),
-            row.locator('a[data-sa-name="view"]'),
-            row.locator('a[data-sa-name="edit"]'),
-        ]
-        hrefs = [str(link.first.get_attribute("href")) for link in links if link.count()]
-        for href in hrefs:
-            watch.visit(urljoin(page.url, href))
-            opened.append(urlsplit(page.url).path)
+    opened = [path for path in model_pages(watch, base_url, keys) if not path.endswith("/list")]
     # Every model has a row here; records that only the app writes have no create or edit page.
     assert sorted(opened) == sorted(
         f"/admin/{key}/{kind}"
@@ -519,6 +544,8 @@ def test_every_own_page_works_under_the_policy(
     expect(page.locator("#sb-password")).to_be_visible()
     watch.visit(f"{base_url}/admin/account/activity")
     expect(page.locator("tr[data-sb-activity-entry]").first).to_be_visible()
+    # The list other walks (tests/test_accessibility.py) take these pages from.
+    assert {path.format(run=run) for path in OWN_PAGE_PATHS} <= watch.visited
 
     # Refusals: the site's error page, and the admin's own.
     watch.visit(f"{base_url}/admin/jobs/no_such_job", status=404, admin=False)

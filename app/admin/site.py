@@ -12,6 +12,7 @@ from starlette_admin.contrib.sqla import Admin
 from starlette_admin.views import BaseModelView
 
 import app.admin
+from app.admin.accessible_markup import make_accessible
 from app.admin.accounts import GrantsPermissions
 from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
@@ -156,6 +157,7 @@ def build_admin(
     admin.templates.env.auto_reload = config.debug
     admin.templates.env.bytecode_cache = COMPILED_TEMPLATES
     allow_nonced_scripts(admin.templates.env)
+    make_accessible(admin.templates.env)
     views = model_views()
     for view in views:
         admin.add_view(view)

@@ -1,0 +1,164 @@
+"""Every admin page passes axe-core's WCAG 2 A/AA checks in Chromium, light and dark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import pytest
+from playwright.sync_api import Page, expect
+
+import tests.test_security_headers as policy_walk
+from tests.test_security_headers import MODEL_KEYS, OWN_PAGE_PATHS, model_pages, signed_in
+
+# The CSP walk's served demo shop, a module fixture here too: one app for this module's tests.
+shop = policy_walk.shop
+
+# Deque's engine, installed from npm with the site's htmx (package.json, `make test`).
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+
+# The impacts that fail a page; "moderate" and "minor" ones are advice.
+FAILING = ("critical", "serious")
+
+# The page as it stays: the library's ready handlers have drawn its widgets, and the tasks they
+# queued (static/accessibility.js naming them) have run.
+SETTLED = "() => new Promise((done) => window.jQuery(() => setTimeout(done)))"
+
+# axe's default rules (WCAG 2 A and AA and its best practices) on the settled page; its
+# findings, trimmed.
+RUN_AXE = """async (only) => {
+    await new Promise((done) => window.jQuery(() => setTimeout(done)));  // as SETTLED
+    // No details of what passed, and no second fetch of every stylesheet: both cost time.
+    const options = {resultTypes: ["violations"], preload: false};
+    if (only) options.runOnly = {type: "rule", values: only};
+    const result = await axe.run(document, options);
+    return result.violations.map((v) => ({
+        id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(" ")),
+    }));
+}"""
+
+# The dark theme on the page as it is, once the theme's colour transitions have ended.
+DARK = """async () => {
+    document.documentElement.setAttribute("data-bs-theme", "dark");
+    const moving = document.getAnimations().filter((a) => a instanceof CSSTransition);
+    await Promise.all(moving.map((a) => a.finished));
+}"""
+
+
+class AxeWalk:
+    """axe-core on each page the browser shows, in the light theme and then the dark one."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.found: list[str] = []
+        # Evaluated in each document by the browser itself: the content policy does not apply.
+        page.add_init_script(path=str(AXE))
+
+    def check(self, name: str | None = None) -> None:
+        where = name or self.page.url.split("/admin", 1)[-1] or "/"
+        self.record(where, self.page.evaluate(RUN_AXE, None))
+        # The dark theme changes colours only: contrast is what it can break.
+        self.page.evaluate(DARK)
+        self.record(f"{where} (dark)", self.page.evaluate(RUN_AXE, ["color-contrast"]))
+
+    def record(self, where: str, violations: list[dict[str, Any]]) -> None:
+        for violation in violations:
+            if violation["impact"] in FAILING:
+                targets = ", ".join(violation["targets"][:3])
+                count = len(violation["targets"])
+                self.found.append(
+                    f"{violation['id']} ({violation['impact']}) on {where}: "
+                    f"{count} element(s), e.g. {targets}"
+                )
+
+
+@pytest.mark.browser
+def test_every_admin_page_has_no_critical_or_serious_axe_violation(
+    new_page: Page, shop: tuple[str, Path]
+) -> None:
+    base_url, _ = shop
+    page = new_page
+    walk = AxeWalk(page)
+
+    page.goto(f"{base_url}/admin/login")
+    walk.check("/login (signed out)")
+    watch = signed_in(page, base_url)
+    walk.check()  # the dashboard
+
+    for _ in model_pages(watch, base_url, MODEL_KEYS):
+        walk.check()
+
+    # A run of a job, for the run's own page.
+    watch.visit(f"{base_url}/admin/jobs/low_stock_report")
+    page.locator("[data-sb-run-now]").first.click()
+    run = page.locator("#sb-job-runs tr[data-sb-run]").first
+    expect(run).to_be_visible()
+    run_id = run.get_attribute("data-sb-run")
+    for path in OWN_PAGE_PATHS:
+        watch.visit(urljoin(base_url, path.format(run=run_id)))
+        walk.check()
+
+    assert walk.found == [], json.dumps(walk.found, indent=1)
+
+
+# --- Focus: every control the keyboard reaches shows a ring -----------------------------------
+
+# The focused element, described, and the ring it draws (outline, else box-shadow), if any.
+FOCUSED = """() => {
+    const element = document.activeElement;
+    const style = getComputedStyle(element);
+    const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
+    return {
+        element: element.tagName.toLowerCase() + (element.id ? "#" + element.id : "") + " " +
+            (element.getAttribute("class") || "") + " " +
+            (element.textContent || "").trim().slice(0, 20),
+        kind: element.closest("aside") ? "sidebar" : element.closest("header") ? "header"
+            : element.closest(".pagination") ? "pagination"
+            : element.matches("[data-sa-hook=sort-link]") ? "sort link"
+            : element.matches("input[type=checkbox]") ? "checkbox"
+            : element.matches(".select2-selection, .select2-search__field, select") ? "select"
+            : element.tagName.toLowerCase(),
+        ring: outline ? `${style.outlineWidth} ${style.outlineStyle} ${style.outlineColor}`
+            : style.boxShadow !== "none" ? style.boxShadow : null,
+    };
+}"""
+
+
+def tab_through(page: Page, stops: int) -> list[dict[str, str]]:
+    """What the Tab key reaches, in order, from the top of the page (up to `stops`, or until
+    it leaves the page's last control), and each one's ring."""
+    seen = []
+    for _ in range(stops):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUSED)
+        if stop["kind"] == "body":
+            break
+        seen.append(stop)
+    return seen
+
+
+@pytest.mark.browser
+def test_every_control_the_keyboard_reaches_shows_a_focus_ring(
+    new_page: Page, shop: tuple[str, Path]
+) -> None:
+    base_url, _ = shop
+    page = new_page
+    watch = signed_in(page, base_url)
+
+    watch.visit(f"{base_url}/admin/product/list?page_size=10")
+    stops = tab_through(page, 90)
+    watch.visit(f"{base_url}/admin/product/create")
+    page.evaluate(SETTLED)
+    stops += tab_through(page, 40)
+
+    # Every control kind the pages have was reached: the walk covered them all.
+    kinds = {stop["kind"] for stop in stops}
+    assert {"sidebar", "header", "a", "button", "input", "select", "checkbox"} <= kinds, kinds
+    assert {"sort link", "pagination", "textarea"} <= kinds, kinds
+    ringless = [stop["element"] for stop in stops if stop["ring"] is None]
+    assert ringless == [], ringless
+    # The ring is the site's own (static/accessibility.css): 2px, solid, not the browser's.
+    outlines = {stop["ring"] for stop in stops if stop["ring"] and "solid" in stop["ring"]}
+    assert outlines <= {"2px solid rgb(5, 89, 168)", "2px solid rgb(147, 197, 253)"}, outlines
