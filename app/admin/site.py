@@ -20,13 +20,14 @@ from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
-from app.admin.library import UploadClosingAdmin
+from app.admin.library import EditStatusAdmin, UploadClosingAdmin
 from app.admin.live import LiveChanges
 from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
 from app.admin.notifications import NotificationBell, NotificationInbox
 from app.admin.saved_view_pages import SavedViewPages
 from app.admin.script_nonces import allow_nonced_scripts
+from app.admin.seen_rows import SeenRows
 from app.admin.settings import SettingsPage
 from app.auth.known_browsers import KnownBrowsers
 from app.auth.permissions import grantable
@@ -63,7 +64,7 @@ NO_PAGES = frozenset({SignInSession, OrderHour})
 SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
 
 
-class StarboardAdmin(SavedViewPages, DateDrillDown, UploadClosingAdmin):
+class StarboardAdmin(SavedViewPages, DateDrillDown, EditStatusAdmin, UploadClosingAdmin):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
 
@@ -75,6 +76,8 @@ class StarboardAdmin(SavedViewPages, DateDrillDown, UploadClosingAdmin):
     def mount_to(self, app: Starlette) -> None:
         super().mount_to(app)
         app.state.admin = self  # how the host app (and its tests) reaches the admin's views
+        assert self.secret_key is not None, "build_admin passes SECRET_KEY"
+        self.app.state.seen_rows = SeenRows(str(self.secret_key))  # edit forms' seen_row
         for name in SHARED_STATE:
             if hasattr(app.state, name):
                 setattr(self.app.state, name, getattr(app.state, name))
