@@ -5,7 +5,7 @@ then publishes `editing` on the presence channel (marked `arrived`, so the other
 answer at once), again every few seconds while open, and `left` when it closes. Every socket
 hears the channel and passes on what concerns the record its own tab edits, to a user who may
 view that model (docs/reference.md, "WebSocket"). A tab whose process died without saying `left`
-is forgotten by the page once it has not been heard of for `FORGOTTEN_AFTER_S`.
+is forgotten by the page (static/starboard.js) once it has not been heard of for 35 s.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from app.channels import Broker
 from app.channels.names import PRESENCE_CHANNEL
 from app.errors import BadInput
 
-# How often an editing tab says it is still there, and when a page stops believing it.
+# How often an editing tab says it is still there (pages forget a tab not heard of for 35 s).
 HEARD_EVERY_S = 10.0
-FORGOTTEN_AFTER_S = 3 * HEARD_EVERY_S + 5
 MODEL_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
 LONGEST_KEY = 120
 

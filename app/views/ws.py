@@ -167,14 +167,14 @@ class Tab:
         finally:
             forward.cancel()
             still_here.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await forward
-            with contextlib.suppress(asyncio.CancelledError):
-                await still_here
-            if self.presence is not None:
-                # The page was left: others stop showing this tab, also when the socket's task
-                # is being cancelled (a server shutting down), for a bounded time.
-                with anyio.move_on_after(LEAVING_S, shield=True):
+            # Also when this task is being cancelled (a server shutting down), for a bounded
+            # time: both tasks end, and the others stop showing this tab's edit form.
+            with anyio.move_on_after(LEAVING_S, shield=True):
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await forward
+                with contextlib.suppress(asyncio.CancelledError):
+                    await still_here
+                if self.presence is not None:
                     await self.presence.stop()
 
     async def tell_still_here(self) -> None:
