@@ -11,10 +11,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from app.errors import BadInput
+from app.main import create_app
 from app.views.presence import Editing
 from app.views.ws import read_command
 from tests.admin.test_model_views import fill_shop
-from tests.conftest import add_user, sign_in
+from tests.conftest import add_user, make_config, sign_in
 from tests.notifications.test_ws import WS, frames_until
 
 PRODUCT_1 = {"type": "editing", "model": "product", "pk": "1"}
@@ -101,3 +102,30 @@ def test_an_editing_frame_must_name_a_model_and_a_key() -> None:
         "editing: pk must be the record's key as text"
     )
     assert read('{"type": "editing", "model": "order", "pk": ""}').startswith("editing: pk")
+
+
+def test_editors_on_two_processes_see_each_other_through_redis(
+    sqlite_url: str, redis_url: str
+) -> None:
+    """Two apps, as two processes would be, sharing only the database and Redis."""
+    fill_shop(sqlite_url)
+    add_user(sqlite_url, "root")
+    add_user(sqlite_url, "bob", superuser=False, permissions=["product:view"])
+    apps = [create_app(make_config(sqlite_url, redis_url=redis_url)) for _ in range(2)]
+    with (
+        TestClient(apps[0], base_url="https://testserver") as first,
+        TestClient(apps[1], base_url="https://testserver") as second,
+    ):
+        sign_in(first, "root")
+        sign_in(second, "bob")
+        with first.websocket_connect(WS) as roots:
+            roots.receive_json()
+            roots.send_json(PRODUCT_1)
+            roots.send_json({"type": "ping"})
+            assert frames_until(roots, "pong") == [{"type": "pong"}]  # subscribed and told
+            with second.websocket_connect(WS) as bobs:
+                bobs.receive_json()
+                bobs.send_json(PRODUCT_1)
+                assert who(roots.receive_json()) == ("product", "1", "bob", "editing")
+                assert who(bobs.receive_json()) == ("product", "1", "root", "editing")
+            assert who(roots.receive_json()) == ("product", "1", "bob", "left")
