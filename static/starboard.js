@@ -102,6 +102,12 @@ document.addEventListener("change", (event) => {
         // The server answers frames in order: the pong marks the end of the replay.
         if (lastId !== null) ws.send(JSON.stringify({ type: "resume", after: lastId }));
         ws.send(JSON.stringify({ type: "ping" }));
+        // An edit form says which record it shows, for the others editing it (presence below).
+        const editing = document.getElementById("sb-editing");
+        if (editing) {
+          const { sbEditingModel: model, sbEditingPk: pk } = editing.dataset;
+          ws.send(JSON.stringify({ type: "editing", model, pk }));
+        }
       };
       ws.onmessage = (event) => {
         lastFrameAt = Date.now();
@@ -301,6 +307,52 @@ document.addEventListener("change", (event) => {
   } else {
     start();
   }
+})();
+
+// ---------------------------------------------------------------------------------------------
+// Presence on edit forms: `presence` frames ({tab, user, state}) about the record this page edits
+// arrive as `sb:presence` events; the line above the form names who else has it open. A tab
+// that says `left`, or is not heard of for a while (its server went away), is taken off.
+(() => {
+  const FORGOTTEN_AFTER_MS = 35_000; // the server says "still editing" every 10 s
+  const others = new Map(); // tab -> {user, heardAt}
+
+  function show(line) {
+    const me = document.getElementById("sb-live")?.dataset.sbUser;
+    const noun = line.dataset.sbEditingNoun || "record";
+    const names = [...new Set([...others.values()].map((other) => other.user))];
+    const people = names.filter((name) => name !== me);
+    const parts = [];
+    if (people.length) {
+      const last = people.at(-1);
+      const who = people.length === 1 ? last : `${people.slice(0, -1).join(", ")} and ${last}`;
+      parts.push(`${who} ${people.length === 1 ? "is" : "are"} editing this ${noun}.`);
+    }
+    if (names.includes(me)) parts.push(`You have this ${noun} open in another tab too.`);
+    line.textContent = parts.join(" "); // names are text, never markup
+    line.hidden = parts.length === 0;
+  }
+
+  function start() {
+    const line = document.getElementById("sb-editing");
+    if (!line) return;
+    document.body.addEventListener("sb:presence", (event) => {
+      const frame = event.detail || {};
+      if (typeof frame.tab !== "string" || typeof frame.user !== "string") return;
+      if (frame.state === "left") others.delete(frame.tab);
+      else others.set(frame.tab, { user: frame.user, heardAt: Date.now() });
+      show(line);
+    });
+    setInterval(() => {
+      for (const [tab, other] of others) {
+        if (Date.now() - other.heardAt > FORGOTTEN_AFTER_MS) others.delete(tab);
+      }
+      show(line);
+    }, 5000);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();
 
 // ---------------------------------------------------------------------------------------------

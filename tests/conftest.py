@@ -224,6 +224,13 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
+def seen_row(html: str) -> str:
+    """An edit form's record as the form showed it, which its save must carry back."""
+    match = re.search(r'name="seen_row" value="([^"]+)"', html)
+    assert match, "no seen_row field on the page"
+    return match.group(1)
+
+
 @pytest.fixture
 def app(sqlite_url: str) -> Starlette:
     return create_app(make_config(sqlite_url))

@@ -132,6 +132,22 @@ class ListOpeningAdmin(Admin):
         return response
 
 
+class EditStatusAdmin(Admin):
+    """An admin whose edit page answers a refused save with the status its view chose
+    (`request.state.edit_status`, e.g. 409 for a save that came too late), the form shown again
+    as for a field error."""
+
+    # starlette-admin 1.0.3: BaseAdmin._render_edit is the edit page's route; it shows a
+    # FormValidationError as the form again with 422 and knows no other refusal.
+    @route("/{key}/edit", methods=["GET", "POST"], name="edit")
+    async def _render_edit(self, request: Request) -> Response:
+        response: Response = await super()._render_edit(request)
+        status = getattr(request.state, "edit_status", None)
+        if status is not None and response.status_code == 422:
+            response.status_code = status
+        return response
+
+
 class UploadClosingCSRF(CSRFMiddleware):
     """starlette-admin's CSRF check, closing the upload spools it parses to read the token, and
     answering 400 to a form body it cannot parse."""

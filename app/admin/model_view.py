@@ -62,6 +62,13 @@ from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.model_search import ModelSearch, Related
 from app.admin.paging import MAX_PAGE, query_number
+from app.admin.seen_rows import FIELD as SEEN_ROW
+from app.admin.seen_rows import (
+    EditConflict,
+    SeenRows,
+    changes_between,
+    seen_values,
+)
 from app.admin.unparsed_input import (
     below_least,
     least_values,
@@ -72,7 +79,8 @@ from app.admin.unparsed_input import (
 from app.auth.current import current_user
 from app.auth.permissions import model_permission
 from app.auth.secrets import is_secret
-from app.errors import BadQuery, NotFound
+from app.errors import BadQuery, Conflict, NotFound
+from app.models import AuditEntry
 from app.row_keys import BIGGEST_OFFSET, is_storable_text, key_value
 
 # What maintenance mode pauses for everyone but superusers.
@@ -258,6 +266,7 @@ class AutoModelView(ModelView):
     page_size_options: ClassVar[Sequence[int]] = [10, 25, 50, 100]  # type: ignore[misc]
     list_template = "admin/model_list.html"
     detail_template = "admin/model_detail.html"
+    edit_template = "admin/model_edit.html"
     # Above this many matching rows the list stops counting (like Django's show_full_result_count).
     exact_count_limit: ClassVar[int] = 10_000
     # Up to this many rows a list sorts on any column; above, only on indexed ones: a sort
@@ -419,6 +428,83 @@ class AutoModelView(ModelView):
                 )
         await super().handle_exception(request, exc)
 
+    # --- edits: a save over someone else's change is refused (app/admin/seen_rows.py) ---
+
+    async def edit(self, request: Request, pk: Any, data: dict[str, Any]) -> Any:
+        if getattr(request.state, "action", None) != RequestAction.EDIT:
+            # A list's cell edit and an import show no form: they carry nothing seen.
+            return await super().edit(request, pk, data)
+        seen = seen_rows_of(request).read(
+            _form_text(await request.form(), SEEN_ROW), str(self.key), str(pk)
+        )
+        session: AsyncSession = request.state.session
+        # On SQLite a savepoint takes the write lock first (app/db.py): no save slips in between.
+        async with session.begin_nested():
+            request.state.locking_row = True
+            try:
+                obj = await self.find_by_pk(request, pk)
+            finally:
+                request.state.locking_row = False
+            if obj is None:
+                raise Conflict(
+                    f"This {self.key} was deleted since you opened the form; nothing was saved"
+                )
+            fields = list(self.get_fields_list(request))
+            now = seen_values(fields, obj)
+            changes = changes_between(fields, seen, now)
+            if changes:
+                by = await self._last_changed_by(session, str(pk))
+                current = seen_rows_of(request).sign(str(self.key), str(pk), now)
+                request.state.edit_conflict = EditConflict(changes, by, current)
+                request.state.edit_status = 409
+                raise FormValidationError(
+                    {
+                        change.field: f"{by or 'Someone else'} changed it since you opened"
+                        f" this form; it is now {change.now or '(empty)'}"
+                        f" (it was {change.seen or '(empty)'})"
+                        for change in changes
+                    }
+                )
+            return await super().edit(request, pk, data)
+
+    def get_detail_query(self, request: Request) -> Select[Any]:
+        stmt: Select[Any] = super().get_detail_query(request)
+        if getattr(request.state, "locking_row", False):
+            # The record as stored now, held until the save commits (PostgreSQL's row lock).
+            stmt = stmt.with_for_update(of=self.model).execution_options(populate_existing=True)
+        return stmt
+
+    async def _last_changed_by(self, session: AsyncSession, pk: str) -> str | None:
+        """Who last changed this record, as the audit log says; None when it does not say."""
+        stmt = (
+            select(AuditEntry.username)
+            .where(AuditEntry.model == str(self.key), AuditEntry.object_pk == pk)
+            .where(AuditEntry.action.in_(("create", "edit")))
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
+        )
+        username: str | None = await session.scalar(stmt)
+        return username
+
+    def seen_row(self, request: Request, obj: Any) -> str:
+        """The edit form's `seen_row` field (templates/admin/edit_guard.html): the record as
+        shown; after a conflict as it is now, so saving again re-applies what was typed; after
+        a field error what the form first saw, so fixing it does not skip a conflict."""
+        conflict: EditConflict | None = getattr(request.state, "edit_conflict", None)
+        if conflict is not None:
+            return conflict.current
+        submitted = getattr(request.state, "seen_row_submitted", None)
+        if request.method == "POST" and submitted:
+            return str(submitted)
+        fields = list(self.get_fields_list(request))
+        pk = str(request.query_params.get("pk", ""))
+        return seen_rows_of(request).sign(str(self.key), pk, seen_values(fields, obj))
+
+    def edit_conflict(self, request: Request) -> EditConflict | None:
+        """What a refused save shows (templates/admin/edit_guard.html)."""
+        conflict: EditConflict | None = getattr(request.state, "edit_conflict", None)
+        return conflict
+
     # --- keys: one of the wrong shape (`pk=abc`, 2**63, a NUL) is a row that is not there ---
 
     def is_key(self, raw: Any) -> bool:
@@ -479,7 +565,10 @@ class AutoModelView(ModelView):
             await super().validate_fields(request, data, exclude)
         except FormValidationError as error:
             errors.update(error.errors)
-        errors.update(unreadable_fields(fields, await request.form(), data))
+        form = await request.form()
+        if getattr(request.state, "action", None) == RequestAction.EDIT:
+            request.state.seen_row_submitted = _form_text(form, SEEN_ROW)
+        errors.update(unreadable_fields(fields, form, data))
         errors.update(unstorable_text(fields, data))
         errors.update(too_long_text(fields, data, self._defaults.text_lengths()))
         errors.update(below_least(fields, data, least_values(self._defaults.mapper)))
@@ -711,6 +800,17 @@ class AutoModelView(ModelView):
             # An integer key's maximum is one index probe and close to the row count.
             return select(func.max(pk[0]))
         return select(literal(0))
+
+
+def seen_rows_of(request: Request) -> SeenRows:
+    """The admin's signer of what edit forms saw (set by app/admin/site.py)."""
+    signer: SeenRows = request.app.state.seen_rows
+    return signer
+
+
+def _form_text(form: Any, name: str) -> str | None:
+    value = form.get(name)
+    return value if isinstance(value, str) else None
 
 
 def _dialect(request: Request) -> str:

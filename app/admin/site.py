@@ -22,7 +22,7 @@ from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
-from app.admin.library import InlineRowsAdmin, UploadClosingAdmin
+from app.admin.library import EditStatusAdmin, InlineRowsAdmin, UploadClosingAdmin
 from app.admin.live import LiveChanges
 from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
@@ -30,6 +30,7 @@ from app.admin.notifications import NotificationBell, NotificationInbox
 from app.admin.own_account import OwnAccount
 from app.admin.saved_view_pages import SavedViewPages
 from app.admin.script_nonces import allow_nonced_scripts
+from app.admin.seen_rows import SeenRows
 from app.admin.settings import SettingsPage
 from app.admin.time_zone_choice import TimeZoneChoice, TimeZoneProposal
 from app.admin.user_theme import UserTheme
@@ -70,7 +71,9 @@ NO_PAGES = frozenset({SignInSession, OrderHour, RelayedFrame})
 SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
 
 
-class StarboardAdmin(SavedViewPages, DateDrillDown, InlineRowsAdmin, UploadClosingAdmin):
+class StarboardAdmin(
+    SavedViewPages, DateDrillDown, InlineRowsAdmin, EditStatusAdmin, UploadClosingAdmin
+):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
 
@@ -82,6 +85,8 @@ class StarboardAdmin(SavedViewPages, DateDrillDown, InlineRowsAdmin, UploadClosi
     def mount_to(self, app: Starlette) -> None:
         super().mount_to(app)
         app.state.admin = self  # how the host app (and its tests) reaches the admin's views
+        assert self.secret_key is not None, "build_admin passes SECRET_KEY"
+        self.app.state.seen_rows = SeenRows(str(self.secret_key))  # edit forms' seen_row
         for name in SHARED_STATE:
             if hasattr(app.state, name):
                 setattr(self.app.state, name, getattr(app.state, name))

@@ -6,6 +6,7 @@ MODELS_CHANNEL = "models"  # `model` frames: an admin change, after its commit
 JOBS_CHANNEL = "jobs"  # `job` frames for open pages
 SCHEDULER_CHANNEL = "scheduler"  # control for schedulers: job edited, run queued, cancel
 SETTINGS_CHANNEL = "settings"  # `settings` frames: a saved change, for every process to reload
+PRESENCE_CHANNEL = "presence"  # `presence` frames: who has which record's edit form open
 EVERYONE_CHANNEL = "all"  # notifications for everyone
 # The Redis broker stays subscribed to it, so it always has a connection to read; nobody publishes.
 IDLE_CHANNEL = "_"

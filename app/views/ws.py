@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -18,12 +19,13 @@ from app.auth import sessions
 from app.auth.current import CurrentUser
 from app.auth.lookup import load_current_user
 from app.channels import Broker, Message, Subscription
-from app.channels.names import JOBS_CHANNEL, MODELS_CHANNEL
+from app.channels.names import JOBS_CHANNEL, MODELS_CHANNEL, PRESENCE_CHANNEL
 from app.errors import BadInput, StarboardError
 from app.models import Notification
 from app.notifications import service
 from app.notifications.audience import channels_of, visible_to
 from app.row_keys import integer_bounds
+from app.views.presence import HEARD_EVERY_S, Editing, Presence, editing_of
 
 POLICY_VIOLATION = 1008
 SESSION_ENDED = 4001  # signed out, a new password, deactivated: the tab is signed out
@@ -32,9 +34,13 @@ ACCESS_CHANGED = 4002  # new permissions or groups: reconnect, to be subscribed 
 ACCOUNT_MODELS = frozenset({"user", "group"})
 REPLAY_PAGE = 500
 REMEMBERED_IDS = 10_000  # ids already sent, so a replay and a live frame never both arrive
-CLIENT_FRAMES = '{"type": "resume", "after": <last id seen>} or {"type": "ping"}'
+CLIENT_FRAMES = (
+    '{"type": "resume", "after": <last id seen>}, {"type": "ping"}'
+    ' or {"type": "editing", "model": <model>, "pk": <key>}'
+)
 # `after` is a notification id: past the id column's range no notification can follow it.
 LAST_ID = integer_bounds(Notification.__table__.c.id)[1]
+LEAVING_S = 2.0  # the most a closing socket waits to say its tab left an edit form
 
 
 def error_frame(error: StarboardError) -> dict[str, Any]:
@@ -75,7 +81,10 @@ class Ping:
     """Answered with a pong."""
 
 
-def read_command(message: Mapping[str, Any]) -> Resume | Ping:
+Command = Resume | Ping | Editing
+
+
+def read_command(message: Mapping[str, Any]) -> Command:
     """What a client's frame asks for; BadInput, answered with an error frame, for anything
     else. Pure, so that no frame, however made, raises anything but BadInput."""
     frame = read_frame(message)
@@ -84,6 +93,8 @@ def read_command(message: Mapping[str, Any]) -> Resume | Ping:
         return Resume(resume_after(frame))
     if kind == "ping":
         return Ping()
+    if frame is not None and kind == "editing":
+        return editing_of(frame)
     raise BadInput(f"unreadable frame: send {CLIENT_FRAMES}")
 
 
@@ -108,14 +119,18 @@ async def ws_endpoint(websocket: WebSocket) -> None:
     broker: Broker = websocket.app.state.broker
     # Job frames name jobs and carry progress messages: only for those who may see jobs.
     jobs = [JOBS_CHANNEL] if user.can("jobs:view") else []
-    subscription = await broker.subscribe([*channels_of(user), MODELS_CHANNEL, *jobs])
+    subscription = await broker.subscribe(
+        [*channels_of(user), MODELS_CHANNEL, PRESENCE_CHANNEL, *jobs]
+    )
     # Settings frames come from this process's store once it serves the change, not from the
     # channel: a tab that refreshes on them then reads what this process already serves.
     watchers = websocket.app.state.settings_store.watchers
     watchers.add(subscription)
     try:
         await websocket.accept()
-        await Tab(websocket, user, subscription, websocket.app.state.session_factory).run()
+        tab = Tab(websocket, user, subscription, websocket.app.state.session_factory)
+        tab.presence = Presence(broker, user.id, user.username)
+        await tab.run()
     finally:
         watchers.discard(subscription)
         await broker.unsubscribe(subscription)
@@ -138,6 +153,7 @@ class Tab:
         self.sent: OrderedDict[int, None] = OrderedDict()
         self.floor = 0  # every visible notification at or below this id is dealt with
         self.send_lock = asyncio.Lock()
+        self.presence: Presence | None = None  # what record's edit form this tab shows
 
     async def run(self) -> None:
         async with self.session_factory() as session:
@@ -145,12 +161,28 @@ class Tab:
             self.floor = int(await session.scalar(newest) or 0)
         await self.send_unread(newest=self.floor)
         forward = asyncio.create_task(self.forward())
+        still_here = asyncio.create_task(self.tell_still_here())
         try:
             await self.listen()
         finally:
             forward.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await forward
+            still_here.cancel()
+            # Also when this task is being cancelled (a server shutting down), for a bounded
+            # time: both tasks end, and the others stop showing this tab's edit form.
+            with anyio.move_on_after(LEAVING_S, shield=True):
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await forward
+                with contextlib.suppress(asyncio.CancelledError):
+                    await still_here
+                if self.presence is not None:
+                    await self.presence.stop()
+
+    async def tell_still_here(self) -> None:
+        clock = self.websocket.app.state.clock
+        while True:
+            await clock.sleep(HEARD_EVERY_S)
+            if self.presence is not None:
+                await self.presence.still_here()
 
     async def send(self, frame: dict[str, Any]) -> None:
         async with self.send_lock:
@@ -207,8 +239,20 @@ class Tab:
             elif kind == "job":
                 if self.user.can("jobs:view"):
                     await self.send(data)
+            elif kind == "presence":
+                await self.forward_presence(data)
             else:
                 await self.send(data)
+
+    async def forward_presence(self, data: dict[str, Any]) -> None:
+        presence = self.presence
+        if presence is None or not presence.concerns(data):
+            return
+        if not self.user.can(f"{data.get('model')}:view"):
+            return  # who edits a record is for those who may see it
+        await self.send(presence.for_page(data))
+        if data.get("arrived") and data.get("state") == "editing":
+            await presence.still_here()  # so the newcomer need not wait for the next round
 
     async def recheck(self) -> bool:
         """Looks the session up again; closes the socket (and says so) when it no longer holds:
@@ -231,8 +275,15 @@ class Tab:
             else:
                 await self.answer(command)
 
-    async def answer(self, command: Resume | Ping) -> None:
-        if isinstance(command, Resume):
+    async def answer(self, command: Command) -> None:
+        if isinstance(command, Editing):
+            if self.presence is None:
+                return
+            if not self.user.can(f"{command.model}:view"):
+                await self.send(error_frame(BadInput(f"editing: you may not view {command.model}")))
+                return
+            await self.presence.start(command)
+        elif isinstance(command, Resume):
             # The client has everything up to `after`, and gets what this socket already sent.
             self.floor = command.after
             await self.replay(command.after)

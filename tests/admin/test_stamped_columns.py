@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.models import Product
 from tests.admin.test_model_views import scalar, shop_client  # noqa: F401  (fixture)
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, seen_row
 
 
 def test_created_at_is_not_on_forms_and_an_edit_keeps_it(shop_client, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
@@ -18,6 +18,7 @@ def test_created_at_is_not_on_forms_and_an_edit_keeps_it(shop_client, sqlite_url
         "/admin/product/edit?pk=1",
         data={
             "csrftoken": csrf_token(form),
+            "seen_row": seen_row(form),
             "sku": "SKU-EDITED",
             "name": "Edited",
             "category": "books",

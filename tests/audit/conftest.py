@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, Product, Tag
-from tests.conftest import add_user, csrf_token, make_config, sign_in
+from tests.conftest import add_user, csrf_token, make_config, seen_row, sign_in
 
 CLIENT_ADDRESS = "203.0.113.7"
 TAGS = ("red", "blue", "green")
@@ -103,6 +103,8 @@ def product_form(client: TestClient, page: str, tags: list[str], **changes: str)
         "specs": '{"watts": 40}',
         "tags": tags,
     }
+    if 'name="seen_row"' in html:  # an edit form
+        form["seen_row"] = seen_row(html)
     return {**form, **changes}
 
 

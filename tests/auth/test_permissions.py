@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from app.models import Product
 from tests.admin.test_model_views import fill_shop, scalar
-from tests.conftest import SignedIn, add_user, csrf_token
+from tests.conftest import SignedIn, add_user, csrf_token, seen_row
 
 Client = Callable[[str], TestClient]
 
@@ -131,6 +131,7 @@ def test_own_grants_and_group_grants_add_up(client_for: Client, sqlite_url: str)
     assert mixed.get("/admin/product/create").status_code == 403
     form = {
         "csrftoken": csrf_token(page.text),
+        "seen_row": seen_row(page.text),
         "sku": "SKU-EDITED",
         "name": "Edited by the group's grant",
         "category": "books",

@@ -19,7 +19,7 @@ from app.auth.passwords import verify_password
 from app.db import create_engine
 from app.models import Group, User, user_group
 from tests.auth.test_sessions import run_sql
-from tests.conftest import SignedIn, add_user, csrf_token
+from tests.conftest import SignedIn, add_user, csrf_token, seen_row
 
 GOOD = "a-long-enough-password"
 # What the account manager "hr" holds: accounts and groups, and one shop permission.
@@ -84,8 +84,10 @@ def memberships(url: str) -> set[tuple[str, str]]:
 
 def user_form(client: TestClient, user: User, **values: Any) -> dict[str, Any]:
     """The edit form as the page would post it for this user, with `values` changed."""
+    page = client.get("/admin/user/edit", params={"pk": user.id}).text
     form: dict[str, Any] = {
-        "csrftoken": csrf_token(client.get("/admin/user/edit", params={"pk": user.id}).text),
+        "csrftoken": csrf_token(page),
+        "seen_row": seen_row(page),
         "username": user.username,
         "email": user.email or "",
         "permissions": list(user.permissions),
@@ -241,9 +243,10 @@ def test_a_group_editor_grants_and_adds_members_only_within_what_they_hold(
     before = memberships(sqlite_url)
 
     def edit_group(found: Group, members: list[User], **values: Any) -> Any:
-        token = csrf_token(hr.get("/admin/group/edit", params={"pk": found.id}).text)
+        page = hr.get("/admin/group/edit", params={"pk": found.id}).text
         form = {
-            "csrftoken": token,
+            "csrftoken": csrf_token(page),
+            "seen_row": seen_row(page),
             "name": found.name,
             "permissions": list(found.permissions),
             "users": [str(m.id) for m in members],

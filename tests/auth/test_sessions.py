@@ -23,7 +23,14 @@ from app.clock import FakeClock
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, SignInSession, User
-from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, make_config, sign_in
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    add_user,
+    csrf_token,
+    make_config,
+    seen_row,
+    sign_in,
+)
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 SIGNER = itsdangerous.TimestampSigner("test-secret")  # make_config's SECRET_KEY
@@ -330,6 +337,7 @@ def test_deactivating_or_demoting_a_user_ends_their_sessions(
     form = root.get("/admin/user/edit?pk=1").text
     data = {
         "csrftoken": csrf_token(form),
+        "seen_row": seen_row(form),
         "username": "alice",
         "is_active": "on",
         "is_superuser": "on",

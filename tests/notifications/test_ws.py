@@ -14,7 +14,7 @@ from app.auth.accounts import find_user
 from app.notifications.service import notify
 from app.views.ws import ACCESS_CHANGED, SESSION_ENDED
 from tests.admin.test_model_views import fill_shop
-from tests.conftest import SignedIn, add_user, csrf_token
+from tests.conftest import SignedIn, add_user, csrf_token, seen_row
 
 # The session cookie is Secure: the socket must be wss:// for the client to send it.
 WS = "wss://testserver/ws"
@@ -141,7 +141,7 @@ def test_admin_changes_reach_those_who_may_view_the_model(
         form = root.get("/admin/tag/edit?pk=1").text
         saved = root.post(
             "/admin/tag/edit?pk=1",
-            data={"csrftoken": csrf_token(form), "name": "renamed"},
+            data={"csrftoken": csrf_token(form), "seen_row": seen_row(form), "name": "renamed"},
             follow_redirects=False,
         )
         assert saved.status_code == 303, saved.text[-500:]
@@ -180,7 +180,7 @@ def edit_user(root: TestClient, pk: int, **fields: Any) -> None:
     form = root.get(f"/admin/user/edit?pk={pk}").text
     saved = root.post(
         f"/admin/user/edit?pk={pk}",
-        data={"csrftoken": csrf_token(form), **fields},
+        data={"csrftoken": csrf_token(form), "seen_row": seen_row(form), **fields},
         follow_redirects=False,
     )
     assert saved.status_code == 303, saved.text[-800:]

@@ -1,0 +1,156 @@
+"""What an edit form saw of its record, so a save over someone else's change is refused.
+
+The edit form carries `seen_row` (docs/reference.md, "Edit forms"): the values of the fields the
+form writes, as the record held them when the form was shown, signed with a key derived from
+SECRET_KEY and bound to the model and key. The save reads the record again inside its own
+transaction, locked, and compares field by field: any difference is someone else's change that
+the save would overwrite, and the save is refused (409) with the differences shown. Fields the
+form does not write are not compared, since the save leaves them as they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import enum
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import inspect
+from starlette_admin.fields import BaseField, FileField, RelationField
+
+from app.errors import BadQuery
+
+FIELD = "seen_row"
+# Longer values are compared by digest and shown cut, so the form does not carry them twice.
+LONGEST_KEPT = 200
+
+# [what is compared, what is shown], per field the form writes.
+Seen = dict[str, list[str | None]]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field someone else changed since the form was shown."""
+
+    field: str
+    label: str
+    seen: str | None  # as the form was shown
+    now: str | None  # as the record holds it now
+
+
+@dataclass(frozen=True)
+class EditConflict:
+    """A save refused because the record changed since its form was shown."""
+
+    changes: list[Change]
+    by: str | None  # who last changed the record, when the audit log says
+    current: str  # the form field's value for the record as it is now: saving again re-applies
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def _key_of(related: Any) -> str:
+    identity = inspect(related).identity
+    return ",".join(str(part) for part in identity) if identity else str(id(related))
+
+
+def _entry(compared: str | None, shown: str | None) -> list[str | None]:
+    if compared is not None and len(compared) > LONGEST_KEPT:
+        compared = "sha256:" + hashlib.sha256(compared.encode()).hexdigest()
+    if shown is not None and len(shown) > LONGEST_KEPT:
+        shown = shown[:LONGEST_KEPT] + "…"
+    return [compared, shown]
+
+
+def written_fields(fields: list[BaseField]) -> list[BaseField]:
+    """The fields an edit form writes: not read-only, not files (stored elsewhere)."""
+    return [f for f in fields if not f.read_only and not isinstance(f, FileField)]
+
+
+def seen_values(fields: list[BaseField], obj: Any) -> Seen:
+    """The record's values of the fields an edit form writes, comparable and showable."""
+    values: Seen = {}
+    for field in written_fields(fields):
+        value = getattr(obj, field.name, None)
+        if isinstance(field, RelationField) or _is_mapped(value):
+            related = value if isinstance(value, list | tuple | set) else [value]
+            shown = sorted((o for o in related if o is not None), key=_key_of)
+            keys = ",".join(_key_of(o) for o in shown) if shown else None
+            labels = ", ".join(str(o) for o in shown) if shown else None
+            values[field.name] = _entry(keys, labels)
+        else:
+            text = _text(value)
+            values[field.name] = _entry(text, text)
+    return values
+
+
+def _is_mapped(value: Any) -> bool:
+    return value is not None and hasattr(value, "_sa_instance_state")
+
+
+def changes_between(fields: list[BaseField], seen: Seen, now: Seen) -> list[Change]:
+    """The fields whose stored value differs from what the form was shown, in form order."""
+    return [
+        Change(f.name, str(f.label or f.name), seen[f.name][1], now[f.name][1])
+        for f in written_fields(fields)
+        if f.name in seen and f.name in now and seen[f.name][0] != now[f.name][0]
+    ]
+
+
+class SeenRows:
+    """Signs what a form saw and reads it back; a form value not made here is refused (400)."""
+
+    def __init__(self, secret_key: str) -> None:
+        # A key of its own: a seen row is never what the session or CSRF signers would make.
+        self.key = hashlib.sha256(b"starboard seen row\x00" + secret_key.encode()).digest()
+
+    def _signature(self, body: bytes) -> str:
+        digest = hmac.new(self.key, body, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def sign(self, model: str, pk: str, values: Seen) -> str:
+        document = {"model": model, "pk": pk, "values": values}
+        body = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        encoded = base64.urlsafe_b64encode(body).rstrip(b"=").decode()
+        return f"{encoded}.{self._signature(body)}"
+
+    def read(self, text: str | None, model: str, pk: str) -> Seen:
+        """The values a form saw; BadQuery naming the field when missing, altered or another
+        record's."""
+        if not text:
+            raise BadQuery(
+                f"{FIELD}: missing; the edit form carries it (reload the form and save again)",
+                field=FIELD,
+            )
+        encoded, _, signature = text.partition(".")
+        try:
+            body = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            body = b""
+        if not body or not hmac.compare_digest(signature.encode(), self._signature(body).encode()):
+            raise BadQuery(
+                f"{FIELD}: not made by this site for this form (reload the form and save again)",
+                field=FIELD,
+            )
+        document = json.loads(body)
+        if document.get("model") != model or document.get("pk") != pk:
+            raise BadQuery(f"{FIELD}: made for another record than {model} {pk}", field=FIELD)
+        values: Seen = document["values"]
+        return values
