@@ -21,7 +21,7 @@ from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, Customer, Order, OrderItem, OrderStatus
 from tests import factories
-from tests.conftest import add_user, csrf_token, make_config, sign_in
+from tests.conftest import add_user, csrf_token, make_config, seen_row, sign_in
 
 PREFIX = "inlines.items"
 
@@ -125,10 +125,12 @@ def client(database_url: str, shop: Shop) -> Iterator[TestClient]:
 
 
 def order_form(
-    shop: Shop, token: str, *rows: dict[str, str], status: str = "paid"
+    shop: Shop, token: str, *rows: dict[str, str], status: str = "paid", page: str = ""
 ) -> dict[str, str]:
-    """The order's edit form as a browser sends it, with these item rows."""
+    """The order's form as a browser sends it, with these item rows; an edit form (`page`)
+    carries back the record it showed (`seen_row`)."""
     fields = {
+        **({"seen_row": seen_row(page)} if page else {}),
         "csrftoken": token,
         "customer": str(shop.customer),
         "status": status,
@@ -199,10 +201,11 @@ def test_the_order_form_shows_its_items_as_a_table_of_rows(client: TestClient, s
 def test_an_order_saved_with_an_item_added_one_changed_one_removed_keeps_all_three(
     client: TestClient, shop: Shop, database_url: str
 ) -> None:
-    token = csrf_token(client.get(f"/admin/order/edit?pk={shop.order}").text)
+    page = client.get(f"/admin/order/edit?pk={shop.order}").text
+    token = csrf_token(page)
     saved = client.post(
         f"/admin/order/edit?pk={shop.order}",
-        data=order_form(shop, token, *three_changes(shop), status="shipped"),
+        data=order_form(shop, token, *three_changes(shop), status="shipped", page=page),
         follow_redirects=False,
     )
     assert saved.status_code == 303, shown_text(saved.text)[-600:]
@@ -250,12 +253,13 @@ def test_one_bad_row_saves_nothing_and_names_its_row_and_field(
     client: TestClient, shop: Shop, database_url: str, bad: dict[str, str], named: str
 ) -> None:
     before = stored_items(database_url, shop.order)
-    token = csrf_token(client.get(f"/admin/order/edit?pk={shop.order}").text)
+    page = client.get(f"/admin/order/edit?pk={shop.order}").text
+    token = csrf_token(page)
     rows = three_changes(shop)
     rows[2] = {**rows[2], **bad}
     refused = client.post(
         f"/admin/order/edit?pk={shop.order}",
-        data=order_form(shop, token, *rows, status="shipped"),
+        data=order_form(shop, token, *rows, status="shipped", page=page),
     )
     assert refused.status_code == 422
     assert named in shown_text(refused.text)
@@ -275,12 +279,13 @@ def test_a_row_of_another_order_is_refused_by_name(
     client: TestClient, shop: Shop, database_url: str
 ) -> None:
     other = make_shop(database_url)
-    token = csrf_token(client.get(f"/admin/order/edit?pk={shop.order}").text)
+    page = client.get(f"/admin/order/edit?pk={shop.order}").text
+    token = csrf_token(page)
     stolen = {"pk": str(other.kept), "product": str(shop.products[0]), "quantity": "7",
               "unit_price": "1.00"}  # fmt: skip
     refused = client.post(
         f"/admin/order/edit?pk={shop.order}",
-        data=order_form(shop, token, stolen),
+        data=order_form(shop, token, stolen, page=page),
     )
     assert refused.status_code == 422
     assert "Row 1: no order item with that key belongs to this order" in shown_text(refused.text)
@@ -349,10 +354,11 @@ def test_a_user_who_may_not_edit_orders_cannot_change_their_items(
 def test_the_order_summary_follows_a_save_made_with_rows(
     client: TestClient, shop: Shop, database_url: str
 ) -> None:
-    token = csrf_token(client.get(f"/admin/order/edit?pk={shop.order}").text)
+    page = client.get(f"/admin/order/edit?pk={shop.order}").text
+    token = csrf_token(page)
     client.post(
         f"/admin/order/edit?pk={shop.order}",
-        data=order_form(shop, token, *three_changes(shop), status="shipped"),
+        data=order_form(shop, token, *three_changes(shop), status="shipped", page=page),
     )
 
     async def summary() -> list[tuple[str, int]]:
@@ -397,6 +403,7 @@ def test_an_items_own_form_refuses_what_its_row_on_the_order_refuses(
         f"/admin/order-item/edit?pk={shop.kept}",
         data={
             "csrftoken": csrf_token(form),
+            "seen_row": seen_row(form),
             "order": str(shop.order),
             "product": str(shop.products[0]),
             "quantity": "0",
