@@ -40,7 +40,7 @@ def theme_of(path: Path, username: str) -> str:
 
 def open_from_user_menu(page: Page, item: str) -> None:
     """Opens the user menu and picks an item with the keyboard alone."""
-    trigger = page.locator("header [aria-label='Open user menu']")
+    trigger = page.locator("header [aria-label^='Open user menu']")
     trigger.focus()
     page.keyboard.press("Enter")
     menu = page.locator("header .dropdown-menu.show")
@@ -89,7 +89,7 @@ def test_a_user_changes_their_password_and_switches_to_dark_from_the_user_menu(
     expect(entries.nth(1)).to_contain_text("password-change")
 
     # Signed out, the new password is the one that signs in.
-    page.locator("header [aria-label='Open user menu']").click()
+    page.locator("header [aria-label^='Open user menu']").click()
     page.locator("header").get_by_role("button", name="Logout").click()
     page.goto(f"{base_url}/admin/login")
     page.fill("input[name=username]", "alice")
