@@ -177,3 +177,9 @@ class UploadClosingAdmin(Admin):
         # class is already listed; a subclass would be added beside it, so this replaces it.
         assert self.secret_key is not None
         self.middlewares.append(Middleware(self.csrf_check, secret_key=self.secret_key))
+
+
+def foreign_view(view: BaseModelView, identity: str) -> BaseModelView:
+    """The admin's view of the model a relation field points at (by its identity, the key)."""
+    # starlette-admin 1.0.3: BaseModelView._find_foreign_view, set when the admin adds the view.
+    return view._find_foreign_view(identity)

@@ -40,16 +40,18 @@ from starlette.status import HTTP_403_FORBIDDEN
 from starlette_admin.contrib.sqla import ModelView
 from starlette_admin.exceptions import FormValidationError
 from starlette_admin.export import BaseExporter
-from starlette_admin.fields import RelationField
+from starlette_admin.fields import BaseField, RelationField
 from starlette_admin.filters import FilterGroup
 from starlette_admin.helpers import prettify_class_name
 from starlette_admin.types import RequestAction
 from starlette_admin.views import BaseModelView
 
+from app.admin.choices import LabelledConverter
 from app.admin.date_drilldown import main_date_column
-from app.admin.exports import SpreadsheetSafeCsv
+from app.admin.exports import LabelledJson, RelatedCell, SpreadsheetSafeCsv
 from app.admin.filter_panel import FilterPanel
 from app.admin.library import (
+    foreign_view,
     is_batch_action,
     is_row_action,
     row_action_links,
@@ -65,6 +67,7 @@ from app.auth.current import current_user
 from app.auth.permissions import model_permission
 from app.auth.secrets import is_secret
 from app.errors import BadQuery, NotFound
+from app.models.labels import model_label, plural, plural_label
 from app.row_keys import BIGGEST_OFFSET, is_storable_text, key_value
 
 # What maintenance mode pauses for everyone but superusers.
@@ -235,12 +238,7 @@ class RowLinks:
 
 def menu_label_of(class_name: str) -> str:
     """The menu's plural: the library adds "s" to anything ("Customer Statss", "Audit Entrys")."""
-    words = prettify_class_name(class_name)
-    if words.endswith("s"):
-        return words
-    if words.endswith("y") and words[-2:-1] not in tuple("aeiou"):
-        return words[:-1] + "ies"
-    return words + "s"
+    return plural(prettify_class_name(class_name))
 
 
 class AutoModelView(ModelView):
@@ -258,7 +256,7 @@ class AutoModelView(ModelView):
     # Rows only the app writes (audit entries, notifications): readable, never typed in.
     written_by_the_app: ClassVar[bool] = False
     # The library's csv leaves formulas in cells; json is not opened by spreadsheets.
-    exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), "json"]
+    exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), LabelledJson()]
 
     _overrides: ClassVar[dict[type[Any], type[AutoModelView]]] = {}
 
@@ -315,8 +313,12 @@ class AutoModelView(ModelView):
             ]
         if self.fields_default_sort is None:
             self.fields_default_sort = [(str(defaults.mapper.primary_key[0].key), True)]
+        # Named from the model (app/models/labels.py): the library adds "s" to any name.
         if not kwargs.get("menu_label") and not self.menu_label:
-            self.menu_label = menu_label_of(model.__name__)
+            self.menu_label = plural_label(model)
+        if not kwargs.get("display_name") and not self.display_name:
+            self.display_name = model_label(model)
+        kwargs.setdefault("converter", LabelledConverter())
         super().__init__(model, **kwargs)
 
     @staticmethod
@@ -428,6 +430,19 @@ class AutoModelView(ModelView):
 
     async def select2_selection(self, obj: Any, request: Request) -> str:
         return f"<span>{escape(await self.repr(obj, request))}</span>"
+
+    async def serialize_field_value(self, value: Any, field: BaseField, request: Request) -> Any:
+        if (
+            request.state.action == RequestAction.EXPORT
+            and isinstance(field, RelationField)
+            and not field.multiple
+            and value is not None
+        ):
+            # Exported by name and key (app/admin/exports.py); the library gives the key alone.
+            target = foreign_view(self, str(field.key))
+            key = await target.get_serialized_pk_value(request, value)
+            return RelatedCell(key, await target.repr(value, request))
+        return await super().serialize_field_value(value, field, request)
 
     def row_links(self, request: Request) -> RowLinks:
         """The list template's row action links (templates/admin/model_list.html)."""
