@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from jinja2 import Environment
 from sqlalchemy import Select
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -183,3 +184,12 @@ def foreign_view(view: BaseModelView, identity: str) -> BaseModelView:
     """The admin's view of the model a relation field points at (by its identity, the key)."""
     # starlette-admin 1.0.3: BaseModelView._find_foreign_view, set when the admin adds the view.
     return view._find_foreign_view(identity)
+
+
+def menu_lists_only_menu_views(env: Environment) -> None:
+    """The menu leaves out model views whose `in_menu` is false; their pages stay reachable."""
+    # starlette-admin 1.0.3: layout.html's menu lists every accessible model view, picked by the
+    # `is_model_view` filter (macros/views.html's dropdowns use it too); no per-view switch.
+    env.filters["is_model_view"] = lambda view: (
+        isinstance(view, BaseModelView) and bool(getattr(view, "in_menu", True))
+    )

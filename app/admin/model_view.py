@@ -255,6 +255,8 @@ class AutoModelView(ModelView):
     small_table_rows: ClassVar[int] = 10_000
     # Rows only the app writes (audit entries, notifications): readable, never typed in.
     written_by_the_app: ClassVar[bool] = False
+    # Internal tables (who read which notification) stay reachable by URL, out of the menu.
+    in_menu: ClassVar[bool] = True
     # The library's csv leaves formulas in cells; json is not opened by spreadsheets.
     exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), LabelledJson()]
 

@@ -20,7 +20,7 @@ from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
-from app.admin.library import UploadClosingAdmin
+from app.admin.library import UploadClosingAdmin, menu_lists_only_menu_views
 from app.admin.live import LiveChanges
 from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
@@ -139,6 +139,7 @@ def build_admin(
     admin.templates.env.auto_reload = config.debug
     admin.templates.env.bytecode_cache = COMPILED_TEMPLATES
     allow_nonced_scripts(admin.templates.env)
+    menu_lists_only_menu_views(admin.templates.env)
     views = model_views()
     for view in views:
         admin.add_view(view)

@@ -130,3 +130,24 @@ def test_exports_give_labels_and_related_records_by_name_and_key(shop: TestClien
         rows[0]["Customer"],
         1,
     )
+
+
+def menu_links(html: str) -> dict[str, str]:
+    """The sidebar's entries: label to address."""
+    menu = html[html.index('id="sidebar-menu"') :]
+    menu = menu[: menu.index("</aside>")]
+    found = re.findall(
+        r'href="([^"]+)">.*?<span class="nav-link-title">([^<]+)</span>', menu, flags=re.S
+    )
+    return {label.strip(): href for href, label in found}
+
+
+def test_notifications_in_the_menu_open_the_inbox_and_internal_tables_stay_out(
+    admin_client: TestClient,
+) -> None:
+    menu = menu_links(admin_client.get("/admin/").text)
+    assert menu["Notifications"].endswith("/admin/notifications")
+    assert menu["Sent notifications"].endswith("/admin/notification/list")
+    assert not any("notification-read" in href for href in menu.values())
+    # Out of the menu, still reachable by its address.
+    assert admin_client.get("/admin/notification-read/list").status_code == 200
