@@ -3,7 +3,7 @@ lists, detail, forms and exports. Labels come from app/models/labels.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any
 
@@ -60,7 +60,13 @@ class LabelledConverter(ModelConverter):
 
     @converts("Enum")
     def conv_enum(self, *args: Any, **kwargs: Any) -> BaseField:
-        enum_class = getattr(kwargs["type"], "enum_class", None)
-        if enum_class is None:
-            return super().conv_enum(*args, **kwargs)
-        return ChoiceField(**self._field_common(*args, **kwargs), enum=enum_class)
+        field = super().conv_enum(*args, **kwargs)
+        if not isinstance(field, EnumField) or field.enum is None:
+            return field
+        # As the library made it, but labelled again from the enum, with our templates.
+        given = {
+            f.name: getattr(field, f.name)
+            for f in fields(field)
+            if f.init and f.name != "choices" and not f.name.endswith("_template")
+        }
+        return ChoiceField(**given)

@@ -193,3 +193,10 @@ def menu_lists_only_menu_views(env: Environment) -> None:
     env.filters["is_model_view"] = lambda view: (
         isinstance(view, BaseModelView) and bool(getattr(view, "in_menu", True))
     )
+
+
+async def error_page(admin: Admin, request: Request, refusal: HTTPException) -> Response:
+    """The admin's error page (templates/error.html) in its layout, as for its own refusals."""
+    # starlette-admin 1.0.3: BaseAdmin._render_error, the handler of the admin's HTTPExceptions.
+    response: Response = await admin._render_error(request, refusal)
+    return response
