@@ -10,12 +10,13 @@ import json
 import re
 
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from app.models import CustomerStats, OrderStatus
 from app.models.labels import choice_label, choices_of, model_label, plural_label
 from tests.admin.test_model_views import fill_shop, run_sql
-from tests.conftest import csrf_token
+from tests.conftest import SignedIn, add_user, csrf_token
 
 
 @pytest.fixture
@@ -151,3 +152,21 @@ def test_notifications_in_the_menu_open_the_inbox_and_internal_tables_stay_out(
     assert not any("notification-read" in href for href in menu.values())
     # Out of the menu, still reachable by its address.
     assert admin_client.get("/admin/notification-read/list").status_code == 200
+
+
+def test_save_and_add_another_is_offered_only_to_who_may_create(
+    sqlite_url: str, app: Starlette, signed_in: SignedIn
+) -> None:
+    fill_shop(sqlite_url, customers=1, orders_each=1)
+    add_user(sqlite_url, "editor", superuser=False, permissions=["order:view", "order:edit"])
+    add_user(
+        sqlite_url,
+        "clerk",
+        superuser=False,
+        permissions=["order:view", "order:edit", "order:create"],
+    )
+    editor = signed_in(app, "editor").get("/admin/order/edit?pk=1")
+    assert editor.status_code == 200
+    assert 'name="_continue_editing"' in editor.text and 'name="_add_another"' not in editor.text
+    clerk = signed_in(app, "clerk").get("/admin/order/edit?pk=1").text
+    assert 'name="_add_another"' in clerk
