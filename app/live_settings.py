@@ -49,6 +49,7 @@ SETTINGS = [
         "https://status.example.com",
         "Linked from the maintenance banner.",
         group="Site",
+        label="Status page URL",
         kind="url",
     ),
     # Admin
@@ -81,6 +82,7 @@ SETTINGS = [
         0.2,
         "Value-added tax as a fraction (0.2 is 20%).",
         group="Shop",
+        label="VAT rate",
         min=0.0,
         max=1.0,
     ),

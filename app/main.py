@@ -21,10 +21,11 @@ from app.config import PROJECT_DIR, Config, load_config
 from app.constance import install
 from app.cross_site import CrossSiteGuard
 from app.errors import StarboardError
+from app.request_ids import RequestIdMiddleware
 from app.security_headers import SecurityHeadersMiddleware
 from app.services import build_services, open_services
 from app.unreadable_input import UnreadableInputMiddleware
-from app.views.errors import error_response
+from app.views.errors import error_response, failure_response
 from app.views.health import healthz
 from app.views.home import home
 from app.views.ws import ws_endpoint
@@ -56,6 +57,8 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
         ],
         middleware=[
             *trusted_proxies(config),
+            # Before every other layer: each one, and the log, may name the request.
+            Middleware(RequestIdMiddleware),
             Middleware(SecurityHeadersMiddleware),
             Middleware(CrossSiteGuard, allowed=config.allowed_origins),
             Middleware(UnreadableInputMiddleware),
@@ -68,7 +71,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
             Middleware(BodyLimitMiddleware),
         ],
         # Every refusal a person can cause, answered in one place (the admin gets it too).
-        exception_handlers={StarboardError: error_response},
+        exception_handlers={StarboardError: error_response, Exception: failure_response},
         lifespan=lifespan,
     )
     app.state.services = services

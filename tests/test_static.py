@@ -1,8 +1,10 @@
-"""htmx comes from the npm registry, pinned, and every admin page loads it from /static."""
+"""htmx comes from the npm registry, pinned, and every admin page loads it from /static; so does
+our favicon."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 from starlette.testclient import TestClient
@@ -40,3 +42,14 @@ def test_our_scripts_parse() -> None:
             ["node", "--check", str(script)], capture_output=True, text=True, timeout=60
         )
         assert checked.returncode == 0, f"{script.name}: {checked.stderr}"
+
+
+def test_every_page_links_our_own_favicon(admin_client: TestClient) -> None:
+    icon = re.compile(r'<link rel="icon" type="image/svg\+xml" href="([^"]+/static/favicon\.svg)">')
+    for path in ("/admin/", "/admin/login", "/admin/product/list", "/admin/order/detail?pk=999"):
+        found = icon.findall(admin_client.get(path).text)
+        assert len(found) == 1, path
+    served = admin_client.get(found[0])
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("image/svg+xml")
+    assert served.text.startswith("<svg")

@@ -11,10 +11,11 @@ from starlette.requests import Request
 from starlette.status import HTTP_403_FORBIDDEN
 from starlette_admin.actions import row_action
 from starlette_admin.exceptions import ActionFailed, FormValidationError
-from starlette_admin.fields import EnumField, PasswordField
+from starlette_admin.fields import PasswordField
 from starlette_admin.flash import flash
 from starlette_admin.helpers import on_commit
 
+from app.admin.choices import ChoiceField
 from app.admin.library import AfterFormCopy
 from app.admin.model_view import AutoModelView
 from app.auth import sessions, sign_ins
@@ -74,8 +75,8 @@ class GrantsPermissions:
 
     grantable_permissions: ClassVar[list[str]] = []
 
-    def permissions_field(self) -> EnumField:
-        return EnumField(
+    def permissions_field(self) -> ChoiceField:
+        return ChoiceField(
             "permissions",
             multiple=True,
             choices_loader=lambda request: [(p, p) for p in self.grantable_permissions],

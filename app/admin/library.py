@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from jinja2 import Environment
 from sqlalchemy import Select
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -281,3 +282,25 @@ class InlineRowsAdmin(Admin):
         await super()._save_inlines(request, view, parent, inline_data)
         if isinstance(pending, list):
             del pending[before:]  # "The item … was changed successfully", once per row sent
+
+
+def foreign_view(view: BaseModelView, identity: str) -> BaseModelView:
+    """The admin's view of the model a relation field points at (by its identity, the key)."""
+    # starlette-admin 1.0.3: BaseModelView._find_foreign_view, set when the admin adds the view.
+    return view._find_foreign_view(identity)
+
+
+def menu_lists_only_menu_views(env: Environment) -> None:
+    """The menu leaves out model views whose `in_menu` is false; their pages stay reachable."""
+    # starlette-admin 1.0.3: layout.html's menu lists every accessible model view, picked by the
+    # `is_model_view` filter (macros/views.html's dropdowns use it too); no per-view switch.
+    env.filters["is_model_view"] = lambda view: (
+        isinstance(view, BaseModelView) and bool(getattr(view, "in_menu", True))
+    )
+
+
+async def error_page(admin: Admin, request: Request, refusal: HTTPException) -> Response:
+    """The admin's error page (templates/error.html) in its layout, as for its own refusals."""
+    # starlette-admin 1.0.3: BaseAdmin._render_error, the handler of the admin's HTTPExceptions.
+    response: Response = await admin._render_error(request, refusal)
+    return response

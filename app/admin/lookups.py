@@ -34,6 +34,7 @@ from sqlalchemy.sql import ColumnElement
 
 from app.auth.secrets import is_secret
 from app.errors import BadQuery
+from app.models.labels import choices_of
 from app.row_keys import fits
 
 # Query parameters the list page itself reads; anything else is a lookup.
@@ -125,8 +126,9 @@ def filterables(mapper: Mapper[Any], visible: Collection[str]) -> dict[str, Filt
 def _kind_of(column: ColumnElement[Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
     kind = column.type
     if isinstance(kind, Enum):
-        values = [str(v) for v in kind.enums]
-        return "enum", tuple((v, label_of(v)) for v in values)
+        if kind.enum_class is not None:
+            return "enum", tuple((str(v), label) for v, label in choices_of(kind.enum_class))
+        return "enum", tuple((str(v), label_of(str(v))) for v in kind.enums)
     if isinstance(kind, Boolean):
         return "boolean", ()
     if isinstance(kind, Integer | Numeric):

@@ -40,17 +40,19 @@ from starlette.status import HTTP_403_FORBIDDEN
 from starlette_admin.contrib.sqla import ModelView
 from starlette_admin.exceptions import FormValidationError
 from starlette_admin.export import BaseExporter
-from starlette_admin.fields import RelationField
+from starlette_admin.fields import BaseField, RelationField
 from starlette_admin.filters import FilterGroup
 from starlette_admin.helpers import prettify_class_name
 from starlette_admin.types import RequestAction
 from starlette_admin.views import BaseModelView
 
+from app.admin.choices import LabelledConverter
 from app.admin.date_drilldown import main_date_column
-from app.admin.exports import SpreadsheetSafeCsv
+from app.admin.exports import LabelledJson, RelatedCell, SpreadsheetSafeCsv
 from app.admin.filter_panel import FilterPanel
 from app.admin.inline_rows import InlineRows, inline_relations
 from app.admin.library import (
+    foreign_view,
     is_batch_action,
     is_row_action,
     row_action_links,
@@ -81,6 +83,7 @@ from app.auth.permissions import model_permission
 from app.auth.secrets import is_secret
 from app.errors import BadQuery, Conflict, NotFound
 from app.models import AuditEntry
+from app.models.labels import model_label, plural, plural_label
 from app.row_keys import BIGGEST_OFFSET, is_storable_text, key_value
 
 # What maintenance mode pauses for everyone but superusers.
@@ -249,14 +252,14 @@ class RowLinks:
         return pattern.replace(quote_plus(_KEY_SLOT), quote_plus(str(pk)), 1)
 
 
+class FieldConverter(LabelledConverter, LocalTimesConverter):
+    """Columns to fields as the library converts them, with enum columns as labelled choices
+    and date-time columns shown in the reader's zone."""
+
+
 def menu_label_of(class_name: str) -> str:
     """The menu's plural: the library adds "s" to anything ("Customer Statss", "Audit Entrys")."""
-    words = prettify_class_name(class_name)
-    if words.endswith("s"):
-        return words
-    if words.endswith("y") and words[-2:-1] not in tuple("aeiou"):
-        return words[:-1] + "ies"
-    return words + "s"
+    return plural(prettify_class_name(class_name))
 
 
 class AutoModelView(ModelView):
@@ -274,11 +277,13 @@ class AutoModelView(ModelView):
     small_table_rows: ClassVar[int] = 10_000
     # Rows only the app writes (audit entries, notifications): readable, never typed in.
     written_by_the_app: ClassVar[bool] = False
+    # Internal tables (who read which notification) stay reachable by URL, out of the menu.
+    in_menu: ClassVar[bool] = True
     # To-many relations edited as rows on this view's forms, by name (`["items"]`); None: those
     # the mapper suggests (app/admin/inline_rows.py inline_relations), [] for none.
     inline_rows: ClassVar[Sequence[str] | None] = None
     # The library's csv leaves formulas in cells; json is not opened by spreadsheets.
-    exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), "json"]
+    exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), LabelledJson()]
     # The list's columns a phone shows (the others are hidden below 768 px wide); None: the
     # first `phone_column_count` shown columns (docs/reference.md, "Pages on phones").
     phone_columns: ClassVar[Sequence[str] | None] = None
@@ -352,9 +357,12 @@ class AutoModelView(ModelView):
             ]
         if self.fields_default_sort is None:
             self.fields_default_sort = [(str(defaults.mapper.primary_key[0].key), True)]
+        # Named from the model (app/models/labels.py): the library adds "s" to any name.
         if not kwargs.get("menu_label") and not self.menu_label:
-            self.menu_label = menu_label_of(model.__name__)
-        kwargs.setdefault("converter", LocalTimesConverter())
+            self.menu_label = plural_label(model)
+        if not kwargs.get("display_name") and not self.display_name:
+            self.display_name = model_label(model)
+        kwargs.setdefault("converter", FieldConverter())
         super().__init__(model, **kwargs)
 
     @staticmethod
@@ -549,6 +557,19 @@ class AutoModelView(ModelView):
         names = [str(field.name) for field in shown]
         kept = [name for name in self.phone_columns or () if name in names]
         return set(kept or names[: self.phone_column_count])
+
+    async def serialize_field_value(self, value: Any, field: BaseField, request: Request) -> Any:
+        if (
+            request.state.action == RequestAction.EXPORT
+            and isinstance(field, RelationField)
+            and not field.multiple
+            and value is not None
+        ):
+            # Exported by name and key (app/admin/exports.py); the library gives the key alone.
+            target = foreign_view(self, str(field.key))
+            key = await target.get_serialized_pk_value(request, value)
+            return RelatedCell(key, await target.repr(value, request))
+        return await super().serialize_field_value(value, field, request)
 
     def row_links(self, request: Request) -> RowLinks:
         """The list template's row action links (templates/admin/model_list.html)."""

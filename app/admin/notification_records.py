@@ -8,6 +8,7 @@ from app.models import Notification, NotificationRead
 
 class NotificationRecordView(AutoModelView):
     model = Notification
+    menu_label = "Sent notifications"  # "Notifications" is the signed-in user's inbox
     written_by_the_app = True  # a row typed here would skip notify()'s checks and never go out
     phone_columns = ["created_at", "title", "level"]
 
@@ -15,4 +16,5 @@ class NotificationRecordView(AutoModelView):
 class NotificationReadView(AutoModelView):
     model = NotificationRead
     written_by_the_app = True
+    in_menu = False  # bookkeeping behind the inbox's unread marks
     fields = ["notification_id", "user_id", "read_at"]  # type: ignore[list-item]  # who read what

@@ -27,6 +27,7 @@ from starlette_admin.routing import route
 from starlette_admin.views import CustomView
 
 from app.admin.library import admin_page
+from app.admin.linked_text import linked
 from app.admin.notification_sender import SendForm
 from app.admin.paging import page_count, page_number
 from app.auth.current import CurrentUser, current_user
@@ -136,6 +137,9 @@ class NotificationBell(BasePlugin):
     def template_globals(self) -> dict[str, Any]:
         return {"summary": bell}  # `notifications_summary(request)` in templates
 
+    def template_filters(self) -> dict[str, Any]:
+        return {"linked": linked}  # `body | notifications_linked`: addresses as links
+
 
 class NotificationInbox(CustomView):
     """`/admin/notifications`: the signed-in user's own notifications; no permission needed."""
@@ -144,7 +148,7 @@ class NotificationInbox(CustomView):
     route_name = INBOX_ROUTE
     menu_label = "Notifications"
     icon = "fa-solid fa-bell"
-    add_to_menu = False  # the bell on every page leads here
+    add_to_menu = True  # "Notifications" in the menu; the bell on every page leads here too
 
     def __init__(self, broker: Broker, session_factory: async_sessionmaker[AsyncSession]) -> None:
         super().__init__()

@@ -41,6 +41,7 @@ from app.constance.records import (
     Stored,
     change_by_id,
     history,
+    is_modified,
     read_snapshot,
     stale_keys,
     stored_value,
@@ -113,7 +114,7 @@ class FieldBlock:
 
     @property
     def modified(self) -> bool:
-        return self.row is not None
+        return is_modified(self.setting, self.row, self.value, self.problem)
 
     @property
     def shown(self) -> str:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette_admin import TimezoneConfig
 from starlette_admin.contrib.sqla import Admin
 from starlette_admin.views import BaseModelView
@@ -22,7 +26,13 @@ from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
-from app.admin.library import EditStatusAdmin, InlineRowsAdmin, UploadClosingAdmin
+from app.admin.library import (
+    EditStatusAdmin,
+    InlineRowsAdmin,
+    UploadClosingAdmin,
+    error_page,
+    menu_lists_only_menu_views,
+)
 from app.admin.live import LiveChanges
 from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
@@ -54,6 +64,7 @@ from app.models import (
     SignInSession,
     StoredSetting,
 )
+from app.request_ids import HEADER
 from app.template_code import COMPILED_TEMPLATES
 
 # Served by /admin/settings, /admin/jobs and each list's saved views, which validate, version,
@@ -81,6 +92,8 @@ class StarboardAdmin(
 
     # One per mapped model, set by build_admin (the library keeps its own list private).
     model_views: tuple[BaseModelView, ...] = ()
+    # The host app's answer to a bug (app/views/errors.py), set when mounted.
+    answer_failure: Any = None
 
     def mount_to(self, app: Starlette) -> None:
         super().mount_to(app)
@@ -92,6 +105,24 @@ class StarboardAdmin(
                 setattr(self.app.state, name, getattr(app.state, name))
         if StarboardError in app.exception_handlers:
             self.app.add_exception_handler(StarboardError, app.exception_handlers[StarboardError])
+        # A bug inside the admin: its own 500 answers first, so the page is in the admin's look.
+        answer_failure = app.exception_handlers.get(Exception)
+        if answer_failure is not None:
+            self.answer_failure = answer_failure
+            self.app.add_exception_handler(Exception, self.failure_page)
+
+    async def failure_page(self, request: Request, exc: Exception) -> Response:
+        """The host's answer to a bug (logged under the request's id, JSON for JSON callers),
+        as a page in the admin's layout when it is a page."""
+        answer: Response = await self.answer_failure(request, exc)
+        if answer.media_type != "text/html":
+            return answer
+        try:
+            page = await error_page(self, request, HTTPException(500))
+        except Exception:  # the layout failed too: the page that needs none
+            return answer
+        page.headers[HEADER] = answer.headers[HEADER]
+        return page
 
 
 def load_view_overrides() -> None:
@@ -163,6 +194,7 @@ def build_admin(
     admin.templates.env.bytecode_cache = COMPILED_TEMPLATES
     allow_nonced_scripts(admin.templates.env)
     make_accessible(admin.templates.env)
+    menu_lists_only_menu_views(admin.templates.env)
     views = model_views()
     for view in views:
         admin.add_view(view)

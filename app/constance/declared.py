@@ -58,6 +58,7 @@ class Setting:
     choices: Sequence[str] = ()
     check: Check | None = None
     secret: bool = False
+    label: str = ""  # what the settings page calls it; from the key when not given
     type: Kind = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +66,9 @@ class Setting:
             raise DeclarationError(
                 f"{self.key!r}: a setting key is UPPER_CASE letters, digits and underscores"
             )
+        if not self.label.strip():
+            # MAINTENANCE_MODE -> "Maintenance mode"
+            object.__setattr__(self, "label", self.key.replace("_", " ").capitalize())
         if self.kind is None:
             kind = "choice" if self.choices else None
             chosen = KINDS[kind] if kind else kind_of_default(self.default)

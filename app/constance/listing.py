@@ -8,7 +8,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.constance.declared import DeclaredSettings, Setting, SettingError
-from app.constance.records import Stored, read_snapshot, stale_keys, stored_value
+from app.constance.records import (
+    Stored,
+    is_modified,
+    read_snapshot,
+    stale_keys,
+    stored_value,
+)
 
 
 @dataclass(frozen=True)
@@ -17,7 +23,7 @@ class Entry:
 
     setting: Setting
     value: Any
-    modified: bool  # a stored value exists (even one no longer readable)
+    modified: bool  # a stored value other than the default (or one no longer readable)
     problem: str | None  # why a stored value is ignored (the default is served instead)
 
 
@@ -37,5 +43,5 @@ async def read_listing(session: AsyncSession, declared: DeclaredSettings) -> Lis
             value, problem = stored_value(setting, row), None
         except SettingError as exc:
             value, problem = setting.default, exc.reason
-        entries.append(Entry(setting, value, row is not None, problem))
+        entries.append(Entry(setting, value, is_modified(setting, row, value, problem), problem))
     return Listing(snapshot.version, entries, stale_keys(declared, snapshot))

@@ -91,6 +91,12 @@ def stored_value(setting: Setting, stored: Stored | None) -> Any:
     return setting.load(stored.value.get("value"))
 
 
+def is_modified(setting: Setting, stored: Stored | None, value: Any, problem: str | None) -> bool:
+    """Marked "modified": a stored value other than the default. One set back to the default
+    by hand is stored, yet serves what the default serves; an unreadable one is marked."""
+    return stored is not None and (problem is not None or value != setting.default)
+
+
 async def read_version(session: AsyncSession) -> int:
     found = await session.scalar(
         select(SettingsVersion.version).where(SettingsVersion.id == VERSION_ROW)

@@ -8,12 +8,15 @@ the same status.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
 from app.config import PROJECT_DIR
 from app.errors import StarboardError
+from app.request_ids import HEADER, log_failure
 from app.security_headers import template_nonce
 from app.template_code import COMPILED_TEMPLATES
 
@@ -43,4 +46,32 @@ async def error_response(request: Request, exc: Exception) -> Response:
         return JSONResponse(body, status_code=exc.http_status)
     return templates.TemplateResponse(
         request, "errors/page.html", {"error": exc}, status_code=exc.http_status
+    )
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What the error page says about a bug (no detail of it: that is in the log)."""
+
+    http_status: int = 500
+    title: str = "Something went wrong"
+    message: str = "The error is logged; give its request id to whoever looks after Starboard."
+
+
+async def failure_response(request: Request, exc: Exception) -> Response:
+    """A bug's answer (500): logged with the request's id, which the page and header show."""
+    return failure_page(request, log_failure(request, exc))
+
+
+def failure_page(request: Request, request_id: str) -> Response:
+    headers = {HEADER: request_id}
+    if wants_json(request):
+        body = {"detail": Failure.message, "request_id": request_id}
+        return JSONResponse(body, status_code=500, headers=headers)
+    return templates.TemplateResponse(
+        request,
+        "errors/page.html",
+        {"error": Failure(), "request_id": request_id},
+        status_code=500,
+        headers=headers,
     )

@@ -674,3 +674,31 @@ def test_an_open_tab_hears_which_settings_changed_once_they_are_served(
     while store.watchers:  # the server lets go once it sees the socket closed
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+# --- labels and marks ------------------------------------------------------------------------
+
+
+def test_each_setting_is_named_by_its_label_or_one_derived_from_its_key(
+    sqlite_client_for: Clients,
+) -> None:
+    page = sqlite_client_for("viewer").get(PAGE).text
+    label = re.compile(r"<label[^>]*data-sb-label>([^<]+)</label>")
+    assert label.findall(block(page, "MAINTENANCE_MODE")) == ["Maintenance mode"]
+    assert label.findall(block(page, "VAT_RATE")) == ["VAT rate"]  # declared with label=
+    assert '<code class="small">VAT_RATE</code>' in block(page, "VAT_RATE")
+
+
+def test_a_setting_set_back_to_its_default_by_hand_is_not_marked_modified(
+    sqlite_client_for: Clients, sqlite_url: str, cli: Any
+) -> None:
+    editor = sqlite_client_for("editor")
+    assert save(editor, "MAINTENANCE_MODE", "true").status_code == 200
+    assert "data-sb-modified" in block(editor.get(PAGE).text, "MAINTENANCE_MODE")
+    seen = version_of(sqlite_url, "MAINTENANCE_MODE")
+    back = save(editor, "MAINTENANCE_MODE", "false", seen=seen)
+    assert back.status_code == 200
+    shown = block(editor.get(PAGE).text, "MAINTENANCE_MODE")
+    assert "data-sb-modified" not in shown and "data-sb-default" in shown
+    listed = json.loads(cli(sqlite_url, "settings", "list", "--json").out)
+    assert {e["key"]: e["modified"] for e in listed}["MAINTENANCE_MODE"] is False

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from app.admin.notifications import PAGE_SIZE
 from app.main import create_app
 from tests.conftest import SignedIn, add_user, csrf_token, make_config
-from tests.notifications.test_ws import send
+from tests.notifications.test_ws import frames_until, send
 
 INBOX = "/admin/notifications"
 WS = "wss://testserver/ws"  # the session cookie is Secure
@@ -184,3 +184,49 @@ def test_an_anonymous_page_has_no_bell(app: Starlette) -> None:
     with TestClient(app, base_url="https://testserver") as client:
         html = client.get("/admin/login").text
     assert "data-sb-unread" not in html and 'id="sb-live"' not in html
+
+
+def test_a_broadcast_reaches_accounts_that_existed_when_it_was_sent_not_later_ones(
+    client_for: Callable[[str], TestClient], database_url: str
+) -> None:
+    alice = client_for("alice")
+    before = send(alice, everyone=True, title="Welcome to the old world")
+    add_user(database_url, "dave", superuser=False)
+    dave = client_for("dave")
+    after = send(alice, everyone=True, title="Hello everyone")
+
+    page = dave.get(INBOX).text
+    assert listed(page) == [(after, False)]
+    assert "Welcome to the old world" not in page
+    assert "1</span> unread of 1" in page
+    assert mark(dave).status_code == 303  # "mark all read" marks only what dave may see
+    assert [read for _, read in listed(dave.get(INBOX).text)] == [True]
+    with dave.websocket_connect(WS) as socket:
+        socket.send_json({"type": "resume", "after": 0})
+        replayed = frames_until(socket, "notification")
+    assert [f["id"] for f in replayed if f["type"] == "notification"] == [after]
+    assert listed(alice.get(INBOX).text) == [(after, False), (before, False)]
+
+
+def test_web_addresses_in_a_notification_are_links_and_nothing_else_is(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    alice = client_for("alice")
+    send(
+        alice,
+        user="alice",
+        title="Report",
+        body='See https://example.com/r?a=1&b=2. Not javascript:alert(1) <b>bold</b> "q"',
+        link="https://status.example.com/",
+    )
+    page = alice.get(INBOX).text
+    body = re.search(r'<div class="text-secondary text-wrap sb-inbox-body">(.*?)</div>', page)
+    assert body, "no body shown"
+    assert body.group(1) == (
+        'See <a href="https://example.com/r?a=1&amp;b=2" rel="noopener noreferrer"'
+        ' target="_blank">https://example.com/r?a=1&amp;b=2</a>.'
+        " Not javascript:alert(1) &lt;b&gt;bold&lt;/b&gt; &#34;q&#34;"
+    )
+    assert re.search(
+        r'<a href="https://status.example.com/" class="small" rel="noopener noreferrer">', page
+    )

@@ -164,3 +164,23 @@ def test_a_valid_edit_moves_the_next_run(new_page: Page, served: tuple[str, Path
     assert after.minute % 5 == 0
     expect(page.locator('[data-sb-edited="schedule"]')).to_be_visible()
     assert stored(path, "quick") == ("*/5 * * * *", '["schedule"]')
+
+
+def test_run_now_leaves_no_error_in_the_browser_console(
+    new_page: Page, served: tuple[str, Path]
+) -> None:
+    base_url, _ = served
+    problems: list[str] = []
+    new_page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    new_page.on("pageerror", lambda error: problems.append(str(error)))
+    page = visit(signed_in(lambda: new_page, base_url, "alice"), f"{base_url}/admin/jobs")
+    page.locator('[data-sb-job="broken"]').get_by_role("button", name="Run now").click()
+    badge = page.locator('[data-sb-job="broken"] [data-sb-status-badge]')
+    expect(badge).to_have_text("failed", timeout=RUN_MS)
+
+    visit(page, f"{base_url}/admin/jobs/broken")
+    page.locator("#sb-job-summary").get_by_role("button", name="Run now").click()
+    row = page.locator("#sb-job-runs [data-sb-run]").first
+    expect(row.locator("[data-sb-status-badge]")).to_have_text("failed", timeout=RUN_MS)
+    page.wait_for_timeout(500)  # a late frame's handler has had its turn
+    assert problems == [], "\n".join(problems)
