@@ -32,7 +32,7 @@ def text_of(html: str) -> str:
 
 
 def cell(html: str, column: str) -> str:
-    match = re.search(rf'<td data-column="{column}">(.*?)</td>', html, flags=re.S)
+    match = re.search(rf'<td data-column="{column}"[^>]*>(.*?)</td>', html, flags=re.S)
     assert match, f"no {column} cell"
     return text_of(match.group(1)).strip()
 

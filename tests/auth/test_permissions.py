@@ -103,7 +103,7 @@ def test_a_user_without_view_permission_is_refused_the_model(client_for: Client)
     for path in ("/admin/product/list", "/admin/product/detail?pk=1", "/admin/user/list"):
         refused = nobody.get(path)
         assert refused.status_code == 403, path
-        assert "Forbidden" in refused.text
+        assert "Not allowed" in refused.text  # the admin's styled refusal page
         for row_text in ("SKU-", "Product ", "viewer"):  # no product or account on the page
             assert row_text not in refused.text, (path, row_text)
     lookup_path = "/admin/_api/customer/relation-lookup?field=customer&term=a"
