@@ -10,11 +10,12 @@ library's scripts draw (select2, flatpickr, the JSON editor) are set by static/s
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import starlette_admin
-from jinja2 import BaseLoader, Environment, TemplateError
+from jinja2 import Environment
+
+from app.admin.template_edits import edit_templates, replaced
 
 # Where the library's own templates are read from: a project template of the same name is ours.
 LIBRARY_TEMPLATES = str(Path(starlette_admin.__file__).parent / "templates")
@@ -42,35 +43,13 @@ EDITS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-class AccessibleLoader(BaseLoader):
-    """Wraps a loader: each template's source comes back with its accessibility edits."""
-
-    def __init__(self, loader: BaseLoader) -> None:
-        self.loader = loader
-
-    def get_source(
-        self, environment: Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
-        source, filename, uptodate = self.loader.get_source(environment, template)
-        if filename is not None and filename.startswith(LIBRARY_TEMPLATES):
-            source = accessible(template, source)
-        return source, filename, uptodate
-
-    def list_templates(self) -> list[str]:
-        return self.loader.list_templates()
-
-
-def accessible(template: str, source: str) -> str:
-    # The library's templates are also reachable by prefix (`@core/layout.html`).
-    name = template.split("/", 1)[1] if template.startswith("@") else template
-    for found, replacement in EDITS.get(name, ()):
-        if found not in source:  # a new library version: the edit needs a new look
-            raise TemplateError(f"{template}: no {found!r} to replace (see {__name__})")
-        source = source.replace(found, replacement)
-    return source
+def accessible(template: str, source: str, filename: str | None = None) -> str:
+    """The library's template with its edits above; a project template of the same name as is."""
+    if filename is None or not filename.startswith(LIBRARY_TEMPLATES):
+        return source
+    return replaced(template, source, EDITS, __name__)
 
 
 def make_accessible(env: Environment) -> None:
     """Makes `env`'s library templates carry the edits above."""
-    assert env.loader is not None, "the admin builds its environment with a loader"
-    env.loader = AccessibleLoader(env.loader)
+    edit_templates(env, accessible)

@@ -10,10 +10,10 @@ data- attribute that static/starboard.js acts on.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from jinja2 import BaseLoader, Environment, TemplateError
+from jinja2 import Environment
 
+from app.admin.template_edits import edit_templates, replaced
 from app.security_headers import template_nonce
 
 # An opening <script> or <style> tag that names no nonce of its own.
@@ -27,35 +27,12 @@ HANDLERS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-class NoncedLoader(BaseLoader):
-    """Wraps a loader: each template's source comes back with its scripts and styles nonced and
-    its known inline handlers replaced."""
-
-    def __init__(self, loader: BaseLoader) -> None:
-        self.loader = loader
-
-    def get_source(
-        self, environment: Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
-        source, filename, uptodate = self.loader.get_source(environment, template)
-        return nonced(template, source), filename, uptodate
-
-    def list_templates(self) -> list[str]:
-        return self.loader.list_templates()
-
-
-def nonced(template: str, source: str) -> str:
-    # The library's templates are also reachable by prefix (`@core/list.html`, `@theme/…`).
-    name = template.split("/", 1)[1] if template.startswith("@") else template
-    for handler, replacement in HANDLERS.get(name, ()):
-        if handler not in source:  # a new library version: its handler needs a new look
-            raise TemplateError(f"{template}: no {handler} to replace (see {__name__})")
-        source = source.replace(handler, replacement)
-    return INLINE_TAG.sub(NONCED_TAG, source)
+def nonced(template: str, source: str, filename: str | None = None) -> str:
+    """The source with its known inline handlers replaced and every script and style nonced."""
+    return INLINE_TAG.sub(NONCED_TAG, replaced(template, source, HANDLERS, __name__))
 
 
 def allow_nonced_scripts(env: Environment) -> None:
     """Makes `env`'s templates carry the response's nonce on every script and style tag."""
-    assert env.loader is not None, "the admin builds its environment with a loader"
-    env.loader = NoncedLoader(env.loader)
+    edit_templates(env, nonced)
     env.globals["csp_nonce"] = template_nonce
