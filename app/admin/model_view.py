@@ -59,6 +59,7 @@ from app.admin.library import (
     searched_and_filtered,
     url_key_parts,
 )
+from app.admin.local_number_fields import LocalNumbersConverter
 from app.admin.local_time_field import LocalTimesConverter
 from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
 from app.admin.maintenance import changes_paused, refuse_if_writing
@@ -252,9 +253,9 @@ class RowLinks:
         return pattern.replace(quote_plus(_KEY_SLOT), quote_plus(str(pk)), 1)
 
 
-class FieldConverter(LabelledConverter, LocalTimesConverter):
+class FieldConverter(LabelledConverter, LocalTimesConverter, LocalNumbersConverter):
     """Columns to fields as the library converts them, with enum columns as labelled choices
-    and date-time columns shown in the reader's zone."""
+    and date-times, counts and money shown the reader's way."""
 
 
 def menu_label_of(class_name: str) -> str:

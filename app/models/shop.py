@@ -131,7 +131,7 @@ class Product(Base):
     sku: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(120), index=True)
     category: Mapped[Category] = mapped_column(enum_column(Category), index=True)
-    price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    price: Mapped[Decimal] = mapped_column(Numeric(10, 2), info={"money": True})
     stock: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
     available_from: Mapped[dt.date | None] = mapped_column(Date)
     description: Mapped[str | None] = mapped_column(Text)
@@ -162,7 +162,9 @@ class Order(Base):
     status: Mapped[OrderStatus] = mapped_column(
         enum_column(OrderStatus), default=OrderStatus.PENDING, index=True
     )
-    total: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0.00"))
+    total: Mapped[Decimal] = mapped_column(
+        Numeric(12, 2), default=Decimal("0.00"), info={"money": True}
+    )
     shipped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=now_utc, server_default=func.now(), index=True
@@ -212,7 +214,7 @@ class OrderItem(Base):
     )
     # The least a form accepts (info "min"): the admin names the field when it is less.
     quantity: Mapped[int] = mapped_column(Integer, default=1, info={"min": 1})
-    unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2), info={"min": 0})
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2), info={"min": 0, "money": True})
 
     order: Mapped[Order] = relationship(back_populates="items")
     product: Mapped[Product] = relationship()
@@ -278,7 +280,9 @@ class CustomerStats(Base):
     )
     orders: Mapped[int] = mapped_column(Integer, default=0)
     # Indexed: "best customers by spend" is the list's natural sort.
-    spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0.00"), index=True)
+    spent: Mapped[Decimal] = mapped_column(
+        Numeric(14, 2), default=Decimal("0.00"), index=True, info={"money": True}
+    )
     last_order_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     refreshed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
