@@ -22,6 +22,7 @@ from app.constance import install
 from app.cross_site import CrossSiteGuard
 from app.errors import StarboardError
 from app.request_ids import RequestIdMiddleware
+from app.route_urls import remember_route_urls
 from app.security_headers import SecurityHeadersMiddleware
 from app.services import build_services, open_services
 from app.unreadable_input import UnreadableInputMiddleware
@@ -90,6 +91,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
     app.state.throttle = throttle
     admin = build_admin(config, services.session_factory, throttle, services.broker, services.clock)
     admin.mount_to(app)
+    remember_route_urls(app.router)
     return app
 
 

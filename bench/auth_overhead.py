@@ -223,10 +223,9 @@ def request_scope(path: str, cookie: str | None) -> Scope:
     }
 
 
-async def time_parts(
-    config: Config, provider: AccountAuthProvider, log: StatementLog, cookie: str
-) -> CheckParts:
+async def time_parts(config: Config, app: Starlette, log: StatementLog, cookie: str) -> CheckParts:
     """Each step of the sign-in check alone, on the signed-in client's own session cookie."""
+    provider = auth_provider(app)
     cookie_check = SessionCookieMiddleware(
         _no_app, secret_key=str(config.secret_key), https_only=not config.debug
     )
@@ -257,7 +256,8 @@ async def time_parts(
             raise RuntimeError(f"no active user {user_id} with this session's epoch")
         lookup_db = log.seconds
 
-        request = Request({**request_scope(path, None), "session": dict(session)})
+        # The page's formats read the app's live settings (the shop's currency).
+        request = Request({**request_scope(path, None), "session": dict(session), "app": app})
         with Stopwatch() as whole:
             admin_user = await provider.authenticate(request)
         if admin_user is None:
@@ -317,7 +317,7 @@ async def run(url: str, repeats: int) -> Results:
         cookie = signed_in.cookies.get(sessions.COOKIE)
         if cookie is None:
             raise RuntimeError(f"signed in, but the client holds no {sessions.COOKIE} cookie")
-        parts = await time_parts(config, auth_provider(checked_app), checked_log, cookie)
+        parts = await time_parts(config, checked_app, checked_log, cookie)
         print(f"  load average after: {load_average()}", flush=True)
     return Results(pages, static, static_headers, parts)
 
