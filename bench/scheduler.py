@@ -111,7 +111,7 @@ class ReportingScheduler(Scheduler):
 
 async def serve(args: argparse.Namespace) -> None:
     engine = create_engine(args.database)
-    broker, client = broker_for(args.redis)
+    broker, client = broker_for(args.redis, engine)
     live = LiveSettings(load_declarations("app.live_settings").declared)
     scheduler = ReportingScheduler(
         definitions(args.filler_jobs, args.base_hour),
@@ -281,7 +281,7 @@ class Pickup:
 async def edit_schedules(database_url: str, redis_url: str, edits: int) -> list[tuple]:
     """Moves `probe` to one second ~2 s ahead, `edits` times; (revision, edit start, due)."""
     engine = create_engine(database_url)
-    broker, client = broker_for(redis_url)  # publishing needs no subscription
+    broker, client = broker_for(redis_url, engine)  # publishing needs no subscription
     service = JobsService({}, create_session_factory(engine), broker)
     done = []
     try:
