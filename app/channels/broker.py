@@ -102,6 +102,21 @@ class Hub:
         return {s for subs in self._by_channel.values() for s in subs}
 
 
+class HubSubscriptions:
+    """Subscribing for brokers whose subscribers need nothing but a place in this process's hub
+    (in memory, through the database); the Redis broker also subscribes on its connection."""
+
+    hub: Hub
+
+    async def subscribe(self, channels: Iterable[str], *, limit: int = QUEUE_LIMIT) -> Subscription:
+        subscription = Subscription(frozenset(channels), limit)
+        self.hub.add(subscription)
+        return subscription
+
+    async def unsubscribe(self, subscription: Subscription) -> None:
+        self.hub.remove(subscription)
+
+
 class Broker(Protocol):
     async def start(self) -> None: ...
 

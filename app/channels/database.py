@@ -14,13 +14,12 @@ import datetime as dt
 import logging
 import os
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.channels.broker import QUEUE_LIMIT, Hub, Message, Subscription
+from app.channels.broker import Hub, HubSubscriptions, Message
 from app.clock import SYSTEM_CLOCK, Clock
 from app.models.channels import RelayedFrame
 from app.statement_log import background_work
@@ -37,7 +36,7 @@ GAP_WAIT_S = 2.0
 STOP_FLUSH_S = 2.0  # stop() waits this long for frames still being written
 
 
-class DatabaseBroker:
+class DatabaseBroker(HubSubscriptions):
     def __init__(self, engine: AsyncEngine, clock: Clock = SYSTEM_CLOCK) -> None:
         self.engine = engine
         self.clock = clock
@@ -106,14 +105,6 @@ class DatabaseBroker:
             return
         self._pending.append(row)
         self._wanted.set()
-
-    async def subscribe(self, channels: Iterable[str], *, limit: int = QUEUE_LIMIT) -> Subscription:
-        subscription = Subscription(frozenset(channels), limit)
-        self.hub.add(subscription)
-        return subscription
-
-    async def unsubscribe(self, subscription: Subscription) -> None:
-        self.hub.remove(subscription)
 
     async def _write_regularly(self) -> None:
         while True:

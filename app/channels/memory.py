@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from app.channels.broker import QUEUE_LIMIT, Hub, Message, Subscription
+from app.channels.broker import Hub, HubSubscriptions, Message
 
 
-class MemoryBroker:
+class MemoryBroker(HubSubscriptions):
     def __init__(self) -> None:
         self.hub = Hub()
 
@@ -20,14 +19,6 @@ class MemoryBroker:
 
     async def publish(self, channel: str, data: dict[str, Any]) -> None:
         self.hub.fan_out(Message(channel, data))
-
-    async def subscribe(self, channels: Iterable[str], *, limit: int = QUEUE_LIMIT) -> Subscription:
-        subscription = Subscription(frozenset(channels), limit)
-        self.hub.add(subscription)
-        return subscription
-
-    async def unsubscribe(self, subscription: Subscription) -> None:
-        self.hub.remove(subscription)
 
     def status(self) -> str:
         return "off"
