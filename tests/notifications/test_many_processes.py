@@ -116,10 +116,10 @@ async def nothing_more(socket: ClientConnection) -> None:
     assert await next_frame(socket) == {"type": "pong"}
 
 
-async def cli_notify(env: Mapping[str, str], *args: str) -> int:
-    """`python -m app notify ARGS` in a process of its own; returns the notification's id."""
+async def command(env: Mapping[str, str], *args: str) -> str:
+    """`python -m app ARGS` in a process of its own; its output, once it has exited."""
     process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "app", "notify", *args),
+        *(sys.executable, "-m", "app", *args),
         cwd=ROOT,
         env=app_environment(env),
         stdin=asyncio.subprocess.DEVNULL,
@@ -134,8 +134,14 @@ async def cli_notify(env: Mapping[str, str], *args: str) -> int:
         await process.wait()
         raise
     assert process.returncode == 0, err.decode()
-    sent = re.search(r"Sent notification (\d+)", out.decode())
-    assert sent, out.decode() + err.decode()
+    return out.decode()
+
+
+async def cli_notify(env: Mapping[str, str], *args: str) -> int:
+    """`python -m app notify ARGS` in a process of its own; returns the notification's id."""
+    out = await command(env, "notify", *args)
+    sent = re.search(r"Sent notification (\d+)", out)
+    assert sent, out
     return int(sent.group(1))
 
 

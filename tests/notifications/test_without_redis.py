@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import pytest
@@ -23,6 +23,7 @@ from tests.notifications.test_many_processes import (
     Browser,
     Frame,
     cli_notify,
+    command,
     next_frame,
     nothing_more,
 )
@@ -32,27 +33,6 @@ pytestmark = pytest.mark.timeout(120)
 
 # The promise (docs/reference.md, "Channels"): read twice a second, so well within 2 s.
 WITHIN_S = 2.0
-
-
-async def command(env: Mapping[str, str], *args: str) -> str:
-    """`python -m app ARGS` in a process of its own; its output, once it has exited."""
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "app", *args),
-        cwd=ROOT,
-        env=app_environment(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(CLI_TIMEOUT_S):
-            out, err = await process.communicate()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode == 0, err.decode()
-    return out.decode()
 
 
 @pytest.fixture(scope="module")
