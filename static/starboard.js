@@ -57,6 +57,19 @@ document.addEventListener("change", (event) => {
   }
 });
 
+// The library's action script shows the server's reason for a 400 only, and "Something went
+// wrong!" for any other refusal; a delete refused because the row changed since the page
+// showed it (409) must say so, so its answer reaches that script as the 400 it reads.
+(() => {
+  const libraryFetch = window.fetch.bind(window);
+  window.fetch = async (resource, options) => {
+    const response = await libraryFetch(resource, options);
+    const address = String(resource instanceof Request ? resource.url : resource);
+    if (response.status !== 409 || !/\/_api\/[^/]+\/(row-)?action\?/.test(address)) return response;
+    return new Response(await response.text(), { status: 400, headers: response.headers });
+  };
+})();
+
 // Live notifications: one WebSocket per tab to /ws (docs/reference.md lists the frames).
 // Frames become toasts, the bell's unread badge, and `sb:<type>` events on <body> that htmx
 // fragments listen to, e.g. hx-trigger="sb:model from:body".

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -229,6 +230,24 @@ def seen_row(html: str) -> str:
     match = re.search(r'name="seen_row" value="([^"]+)"', html)
     assert match, "no seen_row field on the page"
     return match.group(1)
+
+
+def delete_seen(html: str) -> str:
+    """What a page's delete carries back (app/admin/seen_rows.py): a detail page's row stamp,
+    or on a list page the stamps of its rows that its "Delete" for the selected rows sends."""
+    stamps = [
+        unescape(value) for value in re.findall(r'name="seen" value="([^"]*)"', unescape(html))
+    ]
+    batch = [stamp for stamp in stamps if stamp.startswith("{")]
+    assert stamps, "no delete on the page"
+    return batch[0] if batch else stamps[0]
+
+
+def seen_of(client: TestClient, key: str, pk: object) -> dict[str, str]:
+    """The form a delete of one row sends, as its detail page shows it now."""
+    page = client.get(f"/admin/{key}/detail", params={"pk": str(pk)})
+    assert page.status_code == 200, page.text[-400:]
+    return {"seen": delete_seen(page.text)}
 
 
 @pytest.fixture

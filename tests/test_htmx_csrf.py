@@ -10,7 +10,7 @@ from playwright.sync_api import Page
 
 from app.main import create_app
 from tests.admin.test_product_browser import sign_in
-from tests.conftest import add_user, make_config, migrated_url
+from tests.conftest import add_user, delete_seen, make_config, migrated_url
 from tests.services import ServeInThread
 
 pytestmark = pytest.mark.browser
@@ -48,13 +48,16 @@ def test_an_htmx_post_is_accepted_and_a_bare_one_refused(
     assert bare == 403
     assert tags(path) == ["keep", "drop"]
 
+    page.goto(f"{base_url}/admin/tag/detail?pk=2")
+    seen = delete_seen(page.content())  # as the page showed the row
     status = page.evaluate(
-        """() => new Promise((resolve) => {
+        """(seen) => new Promise((resolve) => {
                document.body.addEventListener('htmx:afterRequest',
                    (e) => resolve(e.detail.xhr.status), {once: true});
                htmx.ajax('POST', '/admin/_api/tag/row-action?pk=2&name=delete',
-                         {target: 'body', swap: 'none'});
-           })"""
+                         {target: 'body', swap: 'none', values: {seen: seen}});
+           })""",
+        seen,
     )
     assert status == 200
     assert tags(path) == ["keep"]

@@ -6,6 +6,7 @@ view of that model; override only what differs (like Django's `ModelAdmin`).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Collection, Sequence
 from typing import Any, ClassVar
@@ -65,11 +66,15 @@ from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.model_search import ModelSearch, Related
 from app.admin.paging import MAX_PAGE, query_number
+from app.admin.seen_rows import DELETE_FIELD as SEEN_STAMP
 from app.admin.seen_rows import FIELD as SEEN_ROW
 from app.admin.seen_rows import (
     EditConflict,
     SeenRows,
+    changed_columns,
     changes_between,
+    read_delete_stamps,
+    row_stamp,
     seen_values,
 )
 from app.admin.unparsed_input import (
@@ -418,13 +423,19 @@ class AutoModelView(ModelView):
         if is_batch_action(self, name) and not await self.is_action_allowed(request, name):
             raise HTTPException(HTTP_403_FORBIDDEN)
         if not selection.is_select_all:
-            self.refuse_wrong_keys(await selection.pks(), "pks")
+            pks = await selection.pks()
+            self.refuse_wrong_keys(pks, "pks")
+            if name == "delete":
+                # Rows picked from a page: each as it was shown. "All matching" showed no rows.
+                await self.expect_as_shown(request, [str(pk) for pk in pks], one=False)
         return await super().handle_action(request, selection, name)
 
     async def handle_row_action(self, request: Request, pk: Any, name: str) -> Any:
         if is_row_action(self, name) and not await self.is_row_action_allowed(request, name):
             raise HTTPException(HTTP_403_FORBIDDEN)
         self.refuse_wrong_keys([pk], "pk")
+        if name == "delete":
+            await self.expect_as_shown(request, [str(pk)], one=True)
         return await super().handle_row_action(request, pk, name)
 
     async def handle_exception(self, request: Request, exc: Exception) -> None:
@@ -475,6 +486,83 @@ class AutoModelView(ModelView):
                     }
                 )
             return await super().edit(request, pk, data)
+
+    # --- deletes: a row changed since its page was shown is not deleted (seen_rows.py) ---
+
+    async def get_row_actions_for_obj(self, request: Request, obj: Any) -> list[dict[str, Any]]:
+        actions = await super().get_row_actions_for_obj(request, obj)
+        if not any(action.get("name") == "delete" for action in actions):
+            return actions
+        stamp = row_stamp(obj)
+        # The list's "Delete" for the selected rows carries the stamps of every row it shows.
+        shown: dict[str, str] = request.state.__dict__.setdefault("shown_rows", {})
+        shown[str(await self.get_serialized_pk_value(request, obj))] = stamp
+        return [
+            {**action, "form": _with_stamp(action.get("form"), stamp)}
+            if action.get("name") == "delete"
+            else action
+            for action in actions
+        ]
+
+    async def get_all_actions(self, request: Request) -> list[dict[str, Any]]:
+        actions = await super().get_all_actions(request)
+        shown = getattr(request.state, "shown_rows", None)
+        if not shown:
+            return actions
+        stamps = json.dumps(shown, separators=(",", ":"))
+        return [
+            {**action, "form": _with_stamp(action.get("form"), stamps)}
+            if action.get("name") == "delete"
+            else action
+            for action in actions
+        ]
+
+    async def expect_as_shown(self, request: Request, pks: list[str], one: bool) -> None:
+        """Read the stamps a delete carries; `delete()` compares them with the rows it locks."""
+        text = _form_text(await request.form(), SEEN_STAMP)
+        request.state.delete_seen = read_delete_stamps(text, pks, one)
+
+    async def delete(self, request: Request, pks: list[Any]) -> int | None:
+        seen: dict[str, str] | None = getattr(request.state, "delete_seen", None)
+        if seen is None:
+            return await super().delete(request, pks)  # "all matching" rows: none was shown
+        session: AsyncSession = request.state.session
+        async with session.begin_nested():
+            request.state.locking_row = True
+            try:
+                rows = await self.find_by_pks(request, pks)
+            finally:
+                request.state.locking_row = False
+            changed = []
+            for row in rows:
+                pk = str(await self.get_serialized_pk_value(request, row))
+                columns = changed_columns(row, seen[pk])
+                if columns is None:
+                    raise BadQuery(
+                        f"{SEEN_STAMP}: not made for a {self.key} (reload the page and delete"
+                        " again)",
+                        field=SEEN_STAMP,
+                    )
+                if columns:
+                    changed.append((pk, columns))
+            if changed:
+                raise Conflict(await self._changed_since_shown(request, session, changed))
+            return await super().delete(request, pks)
+
+    async def _changed_since_shown(
+        self, request: Request, session: AsyncSession, changed: list[tuple[str, list[str]]]
+    ) -> str:
+        labels = {f.name: str(f.label or f.name) for f in self.get_fields_list(request)}
+        rows = []
+        for pk, columns in changed[:5]:
+            by = await self._last_changed_by(session, pk)
+            fields = ", ".join(labels.get(c, c) for c in columns)
+            rows.append(f"{self.key} {pk} ({fields}{f', by {by}' if by else ''})")
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        return (
+            f"Changed since this page was shown: {'; '.join(rows)}{more}. Nothing was deleted;"
+            " reload the page to see the change, then delete again if you still mean to."
+        )
 
     def get_detail_query(self, request: Request) -> Select[Any]:
         stmt: Select[Any] = super().get_detail_query(request)
@@ -828,6 +916,16 @@ def seen_rows_of(request: Request) -> SeenRows:
     """The admin's signer of what edit forms saw (set by app/admin/site.py)."""
     signer: SeenRows = request.app.state.seen_rows
     return signer
+
+
+def _with_stamp(form: Any, stamp: str) -> str:
+    """A delete action's form with the stamp of what the page showed (app/admin/seen_rows.py):
+    the library's action script posts the form the modal shows."""
+    field = f'<input type="hidden" name="{SEEN_STAMP}" value="{escape(stamp)}">'
+    text = str(form or "")
+    if "</form>" in text:
+        return text.replace("</form>", field + "</form>", 1)
+    return f"<form>{text}{field}</form>"
 
 
 def _form_text(form: Any, name: str) -> str | None:

@@ -154,3 +154,76 @@ class SeenRows:
             raise BadQuery(f"{FIELD}: made for another record than {model} {pk}", field=FIELD)
         values: Seen = document["values"]
         return values
+
+
+# --- deletes: a row changed since a page showed it is not deleted (docs/reference.md, "Deletes")
+
+# The form field a delete carries: one row's stamp (a row's delete button), or a JSON object of
+# stamps by key (the list's "Delete" for the selected rows).
+DELETE_FIELD = "seen"
+# Characters per column: 24 bits of the value's SHA-256, enough to tell a change on one row.
+STAMP_WIDTH = 4
+# A column the page did not load (deferred): never compared.
+UNLOADED = "?" * STAMP_WIDTH
+
+
+def row_stamp(obj: Any) -> str:
+    """The row's columns as loaded, each as a short digest, in the mapper's column order.
+
+    Not signed: a forged stamp only lets someone delete a changed row, which reloading allows.
+    """
+    state = inspect(obj)
+    parts = []
+    for attr in state.mapper.column_attrs:
+        if attr.key not in state.dict:
+            parts.append(UNLOADED)
+            continue
+        text = _text(state.dict[attr.key])
+        body = b"\x00" if text is None else b"=" + text.encode("utf-8", "surrogatepass")
+        parts.append(base64.urlsafe_b64encode(hashlib.sha256(body).digest())[:STAMP_WIDTH].decode())
+    return "".join(parts)
+
+
+def changed_columns(obj: Any, seen: str) -> list[str] | None:
+    """The keys of the row's columns that differ from the stamp a page showed; None when the
+    stamp was not made for a row of this kind."""
+    now = row_stamp(obj)
+    if len(seen) != len(now):
+        return None
+    keys = [attr.key for attr in inspect(obj).mapper.column_attrs]
+    changed = []
+    for index, key in enumerate(keys):
+        was, is_ = (s[index * STAMP_WIDTH : (index + 1) * STAMP_WIDTH] for s in (seen, now))
+        if UNLOADED not in (was, is_) and was != is_:
+            changed.append(key)
+    return changed
+
+
+def read_delete_stamps(text: str | None, pks: list[str], one: bool) -> dict[str, str]:
+    """The stamps a delete carries by key; BadQuery naming the field when one is missing."""
+    if not text:
+        raise BadQuery(
+            f"{DELETE_FIELD}: missing; the delete button of a list or detail page carries it"
+            " (reload the page and delete again)",
+            field=DELETE_FIELD,
+        )
+    if one:
+        return {pks[0]: text}
+    try:
+        stamps = json.loads(text)
+    except ValueError:
+        stamps = None
+    if not isinstance(stamps, dict) or not all(isinstance(v, str) for v in stamps.values()):
+        raise BadQuery(
+            f"{DELETE_FIELD}: not the list page's stamps of its rows (reload the list and"
+            " delete again)",
+            field=DELETE_FIELD,
+        )
+    missing = [pk for pk in pks if pk not in stamps]
+    if missing:
+        raise BadQuery(
+            f"{DELETE_FIELD}: the list page did not show {', '.join(missing[:5])};"
+            " select rows on the page shown (reload the list and delete again)",
+            field=DELETE_FIELD,
+        )
+    return {pk: stamps[pk] for pk in pks}

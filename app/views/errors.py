@@ -3,7 +3,7 @@
 A page request gets a page in the site's look with the message and the kind's status; an htmx
 fragment request (`HX-Request`), an API caller (`Accept: application/json`) or any request to the
 admin's JSON endpoints (`/admin/_api/…`) gets `{"detail": message, "field": field or null}` with
-the same status.
+the same status; the admin's endpoints repeat the message as `msg`, where its scripts read it.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ async def error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarboardError), "registered for StarboardError only"
     if wants_json(request):
         body = {"detail": exc.message, "field": exc.field}
+        if JSON_ENDPOINTS in request.url.path:
+            body["msg"] = (
+                exc.message
+            )  # what the library's action script shows (static/starboard.js)
         return JSONResponse(body, status_code=exc.http_status)
     return templates.TemplateResponse(
         request, "errors/page.html", {"error": exc}, status_code=exc.http_status

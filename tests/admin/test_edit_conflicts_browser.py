@@ -52,7 +52,7 @@ def test_two_people_editing_one_order_see_each_other_and_the_second_save_is_refu
 
     alice.fill("#total", "111.00")
     alice.get_by_role("button", name="Save", exact=True).click()
-    expect(alice.get_by_text("was changed successfully")).to_be_visible()
+    expect(alice.get_by_text("was changed successfully")).to_be_visible(timeout=10_000)
     expect(bob.locator("#sb-editing")).to_be_hidden()  # alice left the form
     assert order_total(path) == "111"
 
@@ -65,5 +65,25 @@ def test_two_people_editing_one_order_see_each_other_and_the_second_save_is_refu
     assert order_total(path) == "111"
 
     bob.get_by_role("button", name="Save", exact=True).click()  # re-apply, having looked
-    expect(bob.get_by_text("was changed successfully")).to_be_visible()
+    expect(bob.get_by_text("was changed successfully")).to_be_visible(timeout=10_000)
     assert order_total(path) == "222"
+
+
+def test_a_row_changed_since_the_list_was_shown_is_not_deleted_and_the_alert_says_why(
+    served: tuple[str, Path], open_page: Callable[..., Page]
+) -> None:
+    base_url, path = served
+    page = open_page()
+    sign_in(page, base_url, "alice")
+    page.goto(f"{base_url}/admin/tag/list")
+    with sqlite3.connect(path) as db:  # someone else renames it while the list is open
+        db.execute("UPDATE tag SET name = 'renamed elsewhere' WHERE id = 1")
+
+    page.locator('tr[data-sa-pk="1"] [data-sa-name=delete]').click()
+    page.locator("#modal-action").get_by_role("button", name="Yes, delete").click()
+
+    expect(page.get_by_role("alert").filter(has_text="Nothing was deleted")).to_contain_text(
+        "Changed since this page was shown: tag 1 (Name). Nothing was deleted"
+    )
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT name FROM tag WHERE id = 1").fetchone() == ("renamed elsewhere",)

@@ -21,7 +21,7 @@ from tests.audit.conftest import (
     product_form,
     scalars,
 )
-from tests.conftest import add_user, csrf_token
+from tests.conftest import add_user, csrf_token, delete_seen, seen_of
 
 
 class InjectedFault(Exception):
@@ -30,6 +30,8 @@ class InjectedFault(Exception):
 
 def row_action(client: TestClient, model: str, pk: str, name: str, **form: str) -> Any:
     token = csrf_token(client.get(f"/admin/{model}/list").text)
+    if name == "delete":
+        form = {**seen_of(client, model, pk), **form}  # as its page showed the row
     return client.post(
         f"/admin/_api/{model}/row-action",
         params={"pk": pk, "name": name},
@@ -120,11 +122,12 @@ def test_a_batch_delete_records_each_record(
 ) -> None:
     first = create_lamp(client, database_url, [])
     second = create_lamp(client, database_url, [tag_ids["green"]], sku="LAMP-2", name="Floor lamp")
-    token = csrf_token(client.get("/admin/product/list").text)
+    page = client.get("/admin/product/list").text
     response = client.post(
         "/admin/_api/product/action",
         params=[("name", "delete"), ("pks", first), ("pks", second)],
-        headers={"X-CSRFToken": token},
+        data={"seen": delete_seen(page)},
+        headers={"X-CSRFToken": csrf_token(page)},
     )
     assert response.status_code == 200, response.text
     deletes = [e for e in entries(database_url) if e["action"] == "delete"]

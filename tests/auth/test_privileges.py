@@ -19,7 +19,7 @@ from app.auth.passwords import verify_password
 from app.db import create_engine
 from app.models import Group, User, user_group
 from tests.auth.test_sessions import run_sql
-from tests.conftest import SignedIn, add_user, csrf_token, seen_row
+from tests.conftest import SignedIn, add_user, csrf_token, seen_of, seen_row
 
 GOOD = "a-long-enough-password"
 # What the account manager "hr" holds: accounts and groups, and one shop permission.
@@ -210,6 +210,7 @@ def test_only_a_superuser_changes_a_superusers_account(hr: TestClient, sqlite_ur
     deleted = hr.post(
         "/admin/_api/user/row-action",
         params={"pk": admin.id, "name": "delete"},
+        data=seen_of(hr, "user", admin.id),
         headers={"X-CSRFToken": token},
     )
     assert deleted.status_code == 400
