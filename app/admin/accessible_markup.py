@@ -1,5 +1,5 @@
 """starlette-admin's page frame made accessible: a main landmark, headings in order, names that
-match what is shown (axe-core's WCAG 2 A/AA checks, tests/test_accessibility.py).
+match what is shown (axe-core's WCAG 2 A/AA checks, tests/test_page_walk.py).
 
 The frame is the library's layout.html, outside any block our templates can override; as with
 the content policy (app/admin/script_nonces.py), the admin's template loader edits its source as
