@@ -82,6 +82,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
     app.state.session_factory = services.session_factory
     app.state.redis = services.redis
     app.state.broker = services.broker
+    app.state.cache = services.cache
     app.state.live_settings = services.live_settings
     app.state.settings_store = services.settings_store
     install(services.live_settings)
@@ -89,7 +90,14 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
     app.state.scheduler = services.scheduler
     throttle = create_throttle(services.redis, clock=services.clock)
     app.state.throttle = throttle
-    admin = build_admin(config, services.session_factory, throttle, services.broker, services.clock)
+    admin = build_admin(
+        config,
+        services.session_factory,
+        throttle,
+        services.broker,
+        services.cache,
+        services.clock,
+    )
     admin.mount_to(app)
     remember_route_urls(app.router)
     return app

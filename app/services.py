@@ -18,6 +18,7 @@ import redis.asyncio as redis
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.cache import CACHE_INFO, Cache
 from app.channels import Broker
 from app.channels.choose import broker_for
 from app.clock import Clock, SystemClock
@@ -43,6 +44,7 @@ class Services:
     session_factory: async_sessionmaker[AsyncSession]
     broker: Broker
     redis: redis.Redis | None  # shared by the broker and the throttle; None without REDIS_URL
+    cache: Cache  # values kept a while, dropped everywhere when their rows change
     live_settings: LiveSettings
     settings_store: SettingsStore
     jobs: JobsService
@@ -70,6 +72,9 @@ def build_services(
     engine = create_engine(config.database_url)
     session_factory = create_session_factory(engine)
     broker, client = broker_for(config.redis_url, engine, clock, relay=config.relay)
+    cache = Cache(broker, clock)
+    # Each commit of these sessions drops the cached values it changes (app/cache.py).
+    session_factory.configure(info={CACHE_INFO: cache})
     live_settings = LiveSettings(declarations.declared)
     store = SettingsStore(
         declarations.declared,
@@ -87,6 +92,7 @@ def build_services(
         session_factory=session_factory,
         broker=broker,
         redis=client,
+        cache=cache,
         live_settings=live_settings,
         settings_store=store,
         jobs=JobsService(definitions, session_factory, broker, config.timezone, clock),
@@ -124,9 +130,12 @@ async def open_services(services: Services, *, listen: bool) -> AsyncIterator[Se
         if listen:
             stack.push_async_callback(services.broker.stop)
             await services.broker.start()
+            stack.push_async_callback(services.cache.stop)
+            await services.cache.start()
             stack.push_async_callback(services.settings_store.stop)
             await services.settings_store.start()
         else:
+            stack.push_async_callback(services.cache.stop)  # sends a command's drops
             await _read_settings_once(services.settings_store)
         if services.scheduler is not None:
             stack.push_async_callback(services.scheduler.stop)  # running jobs get their grace

@@ -127,6 +127,7 @@ def mount_stock_admin(app: Starlette) -> None:
             session_factory,
             create_throttle(app.state.redis),
             app.state.broker,
+            cache=app.state.cache,
             known_browsers=KnownBrowsers(
                 str(app.state.config.secret_key), https_only=not app.state.config.debug
             ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -21,9 +22,10 @@ from app.auth import sessions, sign_ins
 from app.auth.accounts import find_user
 from app.auth.current import Actor, CurrentUser, client_address, current_user
 from app.auth.known_browsers import KnownBrowsers
-from app.auth.lookup import load_current_user
+from app.auth.lookup import Database, current_user_of
 from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.auth.throttle import SignInThrottle, retry_message
+from app.cache import Cache
 from app.channels import Broker
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import now_utc
@@ -39,6 +41,7 @@ class AccountAuthProvider(AuthProvider):
         throttle: SignInThrottle,
         broker: Broker,
         *,
+        cache: Cache,
         known_browsers: KnownBrowsers,
         base_url: str = "/admin",
         clock: Clock = SYSTEM_CLOCK,
@@ -49,6 +52,7 @@ class AccountAuthProvider(AuthProvider):
         self.engine: AsyncEngine = session_factory.kw["bind"]
         self.throttle = throttle
         self.broker = broker  # a sign-out tells that user's sockets
+        self.cache = cache  # who each sign-in is, until a change to accounts drops it
         self.known_browsers = known_browsers  # whose tries the throttle counts apart
         self.clock = clock  # session lifetimes are measured on it
         self.static_prefix = f"{base_url}/static/"
@@ -144,7 +148,8 @@ class AccountAuthProvider(AuthProvider):
         # On the request's own session (the library opens it before auth): a connection checkout
         # and its reset cost more than the query itself.
         page_session: AsyncSession | None = getattr(request.state, "session", None)
-        if page_session is not None:
-            return await load_current_user(page_session, user_id, epoch, token)
-        async with self.engine.connect() as connection:
-            return await load_current_user(connection, user_id, epoch, token)
+
+        def database() -> AbstractAsyncContextManager[Database]:
+            return nullcontext(page_session) if page_session is not None else self.engine.connect()
+
+        return await current_user_of(self.cache, database, user_id, epoch, token)

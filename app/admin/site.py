@@ -47,6 +47,7 @@ from app.admin.user_theme import UserTheme
 from app.auth.known_browsers import KnownBrowsers
 from app.auth.permissions import grantable
 from app.auth.throttle import SignInThrottle
+from app.cache import Cache
 from app.channels import Broker
 from app.clock import SYSTEM_CLOCK, Clock
 from app.config import PROJECT_DIR, Config
@@ -152,6 +153,7 @@ def build_admin(
     session_factory: async_sessionmaker[AsyncSession],
     throttle: SignInThrottle,
     broker: Broker,
+    cache: Cache,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Admin:
     dashboard = Dashboard(session_factory, clock)
@@ -166,6 +168,7 @@ def build_admin(
             session_factory,
             throttle,
             broker,
+            cache=cache,
             known_browsers=KnownBrowsers(str(config.secret_key), https_only=not config.debug),
             clock=clock,
             time_zone=config.timezone,

@@ -3,12 +3,21 @@ permissions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.current import CurrentUser
 from app.auth.sign_ins import token_hash
+from app.cache import Cache, reads_from
 from app.models import Group, SignInSession, User, user_group
+
+# Who a sign-in is, kept per process (app/cache.py): a change to an account, a group, a
+# membership or a sign-in drops them all, in every process.
+NAMESPACE = "auth"
+reads_from(NAMESPACE, User, Group, SignInSession, user_group)
 
 _users = User.__table__.c
 _groups = Group.__table__.c
@@ -46,12 +55,39 @@ CURRENT_USER = (
 )
 
 
+Database = AsyncSession | AsyncConnection
+
+
+async def current_user_of(
+    cache: Cache,
+    database: Callable[[], AbstractAsyncContextManager[Database]],
+    user_id: int,
+    epoch: object,
+    token: object,
+) -> CurrentUser | None:
+    """`load_current_user`, kept in the cache until a change drops it; `database` is opened
+    only when it is not kept."""
+    hashed = token_hash(token) if isinstance(token, str) else ""
+    key = (user_id, str(epoch), hashed)
+    kept: CurrentUser | None = cache.get(NAMESPACE, key)
+    if kept is not None:
+        return kept
+    generation = cache.generation(NAMESPACE)
+    async with database() as db:
+        user = await _load(db, user_id, epoch, hashed)
+    cache.keep(NAMESPACE, key, user, generation)
+    return user
+
+
 async def load_current_user(
-    db: AsyncSession | AsyncConnection, user_id: int, epoch: object, token: object
+    db: Database, user_id: int, epoch: object, token: object
 ) -> CurrentUser | None:
     """None when the user is gone or inactive, this sign-in has ended (`token`, from the
     cookie), or their sessions were ended since this one began (`epoch`)."""
-    hashed = token_hash(token) if isinstance(token, str) else ""
+    return await _load(db, user_id, epoch, token_hash(token) if isinstance(token, str) else "")
+
+
+async def _load(db: Database, user_id: int, epoch: object, hashed: str) -> CurrentUser | None:
     parameters = {"user_id": user_id, "epoch": epoch, "token_hash": hashed}
     rows = (await db.execute(CURRENT_USER, parameters)).all()
     if not rows:

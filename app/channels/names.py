@@ -8,6 +8,7 @@ SCHEDULER_CHANNEL = "scheduler"  # control for schedulers: job edited, run queue
 SETTINGS_CHANNEL = "settings"  # `settings` frames: a saved change, for every process to reload
 PRESENCE_CHANNEL = "presence"  # `presence` frames: who has which record's edit form open
 EVERYONE_CHANNEL = "all"  # notifications for everyone
+CACHE_CHANNEL = "cache"  # `cache` frames: namespaces whose kept values every process drops
 # The Redis broker stays subscribed to it, so it always has a connection to read; nobody publishes.
 IDLE_CHANNEL = "_"
 

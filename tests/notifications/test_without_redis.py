@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
@@ -142,3 +143,24 @@ async def test_job_frames_from_a_command_and_a_standalone_scheduler_reach_an_ope
         assert (later["type"], later["run_id"]) == ("job", run_id), later
         statuses.append(later["status"])
     assert statuses[0] == "running" and statuses[-1] == "succeeded", statuses
+
+
+async def test_a_grant_revoked_by_a_command_stops_working_on_the_server_within_one_second(
+    env: dict[str, str], server: UvicornServer
+) -> None:
+    # Who alice is and what she may do is kept by the server (app/cache.py): the command's
+    # change must reach it, not wait for the kept value to age out.
+    await command(env, "groups", "grant", "support", "tag:view")
+    async with AsyncExitStack() as stack:
+        alice = Browser(server, stack)
+        stack.push_async_callback(alice.http.aclose)
+        await alice.sign_in("alice")
+        for _ in range(3):  # kept after the first
+            assert (await alice.http.get("/admin/tag/list")).status_code == 200
+
+        await command(env, "groups", "revoke", "support", "tag:view")
+        revoked = time.monotonic()
+        while (await alice.http.get("/admin/tag/list")).status_code == 200:
+            assert time.monotonic() - revoked < 1.0, "still allowed a second after the revoke"
+            await asyncio.sleep(0.05)
+        assert (await alice.http.get("/admin/tag/list")).status_code == 403
