@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlencode
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -48,7 +49,16 @@ def stored_moment(value: Any) -> dt.datetime | None:
         return None
 
 
+# A live setting set back to its default is logged as "(default) <its value>" (app/constance).
+DEFAULT_MARK = "(default) "
+
+
 def shown_moment(value: Any) -> Any:
+    """An old or new value as the entry's page shows it: a moment on the reader's clock."""
+    if isinstance(value, str) and value.startswith(DEFAULT_MARK):
+        rest = value[len(DEFAULT_MARK) :]
+        shown = shown_moment(rest)
+        return value if shown is rest else Markup("{}{}").format(DEFAULT_MARK, shown)
     moment = stored_moment(value)
     if moment is None:
         return value

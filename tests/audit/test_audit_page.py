@@ -180,6 +180,7 @@ def test_an_entrys_date_times_are_shown_in_the_readers_zone_with_the_zone_named(
     changes = {
         "shipped_at": {"old": None, "new": "2026-03-05T12:00:00"},  # a naive column: UTC
         "SALE_ENDS_AT": {"old": "2026-12-24T17:00:00+00:00", "new": "2026-07-01T06:30:15-04:00"},
+        "SALE_ENDED_AT": {"old": "(default) 2026-12-01T23:59:00+00:00", "new": "(default) soon"},
         "available_from": {"old": "2026-03-05", "new": "2026-03-06"},  # a date: no zone
         "note": {"old": "2026-03-05T12:00", "new": "2026-02-30T12:00:00"},  # text, as typed
     }
@@ -194,6 +195,9 @@ def test_an_entrys_date_times_are_shown_in_the_readers_zone_with_the_zone_named(
     old, new = diff_cells(html, "SALE_ENDS_AT")
     assert old.endswith(f'title="Europe/Paris">Dec 24, 2026, 6:00{NNBSP}PM CET</time>')
     assert new.endswith(f'title="Europe/Paris">Jul 1, 2026, 12:30{NNBSP}PM CEST</time>')
+    old, new = diff_cells(html, "SALE_ENDED_AT")  # a setting reset to its default
+    assert old.startswith('(default) <time datetime="2026-12-01T23:59:00Z" title="Europe/Paris">')
+    assert old.endswith(f">Dec 2, 2026, 12:59{NNBSP}AM CET</time>") and new == "(default) soon"
     assert diff_cells(html, "available_from") == ("2026-03-05", "2026-03-06")
     assert diff_cells(html, "note") == ("2026-03-05T12:00", "2026-02-30T12:00:00")
 
