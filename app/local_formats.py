@@ -79,12 +79,13 @@ class Reader:
         aware = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
         return aware.astimezone(zone_of(self.zone))
 
-    def time_text(self, moment: dt.datetime) -> str:
+    def time_text(self, moment: dt.datetime, seconds: bool = False) -> str:
         """ "1 Dec 2026, 14:05 CET" (en_GB), "1 déc. 2026, 14:05 CET" (fr): the locale's date
-        and time, and the zone's abbreviation, which the tz database has for every zone."""
+        and time (to the second if asked), and the zone's abbreviation, which the tz database
+        has for every zone."""
         local = self.local(moment)
         date = format_date(local, "medium", locale=self.locale)
-        time = format_time(local, "short", locale=self.locale)
+        time = format_time(local, "medium" if seconds else "short", locale=self.locale)
         joined = str(self.locale.datetime_formats["medium"]).format(time, date)
         return f"{joined} {local.tzname() or self.zone}"
 
@@ -132,7 +133,9 @@ def reader_of(
     return Reader(zone, locale, currency or DEFAULT_CURRENCY, now)
 
 
-def local_time(moment: dt.datetime | dt.date | None, empty: str = "—") -> Markup:
+def local_time(
+    moment: dt.datetime | dt.date | None, empty: str = "—", seconds: bool = False
+) -> Markup:
     """A timestamp in the reader's zone, the zone's IANA name in its title."""
     if moment is None:
         return Markup('<span class="text-secondary">{}</span>').format(empty)
@@ -145,7 +148,7 @@ def local_time(moment: dt.datetime | dt.date | None, empty: str = "—") -> Mark
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
         utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
         current.zone,
-        current.time_text(moment),
+        current.time_text(moment, seconds),
     )
 
 

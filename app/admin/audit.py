@@ -6,10 +6,13 @@ a plain link, e.g. `/admin/audit/list?filter=model__eq=product AND object_pk__eq
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlencode
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -18,25 +21,72 @@ from starlette_admin.base import BaseAdmin
 from starlette_admin.fields import BaseField
 from starlette_admin.helpers import view_list_url
 from starlette_admin.plugins import BasePlugin
+from starlette_admin.types import RequestAction
 
 from app.admin.library import url_key
 from app.admin.model_view import AutoModelView
 from app.audit.admin_events import AdminAuditTrail
 from app.auth.current import current_user
 from app.auth.permissions import model_permission
+from app.local_formats import local_time
 from app.models import AuditEntry
 
 AUDIT_KEY = "audit"
 
 
+# How the log writes a date-time (app/audit/diff.py, a live setting's ISO value): to the second,
+# its offset if it had one. A date alone, a time alone or text typed to the minute is not one.
+STORED_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)?")
+
+
+def stored_moment(value: Any) -> dt.datetime | None:
+    """The moment an old or new value records, if it is one (a naive one was stored in UTC)."""
+    if not (isinstance(value, str) and STORED_MOMENT.fullmatch(value)):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:  # the shape of one, not a real date: 2026-02-30T…
+        return None
+
+
+# A live setting set back to its default is logged as "(default) <its value>" (app/constance).
+DEFAULT_MARK = "(default) "
+
+
+def shown_moment(value: Any) -> Any:
+    """An old or new value as the entry's page shows it: a moment on the reader's clock."""
+    if isinstance(value, str) and value.startswith(DEFAULT_MARK):
+        rest = value[len(DEFAULT_MARK) :]
+        shown = shown_moment(rest)
+        return value if shown is rest else Markup("{}{}").format(DEFAULT_MARK, shown)
+    moment = stored_moment(value)
+    if moment is None:
+        return value
+    try:
+        return local_time(moment)
+    except OverflowError:  # year 1 or 9999 seen from another zone: as stored
+        return value
+
+
 @dataclass
 class ChangesField(BaseField):
-    """An entry's `{"field": {"old": …, "new": …}}`, shown as a table of old → new."""
+    """An entry's `{"field": {"old": …, "new": …}}`, shown as a table of old → new; date-times
+    in the reader's zone with the zone named, as lists show them (exports keep what is stored)."""
 
     detail_template: str = "audit/changes.html"
     read_only: bool | None = True
     searchable: bool | None = False
     orderable: bool | None = False
+
+    async def serialize_value(self, request: Request, value: Any) -> Any:
+        if request.state.action != RequestAction.DETAIL or not isinstance(value, dict):
+            return await super().serialize_value(request, value)
+        return {
+            name: {side: shown_moment(change.get(side)) for side in ("old", "new")}
+            if isinstance(change, dict)
+            else change
+            for name, change in value.items()
+        }
 
 
 class AuditView(AutoModelView):

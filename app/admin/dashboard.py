@@ -19,6 +19,7 @@ from app.auth.current import CurrentUser, current_user
 from app.clock import SYSTEM_CLOCK, Clock
 from app.dashboard import Card, cards_for, known_card
 from app.errors import Forbidden, NotFound
+from app.local_formats import reader
 
 
 class Dashboard(CustomView):
@@ -51,7 +52,8 @@ class Dashboard(CustomView):
             return [(card, await card.read(session, self.clock, user)) for card in cards]
 
     def context(self, user: CurrentUser) -> dict[str, Any]:
-        return {"user": user, "model_keys": self.model_keys}
+        # The zone the cards' days and hours are in (the reader's, app/dashboard/periods.py).
+        return {"user": user, "model_keys": self.model_keys, "zone": reader().zone}
 
     @route("")
     async def index(self, request: Request) -> Response:

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 from app.db import as_utc
 from app.models.jobs import FINISHED, JobRun, RunStatus
-from app.scheduler.claims import now
-from app.scheduler.schedules import zone
 
 STATUS_COLOURS: dict[str, str] = {
     RunStatus.QUEUED: "secondary",
@@ -19,21 +17,6 @@ STATUS_COLOURS: dict[str, str] = {
     RunStatus.ABANDONED: "yellow",
     RunStatus.SKIPPED: "muted",
 }
-
-
-def relative(moment: dt.datetime, reference: dt.datetime | None = None) -> str:
-    """ "in 3 h", "12 min ago": rounded, for a glance."""
-    seconds = (moment - (reference or now())).total_seconds()
-    span = abs(seconds)
-    if span < 60:
-        text = f"{span:.0f} s"
-    elif span < 3600:
-        text = f"{span / 60:.0f} min"
-    elif span < 48 * 3600:
-        text = f"{span / 3600:.0f} h"
-    else:
-        text = f"{span / 86400:.0f} days"
-    return f"in {text}" if seconds >= 0 else f"{text} ago"
 
 
 def duration(seconds: float | None) -> str:
@@ -50,36 +33,13 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes} min"
 
 
-def shown_zone(name: str) -> dt.tzinfo:
-    """The job's zone; UTC for a stored name that is unknown (the job shows as broken)."""
-    try:
-        return zone(name)
-    except ValueError:
-        return dt.UTC
-
-
 @dataclass(frozen=True)
 class Moment:
-    """A point in time as the pages show it: UTC, the job's zone, and relative to now."""
+    """A point in time on the jobs pages, shown in the reader's zone (`local_time`); `timezone`
+    is the job's, the zone its cron runs in."""
 
     at: dt.datetime  # aware, UTC
     timezone: str
-
-    @property
-    def iso(self) -> str:
-        return self.at.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-    @property
-    def utc(self) -> str:
-        return self.at.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-    @property
-    def local(self) -> str:
-        return self.at.astimezone(shown_zone(self.timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-    @property
-    def relative(self) -> str:
-        return relative(self.at)
 
 
 def moment(value: dt.datetime | None, timezone: str) -> Moment | None:

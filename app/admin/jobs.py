@@ -25,6 +25,7 @@ from app.admin.library import admin_page
 from app.admin.paging import page_count, page_number
 from app.auth.current import actor_of, current_user
 from app.errors import Forbidden, NotFound
+from app.local_formats import reader
 from app.models.jobs import JobRun
 from app.row_keys import fits
 from app.scheduler.claims import now
@@ -306,7 +307,13 @@ class JobsPage(CustomView):
         except (InvalidSchedule, ValueError) as exc:
             return {"error": str(exc), "fires": []}
         fires = parsed.next_fires(now(), PREVIEW_FIRES)
-        return {"sentence": parsed.describe, "fires": [moment(f, timezone) for f in fires]}
+        return {
+            "sentence": parsed.describe,
+            "fires": [moment(f, timezone) for f in fires],
+            "timezone": timezone,  # the cron's; the fires are shown in the reader's
+            "reader_zone": reader().zone,
+            "seconds": any(f.second for f in fires),  # "every 30s" fires within a minute
+        }
 
     # -- runs ----------------------------------------------------------------------------
 

@@ -57,6 +57,7 @@ from app.constance.transfer import (
     read_import,
 )
 from app.errors import Forbidden, NotFound
+from app.local_formats import reader
 from app.models import SettingChange
 from app.row_keys import fits
 
@@ -82,11 +83,30 @@ def require_edit(request: Request) -> None:
         raise Forbidden("changing live settings needs settings:edit")
 
 
+def is_moment(setting: Setting, value: Any) -> bool:
+    return setting.type.name == "datetime" and isinstance(value, dt.datetime)
+
+
 def input_text(setting: Setting, value: Any) -> str:
-    """The value as the page's input holds it (datetime-local has no offset: shown in UTC)."""
-    if setting.type.name == "datetime":
-        return str(value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"))
+    """The value as the page's input holds it: a date-time on the reader's clock, without the
+    offset datetime-local cannot hold (the page names the zone beside it; a save reads it so)."""
+    if is_moment(setting, value):
+        try:
+            return reader().local(value).replace(tzinfo=None).isoformat(timespec="seconds")
+        except OverflowError:  # year 1 or 9999 seen from another zone: as stored, with offset
+            return setting.show(value)
     return setting.show(value)
+
+
+def shown_to_reader(setting: Setting, value: Any) -> str:
+    """What the page says a value is: a date-time as lists show one, in the reader's zone with
+    the zone named (`Dec 24, 2026, 6:00 PM CET`); anything else as typed, secrets masked."""
+    if is_moment(setting, value) and not setting.secret:
+        try:
+            return reader().time_text(value, seconds=bool(value.second or value.microsecond))
+        except OverflowError:
+            return setting.show(value)
+    return setting.shown(value)
 
 
 @dataclass(frozen=True)
@@ -118,11 +138,20 @@ class FieldBlock:
 
     @property
     def shown(self) -> str:
-        return self.setting.shown(self.value)
+        return shown_to_reader(self.setting, self.value)
 
     @property
     def default_shown(self) -> str:
-        return self.setting.shown(self.setting.default)
+        return shown_to_reader(self.setting, self.setting.default)
+
+    @property
+    def zone(self) -> str:
+        """The zone the reader's typing and the shown values are in."""
+        return reader().zone
+
+    @property
+    def accepted(self) -> str:
+        return self.setting.accepted_in(self.zone)
 
     @property
     def widget(self) -> str:
@@ -162,7 +191,7 @@ def history_text(setting: Setting, typed: dict[str, Any] | None) -> str:
     if setting.secret:
         return MASK
     try:
-        return setting.show(setting.load(typed.get("value")))
+        return shown_to_reader(setting, setting.load(typed.get("value")))
     except SettingError:
         return json.dumps(typed.get("value"))  # a value of an older declaration: shown raw
 
@@ -278,7 +307,7 @@ class SettingsPage(CustomView):
         if setting.secret and not text:
             return self.render(request, await self.block(request, setting, saved="Unchanged"))
         try:
-            value = setting.parse(text)
+            value = setting.parse(text, reader().zone)
         except SettingError as exc:
             block = await self.block(request, setting, typed=text, error=exc.reason)
             return self.render(request, block, HTTP_422_UNPROCESSABLE_CONTENT)
@@ -392,7 +421,7 @@ class SettingsPage(CustomView):
                 "review the history and try again."
             )
             return await self.history_response(request, setting, notice, HTTP_409_CONFLICT)
-        shown = DEFAULT_SHOWN if isinstance(value, Reset) else setting.shown(value)
+        shown = DEFAULT_SHOWN if isinstance(value, Reset) else shown_to_reader(setting, value)
         notice = f"Reverted to {shown}." if changed else f"Already {shown}: nothing changed."
         return await self.history_response(request, setting, notice)
 

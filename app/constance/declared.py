@@ -111,7 +111,11 @@ class Setting:
     @property
     def accepted(self) -> str:
         """What an operator may type, with every limit: shown in errors and as the field's hint."""
-        parts = [self.type.accepted]
+        return self.accepted_in("UTC")
+
+    def accepted_in(self, zone: str) -> str:
+        """What an operator may type whose clock is in `zone` (see `parse`)."""
+        parts = [self.type.accepted_in(zone)]
         if self.choices:
             parts = [f"one of {', '.join(self.choices)}"]
         if self.min is not None and self.max is not None:
@@ -124,13 +128,14 @@ class Setting:
             parts.append(f"matching {self.pattern}")
         return ", ".join(parts)
 
-    def parse(self, text: str) -> Any:
-        """Typed text (form, CLI) to a valid value, or SettingError naming key, type and limits."""
+    def parse(self, text: str, zone: str = "UTC") -> Any:
+        """Typed text (form, CLI) to a valid value, or SettingError naming key, type and limits.
+        A date-time typed without an offset is on the clock of `zone` (the page's reader's)."""
         try:
-            value = self.type.parse(text)
+            value = self.type.parse_in(text, zone)
         except BadValue as exc:
-            raise self._refuse(text, exc.why) from None
-        return self.validate(value, text)
+            raise self._refuse(text, exc.why, zone) from None
+        return self.validate(value, text, zone)
 
     def load(self, stored: Any) -> Any:
         """A JSON value (database, import file) to a valid value, or SettingError."""
@@ -140,22 +145,22 @@ class Setting:
             raise self._refuse(stored, exc.why) from None
         return self.validate(value, stored)
 
-    def validate(self, value: Any, given: Any = None) -> Any:
+    def validate(self, value: Any, given: Any = None, zone: str = "UTC") -> Any:
         """The one gate every value passes, typed or imported or stored: the type's own limits
         (no NaN, no overlong text, …), then the declaration's validators."""
         given = value if given is None else given
         try:
             self.type.check(value)
         except BadValue as exc:
-            raise self._refuse(given, exc.why) from None
+            raise self._refuse(given, exc.why, zone) from None
         if self.choices and value not in self.choices:
-            raise self._refuse(given)
+            raise self._refuse(given, zone=zone)
         if self.min is not None and value < self.min:
-            raise self._refuse(given)
+            raise self._refuse(given, zone=zone)
         if self.max is not None and value > self.max:
-            raise self._refuse(given)
+            raise self._refuse(given, zone=zone)
         if self.pattern is not None and not re.fullmatch(self.pattern, str(value)):
-            raise self._refuse(given)
+            raise self._refuse(given, zone=zone)
         if self.check is not None:
             try:
                 self.check(value)
@@ -177,15 +182,12 @@ class Setting:
         """What a page, an audit entry or an export may show: secrets masked."""
         return MASK if self.secret else self.show(value)
 
-    def _refuse(self, given: Any, why: str | None = None) -> SettingError:
+    def _refuse(self, given: Any, why: str | None = None, zone: str = "UTC") -> SettingError:
+        accepted = self.accepted_in(zone)
         if why is not None:  # a limit: says more than the value, which may be huge
-            return SettingError(
-                self.key, f"{why}; expected {self.accepted} (type {self.type.name})"
-            )
+            return SettingError(self.key, f"{why}; expected {accepted} (type {self.type.name})")
         seen = brief(MASK if self.secret else given)
-        return SettingError(
-            self.key, f"expected {self.accepted} (type {self.type.name}), got {seen}"
-        )
+        return SettingError(self.key, f"expected {accepted} (type {self.type.name}), got {seen}")
 
 
 class DeclaredSettings:

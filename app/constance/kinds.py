@@ -15,6 +15,7 @@ import reprlib
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from app.errors import BadInput
 
@@ -59,6 +60,14 @@ class Kind:
 
     def parse(self, text: str) -> Any:
         raise NotImplementedError
+
+    def parse_in(self, text: str, zone: str) -> Any:
+        """Typed text read on the clock of `zone` (an IANA name): only date-times care."""
+        return self.parse(text)
+
+    def accepted_in(self, zone: str) -> str:
+        """What `parse_in` accepts in `zone`."""
+        return self.accepted
 
     def dump(self, value: Any) -> Any:
         return value
@@ -296,11 +305,40 @@ class DateTimeKind(Kind):
     ordered = True
 
     def parse(self, text: str) -> dt.datetime:
+        return self.parse_in(text, "UTC")
+
+    def accepted_in(self, zone: str) -> str:
+        return f"a date and time as YYYY-MM-DDTHH:MM[:SS][+HH:MM] (no offset: {zone})"
+
+    def parse_in(self, text: str, zone: str) -> dt.datetime:
+        """Without an offset, a wall time in `zone`: refused when that zone's clocks skip it
+        or show it twice (the offset then says which), never moved by a guess."""
         try:
             value = dt.datetime.fromisoformat(text.strip())
         except ValueError:
-            raise self.refuse(text) from None
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+            raise BadValue(f"expected {self.accepted_in(zone)}, got {brief(text)}") from None
+        if value.tzinfo is not None:
+            return value
+        clock = ZoneInfo(zone)
+        earlier, later = value.replace(tzinfo=clock), value.replace(tzinfo=clock, fold=1)
+        try:
+            utc = earlier.astimezone(dt.UTC)
+            skipped = utc.astimezone(clock).replace(tzinfo=None) != value
+        except OverflowError:
+            raise self._wrong_in(zone, "outside the years 1 to 9999 in UTC") from None
+        if skipped:
+            raise self._wrong_in(
+                zone, f"{value.isoformat()} does not exist in {zone} (its clocks skip it)"
+            )
+        if earlier.utcoffset() != later.utcoffset():
+            offsets = " or ".join(m.isoformat()[len(value.isoformat()) :] for m in (earlier, later))
+            raise self._wrong_in(
+                zone, f"{value.isoformat()} happens twice in {zone}: add its offset, {offsets}"
+            )
+        return utc  # stored in UTC, as a value typed in UTC always was
+
+    def _wrong_in(self, zone: str, why: str) -> BadValue:
+        return BadValue(f"expected {self.accepted_in(zone)}; {why}", why)
 
     def fits(self, value: Any) -> bool:
         return isinstance(value, dt.datetime) and value.tzinfo is not None

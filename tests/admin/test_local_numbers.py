@@ -63,3 +63,19 @@ def test_the_detail_page_shows_them_so_and_the_form_and_export_keep_plain_values
     assert re.search(r'name="price"[^>]*value="1234.5', form)
     assert re.search(r'name="stock"[^>]*value="12000"', form)
     assert "1234.5" in exported and "12000" in exported and "€" not in exported
+
+
+def test_a_lists_footer_counts_the_readers_way(sqlite_url: str, signed_in: SignedIn) -> None:
+    admin = client(sqlite_url, signed_in)
+    run_sql(
+        sqlite_url,
+        "INSERT INTO tag (name) WITH RECURSIVE n(i) AS"
+        " (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1234) SELECT 'tag-' || i FROM n",
+    )
+
+    english = admin.get("/admin/tag/list?page=100&page_size=10").text
+    french = admin.get("/admin/tag/list?page=50", headers={"Accept-Language": "fr-FR"}).text
+
+    assert "Showing 991 to 1,000 of 1,234 entries" in " ".join(english.split())
+    footer = plain(" ".join(french.split()))
+    assert "Showing 1 226 to 1 234 of 1 234 entries" in footer, footer[-3000:]

@@ -7,6 +7,7 @@ import datetime as dt
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel import Locale
@@ -60,6 +61,22 @@ def test_a_user_in_paris_sees_a_jobs_next_run_in_paris_time(
     paris = Reader(zone="Europe/Paris", locale=Locale.parse("en_US"))
     expect(shown).to_have_text(paris.time_text(at))  # e.g. "Dec 2, 2026, 8:00 AM CET"
     expect(page.locator("#sb-time-zone")).to_have_count(0)  # chose already: nothing proposed
+
+    # The preview follows a schedule typed in New York's zone, and shows its fires in Paris's.
+    page.goto(f"{base_url}/admin/jobs/low_stock_report")
+    page.locator("#job-timezone").fill("America/New_York")
+    expect(page.locator("[data-sb-preview-zone]")).to_have_text(
+        "(cron in America/New_York; times below in Europe/Paris)"
+    )
+    fires = page.locator("[data-sb-preview-fires] time")
+    expect(fires).to_have_count(5)
+    first = fires.first
+    expect(first).to_have_attribute("title", "Europe/Paris")
+    iso = first.get_attribute("datetime")
+    assert iso
+    fire = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    assert fire.astimezone(ZoneInfo("America/New_York")).hour == 7  # the demo's "0 7 * * *"
+    expect(first).to_have_text(paris.time_text(fire))
 
 
 def test_at_first_sign_in_the_browsers_zone_is_proposed_and_use_it_stores_it(

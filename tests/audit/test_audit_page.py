@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from app.models import AuditEntry
+from tests.admin.test_time_zones import NNBSP, choose
 from tests.audit.conftest import add_entries, create_lamp, product_form, row_pks, rows, scalars
 from tests.conftest import add_user, csrf_token, sign_in
 
@@ -161,6 +162,44 @@ def test_an_entrys_detail_shows_its_diff_old_to_new(
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row[1])]
     assert cells == ["price", "12.50", "→", "15.00"]
     assert "data-audit-history" not in html  # the log's own entries have no History
+
+
+def diff_cells(html: str, name: str) -> tuple[str, str]:
+    row = re.search(rf'<tr data-field="{name}">(.*?)</tr>', html, flags=re.S)
+    assert row, f"no diff row for {name}"
+    old = re.search(r'class="audit-old">(.*?)</td>', row[1], flags=re.S)
+    new = re.search(r'class="audit-new">(.*?)</td>', row[1], flags=re.S)
+    assert old and new
+    return old[1].strip(), new[1].strip()
+
+
+def test_an_entrys_date_times_are_shown_in_the_readers_zone_with_the_zone_named(
+    admin_client: TestClient, sqlite_url: str
+) -> None:
+    choose(sqlite_url, "admin", "Europe/Paris")
+    changes = {
+        "shipped_at": {"old": None, "new": "2026-03-05T12:00:00"},  # a naive column: UTC
+        "SALE_ENDS_AT": {"old": "2026-12-24T17:00:00+00:00", "new": "2026-07-01T06:30:15-04:00"},
+        "SALE_ENDED_AT": {"old": "(default) 2026-12-01T23:59:00+00:00", "new": "(default) soon"},
+        "available_from": {"old": "2026-03-05", "new": "2026-03-06"},  # a date: no zone
+        "note": {"old": "2026-03-05T12:00", "new": "2026-02-30T12:00:00"},  # text, as typed
+    }
+    [pk] = add_entries(sqlite_url, {**entry(at(3, 5), "bob", "edit", "order"), "changes": changes})
+
+    html = admin_client.get("/admin/audit/detail", params={"pk": str(pk)}).text
+
+    assert diff_cells(html, "shipped_at")[1] == (
+        '<time datetime="2026-03-05T12:00:00Z" title="Europe/Paris">'
+        f"Mar 5, 2026, 1:00{NNBSP}PM CET</time>"
+    )
+    old, new = diff_cells(html, "SALE_ENDS_AT")
+    assert old.endswith(f'title="Europe/Paris">Dec 24, 2026, 6:00{NNBSP}PM CET</time>')
+    assert new.endswith(f'title="Europe/Paris">Jul 1, 2026, 12:30{NNBSP}PM CEST</time>')
+    old, new = diff_cells(html, "SALE_ENDED_AT")  # a setting reset to its default
+    assert old.startswith('(default) <time datetime="2026-12-01T23:59:00Z" title="Europe/Paris">')
+    assert old.endswith(f">Dec 2, 2026, 12:59{NNBSP}AM CET</time>") and new == "(default) soon"
+    assert diff_cells(html, "available_from") == ("2026-03-05", "2026-03-06")
+    assert diff_cells(html, "note") == ("2026-03-05T12:00", "2026-02-30T12:00:00")
 
 
 def history_link(html: str) -> str:

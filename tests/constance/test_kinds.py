@@ -377,3 +377,37 @@ def test_the_longest_duration_and_the_deepest_json_are_accepted() -> None:
     assert KINDS["duration"].load(36_500 * 86_400) == dt.timedelta(days=36_500)
     assert KINDS["json"].parse("[" * 31 + "1" + "]" * 31) == nested(31)
     assert KINDS["json"].check(nested(32)) == nested(32)
+
+
+IN_PARIS = [
+    ("2026-12-24T18:00", dt.datetime(2026, 12, 24, 17, tzinfo=UTC)),  # CET, stored in UTC
+    ("2026-07-14T22:00:30", dt.datetime(2026, 7, 14, 20, 0, 30, tzinfo=UTC)),  # CEST
+    ("2026-12-24T18:00+00:00", dt.datetime(2026, 12, 24, 18, tzinfo=UTC)),  # an offset rules
+    ("2026-10-25T02:30+01:00", dt.datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), IN_PARIS)
+def test_a_date_time_typed_without_an_offset_is_read_on_the_zones_clock(
+    text: str, expected: dt.datetime
+) -> None:
+    parsed = KINDS["datetime"].parse_in(text, "Europe/Paris")
+    assert parsed == expected
+    if "+" not in text:
+        assert parsed.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("2026-03-29T02:30", "2026-03-29T02:30:00 does not exist in Europe/Paris"),
+        ("2026-10-25T02:30", "happens twice in Europe/Paris: add its offset, +02:00 or +01:00"),
+        ("0001-01-01T00:05", "outside the years 1 to 9999 in UTC"),
+        ("noon", "(no offset: Europe/Paris), got 'noon'"),
+    ],
+)
+def test_a_wall_time_the_zone_skips_repeats_or_cannot_hold_is_refused(text: str, why: str) -> None:
+    with pytest.raises(BadValue) as refused:
+        KINDS["datetime"].parse_in(text, "Europe/Paris")
+    assert why in str(refused.value)
+    assert "(no offset: Europe/Paris)" in str(refused.value)

@@ -20,6 +20,7 @@ from app.constance.records import Stored, read_snapshot
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, SettingChange
+from tests.admin.test_time_zones import NNBSP, choose
 from tests.conftest import SignedIn, add_user, csrf_token, make_config
 
 PAGE = "/admin/settings"
@@ -198,6 +199,87 @@ def test_a_stored_value_that_no_longer_fits_and_undeclared_keys_are_shown(
     assert "problem: stored as str, declared as int" in threshold
     assert 'data-sb-stale-key="RETIRED_KEY"' in page
     assert "hush-hush" not in page  # undeclared: nothing says it was not a secret
+
+
+# --- date-times in the reader's zone ---------------------------------------------------------
+
+
+def test_a_date_time_setting_is_shown_in_the_readers_zone_with_the_zone_named(
+    sqlite_client_for: Clients, sqlite_url: str
+) -> None:
+    choose(sqlite_url, "editor", "Europe/Paris")
+    editor = sqlite_client_for("editor")
+
+    field = block(editor.get(PAGE).text, "SALE_ENDS_AT")  # the default: 2026-12-01 23:59 UTC
+
+    assert re.search(
+        r'type="datetime-local" name="value"\s+id="[^"]+" value="2026-12-02T00:59:00"', field
+    )
+    assert "data-sb-zone>Europe/Paris</span>" in field
+    assert f"data-sb-current>Dec 2, 2026, 12:59{NNBSP}AM CET</code>" in field
+    assert "(no offset: Europe/Paris)" in words(field)
+    assert "+00:00" not in field
+
+
+def test_a_date_time_typed_without_an_offset_is_on_the_readers_clock_and_stored_in_utc(
+    sqlite_client_for: Clients, sqlite_url: str
+) -> None:
+    choose(sqlite_url, "editor", "Europe/Paris")
+    editor = sqlite_client_for("editor")
+
+    saved = save(editor, "SALE_ENDS_AT", "2026-12-24T18:00")
+
+    assert saved.status_code == 200, saved.text[-400:]
+    assert live(editor)["SALE_ENDS_AT"] == dt.datetime(2026, 12, 24, 17, tzinfo=dt.UTC)
+    assert stored(sqlite_url)["SALE_ENDS_AT"].value == {
+        "type": "datetime",
+        "value": "2026-12-24T17:00:00+00:00",
+    }
+    assert 'value="2026-12-24T18:00:00"' in saved.text
+    assert f"Dec 24, 2026, 6:00{NNBSP}PM CET" in saved.text
+
+    # An offset typed says which moment it is, whoever types it.
+    seen = version_of(sqlite_url, "SALE_ENDS_AT")
+    assert save(editor, "SALE_ENDS_AT", "2026-12-24T18:00-05:00", seen).status_code == 200
+    assert live(editor)["SALE_ENDS_AT"] == dt.datetime(2026, 12, 24, 23, tzinfo=dt.UTC)
+
+    history = editor.get(f"{PAGE}/SALE_ENDS_AT/history").text
+    olds = re.findall(r'class="sb-history-old"><code>([^<]*)</code>', history)
+    news = re.findall(r'class="sb-history-new"><code>([^<]*)</code>', history)
+    assert news == [f"Dec 25, 2026, 12:00{NNBSP}AM CET", f"Dec 24, 2026, 6:00{NNBSP}PM CET"]
+    assert olds == [f"Dec 24, 2026, 6:00{NNBSP}PM CET", "(default)"]
+
+
+PARIS_BAD_TIMES = [
+    (
+        "tomorrow",
+        "expected a date and time as YYYY-MM-DDTHH:MM[:SS][+HH:MM] (no offset: "
+        "Europe/Paris) (type datetime), got 'tomorrow'",
+    ),
+    ("2026-03-29T02:30", "2026-03-29T02:30:00 does not exist in Europe/Paris (its clocks skip it)"),
+    (
+        "2026-10-25T02:30",
+        "2026-10-25T02:30:00 happens twice in Europe/Paris: add its offset, +02:00 or +01:00",
+    ),
+]
+
+
+@pytest.mark.parametrize(("typed", "says"), PARIS_BAD_TIMES)
+def test_a_date_time_that_is_not_one_moment_on_the_readers_clock_is_refused_saying_why(
+    sqlite_client_for: Clients, sqlite_url: str, typed: str, says: str
+) -> None:
+    choose(sqlite_url, "editor", "Europe/Paris")
+    editor = sqlite_client_for("editor")
+
+    response = save(editor, "SALE_ENDS_AT", typed)
+
+    assert response.status_code == 422
+    assert 'data-sb-setting="SALE_ENDS_AT"' in response.text
+    error = re.search(r"data-sb-error role=\"alert\">([^<]+)<", words(response.text))
+    assert error and says in error.group(1), error
+    assert f'value="{typed}"' in response.text  # kept for correcting
+    assert stored(sqlite_url) == {}
+    assert audit_of(sqlite_url) == []
 
 
 # --- saving ----------------------------------------------------------------------------------

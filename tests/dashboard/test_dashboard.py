@@ -35,6 +35,7 @@ from app.models.jobs import JobRun, ScheduledJob
 from app.notifications.service import notify
 from app.statement_log import StatementLog
 from tests import factories
+from tests.admin.test_time_zones import choose
 from tests.conftest import add_user, csrf_token, make_config, sign_in
 
 NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
@@ -270,6 +271,40 @@ def test_the_dashboard_sends_one_statement_a_card(
     log.reset()
     card(boss, "orders")
     assert len(log) <= CARD_BUDGET, log.listing()
+
+
+async def a_late_ticket(app: Starlette) -> None:
+    """Opened at 23:30 UTC on the 14th: the 15th in Paris."""
+    async with app.state.session_factory.begin() as session:
+        buyer = (await session.scalars(select(Customer))).first()
+        late = dt.datetime(2026, 6, 14, 23, 30, tzinfo=dt.UTC)
+        session.add(Ticket(customer=buyer, subject="late", created_at=late))
+
+
+def test_a_reader_in_paris_gets_paris_days_and_hours_for_the_same_statements(
+    site: tuple[TestClient, StatementLog], boss: TestClient, database_url: str
+) -> None:
+    client, log = site
+    assert client.portal is not None
+    client.portal.call(a_late_ticket, client.app)
+    utc_tickets = card(boss, "tickets_per_day")
+    choose(database_url, "boss", "Europe/Paris")
+
+    log.reset()
+    page = boss.get("/admin/")
+    assert page.status_code == 200
+    assert len(log) <= DASHBOARD_BUDGET, log.listing()
+
+    assert "Days and hours are in <span data-sb-dashboard-zone>Europe/Paris</span>." in page.text
+    assert "<title>2026-06-14: opened 2, closed 0</title>" in utc_tickets
+    tickets = card(boss, "tickets_per_day")
+    assert "<title>2026-06-15: opened 3, closed 1</title>" in tickets
+    assert "<title>2026-06-14: opened 1, closed 0</title>" in tickets
+    runs = card(boss, "job_runs_per_hour")
+    assert "<title>2026-06-15 12: succeeded 1, failed 1, skipped 0, running 0</title>" in runs
+    assert re.findall(r'<g data-sb-point="([^"]+)"', runs)[-1] == "2026-06-15 14"
+    orders_chart = card(boss, "orders_per_day")
+    assert re.findall(r'<g data-sb-point="([^"]+)"', orders_chart)[-1] == "2026-06-15"
 
 
 def test_a_change_from_nothing_is_new_and_no_change_is_zero() -> None:

@@ -21,6 +21,7 @@ from app.clock import FakeClock
 from app.dashboard.cards.orders import CHART_DAYS, orders, orders_per_day
 from app.dashboard.periods import day_key, last_days, windows
 from app.db import as_utc, create_session_factory
+from app.local_formats import Reader, use_reader
 from app.models import Customer, Order, OrderStatus
 from app.models.shop import OrderHour
 from app.shop.order_hours import NOT_REVENUE, hour_of
@@ -93,24 +94,28 @@ def by_hour_and_status(
     return {key: (n, revenue[key]) for key, n in grouped.items()}
 
 
-async def assert_figures_match_the_orders(factory: async_sessionmaker[AsyncSession]) -> None:
+async def assert_figures_match_the_orders(
+    factory: async_sessionmaker[AsyncSession], now: dt.datetime = NOW, zone: str = "UTC"
+) -> None:
+    use_reader(Reader(zone))  # as a request from a reader in `zone` would
     async with factory() as session:
         placed = await stored_orders(session)
-        card = await orders(session, CLOCK, USER)
-        chart = await orders_per_day(session, CLOCK, USER)
+        card = await orders(session, FakeClock(now), USER)
+        chart = await orders_per_day(session, FakeClock(now), USER)
         summary = (await session.execute(select(OrderHour).where(OrderHour.orders != 0))).scalars()
         kept = {(as_utc(row.hour), row.status): (row.orders, row.revenue_cents) for row in summary}
+    use_reader(Reader())
 
-    for period, span in zip(card.periods, windows(NOW), strict=True):
+    for period, span in zip(card.periods, windows(now, zone), strict=True):
         assert (period.orders, period.revenue) == counted(placed, span.start, span.end), span
         before = counted(placed, span.before_start, span.before_end)
         assert (period.orders_change.before, period.revenue_change.before) == before, span
 
-    days = last_days(NOW, CHART_DAYS)
-    ends = [*days[1:], NOW]
+    days = last_days(now, CHART_DAYS, zone)
+    ends = [*days[1:], now]
     per_day = [counted(placed, start, end) for start, end in zip(days, ends, strict=True)]
     assert [(c.label, c.segments[0].value) for c in chart.columns] == [
-        (day_key(d), n) for d, (n, _) in zip(days, per_day, strict=True)
+        (day_key(d, zone), n) for d, (n, _) in zip(days, per_day, strict=True)
     ]
     # Outside a request the figures are read in English, in app/local_formats.py's default USD.
     assert [dot.shown for dot in chart.line] == [f"${revenue:,.2f}" for _, revenue in per_day]
@@ -126,6 +131,57 @@ async def test_orders_added_through_the_orm_are_counted_to_the_minute(
         card = await orders(session, CLOCK, USER)
     today = card.periods[0]
     assert (today.orders, today.revenue) == (3, Decimal("1300.50"))
+
+
+# Either side of a local midnight: Paris's (on the hour), Kolkata's (+05:30) and St John's
+# (-02:30 in summer) fall inside a UTC hour, which the summary keeps whole.
+AROUND_MIDNIGHTS = [
+    dt.datetime(2026, 6, 8, 21, 59, tzinfo=dt.UTC),
+    dt.datetime(2026, 6, 8, 22, 1, tzinfo=dt.UTC),  # 9 June, 00:01 in Paris
+    dt.datetime(2026, 6, 11, 18, 29, tzinfo=dt.UTC),
+    dt.datetime(2026, 6, 11, 18, 31, tzinfo=dt.UTC),  # 12 June, 00:01 in Kolkata
+    dt.datetime(2026, 6, 10, 2, 29, tzinfo=dt.UTC),
+    dt.datetime(2026, 6, 10, 2, 31, tzinfo=dt.UTC),  # 10 June, 00:01 in St John's
+    dt.datetime(2026, 5, 16, 18, 31, tzinfo=dt.UTC),  # Kolkata's first day of the 30, 00:01
+    dt.datetime(2026, 6, 14, 22, 30, tzinfo=dt.UTC),  # today in Paris, yesterday in UTC
+]
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "Asia/Kolkata", "America/St_Johns"])
+async def test_a_readers_days_are_their_zones_days_to_the_minute(
+    session_factory: async_sessionmaker[AsyncSession], zone: str
+) -> None:
+    async with session_factory.begin() as session:
+        buyer = (await session.scalars(select(Customer))).one()
+        for i, when in enumerate(AROUND_MIDNIGHTS):
+            session.add(Order(customer=buyer, total=Decimal(10 + i), created_at=when))
+
+    await assert_figures_match_the_orders(session_factory, NOW, zone)
+
+
+async def test_days_follow_the_clocks_change_and_are_labelled_with_the_readers_dates(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # Paris leaves summer time on 25 October: that day is 25 hours long.
+    autumn = dt.datetime(2026, 11, 10, 9, 15, tzinfo=dt.UTC)
+    async with session_factory.begin() as session:
+        buyer = (await session.scalars(select(Customer))).one()
+        for when in [
+            dt.datetime(2026, 10, 24, 21, 59, tzinfo=dt.UTC),  # 24 Oct, 23:59 CEST
+            dt.datetime(2026, 10, 24, 22, 1, tzinfo=dt.UTC),  # 25 Oct, 00:01 CEST
+            dt.datetime(2026, 10, 25, 22, 59, tzinfo=dt.UTC),  # 25 Oct, 23:59 CET
+            dt.datetime(2026, 10, 25, 23, 1, tzinfo=dt.UTC),  # 26 Oct, 00:01 CET
+        ]:
+            session.add(Order(customer=buyer, total=Decimal("5.00"), created_at=when))
+
+    await assert_figures_match_the_orders(session_factory, autumn, "Europe/Paris")
+    use_reader(Reader("Europe/Paris"))
+    async with session_factory() as session:
+        chart = await orders_per_day(session, FakeClock(autumn), USER)
+    use_reader(Reader())
+    shown = {c.label: c.segments[0].value for c in chart.columns}
+    assert (shown["2026-10-24"], shown["2026-10-25"], shown["2026-10-26"]) == (1, 2, 1)
+    assert chart.columns[-1].label == "2026-11-10"
 
 
 async def test_status_total_and_time_changes_through_the_orm_move_the_figures(

@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import anyio
 import httpx
@@ -21,6 +22,7 @@ from app.models import AuditEntry, Group, JobRun, Notification, ScheduledJob
 from app.scheduler.registry import load_jobs
 from app.scheduler.runner import JOBS_CHANNEL
 from app.scheduler.sync import sync_jobs
+from tests.admin.test_time_zones import choose
 from tests.conftest import SignedIn, add_user, csrf_token, make_config
 from tests.scheduler import broken_rows
 from tests.scheduler.test_schedules import TOO_LONG
@@ -432,13 +434,14 @@ def test_the_preview_shows_the_sentence_and_next_five_fires_or_the_reason(
     )
     assert preview.status_code == 200
     assert "At 09:30, Monday through Friday" in preview.text
-    fires = re.findall(r'<time datetime="([^"]+)">([^<]+)</time>', preview.text)
+    fires = re.findall(r'<time datetime="([^"]+)" title="UTC">([^<]+)</time>', preview.text)
     assert len(fires) == 5
-    for iso, local in fires:
+    for iso, shown in fires:  # the cron in Paris, the fires in the reader's zone (UTC)
         moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-        assert moment.weekday() < 5 and moment.minute == 30
-        assert local.endswith(("09:30:00 CET", "09:30:00 CEST"))
-    assert "UTC" in preview.text  # each fire also in UTC
+        paris = moment.astimezone(ZoneInfo("Europe/Paris"))
+        assert paris.weekday() < 5 and (paris.hour, paris.minute) == (9, 30)
+        assert shown == spelled(moment)
+    assert "(cron in Europe/Paris; times below in UTC)" in preview.text
 
     bad = viewer.get(f"{PAGE}/low_stock_report/preview", params={"schedule": "61 * * * *"})
     assert "invalid schedule &#39;61 * * * *&#39;: minute must be 0-59" in bad.text
@@ -446,6 +449,66 @@ def test_the_preview_shows_the_sentence_and_next_five_fires_or_the_reason(
         f"{PAGE}/low_stock_report/preview", params={"schedule": "every 5m", "timezone": "Nowhere"}
     )
     assert "timezone &#39;Nowhere&#39;: expected an IANA name" in zone.text
+
+
+def spelled(moment: dt.datetime, zone: str = "UTC", seconds: bool = False) -> str:
+    """A moment as `local_time` writes it in English: "Dec 1, 2026, 3:30\u202fPM CET"."""
+    local = moment.astimezone(ZoneInfo(zone))
+    clock = local.strftime("%I:%M:%S" if seconds else "%I:%M").lstrip("0")
+    return f"{local:%b} {local.day}, {local.year}, {clock}\u202f{local:%p} {local.tzname()}"
+
+
+def test_a_user_in_paris_sees_the_preview_and_next_run_in_paris_time_the_cron_in_its_zone(
+    sqlite_url: str, sqlite_client_for: Clients
+) -> None:
+    choose(sqlite_url, "viewer", "Europe/Paris")
+    viewer = sqlite_client_for("viewer")
+
+    preview = viewer.get(
+        f"{PAGE}/low_stock_report/preview",
+        params={"schedule": "30 9 * * *", "timezone": "America/New_York"},
+    ).text
+    page = viewer.get(f"{PAGE}/low_stock_report").text  # the demo's "0 7 * * *", in UTC
+
+    fires = re.findall(r'<time datetime="([^"]+)" title="Europe/Paris">([^<]+)</time>', preview)
+    assert len(fires) == 5
+    for iso, shown in fires:
+        moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        new_york = moment.astimezone(ZoneInfo("America/New_York"))
+        assert (new_york.hour, new_york.minute) == (9, 30)
+        assert shown == spelled(moment, "Europe/Paris")
+        assert shown.endswith((" CET", " CEST"))
+    assert "(cron in America/New_York; times below in Europe/Paris)" in preview
+    summary = page[page.index('id="sb-job-summary"') :]
+    assert "(cron in UTC)" in summary
+    next_run = re.search(
+        r'data-sb-next-run>.*?<time datetime="([^"]+)" title="Europe/Paris">([^<]+)</time>',
+        summary,
+        flags=re.S,
+    )
+    assert next_run, summary[:3000]
+    moment = dt.datetime.fromisoformat(next_run.group(1).replace("Z", "+00:00"))
+    assert (moment.hour, moment.minute) == (7, 0)
+    assert next_run.group(2) == spelled(moment, "Europe/Paris")
+    form = page[page.index('id="sb-schedule-preview"') :]
+    assert 'title="Europe/Paris"' in form and "(cron in UTC; times below in Europe/Paris)" in form
+
+
+def test_a_preview_of_fires_within_a_minute_shows_their_seconds(
+    sqlite_url: str, sqlite_client_for: Clients
+) -> None:
+    choose(sqlite_url, "viewer", "Europe/Paris")
+    viewer = sqlite_client_for("viewer")
+
+    preview = viewer.get(
+        f"{PAGE}/low_stock_report/preview", params={"schedule": "every 30s", "timezone": "UTC"}
+    ).text
+
+    fires = re.findall(r'<time datetime="([^"]+)" title="Europe/Paris">([^<]+)</time>', preview)
+    assert len(fires) == 5 and len({shown for _, shown in fires}) == 5
+    for iso, shown in fires:
+        moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        assert shown == spelled(moment, "Europe/Paris", seconds=True)
 
 
 def test_the_preview_says_why_a_schedule_never_fires_or_a_zone_is_unknown(

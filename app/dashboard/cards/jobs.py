@@ -12,8 +12,9 @@ from app.auth.current import CurrentUser
 from app.clock import Clock
 from app.dashboard.charts import Chart, columns_chart
 from app.dashboard.figures import whole
-from app.dashboard.periods import hour_key, last_hours, utc_hour
+from app.dashboard.periods import hour_key, hour_label, last_hours, utc_hour
 from app.dashboard.registry import card
+from app.local_formats import reader
 from app.models.jobs import JobRun, RunStatus
 
 FAILED = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABANDONED)
@@ -93,5 +94,8 @@ async def job_runs_per_hour(session: AsyncSession, clock: Clock, user: CurrentUs
     for key, status, n in await session.execute(stmt):
         shown_as = CHARTED_AS.get(RunStatus(status), "running")
         found[key, shown_as] = found.get((key, shown_as), 0) + int(n)
-    points = [(hour_key(h), [found.get((hour_key(h), s), 0) for s in CHARTED]) for h in hours]
+    zone = reader().zone
+    points = [
+        (hour_label(h, zone), [found.get((hour_key(h), s), 0) for s in CHARTED]) for h in hours
+    ]
     return columns_chart("Job runs per hour", points, CHARTED, stacked=True)

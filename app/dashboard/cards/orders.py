@@ -12,15 +12,25 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select, union_all
+from sqlalchemy import Integer, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.current import CurrentUser
 from app.clock import Clock
 from app.dashboard.charts import Chart, columns_chart, with_line
 from app.dashboard.figures import Change, money, whole
-from app.dashboard.periods import day_key, last_days, utc_day, windows
+from app.dashboard.periods import (
+    HOUR,
+    day_finder,
+    day_key,
+    last_days,
+    off_the_hour,
+    straddled_hours,
+    utc_hour_after,
+    windows,
+)
 from app.dashboard.registry import card
+from app.local_formats import reader
 from app.models.shop import Order, OrderHour
 from app.shop.order_hours import (
     Stretch,
@@ -88,7 +98,7 @@ def in_money(cents: int) -> Decimal:
     place=10,
 )
 async def orders(session: AsyncSession, clock: Clock, user: CurrentUser) -> OrderFigures:
-    spans = windows(clock.now())
+    spans = windows(clock.now(), reader().zone)
     stretches = [
         stretch(start, end)
         for span in spans
@@ -123,36 +133,48 @@ async def orders(session: AsyncSession, clock: Clock, user: CurrentUser) -> Orde
     place=50,
 )
 async def orders_per_day(session: AsyncSession, clock: Clock, user: CurrentUser) -> Chart:
-    now = clock.now()
-    days = last_days(now, CHART_DAYS)
+    now, zone = clock.now(), reader().zone
+    days = last_days(now, CHART_DAYS, zone)
     span = stretch(days[0], now)
-    hour_day, order_day = utc_day(OrderHour.hour), utc_day(Order.created_at)
+    # Summary hours a day starts inside of (zones off the whole hour) are read from the orders.
+    straddled = straddled_hours(days)
+    shift = off_the_hour(zone, now)
+    summary_hour = utc_hour_after(OrderHour.hour, 0)
     from_summary = (
         select(
-            hour_day,
+            summary_hour,
+            literal(0, Integer()),
             func.sum(OrderHour.orders),
             func.coalesce(func.sum(case((earning_hours(), OrderHour.revenue_cents))), 0),
         )
-        .where(span.in_summary())
-        .group_by(hour_day)
+        .where(span.in_summary(), *([OrderHour.hour.not_in(straddled)] if straddled else []))
+        .group_by(summary_hour)
     )
+    order_hour = utc_hour_after(Order.created_at, shift)
+    in_straddled = [
+        and_(Order.created_at >= h, Order.created_at < min(h + HOUR, now)) for h in straddled
+    ]
     at_edges = (
         select(
-            order_day,
+            order_hour,
+            literal(shift, Integer()),
             func.count(),
             func.coalesce(func.sum(case((earning_orders(), order_cents()))), 0),
         )
-        .where(span.in_orders())
-        .group_by(order_day)
+        .where(or_(span.in_orders(), *in_straddled))
+        .group_by(order_hour)
     )
-    found: dict[str, tuple[int, int]] = {}
-    for key, n, cents in await session.execute(union_all(from_summary, at_edges)):
-        had_n, had_cents = found.get(key, (0, 0))
-        found[key] = (had_n + int(n), had_cents + int(cents))
-    counts = [found.get(day_key(d), (0, 0)) for d in days]
+    day_of = {0: day_finder(days, 0), shift: day_finder(days, shift)}
+    totals = [[0, 0] for _ in days]
+    for key, moved, n, cents in await session.execute(union_all(from_summary, at_edges)):
+        total = totals[day_of[moved](key)]
+        total[0] += int(n)
+        total[1] += int(cents)
+    labels = [day_key(d, zone) for d in days]
+    counts = [(n, cents) for n, cents in totals]
     chart = columns_chart(
         "Orders per day",
-        [(day_key(d), [n]) for d, (n, _) in zip(days, counts, strict=True)],
+        [(label, [n]) for label, (n, _) in zip(labels, counts, strict=True)],
         ["orders"],
     )
     revenue = [float(in_money(cents)) for _, cents in counts]

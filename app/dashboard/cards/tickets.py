@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy import func, literal, select, union_all
@@ -11,8 +12,9 @@ from app.auth.current import CurrentUser
 from app.clock import Clock
 from app.dashboard.charts import Chart, columns_chart
 from app.dashboard.figures import whole
-from app.dashboard.periods import day_key, last_days, utc_day
+from app.dashboard.periods import day_finder, day_key, last_days, off_the_hour, utc_hour_after
 from app.dashboard.registry import card
+from app.local_formats import reader
 from app.models.shop import Ticket, TicketPriority, TicketStatus
 
 CHART_DAYS = 30
@@ -69,23 +71,25 @@ async def open_tickets(session: AsyncSession, clock: Clock, user: CurrentUser) -
     place=60,
 )
 async def tickets_per_day(session: AsyncSession, clock: Clock, user: CurrentUser) -> Chart:
-    now = clock.now()
-    days = last_days(now, CHART_DAYS)
-    opened_day = utc_day(Ticket.created_at)
-    closed_day = utc_day(Ticket.closed_at)
+    now, zone = clock.now(), reader().zone
+    days = last_days(now, CHART_DAYS, zone)
+    shift = off_the_hour(zone, now)
+    opened_hour = utc_hour_after(Ticket.created_at, shift)
+    closed_hour = utc_hour_after(Ticket.closed_at, shift)
     opened = (
-        select(literal("opened"), opened_day, func.count())
+        select(literal("opened"), opened_hour, func.count())
         .where(Ticket.created_at >= days[0], Ticket.created_at < now)
-        .group_by(opened_day)
+        .group_by(opened_hour)
     )
     closed = (
-        select(literal("closed"), closed_day, func.count())
+        select(literal("closed"), closed_hour, func.count())
         .where(Ticket.closed_at >= days[0], Ticket.closed_at < now)
-        .group_by(closed_day)
+        .group_by(closed_hour)
     )
-    found = {
-        (what, key): int(n) for what, key, n in await session.execute(union_all(opened, closed))
-    }
+    day_of = day_finder(days, shift)
+    found: Counter[tuple[str, int]] = Counter()
+    for what, key, n in await session.execute(union_all(opened, closed)):
+        found[what, day_of(key)] += int(n)
     series = ("opened", "closed")
-    points = [(day_key(d), [found.get((s, day_key(d)), 0) for s in series]) for d in days]
+    points = [(day_key(d, zone), [found[s, i] for s in series]) for i, d in enumerate(days)]
     return columns_chart("Tickets per day", points, series)
