@@ -149,7 +149,7 @@ class Propagation:
     def goals(self) -> list[Goal]:
         case = self.name.split(" (")[0]
         return [
-            Goal("settings", case, "p99, save to all 3", self.every.p99, "ms", "<=", self.goal_ms)
+            Goal("settings", case, "save to all 3, p99", self.every.p99, "ms", "<=", self.goal_ms)
         ]
 
     def failures(self) -> list[str]:
