@@ -42,8 +42,9 @@ from bench.dataset import (
     BenchConfigError,
     order_count,
 )
+from bench.goals import Goal, conclude, shortfalls
 from bench.statements import explain
-from bench.stats import Samples, count, load_average, ms, ratio, table, verdict
+from bench.stats import Samples, count, load_average, ms, ratio, table
 
 OURS = "/admin/order/list"
 STOCK = "/stock/order/list"
@@ -85,17 +86,19 @@ class Outcome:
     stock_rows: list[int] = field(default_factory=list)
     stock_found: list[bool] = field(default_factory=list)
 
-    def failures(self) -> list[str]:
-        reasons = []
-        if self.ours.p95 > self.case.goal_ms:
-            reasons.append(f"p95 {self.ours.p95:.1f} ms > {self.case.goal_ms:.0f} ms")
+    def goals(self, backend: str = "") -> list[Goal]:
+        bench, case = "admin_list", f"{backend} {self.case.name}".strip()
+        goals = [Goal(bench, case, "p95", self.ours.p95, "ms", "<=", self.case.goal_ms)]
         # Slower than a stock answer that is wrong (no rows for a search) is no regression.
-        stock_answers = self.case.target is None or all(self.stock_found)
-        if stock_answers and self.ours.p95 > self.stock.p95:
-            reasons.append(f"slower than stock ({self.ours.p95:.1f} > {self.stock.p95:.1f} ms)")
-        if max(self.ours_sql) > MAX_STATEMENTS:
-            reasons.append(f"{max(self.ours_sql)} SQL statements > {MAX_STATEMENTS}")
-        return reasons
+        if self.case.target is None or all(self.stock_found):
+            slower = self.ours.p95 / self.stock.p95
+            goals.append(Goal(bench, case, "p95 / stock's p95", slower, "x", "<=", 1.0))
+        sql = max(self.ours_sql)
+        goals.append(Goal(bench, case, "SQL statements", sql, "", "<=", MAX_STATEMENTS))
+        return goals
+
+    def failures(self) -> list[str]:
+        return shortfalls(self.goals())
 
 
 # --- the stock view ----------------------------------------------------------------------
@@ -389,15 +392,9 @@ def report(title: str, outcomes: Sequence[Outcome], repeats: int) -> str:
 
 
 def summary(results: dict[str, list[Outcome]]) -> str:
-    total = sum(len(outcomes) for outcomes in results.values())
-    failing = [
-        f"{backend} {o.case.name} ({'; '.join(o.failures())})"
-        for backend, outcomes in results.items()
-        for o in outcomes
-        if o.failures()
-    ]
-    line = verdict("admin_list", total - len(failing), total, "cases meet the goal", failing)
-    return line + (" (rerun with --explain for query plans)" if failing else "")
+    goals = [g for backend, outcomes in results.items() for o in outcomes for g in o.goals(backend)]
+    line = conclude("admin_list", goals, "cases meet the goal")
+    return line + ("" if all(g.met for g in goals) else " (rerun with --explain for query plans)")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

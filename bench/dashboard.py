@@ -33,8 +33,9 @@ from bench.dataset import (
     BenchConfigError,
     order_count,
 )
+from bench.goals import Goal, conclude, shortfalls
 from bench.statements import explain
-from bench.stats import Samples, count, load_average, ms, table, verdict
+from bench.stats import Samples, count, load_average, ms, table
 
 # Midday of the seeded shop's last day: a full "today" and 60 full days behind it.
 PINNED_AT = REFERENCE_DAY - dt.timedelta(hours=12)
@@ -85,13 +86,15 @@ class Outcome:
     db: Samples = field(default_factory=Samples)
     statements: list[int] = field(default_factory=list)
 
+    def goals(self, bench: str = "", backend: str = "") -> list[Goal]:
+        case, most = f"{backend} {self.case.name}".strip(), self.case.max_statements
+        return [
+            Goal(bench, case, "p95", self.times.p95, "ms", "<=", self.case.goal_ms),
+            Goal(bench, case, "SQL statements", max(self.statements), "", "<=", most),
+        ]
+
     def failures(self) -> list[str]:
-        reasons = []
-        if self.times.p95 > self.case.goal_ms:
-            reasons.append(f"p95 {self.times.p95:.1f} ms > {self.case.goal_ms:.0f} ms")
-        if max(self.statements) > self.case.max_statements:
-            reasons.append(f"{max(self.statements)} SQL statements > {self.case.max_statements}")
-        return reasons
+        return shortfalls(self.goals())
 
 
 async def measure(
@@ -177,15 +180,14 @@ def report(title: str, outcomes: Sequence[Outcome], repeats: int, what: str) -> 
 
 
 def summary(name: str, results: dict[str, list[Outcome]]) -> str:
-    total = sum(len(outcomes) for outcomes in results.values())
-    failing = [
-        f"{backend} {o.case.name} ({'; '.join(o.failures())})"
+    goals = [
+        goal
         for backend, outcomes in results.items()
         for o in outcomes
-        if o.failures()
+        for goal in o.goals(name, backend)
     ]
-    line = verdict(name, total - len(failing), total, "cases meet the goal", failing)
-    return line + (" (rerun with --explain for query plans)" if failing else "")
+    line = conclude(name, goals, "cases meet the goal")
+    return line + ("" if all(g.met for g in goals) else " (rerun with --explain for query plans)")
 
 
 def run_main(

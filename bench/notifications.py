@@ -55,6 +55,7 @@ from app.main import create_app
 from app.models import Notification
 from app.notifications.service import frame, notify
 from bench.client import BENCH_USER, ensure_superuser, session_cookie
+from bench.goals import Goal, conclude, shortfalls
 from bench.processes import (
     Services,
     cpu_seconds,
@@ -63,7 +64,7 @@ from bench.processes import (
     running_services,
 )
 from bench.sockets import CONNECTING_AT_ONCE, FRAME_TIMEOUT_S, Inbox, StalledSocket, open_inboxes
-from bench.stats import Samples, count, load_average, ms, percentile, ratio, table, verdict
+from bench.stats import Samples, count, load_average, ms, percentile, ratio, table
 from tests.services import UvicornServer, free_port
 
 SAMPLES = 300
@@ -139,13 +140,15 @@ class Latency:
     notify: Samples = field(default_factory=Samples)  # notify() called to returned (DB + publish)
     delivery: Samples = field(default_factory=Samples)  # notify() returned to frame received
 
+    def goals(self) -> list[Goal]:
+        bench, case = "notifications", self.name.split(" (")[0]
+        return [
+            Goal(bench, case, "notify() to frame p50", self.total.p50, "ms", "<=", P50_GOAL_MS),
+            Goal(bench, case, "notify() to frame p99", self.total.p99, "ms", "<=", P99_GOAL_MS),
+        ]
+
     def failures(self) -> list[str]:
-        reasons = []
-        if self.total.p50 > P50_GOAL_MS:
-            reasons.append(f"p50 {self.total.p50:.1f} ms > {P50_GOAL_MS:.0f} ms")
-        if self.total.p99 > P99_GOAL_MS:
-            reasons.append(f"p99 {self.total.p99:.1f} ms > {P99_GOAL_MS:.0f} ms")
-        return reasons
+        return shortfalls(self.goals())
 
 
 async def notify_to_frame(
@@ -318,11 +321,13 @@ class Broadcast1000:
     def deliveries_per_second(self, last_seconds: float) -> float:
         return self.clients / last_seconds
 
-    def failures(self) -> list[str]:
+    def goals(self) -> list[Goal]:
         worst = max(self.last.durations) * 1000
-        if worst > BROADCAST_GOAL_MS:
-            return [f"slowest round {worst:.0f} ms > {BROADCAST_GOAL_MS:.0f} ms"]
-        return []
+        case = f"broadcast to {self.clients:,} sockets"
+        return [Goal("notifications", case, "slowest round", worst, "ms", "<=", BROADCAST_GOAL_MS)]
+
+    def failures(self) -> list[str]:
+        return shortfalls(self.goals())
 
 
 async def broadcast_to_many(
@@ -395,16 +400,16 @@ class Stalled:
         """Growth over the second half of the flood: flat when the memory is bounded."""
         return self.rss_at(self.messages) - self.rss_at(self.messages // 2)
 
+    def goals(self) -> list[Goal]:
+        bench, case = "notifications", "stalled client memory"
+        growth, late = (self.peak - self.baseline) / MIB, self.late_growth / MIB
+        return [
+            Goal(bench, case, "RSS growth", growth, "MiB", "<=", STALLED_GROWTH_GOAL_MIB),
+            Goal(bench, case, "2nd-half growth", late, "MiB", "<=", STALLED_LATE_GROWTH_MIB),
+        ]
+
     def failures(self) -> list[str]:
-        reasons = []
-        growth = (self.peak - self.baseline) / MIB
-        if growth > STALLED_GROWTH_GOAL_MIB:
-            reasons.append(f"grew {growth:.1f} MiB > {STALLED_GROWTH_GOAL_MIB:.0f} MiB")
-        if self.late_growth / MIB > STALLED_LATE_GROWTH_MIB:
-            reasons.append(
-                f"still growing: +{self.late_growth / MIB:.1f} MiB over the flood's second half"
-            )
-        return reasons
+        return shortfalls(self.goals())
 
 
 async def stalled_client(
@@ -747,13 +752,9 @@ def report(results: Results, samples: int) -> str:
 
 
 def summary(results: Results) -> str:
-    checks: list[tuple[str, list[str]]] = [
-        *((latency.name.split(" (")[0], latency.failures()) for latency in results.latencies),
-        ("broadcast", results.broadcast.failures()),
-        ("stalled client memory", results.stalled.failures()),
-    ]
-    failing = [f"{name} ({'; '.join(reasons)})" for name, reasons in checks if reasons]
-    return verdict("notifications", len(checks) - len(failing), len(checks), "goals met", failing)
+    goals = [goal for latency in results.latencies for goal in latency.goals()]
+    goals += results.broadcast.goals() + results.stalled.goals()
+    return conclude("notifications", goals, "goals met")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

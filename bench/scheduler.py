@@ -52,8 +52,9 @@ from app.scheduler.registry import JobDefinition
 from app.scheduler.runner import Scheduler
 from app.scheduler.service import JobEdit, JobsService
 from bench.dataset import BENCH_DIR, ROOT
+from bench.goals import Goal, conclude, shortfalls
 from bench.postgres import PostgresUnavailable, running_postgres
-from bench.stats import Samples, count, load_average, ms, table, verdict
+from bench.stats import Samples, count, load_average, ms, table
 from tests.services import RedisServer, app_environment
 
 FIRES = 60
@@ -209,15 +210,16 @@ class Fires:
     missed: int = 0
     seconds: int = 0
 
+    def goals(self) -> list[Goal]:
+        bench, case = "scheduler", self.name
+        return [
+            Goal(bench, case, "start delay p99", self.delay.p99, "ms", "<=", START_GOAL_MS),
+            Goal(bench, case, "fires run twice", self.duplicates, "", "==", 0),
+            Goal(bench, case, "fires missed", self.missed, "", "==", 0),
+        ]
+
     def failures(self) -> list[str]:
-        failing = []
-        if not self.delay.durations or self.delay.p99 > START_GOAL_MS:
-            failing.append(f"p99 {ms(self.delay.p99, 0)} ms > {START_GOAL_MS:.0f} ms")
-        if self.duplicates:
-            failing.append(f"{self.duplicates} duplicates")
-        if self.missed:
-            failing.append(f"{self.missed} missed")
-        return failing
+        return shortfalls(self.goals())
 
 
 def ran(started: Sequence[Worker], job: str) -> dict[int, list[float]]:
@@ -269,16 +271,21 @@ class Pickup:
     not_run: int = 0
     duplicates: int = 0
 
+    def goals(self) -> list[Goal]:
+        bench, case, slowest = "scheduler", "edit pickup", self.slowest.ms(100)
+        return [
+            Goal(bench, case, "edit to every plan, max", slowest, "ms", "<=", PICKUP_GOAL_MS),
+            Goal(bench, case, "edited fires not run", self.not_run, "", "==", 0),
+            Goal(bench, case, "edited fires run twice", self.duplicates, "", "==", 0),
+        ]
+
     def failures(self) -> list[str]:
-        failing = []
-        if not self.slowest.durations or self.slowest.ms(100) > PICKUP_GOAL_MS:
-            failing.append(f"max {ms(self.slowest.ms(100), 0)} ms > {PICKUP_GOAL_MS:.0f} ms")
-        if self.not_run or self.duplicates:
-            failing.append(f"{self.not_run} edited fires not run, {self.duplicates} twice")
-        return failing
+        return shortfalls(self.goals())
 
 
-async def edit_schedules(database_url: str, redis_url: str, edits: int) -> list[tuple]:
+async def edit_schedules(
+    database_url: str, redis_url: str, edits: int
+) -> list[tuple[int, float, float, int]]:
     """Moves `probe` to one second ~2 s ahead, `edits` times; (revision, edit start, due)."""
     engine = create_engine(database_url)
     broker, client = broker_for(redis_url, engine)  # publishing needs no subscription
@@ -305,7 +312,7 @@ async def edit_schedules(database_url: str, redis_url: str, edits: int) -> list[
     return done
 
 
-def measure_pickup(started: Sequence[Worker], edits: list[tuple]) -> Pickup:
+def measure_pickup(started: Sequence[Worker], edits: list[tuple[int, float, float, int]]) -> Pickup:
     result = Pickup(edits=len(edits))
     planned: dict[tuple[str, int], float] = {}
     for worker in started:
@@ -433,9 +440,8 @@ def report(fires: list[Fires], pickup: Pickup, args: argparse.Namespace) -> str:
 
 
 def summary(fires: list[Fires], pickup: Pickup) -> str:
-    checks = [(f.name, f.failures()) for f in fires] + [("edit pickup", pickup.failures())]
-    failing = [f"{name} ({'; '.join(reasons)})" for name, reasons in checks if reasons]
-    return verdict("scheduler", len(checks) - len(failing), len(checks), "goals met", failing)
+    goals = [goal for f in fires for goal in f.goals()] + pickup.goals()
+    return conclude("scheduler", goals, "goals met")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

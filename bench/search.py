@@ -28,7 +28,8 @@ from bench.admin_list import server_version
 from bench.backends import on_each_backend
 from bench.client import signed_in_client, timed_get
 from bench.dataset import BenchConfigError, order_count
-from bench.stats import Samples, count, load_average, ms, table, verdict
+from bench.goals import Goal, conclude
+from bench.stats import Samples, count, load_average, ms, table
 
 SEARCH = "/admin/search"
 WARMUP = 3
@@ -43,10 +44,9 @@ class Outcome:
     times: Samples = field(default_factory=Samples)
     statements: list[int] = field(default_factory=list)
 
-    def failure(self) -> str | None:
-        if self.times.p95 > GOAL_MS:
-            return f"p95 {ms(self.times.p95)} ms > {GOAL_MS:.0f} ms"
-        return None
+    def goal(self, backend: str = "") -> Goal:
+        case = f"{backend} {self.case}".strip()
+        return Goal("search", case, "p95", self.times.p95, "ms", "<=", GOAL_MS)
 
 
 async def terms(session_factory: async_sessionmaker[AsyncSession]) -> list[tuple[str, str]]:
@@ -106,7 +106,7 @@ def report(title: str, outcomes: Sequence[Outcome], repeats: int) -> str:
             ms(o.times.p99),
             str(max(o.statements)),
             f"<= {GOAL_MS:.0f} ms",
-            "FAIL" if o.failure() else "PASS",
+            "PASS" if o.goal().met else "FAIL",
         ]
         for o in outcomes
     ]
@@ -139,14 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         lambda url: run_backend(url, args.repeats),
         lambda title, outcomes: report(title, outcomes, args.repeats),
     )
-    failing = [
-        f"{backend} {o.case} ({o.failure()})"
-        for backend, outcomes in results.items()
-        for o in outcomes
-        if o.failure()
-    ]
-    total = sum(len(outcomes) for outcomes in results.values())
-    print("\n" + verdict("search", total - len(failing), total, "cases meet the goal", failing))
+    goals = [o.goal(backend) for backend, outcomes in results.items() for o in outcomes]
+    print("\n" + conclude("search", goals, "cases meet the goal"))
     return 0
 
 

@@ -45,9 +45,10 @@ from app.constance.records import Change
 from app.constance.store import CHECK_INTERVAL_S, SettingsStore
 from app.db import create_engine, create_session_factory
 from bench.dataset import BENCH_DIR
+from bench.goals import Goal, conclude, shortfalls
 from bench.postgres import PostgresUnavailable, running_postgres
 from bench.processes import start_uvicorn
-from bench.stats import Samples, count, load_average, ms, percentile, table, verdict
+from bench.stats import Samples, count, load_average, ms, percentile, table
 from tests.services import RedisServer, UvicornServer
 
 KEY = "LOW_STOCK_THRESHOLD"
@@ -145,10 +146,14 @@ class Propagation:
     first: Samples = field(default_factory=Samples)  # ... to the first process seeing it
     save: Samples = field(default_factory=Samples)  # the save() call alone (commit + publish)
 
+    def goals(self) -> list[Goal]:
+        case = self.name.split(" (")[0]
+        return [
+            Goal("settings", case, "save to all 3, p99", self.every.p99, "ms", "<=", self.goal_ms)
+        ]
+
     def failures(self) -> list[str]:
-        if self.every.p99 > self.goal_ms:
-            return [f"p99 {self.every.p99:.0f} ms > {self.goal_ms:.0f} ms"]
-        return []
+        return shortfalls(self.goals())
 
 
 async def sees(
@@ -302,18 +307,24 @@ def run(args: argparse.Namespace, directory: Path) -> Results:
 # --- the report ------------------------------------------------------------------------------
 
 
-def read_goals(results: Results) -> list[tuple[str, list[str]]]:
+def read_goals(results: Results) -> list[Goal]:
     read = results.reads[0]
-    checks = []
-    failing = (
-        [f"p99 {read.ns(99):.0f} ns > {READ_GOAL_NS:.0f} ns"] if read.ns(99) > READ_GOAL_NS else []
-    )
-    checks.append(("read cost", failing))
+    goals = [Goal("settings", "read cost", "p99", read.ns(99), "ns", "<=", READ_GOAL_NS)]
     for get in results.gets:
+        client = get.name.split(",")[1].split("(")[0].strip()
         times = get.ns(50) / read.ns(50)
-        failing = [f"{times:.0f}x < {CHEAPER_GOAL:.0f}x"] if times < CHEAPER_GOAL else []
-        checks.append((f"read vs {get.name.split(',')[1].split('(')[0].strip()}", failing))
-    return checks
+        goals.append(
+            Goal(
+                "settings",
+                f"read vs {client}",
+                "GET / read (median)",
+                times,
+                "x",
+                ">=",
+                CHEAPER_GOAL,
+            )
+        )
+    return goals
 
 
 def read_table(results: Results) -> str:
@@ -369,10 +380,8 @@ def report(results: Results, batches: int) -> str:
 
 
 def summary(results: Results) -> str:
-    checks = read_goals(results)
-    checks += [(p.name.split(" (")[0], p.failures()) for p in results.propagation]
-    failing = [f"{name} ({'; '.join(reasons)})" for name, reasons in checks if reasons]
-    return verdict("settings", len(checks) - len(failing), len(checks), "goals met", failing)
+    goals = read_goals(results) + [goal for p in results.propagation for goal in p.goals()]
+    return conclude("settings", goals, "goals met")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

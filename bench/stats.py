@@ -72,14 +72,15 @@ def ratio(numerator: float, denominator: float) -> str:
     return f"{numerator / denominator:.2f}x"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned first column, right-aligned figures, a rule under the header."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], labels: int = 1) -> str:
+    """The first `labels` columns left-aligned, figures right-aligned, a rule under the header."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
-        first, *rest = (str(c) for c in cells)
-        parts = [first.ljust(widths[0])]
-        parts += [cell.rjust(width) for cell, width in zip(rest, widths[1:], strict=True)]
+        parts = [
+            str(cell).ljust(width) if i < labels else str(cell).rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * width for width in widths)
