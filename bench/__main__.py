@@ -12,6 +12,7 @@ BENCHMARKS = (
     "auth_overhead",
     "dashboard",
     "drilldown",
+    "metrics",
     "notifications",
     "scheduler",
     "search",
