@@ -4,17 +4,20 @@ channel resyncs and the live-settings version."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.datastructures import Secret
 from starlette.testclient import TestClient
 
 from app.channels import Message
+from app.channels.database import DatabaseBroker
 from app.channels.memory import MemoryBroker
+from app.clock import FakeClock
 from app.constance.records import Change
 from app.main import create_app
 from app.metrics import Metrics
@@ -191,7 +194,7 @@ async def test_a_subscriber_that_overflows_is_counted_as_a_resync_and_its_wait_m
         await broker.publish("orders", {"n": n})
     assert (await slow.get()).data == {"type": "missed"}
     await broker.publish("orders", {"n": 4})
-    assert value(metrics.exposition().decode(), "starboard_channel_backlog_messages") == 1
+    assert value((await metrics.scrape()).decode(), "starboard_channel_backlog_messages") == 1
     assert await slow.get() == Message("orders", {"n": 4})
     slow.lose_backlog()  # what a reconnect does to every subscriber
     text = metrics.exposition().decode()
@@ -241,3 +244,35 @@ def test_two_apps_in_one_process_count_apart(sqlite_url: str) -> None:
         name = "starboard_http_request_duration_seconds_count"
         assert value(scrape(one), name, route="/healthz", method="GET", status="2xx") == 1
         assert value(scrape(other), name, route="/healthz", method="GET", status="2xx") == 0
+
+
+async def test_a_frame_from_another_process_is_measured_from_written_to_read(
+    engine: AsyncEngine,
+) -> None:
+    clock = FakeClock(dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC))
+    metrics = Metrics()
+    here, there = DatabaseBroker(engine, clock, metrics), DatabaseBroker(engine, clock)
+    await here.read()  # from the newest row on
+    tab = await here.subscribe(["all"])
+    await there.publish("all", {"n": 1})  # written at 08:00:00 on the shared clock
+    await here.publish("all", {"n": 2})  # its own: delivered at once, never read back
+    await clock.advance(0.75)
+    await here.read()
+    assert [(await tab.get()).data for _ in range(2)] == [{"n": 2}, {"n": 1}]
+    text = metrics.exposition().decode()
+    assert value(text, "starboard_channel_relay_lag_seconds_count") == 1
+    assert value(text, "starboard_channel_relay_lag_seconds_sum") == pytest.approx(0.75)
+    assert value(text, "starboard_channel_queue_wait_seconds_count") == 2
+
+
+def test_behind_a_listed_proxy_on_this_machine_the_client_it_names_is_the_one_let_in_or_not(
+    sqlite_url: str,
+) -> None:
+    app = create_app(make_config(sqlite_url, forwarded_allow_ips=("127.0.0.1",)))
+    with TestClient(app, base_url="https://testserver", client=LOOPBACK) as proxy:
+        # A remote client's request through the proxy: refused, whatever it wrote itself.
+        for forwarded in ("203.0.113.9", "127.0.0.1, 203.0.113.9"):
+            relayed = proxy.get("/metrics", headers={"X-Forwarded-For": forwarded})
+            assert relayed.status_code == 404
+        # A scraper on this machine, straight to the app: let in.
+        assert proxy.get("/metrics").status_code == 200

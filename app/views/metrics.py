@@ -50,4 +50,4 @@ async def metrics_endpoint(request: Request) -> Response:
     if not may_read(request):
         raise HTTPException(404)  # answered as an unknown path is
     metrics: Metrics = request.app.state.metrics
-    return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+    return Response(await metrics.scrape(), media_type=CONTENT_TYPE)
