@@ -104,7 +104,9 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
 
 
 def measured(services: Services) -> list[Middleware]:
-    """Outside the other layers, so a request's time is all of it (docs/reference.md, Metrics)."""
+    """The metrics middleware, outside the other layers so a request's time is all of it; the
+    engine counts each request's statements, and the figures kept elsewhere are followed
+    (docs/reference.md, "Metrics")."""
     metrics = services.metrics
     if metrics is None:
         return []
