@@ -19,6 +19,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent  # templates, static, migra
 VAR_DIR = Path("var")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/starboard.db"
 MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+LOG_FORMATS = ("text", "json")
+# An RFC 6750 bearer token, long enough that guessing it is hopeless.
+METRICS_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]{16,512}=*")
 
 
 class ConfigError(BadInput):
@@ -49,6 +52,11 @@ class Config:
     allowed_origins: tuple[str, ...] = ()
     # Proxies whose X-Forwarded-For names the client: addresses, networks, or "*"; none by default.
     forwarded_allow_ips: tuple[str, ...] = ()
+    log_format: str = "text"  # "json": one JSON object per log line (app/logs.py)
+    # Besides loopback clients, whoever sends it as a bearer token may read /metrics; None: nobody.
+    metrics_token: Secret | None = None
+    # Off only to measure what the metrics cost (bench/metrics.py): no /metrics, nothing counted.
+    metrics: bool = True
 
 
 def _secret_key(env: Environment, database_url: str, debug: bool) -> Secret:
@@ -129,6 +137,27 @@ def _forwarded_allow_ips(env: Environment) -> tuple[str, ...]:
     return tuple(trusted)
 
 
+def _metrics_token(env: Environment) -> Secret | None:
+    raw = str(env("METRICS_TOKEN", default=""))
+    if raw == "":
+        return None  # token access off: loopback clients only
+    if not METRICS_TOKEN.fullmatch(raw):
+        # The value itself is a secret: only its length is named.
+        raise ConfigError(
+            f"METRICS_TOKEN: a value of {len(raw)} characters is not a usable bearer token; "
+            "expected 16 to 512 letters, digits or -._~+/ (e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'), or empty to turn token access off"
+        )
+    return Secret(raw)
+
+
+def _log_format(env: Environment) -> str:
+    raw = str(env("LOG_FORMAT", default="text"))
+    if raw.strip().lower() not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT={raw[:100]!r}: accepted values are 'text' or 'json'")
+    return raw.strip().lower()
+
+
 def load_config(env_file: str | Path | None = ".env") -> Config:
     env = Environment(env_file if env_file and Path(env_file).exists() else None)
     database_url = env("DATABASE_URL", default=DEFAULT_DATABASE_URL)
@@ -174,4 +203,6 @@ def load_config(env_file: str | Path | None = ".env") -> Config:
         password_hashing=password_hashing,
         allowed_origins=_origins(env),
         forwarded_allow_ips=_forwarded_allow_ips(env),
+        log_format=_log_format(env),
+        metrics_token=_metrics_token(env),
     )

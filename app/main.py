@@ -21,14 +21,18 @@ from app.config import PROJECT_DIR, Config, load_config
 from app.constance import install
 from app.cross_site import CrossSiteGuard
 from app.errors import StarboardError
+from app.logs import JSON, use_log_format
+from app.metrics import Metrics, MetricsMiddleware
 from app.request_ids import RequestIdMiddleware
 from app.route_urls import remember_route_urls
 from app.security_headers import SecurityHeadersMiddleware
-from app.services import build_services, open_services
+from app.services import Services, build_services, open_services
+from app.statement_log import count_each_request
 from app.unreadable_input import UnreadableInputMiddleware
 from app.views.errors import error_response, failure_response
 from app.views.health import healthz
 from app.views.home import home
+from app.views.metrics import metrics_endpoint
 from app.views.ws import ws_endpoint
 
 
@@ -37,7 +41,8 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
     use_hashing(config.password_hashing)
     # Built now, for the routes and the admin; started and closed by the lifespan.
     embedded = config.scheduler == "embedded"
-    services = build_services(config, hooks=True, scheduler=embedded, clock=clock)
+    metrics = Metrics() if config.metrics else None
+    services = build_services(config, hooks=True, scheduler=embedded, clock=clock, metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,6 +54,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
         routes=[
             Route("/", home),
             Route("/healthz", healthz),
+            *([Route("/metrics", metrics_endpoint)] if metrics else []),
             WebSocketRoute("/ws", ws_endpoint),
             Mount(
                 "/static",
@@ -58,6 +64,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
         ],
         middleware=[
             *trusted_proxies(config),
+            *measured(services),
             # Before every other layer: each one, and the log, may name the request.
             Middleware(RequestIdMiddleware),
             Middleware(SecurityHeadersMiddleware),
@@ -76,6 +83,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.metrics = metrics
     app.state.config = config
     app.state.clock = services.clock
     app.state.engine = services.engine
@@ -103,6 +111,23 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
     return app
 
 
+def measured(services: Services) -> list[Middleware]:
+    """The metrics middleware, outside the other layers so a request's time is all of it; the
+    engine counts each request's statements, and the figures kept elsewhere are followed
+    (docs/reference.md, "Metrics")."""
+    metrics = services.metrics
+    if metrics is None:
+        return []
+    count_each_request(services.engine)
+    scheduler = services.scheduler
+    metrics.follow(
+        settings_version=lambda: services.settings_store.version,
+        subscriptions=services.broker.hub.everyone,
+        running_runs=None if scheduler is None else lambda: len(scheduler.running),
+    )
+    return [Middleware(MetricsMiddleware, metrics=metrics)]
+
+
 def trusted_proxies(config: Config) -> list[Middleware]:
     """Outermost, so every layer and client_address() see the client a listed proxy named."""
     if not config.forwarded_allow_ips:
@@ -113,7 +138,11 @@ def trusted_proxies(config: Config) -> list[Middleware]:
 def __getattr__(name: str) -> Starlette:
     # `uvicorn app.main:app` builds the app on first access, not at import time.
     if name == "app":
-        application = create_app()
+        config = load_config()
+        if config.log_format == JSON:
+            # uvicorn set up its own text lines before importing us (`serve` passes ours).
+            use_log_format(config.log_format)
+        application = create_app(config)
         globals()["app"] = application
         return application
     raise AttributeError(name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from contextvars import ContextVar
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import HTTPConnection
@@ -18,6 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 HEADER = "X-Request-ID"
 STATE_KEY = "request_id"  # `request.state.request_id`
 WELL_FORMED = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The id of the request being served, for log lines written while serving it (app/logs.py).
+_SERVING: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The id of the request this code runs for; None outside a request."""
+    return _SERVING.get()
 
 
 def request_id_of(connection: HTTPConnection) -> str | None:
@@ -44,7 +52,11 @@ class RequestIdMiddleware:
                 MutableHeaders(scope=message)[HEADER] = request_id
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        serving = _SERVING.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _SERVING.reset(serving)
 
 
 log = logging.getLogger("app.failures")
@@ -62,5 +74,7 @@ def log_failure(connection: HTTPConnection, error: BaseException) -> str:
         request_id,
         connection.url.path,
         exc_info=(type(error), error, error.__traceback__),
+        # Named outright: the outermost handler logs after this middleware has finished.
+        extra={"request_id": request_id_of(connection)},
     )
     return request_id

@@ -27,6 +27,7 @@ from app.constance import LiveSettings
 from app.constance.hooks import Hooks, load_declarations
 from app.constance.store import SettingsStore
 from app.db import create_engine, create_session_factory
+from app.metrics import Metrics
 from app.models.jobs import ScheduledJob
 from app.scheduler.registry import JobDefinition, load_jobs
 from app.scheduler.runner import Scheduler, Timing
@@ -49,6 +50,7 @@ class Services:
     settings_store: SettingsStore
     jobs: JobsService
     scheduler: Scheduler | None  # only in a process that runs jobs
+    metrics: Metrics | None = None  # what the broker and the scheduler count, where asked
 
 
 def build_services(
@@ -58,12 +60,14 @@ def build_services(
     scheduler: bool = False,
     definitions: Mapping[str, JobDefinition] | None = None,
     clock: Clock | None = None,
+    metrics: Metrics | None = None,
 ) -> Services:
     """Every object, unstarted; bad setting or job declarations stop here.
 
     `hooks`: run the @on_change hooks, which adjust what a web process serves (only there).
     `scheduler`: build a scheduler to run the jobs in this process.
     `clock`: one for every service (tests pass a FakeClock).
+    `metrics`: where the broker and the scheduler count deliveries and runs (a web process's).
     """
     clock = clock or SystemClock()
     declarations = load_declarations(config.live_settings_module)
@@ -71,7 +75,7 @@ def build_services(
         definitions = load_jobs(config.jobs_module, config.timezone)
     engine = create_engine(config.database_url)
     session_factory = create_session_factory(engine)
-    broker, client = broker_for(config.redis_url, engine, clock, relay=config.relay)
+    broker, client = broker_for(config.redis_url, engine, clock, relay=config.relay, watch=metrics)
     cache = Cache(broker, clock)
     # Each commit of these sessions drops the cached values it changes (app/cache.py).
     session_factory.configure(info={CACHE_INFO: cache})
@@ -104,9 +108,11 @@ def build_services(
             default_timezone=config.timezone,
             timing=Timing.of(config),
             clock=clock,
+            watch=metrics,
         )
         if scheduler
         else None,
+        metrics=metrics,
     )
 
 

@@ -1,4 +1,5 @@
-"""The SQL statements an engine sends for requests: cost budgets in tests, figures in bench.
+"""The SQL statements an engine sends for requests: cost budgets in tests, figures in bench,
+and each request's own count for /metrics (`count_each_request`).
 
 The app's background work shares the engine (the live settings' version check every few
 seconds, a scheduler's heartbeat). Counted along with requests, a check charges its statement to
@@ -21,6 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 # SQLAlchemy runs the driver calls in a greenlet that shares the awaiting task's context.
 _BACKGROUND: ContextVar[bool] = ContextVar("background_work", default=False)
+# The statements of the request being served: a one-item list, shared with the tasks it starts.
+_REQUEST_TALLY: ContextVar[list[int] | None] = ContextVar("request_statements", default=None)
 
 
 @contextmanager
@@ -44,6 +47,28 @@ def lifespan_as_background(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
 
     return marked
+
+
+def count_each_request(engine: AsyncEngine) -> None:
+    """From now on, what the engine sends inside `request_statements()` is counted there."""
+    event.listen(engine.sync_engine, "before_cursor_execute", _tally)
+
+
+def _tally(*_: Any) -> None:
+    tally = _REQUEST_TALLY.get()
+    if tally is not None and not _BACKGROUND.get():
+        tally[0] += 1
+
+
+@contextmanager
+def request_statements() -> Iterator[list[int]]:
+    """`[n]`: the statements sent so far by what runs inside (on engines counting each request)."""
+    tally = [0]
+    token = _REQUEST_TALLY.set(tally)
+    try:
+        yield tally
+    finally:
+        _REQUEST_TALLY.reset(token)
 
 
 class StatementLog:

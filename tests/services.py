@@ -92,6 +92,8 @@ APP_ENV_NAMES = frozenset(
         "JOB_SHUTDOWN_GRACE_S",
         "PASSWORD_HASHING",
         "FORWARDED_ALLOW_IPS",
+        "LOG_FORMAT",
+        "METRICS_TOKEN",
     ]
 )
 DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.config import DEFAULT_DATABASE_URL, ConfigError, load_config
+from tests.conftest import RunCli
 
 POSTGRES_URL = "postgresql+asyncpg://starboard@db.example/starboard"
 OTHER_SQLITE_URL = "sqlite+aiosqlite:///./elsewhere.db"
@@ -16,7 +17,14 @@ OTHER_SQLITE_URL = "sqlite+aiosqlite:///./elsewhere.db"
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No SECRET_KEY, DEBUG or DATABASE_URL from outside; `var/` is made under tmp_path."""
-    for name in ("SECRET_KEY", "DEBUG", "DATABASE_URL", "FORWARDED_ALLOW_IPS"):
+    for name in (
+        "SECRET_KEY",
+        "DEBUG",
+        "DATABASE_URL",
+        "FORWARDED_ALLOW_IPS",
+        "LOG_FORMAT",
+        "METRICS_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -114,3 +122,61 @@ def test_a_forwarded_allow_ips_entry_that_is_no_address_is_refused_naming_it(
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", f"10.0.0.5,{item}")
     with pytest.raises(ConfigError, match=rf"^FORWARDED_ALLOW_IPS: '{re.escape(item)}' is not"):
         load_config(env_file=None)
+
+
+TOKEN = "s3cret-metrics-token-0123456789"
+
+
+@pytest.mark.parametrize(
+    "bad", ["short", "has spaces in it 0123456789", "naïve-token-0123456789", "x" * 513]
+)
+def test_a_metrics_token_that_is_no_usable_bearer_token_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    monkeypatch.setenv("METRICS_TOKEN", bad)
+    with pytest.raises(ConfigError) as refused:
+        load_config(env_file=None)
+    assert refused.value.message.startswith(f"METRICS_TOKEN: a value of {len(bad)} characters")
+    assert "expected 16 to 512 letters, digits or -._~+/" in refused.value.message
+    assert "or empty to turn token access off" in refused.value.message
+    assert bad not in refused.value.message  # a secret, even a wrong one, is not printed
+
+
+def test_a_metrics_token_is_kept_secret_and_empty_means_no_token_access(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_config(env_file=None).metrics_token is None
+    monkeypatch.setenv("METRICS_TOKEN", "")
+    assert load_config(env_file=None).metrics_token is None
+    monkeypatch.setenv("METRICS_TOKEN", TOKEN)
+    config = load_config(env_file=None)
+    assert str(config.metrics_token) == TOKEN and TOKEN not in repr(config)
+
+
+@pytest.mark.parametrize(("value", "chosen"), [("", "text"), ("json", "json"), (" JSON ", "json")])
+def test_log_format_is_text_unless_json_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch, value: str, chosen: str
+) -> None:
+    if value:
+        monkeypatch.setenv("LOG_FORMAT", value)
+    assert load_config(env_file=None).log_format == chosen
+
+
+@pytest.mark.parametrize("value", ["xml", "logfmt", "jsonl"])
+def test_a_log_format_other_than_text_or_json_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("LOG_FORMAT", value)
+    with pytest.raises(
+        ConfigError, match=rf"^LOG_FORMAT='{value}': accepted values are 'text' or 'json'$"
+    ):
+        load_config(env_file=None)
+
+
+def test_a_bad_log_format_stops_every_command_with_one_line_naming_it(
+    cli: RunCli, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    ran = cli(sqlite_url, "jobs", "list")
+    assert ran.code == 2
+    assert ran.err == ("starboard: LOG_FORMAT='xml': accepted values are 'text' or 'json'\n")

@@ -23,6 +23,7 @@ from app.channels.redis import RedisBroker
 from app.cli.shared import command_services
 from app.constance.records import Change
 from app.main import create_app
+from app.metrics import Metrics
 from app.models import ScheduledJob
 from app.scheduler.runner import Scheduler
 from app.scheduler.standalone import run_scheduler
@@ -74,7 +75,9 @@ def test_the_web_app_the_scheduler_the_commands_and_the_shell_get_the_same_kinds
         loop.close()
     scheduler = asyncio.run(scheduler_process_services(config))
 
-    assert kinds(web) == kinds(cli) == kinds(shell)
+    # Counted where they are served: the web app measures, the commands and the shell do not.
+    assert isinstance(web.metrics, Metrics) and cli.metrics is None and shell.metrics is None
+    assert kinds(web) == {**kinds(cli), "metrics": Metrics} == {**kinds(shell), "metrics": Metrics}
     assert kinds(web)["broker"] is DatabaseBroker and kinds(web)["redis"] is type(None)
     # A process known to be alone (the suite's in-process apps) keeps its frames in memory.
     alone = build_services(dataclasses.replace(config, relay=False))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import redis.asyncio as redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.channels.broker import Broker
+from app.channels.broker import Broker, DeliveryWatch
 from app.channels.database import DatabaseBroker
 from app.channels.memory import MemoryBroker
 from app.channels.redis import REDIS_OPTIONS, RedisBroker
@@ -14,10 +14,15 @@ from app.clock import SYSTEM_CLOCK, Clock
 
 
 def broker_for(
-    redis_url: str | None, engine: AsyncEngine, clock: Clock = SYSTEM_CLOCK, *, relay: bool = True
+    redis_url: str | None,
+    engine: AsyncEngine,
+    clock: Clock = SYSTEM_CLOCK,
+    *,
+    relay: bool = True,
+    watch: DeliveryWatch | None = None,
 ) -> tuple[Broker, redis.Redis | None]:
     """The broker, and the Redis client it uses (shared with the throttle; close it at exit)."""
     if not redis_url:
-        return (DatabaseBroker(engine, clock) if relay else MemoryBroker()), None
+        return (DatabaseBroker(engine, clock, watch) if relay else MemoryBroker(watch)), None
     client = redis.from_url(redis_url, **REDIS_OPTIONS)
-    return RedisBroker(client, clock), client
+    return RedisBroker(client, clock, watch), client

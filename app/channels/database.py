@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.channels.broker import Hub, HubSubscriptions, Message
+from app.channels.broker import DeliveryWatch, Hub, HubSubscriptions, Message
 from app.clock import SYSTEM_CLOCK, Clock
+from app.db import as_utc
 from app.models.channels import RelayedFrame
 from app.statement_log import background_work
 
@@ -37,10 +38,12 @@ STOP_FLUSH_S = 2.0  # stop() waits this long for frames still being written
 
 
 class DatabaseBroker(HubSubscriptions):
-    def __init__(self, engine: AsyncEngine, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Clock = SYSTEM_CLOCK, watch: DeliveryWatch | None = None
+    ) -> None:
         self.engine = engine
         self.clock = clock
-        self.hub = Hub()
+        self.hub = Hub(watch)
         # Told apart from every other process, and from another broker in this one.
         self.sender = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._after: int | None = None  # every id up to here is read (None: not yet known)
@@ -178,17 +181,26 @@ class DatabaseBroker(HubSubscriptions):
                 return False
             rows = (
                 await connection.execute(
-                    select(table.c.id, table.c.channel, table.c.data, table.c.sender)
+                    select(
+                        table.c.id,
+                        table.c.channel,
+                        table.c.data,
+                        table.c.sender,
+                        table.c.created_at,
+                    )
                     .where(table.c.id > self._after)
                     .order_by(table.c.id)
                     .limit(BATCH)
                 )
             ).all()
         fresh = [row for row in rows if row.id not in self._seen]
+        watch, now = self.hub.watch, self.clock.now()
         for row in fresh:
             self._seen.add(row.id)
             if row.sender != self.sender:  # its own went to its subscribers when published
                 self.hub.fan_out(Message(row.channel, row.data))
+                if watch is not None:  # the publisher's clock and ours: one host, or in sync
+                    watch.relayed((now - as_utc(row.created_at)).total_seconds())
         self._settle()
         return len(rows) == BATCH and bool(fresh)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.channels.broker import Hub, HubSubscriptions, Message
+from app.channels.broker import DeliveryWatch, Hub, HubSubscriptions, Message
 
 
 class MemoryBroker(HubSubscriptions):
-    def __init__(self) -> None:
-        self.hub = Hub()
+    def __init__(self, watch: DeliveryWatch | None = None) -> None:
+        self.hub = Hub(watch)
 
     async def start(self) -> None:
         return None

@@ -13,7 +13,7 @@ from typing import Any
 import redis.asyncio
 from redis.exceptions import ConnectionError, RedisError
 
-from app.channels.broker import QUEUE_LIMIT, Hub, Message, Subscription
+from app.channels.broker import QUEUE_LIMIT, DeliveryWatch, Hub, Message, Subscription
 from app.channels.names import IDLE_CHANNEL
 from app.clock import SYSTEM_CLOCK, Clock
 
@@ -33,10 +33,15 @@ FIRST_CONNECT_S = 2.0  # start() waits this long for Redis, so /healthz is right
 
 
 class RedisBroker:
-    def __init__(self, client: redis.asyncio.Redis, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        clock: Clock = SYSTEM_CLOCK,
+        watch: DeliveryWatch | None = None,
+    ) -> None:
         self.client = client
         self.clock = clock  # paces reconnects; timeouts on Redis's answers stay real
-        self.hub = Hub()
+        self.hub = Hub(watch)
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._up = False  # Redis answered on the current pub-sub connection

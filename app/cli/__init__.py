@@ -121,6 +121,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         port=args.port or config.port,
         workers=args.workers,
         reload=args.reload,
+        log_format=config.log_format,
     )
     return 0
 

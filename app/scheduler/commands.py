@@ -260,15 +260,12 @@ JOBS_HANDLERS: dict[str, Callable[[argparse.Namespace, Services], Coroutine[Any,
 
 
 def cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
-    import logging
-
+    from app.logs import use_log_format
     from app.scheduler.standalone import run_scheduler
 
     definitions = job_definitions(config)
     # The runner reports claims, failures and abandoned runs through logging.
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    use_log_format(config.log_format)
 
     def ready(scheduler: Any) -> None:
         print(

@@ -18,7 +18,7 @@ import socket
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -57,6 +57,16 @@ def job_frame(run: JobRun | Mapping[str, Any]) -> dict[str, Any]:
         "progress": get("progress"),
         "message": get("progress_message"),
     }
+
+
+class RunWatch(Protocol):
+    """Told how runs go, for /metrics (app/metrics.py); a scheduler without one tells nobody."""
+
+    def run_started(self, job: str, trigger: str, delay: float) -> None:
+        """A run started `delay` seconds after its scheduled time (a manual run: its queueing)."""
+
+    def run_ended(self, job: str, status: str, seconds: float | None) -> None:
+        """A run ended with `status` after `seconds` of running (None: it never ran here)."""
 
 
 @dataclass
@@ -103,8 +113,10 @@ class Scheduler:
         timing: Timing | None = None,
         worker: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        watch: RunWatch | None = None,
     ) -> None:
         self.definitions = dict(definitions)
+        self.watch = watch
         self.session_factory = session_factory
         self.broker = broker
         self.live_settings = live_settings
@@ -304,21 +316,23 @@ class Scheduler:
             return  # another process has this fire
         await self._publish_frame({"job": name, "id": run_id, "status": status})
         if status == RunStatus.RUNNING:
-            self._start_run(run_id, name, fire)
+            self._start_run(run_id, name, fire, trigger)
+        elif status == RunStatus.SKIPPED and self.watch is not None:
+            self.watch.run_ended(name, status, None)
 
     async def take_queued(self) -> None:
         """Starts queued runs (manual, or waiting their turn) whose job is free to run."""
         async with self.session_factory() as session:
             queued = (
                 await session.execute(
-                    select(JobRun.id, JobRun.job, JobRun.scheduled_for)
+                    select(JobRun.id, JobRun.job, JobRun.scheduled_for, JobRun.trigger)
                     .where(JobRun.status == RunStatus.QUEUED)
                     .order_by(JobRun.id)
                     .limit(50)
                 )
             ).all()
         lease = dt.timedelta(seconds=self.timing.lease)
-        for run_id, name, scheduled_for in queued:
+        for run_id, name, scheduled_for, trigger in queued:
             planned = self.planned.get(name)
             if name not in self.definitions or planned is None:
                 continue  # a job this process does not have (older code)
@@ -335,13 +349,16 @@ class Scheduler:
             if not taken:
                 continue
             await self._publish_frame({"job": name, "id": run_id, "status": RunStatus.RUNNING})
-            self._start_run(int(run_id), name, as_utc(scheduled_for))
+            self._start_run(int(run_id), name, as_utc(scheduled_for), trigger)
 
     # -- running one run -------------------------------------------------------------------
 
-    def _start_run(self, run_id: int, name: str, scheduled_for: dt.datetime) -> None:
+    def _start_run(self, run_id: int, name: str, scheduled_for: dt.datetime, trigger: str) -> None:
         task = asyncio.create_task(self._execute(run_id, name, scheduled_for))
         self.running[run_id] = Running(task, name)
+        if self.watch is not None:
+            delay = (self.clock.now() - scheduled_for).total_seconds()
+            self.watch.run_started(name, str(trigger), max(0.0, delay))
 
     async def _execute(self, run_id: int, name: str, scheduled_for: dt.datetime) -> None:
         definition = self.definitions[name]
@@ -397,6 +414,8 @@ class Scheduler:
         ended_at = self.clock.now()  # kept while recording it is retried
         if running is not None:
             running.finishing = True
+        if self.watch is not None:  # before the row says so: whoever reads the row sees it counted
+            self.watch.run_ended(name, status, duration)
         try:
             await self._finish(run_id, name, status, error, trace, duration, ended_at, context)
         except Exception:
@@ -665,6 +684,8 @@ class Scheduler:
                     (await session.execute(select(ScheduledJob.name, ScheduledJob.revision))).all()
                 )
         for run_id, name in abandoned:
+            if self.watch is not None:  # counted by the process that marked it
+                self.watch.run_ended(name, RunStatus.ABANDONED, None)
             await self._publish_frame({"job": name, "id": run_id, "status": RunStatus.ABANDONED})
             await self._tell_ops(name, run_id, RunStatus.ABANDONED, "its scheduler process stopped")
         for run_id in cancels:
