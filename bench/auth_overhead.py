@@ -56,6 +56,8 @@ WARMUP = 10
 REPEATS = 1000
 PART_REPEATS = 500
 GOAL_MS = 2.0
+# The sign-in check on its own, who is signed in kept by the cache (app/cache.py).
+CHECK_GOAL_MS = 0.3
 STATIC_FILE = re.compile(r'"(?:https?://[^/"]+)?(/admin/static/[^"?]+\.js)')
 
 
@@ -189,13 +191,25 @@ class CheckParts:
     no_cookie: Part = field(default_factory=lambda: Part("  same middleware, no cookie sent"))
     lifetime: Part = field(default_factory=lambda: Part("lifetime check (signed_in_user_id)"))
     lookup: Part = field(
-        default_factory=lambda: Part("user + permissions lookup (load)", db=Samples())
+        default_factory=lambda: Part("user + permissions lookup (load), kept", db=Samples())
+    )
+    unkept: Part = field(
+        default_factory=lambda: Part(
+            "  same, just dropped (after a change to accounts)", db=Samples()
+        )
     )
     authenticate: Part = field(default_factory=lambda: Part("authenticate(): lifetime + lookup"))
 
     @property
     def rows(self) -> list[Part]:
-        return [self.cookie, self.no_cookie, self.lifetime, self.lookup, self.authenticate]
+        return [
+            self.cookie,
+            self.no_cookie,
+            self.lifetime,
+            self.lookup,
+            self.unkept,
+            self.authenticate,
+        ]
 
     @property
     def whole_p50(self) -> float:
@@ -253,9 +267,14 @@ async def time_parts(config: Config, app: Starlette, log: StatementLog, cookie: 
         if user_id is None:
             raise RuntimeError("the signed-in client's session cookie holds no live session")
 
+        # No page session here: the lookup opens its own pooled connection when not kept.
+        provider.cache.drop_everything()
+        log.reset()
+        with Stopwatch() as unkept:
+            user = await provider.load(user_id, session, Request(scope))
+        unkept_db = log.seconds
         log.reset()
         with Stopwatch() as lookup:
-            # No page session here: this times the lookup on its own pooled connection.
             user = await provider.load(user_id, session, Request(scope))
         if user is None:
             raise RuntimeError(f"no active user {user_id} with this session's epoch")
@@ -273,6 +292,9 @@ async def time_parts(config: Config, app: Starlette, log: StatementLog, cookie: 
             parts.lookup.samples.add(lookup.seconds)
             assert parts.lookup.db is not None
             parts.lookup.db.add(lookup_db)
+            parts.unkept.samples.add(unkept.seconds)
+            assert parts.unkept.db is not None
+            parts.unkept.db.add(unkept_db)
             parts.authenticate.samples.add(whole.seconds)
     return parts
 
@@ -413,7 +435,7 @@ def report(results: Results, repeats: int) -> str:
         "",
         parts_table(results.parts),
         f"the whole sign-in check (cookie + authenticate) at p50:"
-        f" {results.parts.whole_p50:.2f} ms of the {GOAL_MS:.0f} ms budget",
+        f" {results.parts.whole_p50:.3f} ms (goal {CHECK_GOAL_MS} ms)",
     ]
     for c in [*results.pages, static]:
         if c.failures():
@@ -423,7 +445,18 @@ def report(results: Results, repeats: int) -> str:
 
 def summary(results: Results) -> str:
     goals = [goal for c in [*results.pages, results.static] for goal in c.goals()]
-    return conclude("auth_overhead", goals, f"cases within {GOAL_MS:.0f} ms of sign-in overhead")
+    goals.append(
+        Goal(
+            "auth_overhead",
+            "the sign-in check alone",
+            "p50, cookie + authenticate",
+            results.parts.whole_p50,
+            "ms",
+            "<=",
+            CHECK_GOAL_MS,
+        )
+    )
+    return conclude("auth_overhead", goals, "cases within their sign-in overhead goals")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
