@@ -177,6 +177,7 @@ def test_an_entrys_date_times_are_shown_in_the_readers_zone_with_the_zone_named(
     admin_client: TestClient, sqlite_url: str
 ) -> None:
     choose(sqlite_url, "admin", "Europe/Paris")
+    admin_client.app.state.cache.drop_everything()  # type: ignore[attr-defined]  # behind its back
     changes = {
         "shipped_at": {"old": None, "new": "2026-03-05T12:00:00"},  # a naive column: UTC
         "SALE_ENDS_AT": {"old": "2026-12-24T17:00:00+00:00", "new": "2026-07-01T06:30:15-04:00"},
