@@ -31,3 +31,14 @@ def remember_route_urls(router: Router) -> None:
         return found(name, key)
 
     router.url_path_for = url_path_for  # type: ignore[method-assign]
+
+
+def site_path(url: object) -> str:
+    """`https://host/admin/x?y` as `/admin/x?y`: the same page, without the origin repeated in
+    each of a list's links (docs/architecture.md, "Page weight")."""
+    text = str(url)
+    scheme_end = text.find("://")
+    if scheme_end < 0:
+        return text
+    path_start = text.find("/", scheme_end + 3)
+    return text[path_start:] if path_start >= 0 else "/"

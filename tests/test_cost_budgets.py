@@ -338,3 +338,25 @@ def test_the_apps_background_work_is_left_out_of_the_log(sqlite_site: Site) -> N
     assert len(sqlite_site.log) == 0, sqlite_site.log.listing()
     portal.call(query, False)
     assert [statement for statement, _ in sqlite_site.log.statements] == ["SELECT 1"]
+
+
+# --- Page weight: bytes, which cannot flake either -------------------------------------------
+
+# The order list at 25 rows (docs/architecture.md, "Page weight"): the page's frame (menu,
+# toolbar, filters, scripts) and each row. Issue 15's goal is 60 KB and 1 KB a row; these hold
+# what has been won so far (from 200 KB and 4.7 KB a row) so that no change loses it again.
+LIST_PAGE_BYTES = 105_000
+ROW_BYTES = 2_200
+ROW_MARKUP = re.compile(r"<tr data-sa-pk=.*?</tr>", re.DOTALL)
+
+
+def test_a_list_page_of_25_orders_stays_within_its_weight(sqlite_site: Site) -> None:
+    page = sqlite_site.get("/admin/order/list?page_size=25")
+    rows = ROW_MARKUP.findall(page)
+    assert len(rows) == 25
+    heaviest = max(len(row.encode()) for row in rows)
+    assert heaviest <= ROW_BYTES, max(rows, key=len)
+    assert len(page.encode()) <= LIST_PAGE_BYTES
+    # No tooltip widget per cell, no indentation carried from the templates into the page.
+    assert 'data-bs-toggle="tooltip"' not in "".join(rows)
+    assert "\n    " not in page

@@ -90,6 +90,7 @@ from app.auth.secrets import is_secret
 from app.errors import BadQuery, Conflict, NotFound
 from app.models import AuditEntry
 from app.models.labels import model_label, plural, plural_label
+from app.route_urls import site_path
 from app.row_keys import BIGGEST_OFFSET, is_storable_text, key_value
 
 # What maintenance mode pauses for everyone but superusers.
@@ -246,7 +247,7 @@ class RowLinks:
         self.request = request
         self.handlers = row_action_links(view)
         self.patterns = {
-            name: str(handler(request, _KEY_SLOT))
+            name: site_path(handler(request, _KEY_SLOT))
             for name, handler in self.handlers.items()
             if getattr(handler, "__func__", None) in self.KEYED_IN_QUERY
         }

@@ -21,6 +21,7 @@ from app.admin.accounts import GrantsPermissions
 from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
 from app.admin.chrome import LocalFormats, StarboardChrome
+from app.admin.compact_markup import compact_pages
 from app.admin.csrf import SessionBoundCSRF
 from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
@@ -66,6 +67,7 @@ from app.models import (
     StoredSetting,
 )
 from app.request_ids import HEADER
+from app.route_urls import site_path
 from app.template_code import COMPILED_TEMPLATES
 
 # Served by /admin/settings, /admin/jobs and each list's saved views, which validate, version,
@@ -198,6 +200,8 @@ def build_admin(
     allow_nonced_scripts(admin.templates.env)
     make_accessible(admin.templates.env)
     menu_lists_only_menu_views(admin.templates.env)
+    compact_pages(admin.templates.env)  # last: the edits above find the library's indentation
+    admin.templates.env.filters["site_path"] = site_path
     views = model_views()
     for view in views:
         admin.add_view(view)
