@@ -255,7 +255,7 @@ class RowLinks:
     def href(self, name: str, pk: Any) -> str:
         pattern = self.patterns.get(name)
         if pattern is None:
-            return str(self.handlers[name](self.request, pk))
+            return site_path(self.handlers[name](self.request, pk))
         return pattern.replace(quote_plus(_KEY_SLOT), quote_plus(str(pk)), 1)
 
 
