@@ -3,6 +3,7 @@ audit entry (app/admin/inline_rows.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html as html_text
 import re
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, Customer, Order, OrderItem, OrderStatus
 from tests import factories
+from tests.admin.test_model_views import run_sql
+from tests.admin.test_time_zones import choose
 from tests.conftest import add_user, csrf_token, make_config, seen_row, sign_in
 
 PREFIX = "inlines.items"
@@ -413,3 +416,45 @@ def test_an_items_own_form_refuses_what_its_row_on_the_order_refuses(
     assert refused.status_code == 422
     assert "Quantity: at least 1" in shown_text(refused.text)
     assert stored_items(database_url, shop.order) == before
+
+
+def test_a_date_time_on_a_form_is_shown_and_typed_in_the_users_zone(
+    database_url: str, shop: Shop
+) -> None:
+    add_user(database_url, "paris")
+    choose(database_url, "paris", "Europe/Paris")
+    run_sql(
+        database_url,
+        f"UPDATE orders SET shipped_at = '2026-03-05 12:00:00' WHERE id = {shop.order}",
+    )
+    with TestClient(create_app(make_config(database_url)), base_url="https://testserver") as c:
+        sign_in(c, "paris")
+        page = c.get(f"/admin/order/edit?pk={shop.order}").text
+        assert re.search(r'name="shipped_at"[^>]*value="2026-03-05T13:00:00"', page), (
+            "12:00 UTC is 13:00 in Paris"
+        )
+        rows = [
+            {"pk": str(shop.kept), "product": str(shop.products[0]), "quantity": "1",
+             "unit_price": "9.99"},
+            {"pk": str(shop.dropped), "product": str(shop.products[1]), "quantity": "1",
+             "unit_price": "9.99"},
+        ]  # fmt: skip
+        form = {**order_form(shop, csrf_token(page), *rows, page=page)}
+        form["shipped_at"] = "2026-07-01T09:30:00"  # summer: Paris is UTC+2
+        saved = c.post(f"/admin/order/edit?pk={shop.order}", data=form, follow_redirects=False)
+        assert saved.status_code == 303, saved.text[-800:]
+    stored = anyio.run(_shipped_at, database_url, shop.order)
+    assert stored.replace(tzinfo=stored.tzinfo or dt.UTC) == dt.datetime(
+        2026, 7, 1, 7, 30, tzinfo=dt.UTC
+    )
+
+
+async def _shipped_at(url: str, order_id: int) -> dt.datetime:
+    engine = create_engine(url)
+    try:
+        async with create_session_factory(engine)() as session:
+            value = await session.scalar(select(Order.shipped_at).where(Order.id == order_id))
+            assert value is not None
+            return value
+    finally:
+        await engine.dispose()

@@ -2,9 +2,10 @@
 
 Notifications are sent the way scripts send them, with the `notify` command (run in this
 process, not the server's). Server and CLI share a redis-server (REDIS_URL), so a notification
-reaches open tabs at once; with in-process channels the CLI's publish would reach nobody and
-tabs would only see it after a resume. While the server is down in the restart test nobody
-listens on Redis: what the tab missed comes from the database, replayed when it reconnects.
+reaches open tabs at once; the first test also runs without Redis, where the command's publish
+reaches the server through the database within a second. While the server is down in the
+restart test nobody listens on Redis: what the tab missed comes from the database, replayed
+when it reconnects.
 """
 
 from __future__ import annotations
@@ -46,15 +47,20 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path, run_uvicorn: RunUvicorn, redis_url: str) -> Served:
+def served(request: pytest.FixtureRequest, tmp_path: Path, run_uvicorn: RunUvicorn) -> Served:
+    """The server, with a redis-server as its broker, or (`"database"` as the fixture's param)
+    none: then frames between processes go through the database (docs/reference.md)."""
     # Set up in a fixture: browser test bodies run without asyncio (see tests/services.py).
+    broker = getattr(request, "param", "redis")
     path = tmp_path / "live.db"
     url = migrated_url(f"sqlite+aiosqlite:///{path}")
     add_user(url, "alice")  # a superuser
     add_user(url, "bob", superuser=False, permissions=["tag:view"])
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO tag (id, name) VALUES (1, 'fragile'), (2, 'heavy')")
-    env = {"DATABASE_URL": url, "SECRET_KEY": "live-test-secret", "REDIS_URL": redis_url}
+    env = {"DATABASE_URL": url, "SECRET_KEY": "live-test-secret"}
+    if broker == "redis":
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
     return Served(run_uvicorn(env), env, run_uvicorn)
 
 
@@ -74,6 +80,7 @@ def notify(
     asyncio belongs to the browser); it still publishes on the server's Redis as a script does.
     """
     monkeypatch.chdir(tmp_path)  # no developer's .env is read
+    monkeypatch.delenv("REDIS_URL", raising=False)  # a server without Redis: none here either
     for name, value in served.env.items():
         monkeypatch.setenv(name, value)
 
@@ -111,6 +118,9 @@ def toasts(page: Page) -> Locator:
     return page.locator("#sb-toasts .sb-toast")
 
 
+# Without Redis too: the command's notification reaches the server's open tabs through the
+# database, as in the default set-up (`make run`).
+@pytest.mark.parametrize("served", ["redis", "database"], indirect=True)
 def test_the_recipient_gets_a_toast_and_the_badge_counts_up(
     open_page: Callable[..., Page], served: Served, notify: Notify
 ) -> None:
