@@ -124,6 +124,25 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         OneTripCursor  # server-side cursors keep the stock class (SQLAlchemy 2.1.9)
     )
 
+    async def _terminate_graceful_close(self) -> None:
+        """Closes the connection in its thread, then stops the thread without waiting for it.
+
+        SQLAlchemy 2.1.9 runs this shielded when a task is cancelled mid-statement, and stops
+        the thread at once if the wait is cancelled; aiosqlite 0.22.1's close() ends by
+        awaiting its own stop of that thread, which a stopped thread never answers, and the
+        event loop then never finishes closing.
+        """
+        connection = self._connection
+        if connection._connection is None:
+            return
+        try:
+            await connection._execute(connection._connection.close)
+        except ValueError:  # "Connection closed": the thread was stopped first
+            pass
+        finally:
+            connection._connection = None
+            connection.stop()  # not awaited: see above
+
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """The adapted aiosqlite module SQLAlchemy connects through, handing out one-trip cursors."""

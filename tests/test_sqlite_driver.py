@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from queue import SimpleQueue
@@ -114,3 +115,19 @@ async def test_streamed_results_still_work(engine: AsyncEngine) -> None:
         streamed = await connection.stream(text("SELECT name FROM thing ORDER BY id"))
         names = [row.name async for row in streamed]
     assert names == [f"n{i}" for i in range(50)]
+
+
+async def test_a_connection_stopped_while_it_closes_still_finishes_closing(
+    engine: AsyncEngine,
+) -> None:
+    # As SQLAlchemy terminates a connection whose task was cancelled mid-statement: a shielded
+    # graceful close, and its thread stopped at once when that wait is cancelled. aiosqlite's
+    # own close() would then wait forever for a thread that has already stopped.
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        adapted: Any = raw.dbapi_connection
+        closing = asyncio.ensure_future(adapted._terminate_graceful_close())
+        await asyncio.sleep(0)  # the close is queued to the thread...
+        adapted._terminate_force_close()  # ...and the thread told to stop right after it
+        await asyncio.wait_for(closing, timeout=5)
+        await connection.invalidate()
