@@ -461,11 +461,8 @@ class AutoModelView(ModelView):
         session: AsyncSession = request.state.session
         # On SQLite a savepoint takes the write lock first (app/db.py): no save slips in between.
         async with session.begin_nested():
-            request.state.locking_row = True
-            try:
-                obj = await self.find_by_pk(request, pk)
-            finally:
-                request.state.locking_row = False
+            rows = await self.locked_rows(request, [pk])
+            obj = rows[0] if rows else None
             if obj is None:
                 raise Conflict(
                     f"This {self.key} was deleted since you opened the form; nothing was saved"
@@ -529,11 +526,7 @@ class AutoModelView(ModelView):
             return await super().delete(request, pks)  # "all matching" rows: none was shown
         session: AsyncSession = request.state.session
         async with session.begin_nested():
-            request.state.locking_row = True
-            try:
-                rows = await self.find_by_pks(request, pks)
-            finally:
-                request.state.locking_row = False
+            rows = await self.locked_rows(request, pks)
             changed = []
             for row in rows:
                 pk = str(await self.get_serialized_pk_value(request, row))
@@ -564,6 +557,18 @@ class AutoModelView(ModelView):
             f"Changed since this page was shown: {'; '.join(rows)}{more}. Nothing was deleted;"
             " reload the page to see the change, then delete again if you still mean to."
         )
+
+    async def locked_rows(self, request: Request, pks: Sequence[Any]) -> Sequence[Any]:
+        """The rows as stored now, held until the request's transaction ends (a savepoint
+        opened first takes SQLite's write lock: app/db.py)."""
+        request.state.locking_row = True
+        try:
+            if len(pks) == 1:
+                found = await self.find_by_pk(request, pks[0])
+                return [] if found is None else [found]
+            return await self.find_by_pks(request, list(pks))
+        finally:
+            request.state.locking_row = False
 
     def get_detail_query(self, request: Request) -> Select[Any]:
         stmt: Select[Any] = super().get_detail_query(request)
