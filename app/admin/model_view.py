@@ -493,7 +493,9 @@ class AutoModelView(ModelView):
             return actions
         stamp = row_stamp(obj)
         # The list's "Delete" for the selected rows carries the stamps of every row it shows.
-        shown: dict[str, str] = request.state.__dict__.setdefault("shown_rows", {})
+        shown: dict[str, str] | None = getattr(request.state, "shown_rows", None)
+        if shown is None:
+            shown = request.state.shown_rows = {}
         shown[str(await self.get_serialized_pk_value(request, obj))] = stamp
         return [
             {**action, "form": _with_stamp(action.get("form"), stamp)}
