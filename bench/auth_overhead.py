@@ -35,7 +35,15 @@ from app.auth.sessions import SessionCookieMiddleware
 from app.config import Config
 from app.main import create_app
 from app.statement_log import StatementLog
-from bench.client import BASE_URL, BENCH_USER, in_process_client, running, sign_in, timed_get
+from bench.client import (
+    BASE_URL,
+    BENCH_USER,
+    Side,
+    in_process_client,
+    running,
+    sign_in,
+    timed_get,
+)
 from bench.dataset import prepare
 from bench.goals import Goal, conclude, shortfalls
 from bench.stats import (
@@ -72,14 +80,6 @@ class Case:
 # The check costs the same on every page, so the cheapest list page measures it most precisely:
 # page_size=10 is the smallest the admin offers (the product list would double the run time).
 PAGES = (Case("tag list", "/admin/tag/list", {"page_size": 10}),)
-
-
-@dataclass(frozen=True)
-class Side:
-    """One way of sending the request: a client and the statement log of its app's engine."""
-
-    client: httpx.AsyncClient
-    log: StatementLog
 
 
 @dataclass

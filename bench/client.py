@@ -75,6 +75,14 @@ async def sign_in(
 
 
 @dataclass(frozen=True)
+class Side:
+    """One way of sending a request in a comparison: a client and its app's statement log."""
+
+    client: httpx.AsyncClient
+    log: StatementLog
+
+
+@dataclass(frozen=True)
 class Timing:
     seconds: float  # request start to full body
     db_seconds: float  # of which inside the database driver

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import Secret
 from starlette.types import Message, Receive, Scope, Send
@@ -32,7 +31,7 @@ from app.config import Config
 from app.main import create_app
 from app.metrics import Metrics, MetricsMiddleware
 from app.statement_log import StatementLog
-from bench.client import in_process_client, running, sign_in, timed_get
+from bench.client import Side, in_process_client, running, sign_in, timed_get
 from bench.dataset import prepare
 from bench.goals import Goal, conclude, shortfalls
 from bench.stats import (
@@ -70,12 +69,6 @@ CASES = (
     Case("static file", "/static/starboard.css"),
     Case("tag list", "/admin/tag/list", {"page_size": 10}, signed_in=True, repeats_share=0.5),
 )
-
-
-@dataclass(frozen=True)
-class Side:
-    client: httpx.AsyncClient
-    log: StatementLog
 
 
 @dataclass
