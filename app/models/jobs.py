@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -121,6 +122,8 @@ class JobRun(Base):
     # A running run's owner renews this; past it, any scheduler may mark the run abandoned.
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What a run started on request works on (an export's list and format); None for fires.
+    arguments: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     def __str__(self) -> str:
         return f"{self.job} #{self.id}"

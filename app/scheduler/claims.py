@@ -88,13 +88,22 @@ async def claim_fire(
 
 
 async def queue_run(
-    session: AsyncSession, job: str, *, triggered_by: str | None, now: dt.datetime
+    session: AsyncSession,
+    job: str,
+    *,
+    triggered_by: str | None,
+    now: dt.datetime,
+    arguments: dict[str, Any] | None = None,
 ) -> tuple[int, bool]:
     """A manual run, waiting for a scheduler to take it: (its id, False); or, while an earlier
-    manual run of the job still waits, (that run's id, True): two clicks queue one run."""
+    manual run of the job still waits, (that run's id, True): two clicks queue one run.
+    A run with `arguments` is its own request (two exports of two lists): never merged."""
     await lock_job(session, job)
     waiting = and_(
-        JobRun.job == job, JobRun.trigger == Trigger.MANUAL, JobRun.status == RunStatus.QUEUED
+        JobRun.job == job,
+        JobRun.trigger == Trigger.MANUAL,
+        JobRun.status == RunStatus.QUEUED,
+        JobRun.arguments.is_(None),
     )
     moment = now
     for _ in range(MANUAL_ATTEMPTS):
@@ -108,7 +117,10 @@ async def queue_run(
             literal(""),
             literal(now_utc(), JobRun.created_at.type),
             literal(False),
-        ).where(~exists().where(waiting))
+            literal(arguments, JobRun.arguments.type),
+        )
+        if arguments is None:
+            row = row.where(~exists().where(waiting))
         statement = (
             _insert(session)(JobRun)
             .from_select(
@@ -121,6 +133,7 @@ async def queue_run(
                     JobRun.log,
                     JobRun.created_at,
                     JobRun.cancel_requested,
+                    JobRun.arguments,
                 ],
                 row,
                 include_defaults=False,
@@ -131,9 +144,11 @@ async def queue_run(
         run_id = await session.scalar(statement)
         if run_id is not None:
             return int(run_id), False
-        earlier = await session.scalar(
-            select(JobRun.id).where(waiting).order_by(JobRun.id).limit(1)
-        )
+        earlier = None
+        if arguments is None:
+            earlier = await session.scalar(
+                select(JobRun.id).where(waiting).order_by(JobRun.id).limit(1)
+            )
         if earlier is not None:
             return int(earlier), True
         # Another run holds this instant (a fire, or a manual run already taken): the next one.

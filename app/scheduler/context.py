@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -68,10 +68,15 @@ class JobContext:
         report: Callable[[float | None, str | None], Awaitable[None]],
         call_soon: Callable[[Callable[[], Awaitable[Any]]], None],
         clock: Clock = SYSTEM_CLOCK,
+        arguments: Mapping[str, Any] | None = None,
+        triggered_by: str | None = None,
     ) -> None:
         self.job = job
         self.run_id = run_id
         self.scheduled_for = scheduled_for
+        # A run started on request with its own input (an export's list and format); {} for fires.
+        self.arguments: Mapping[str, Any] = dict(arguments or {})
+        self.triggered_by = triggered_by  # the user name that asked for the run; None for fires
         self.settings = settings  # live settings: `ctx.settings.LOW_STOCK_THRESHOLD`
         self.clock = clock  # the scheduler's: a job that waits sleeps on it (tests move it)
         self.log_lines = RunLog(clock)

@@ -17,6 +17,8 @@ OVERLAP_POLICIES = ("skip", "queue", "allow")
 MISFIRE_POLICIES = ("run_once", "skip")
 NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 JOB_MARK = "__scheduled_job__"
+# Modules of Starboard's own jobs (exports and imports run on request), loaded beside JOBS_MODULE.
+BUILT_IN_JOBS: tuple[str, ...] = ()
 
 
 class JobDeclarationError(BadInput):
@@ -110,4 +112,13 @@ def jobs_in(module: ModuleType, default_timezone: str = "UTC") -> dict[str, JobD
 
 
 def load_jobs(module_name: str, default_timezone: str = "UTC") -> dict[str, JobDefinition]:
-    return jobs_in(importlib.import_module(module_name), default_timezone)
+    """The jobs of JOBS_MODULE and Starboard's own (BUILT_IN_JOBS), which it may not redeclare."""
+    found = jobs_in(importlib.import_module(module_name), default_timezone)
+    for built_in in BUILT_IN_JOBS:
+        for name, definition in jobs_in(
+            importlib.import_module(built_in), default_timezone
+        ).items():
+            if found.get(name, definition) is not definition:
+                raise JobDeclarationError(f"job {name!r}: the name of one of Starboard's own jobs")
+            found[name] = definition
+    return dict(sorted(found.items()))

@@ -91,6 +91,14 @@ class Planned:
     broken: str | None = None  # why the stored schedule cannot run: the job is skipped
 
 
+@dataclass(frozen=True)
+class Requested:
+    """What a queued run was asked to work on, and by whom (`ctx.arguments`, `ctx.triggered_by`)."""
+
+    arguments: dict[str, Any] | None
+    by: str | None
+
+
 @dataclass
 class Running:
     task: asyncio.Task[Any]
@@ -325,14 +333,21 @@ class Scheduler:
         async with self.session_factory() as session:
             queued = (
                 await session.execute(
-                    select(JobRun.id, JobRun.job, JobRun.scheduled_for, JobRun.trigger)
+                    select(
+                        JobRun.id,
+                        JobRun.job,
+                        JobRun.scheduled_for,
+                        JobRun.trigger,
+                        JobRun.arguments,
+                        JobRun.triggered_by,
+                    )
                     .where(JobRun.status == RunStatus.QUEUED)
                     .order_by(JobRun.id)
                     .limit(50)
                 )
             ).all()
         lease = dt.timedelta(seconds=self.timing.lease)
-        for run_id, name, scheduled_for, trigger in queued:
+        for run_id, name, scheduled_for, trigger, arguments, triggered_by in queued:
             planned = self.planned.get(name)
             if name not in self.definitions or planned is None:
                 continue  # a job this process does not have (older code)
@@ -349,18 +364,37 @@ class Scheduler:
             if not taken:
                 continue
             await self._publish_frame({"job": name, "id": run_id, "status": RunStatus.RUNNING})
-            self._start_run(int(run_id), name, as_utc(scheduled_for), trigger)
+            self._start_run(
+                int(run_id),
+                name,
+                as_utc(scheduled_for),
+                trigger,
+                Requested(arguments, triggered_by),
+            )
 
     # -- running one run -------------------------------------------------------------------
 
-    def _start_run(self, run_id: int, name: str, scheduled_for: dt.datetime, trigger: str) -> None:
-        task = asyncio.create_task(self._execute(run_id, name, scheduled_for))
+    def _start_run(
+        self,
+        run_id: int,
+        name: str,
+        scheduled_for: dt.datetime,
+        trigger: str,
+        requested: Requested | None = None,
+    ) -> None:
+        task = asyncio.create_task(self._execute(run_id, name, scheduled_for, requested))
         self.running[run_id] = Running(task, name)
         if self.watch is not None:
             delay = (self.clock.now() - scheduled_for).total_seconds()
             self.watch.run_started(name, str(trigger), max(0.0, delay))
 
-    async def _execute(self, run_id: int, name: str, scheduled_for: dt.datetime) -> None:
+    async def _execute(
+        self,
+        run_id: int,
+        name: str,
+        scheduled_for: dt.datetime,
+        requested: Requested | None = None,
+    ) -> None:
         definition = self.definitions[name]
         row = self.planned[name].row
         loop = asyncio.get_running_loop()
@@ -381,6 +415,8 @@ class Scheduler:
             report=report,
             call_soon=call_soon,
             clock=self.clock,
+            arguments=requested.arguments if requested else None,
+            triggered_by=requested.by if requested else None,
         )
         running = self.running.get(run_id)
         if running is not None:

@@ -205,15 +205,22 @@ class JobsService:
         """Queues a manual run; a scheduler takes it at once. Returns the run's id."""
         return (await self.request_run(name, actor)).run_id
 
-    async def request_run(self, name: str, actor: Actor) -> ManualRun:
+    async def request_run(
+        self, name: str, actor: Actor, arguments: dict[str, Any] | None = None
+    ) -> ManualRun:
         """Queues a manual run, unless one of the job's manual runs is still waiting to start:
-        then that one is answered (`already_queued`), so a double click queues one run."""
+        then that one is answered (`already_queued`), so a double click queues one run.
+        A run with `arguments` (JSON values the job reads as `ctx.arguments`) is always queued."""
         async with self.session_factory() as session, session.begin():
             row = await self._job(session, name)
             if row.orphaned or name not in self.definitions:
                 raise JobConflict(f"job {name!r}: no longer in the code, so it cannot run")
             run_id, already_queued = await claims.queue_run(
-                session, name, triggered_by=actor.username, now=self.clock.now()
+                session,
+                name,
+                triggered_by=actor.username,
+                now=self.clock.now(),
+                arguments=arguments,
             )
             if already_queued:
                 return ManualRun(run_id, already_queued=True)

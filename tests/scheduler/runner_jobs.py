@@ -118,6 +118,12 @@ async def reads_setting(ctx: JobContext) -> None:
     ctx.log(f"threshold={ctx.settings.LOW_STOCK_THRESHOLD}")
 
 
+@job(RARELY, overlap="allow")
+async def says_arguments(ctx: JobContext) -> None:
+    record(ctx)
+    ctx.log(f"{ctx.triggered_by} asked for {dict(ctx.arguments)}")
+
+
 @job(RARELY)
 async def gives_up(ctx: JobContext) -> None:
     """No timeout of its own: the TimeoutError it raises is a failure, not a timeout."""

@@ -695,6 +695,25 @@ async def test_a_job_reads_live_settings(session_factory: SessionFactory) -> Non
     assert "threshold=7" in done.log
 
 
+async def test_runs_asked_for_with_arguments_each_run_with_their_own(
+    session_factory: SessionFactory,
+) -> None:
+    """Two requests with arguments are two runs (never merged as two clicks of "run now" are),
+    each reading its own; a fire or a plain "run now" reads none."""
+    async with one_scheduler(session_factory, "says_arguments") as (_, service):
+        first = await service.request_run("says_arguments", ANNA, {"model": "order", "rows": 3})
+        second = await service.request_run("says_arguments", ANNA, {"model": "ticket"})
+        plain = await service.run_now("says_arguments", ANNA)
+        done = [await finished(session_factory, run.run_id) for run in (first, second)]
+        plain_done = await finished(session_factory, plain)
+    assert not first.already_queued and not second.already_queued
+    assert len({first.run_id, second.run_id, plain}) == 3
+    assert "ops-anna asked for {'model': 'order', 'rows': 3}" in done[0].log
+    assert "ops-anna asked for {'model': 'ticket'}" in done[1].log
+    assert "ops-anna asked for {}" in plain_done.log
+    assert (done[0].arguments, plain_done.arguments) == ({"model": "order", "rows": 3}, None)
+
+
 async def test_cancelling_a_sync_job_stops_its_thread_at_its_next_report(
     session_factory: SessionFactory,
 ) -> None:
