@@ -17,6 +17,7 @@ from app.auth.sessions import SessionCookieMiddleware
 from app.auth.throttle import create_throttle
 from app.body_limits import BodyLimitMiddleware
 from app.clock import Clock
+from app.compression import CompressedPages
 from app.config import PROJECT_DIR, Config, load_config
 from app.constance import install
 from app.cross_site import CrossSiteGuard
@@ -65,6 +66,8 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
         middleware=[
             *trusted_proxies(config),
             *measured(services),
+            # Outside the layers that answer by themselves (refusals, error pages): all compressed.
+            Middleware(CompressedPages),
             # Before every other layer: each one, and the log, may name the request.
             Middleware(RequestIdMiddleware),
             Middleware(SecurityHeadersMiddleware),

@@ -70,6 +70,70 @@ document.addEventListener("change", (event) => {
   };
 })();
 
+// A list page's rows carry little (docs/architecture.md, "Page weight and speed"), and are made
+// whole here as they are used, before the library's and Bootstrap's listeners see the event:
+// - a row's link is given the list to come back to (`_origin`), which is not repeated in every
+//   link of every row;
+// - a row's action that asks first carries only its name: it takes the page's one copy of it
+//   (a[data-sb-row-action]), its form holding the row's stamp (the row's data-sb-seen);
+// - the list's delete of the selected rows takes the stamps of every row shown.
+(() => {
+  const back = () => window.location.pathname + window.location.search;
+
+  function withOrigin(address) {
+    const url = new URL(address, window.location.href);
+    if (url.origin !== window.location.origin || url.searchParams.has("_origin")) return address;
+    url.searchParams.set("_origin", back());
+    return url.pathname + url.search + url.hash;
+  }
+
+  function withStamp(form, stamp) {
+    const holder = document.createElement("template");
+    holder.innerHTML = form; // the page's own markup, from the server
+    const field = holder.content.querySelector('input[name="seen"]');
+    if (field) field.setAttribute("value", stamp);
+    return holder.innerHTML;
+  }
+
+  function stamps() {
+    const shown = {};
+    for (const row of document.querySelectorAll("tr[data-sa-pk][data-sb-seen]")) {
+      shown[row.dataset.saPk] = row.dataset.sbSeen;
+    }
+    return JSON.stringify(shown);
+  }
+
+  function makeWhole(event) {
+    if (!(event.target instanceof Element)) return;
+    const row = event.target.closest("tr[data-sa-pk]");
+    const link = event.target.closest("a[data-sa-name], a[href]");
+    if (row && row.hasAttribute("data-sa-href")) {
+      row.setAttribute("data-sa-href", withOrigin(row.getAttribute("data-sa-href")));
+    }
+    if (!link) return;
+    const name = link.getAttribute("data-sa-name");
+    const whole = name && document.querySelector(`a[data-sb-row-action="${CSS.escape(name)}"]`);
+    if (row && whole && !link.hasAttribute("data-sa-form")) {
+      for (const { name: attribute, value } of whole.attributes) {
+        if (/^data-(sa|bs)-/.test(attribute)) link.setAttribute(attribute, value);
+      }
+      const form = link.getAttribute("data-sa-form");
+      link.setAttribute("data-sa-form", withStamp(form, row.dataset.sbSeen || ""));
+    } else if (row && link.getAttribute("href") && link.getAttribute("href") !== "#") {
+      link.setAttribute("href", withOrigin(link.getAttribute("href")));
+    } else if (!row && name === "delete" && link.hasAttribute("data-sa-form")) {
+      link.setAttribute("data-sa-form", withStamp(link.getAttribute("data-sa-form"), stamps()));
+    }
+  }
+
+  // On the window, capturing: Bootstrap's own delegated listeners capture on the document.
+  for (const kind of ["click", "auxclick", "keydown"]) {
+    window.addEventListener(kind, (event) => {
+      if (kind !== "keydown" || event.key === "Enter") makeWhole(event);
+    }, true);
+  }
+})();
+
 // Live notifications: one WebSocket per tab to /ws (docs/reference.md lists the frames).
 // Frames become toasts, the bell's unread badge, and `sb:<type>` events on <body> that htmx
 // fragments listen to, e.g. hx-trigger="sb:model from:body".

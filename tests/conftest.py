@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -234,13 +235,34 @@ def seen_row(html: str) -> str:
 
 def delete_seen(html: str) -> str:
     """What a page's delete carries back (app/admin/seen_rows.py): a detail page's row stamp,
-    or on a list page the stamps of its rows that its "Delete" for the selected rows sends."""
+    or on a list page the stamps of its rows (data-sb-seen), as its "Delete" for the selected
+    rows sends them once static/starboard.js has read them from the rows."""
+    rows = dict(re.findall(r'<tr data-sa-pk="([^"]+)" data-sb-seen="([^"]+)"', html))
+    if rows:
+        return json.dumps({unescape(pk): stamp for pk, stamp in rows.items()})
     stamps = [
-        unescape(value) for value in re.findall(r'name="seen" value="([^"]*)"', unescape(html))
+        unescape(value) for value in re.findall(r'name="seen" value="([^"]+)"', unescape(html))
     ]
-    batch = [stamp for stamp in stamps if stamp.startswith("{")]
     assert stamps, "no delete on the page"
-    return batch[0] if batch else stamps[0]
+    return stamps[0]
+
+
+def list_cells(html: str) -> dict[str, dict[str, str]]:
+    """A list page's rows by key, each cell's markup by its column's name. Rows do not name
+    their cells (docs/architecture.md, "Page weight and speed"): the header's order does."""
+    head = re.search(r"<thead>(.*?)</thead>", html, flags=re.S)
+    assert head, "no list table on the page"
+    columns = [
+        (re.search(r'data-column="([^"]+)"', attributes) or [None, None])[1]
+        for attributes in re.findall(r"<th\b([^>]*)>", head.group(1))
+    ]
+    rows = {}
+    for pk, row in re.findall(r'<tr data-sa-pk="([^"]+)"[^>]*>(.*?)</tr>', html, flags=re.S):
+        cells = re.findall(r"<td\b[^>]*>(.*?)</td>", row, flags=re.S)
+        rows[unescape(pk)] = {
+            column: cell for column, cell in zip(columns, cells, strict=True) if column
+        }
+    return rows
 
 
 def seen_of(client: TestClient, key: str, pk: object) -> dict[str, str]:

@@ -533,7 +533,7 @@ def fresh_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-class _UvicornStarter:
+class UvicornStarter:
     """`run_uvicorn` and `module_uvicorn`: starts the app in uvicorn processes, stops them all."""
 
     def __init__(self, directory: Path) -> None:
@@ -590,7 +590,7 @@ class _UvicornStarter:
 @pytest.fixture
 def run_uvicorn(tmp_path: Path) -> Iterator[RunUvicorn]:
     """Start the app in uvicorn processes; every one is stopped at teardown."""
-    starter = _UvicornStarter(tmp_path)
+    starter = UvicornStarter(tmp_path)
     yield starter
     starter.stop_all()
 
@@ -601,7 +601,7 @@ def module_uvicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunUvic
 
     For servers no test stops, kills or reconfigures: such a test starts its own.
     """
-    starter = _UvicornStarter(tmp_path_factory.mktemp("uvicorn"))
+    starter = UvicornStarter(tmp_path_factory.mktemp("uvicorn"))
     yield starter
     starter.stop_all()
 

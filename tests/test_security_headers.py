@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import anyio
 import pytest
@@ -393,7 +393,7 @@ def model_pages(watch: PolicyWatch, base_url: str, keys: list[str]) -> Iterator[
         row = page.locator("tr[data-sa-pk]").first
         links = [
             page.locator(f'a[href*="/admin/{key}/create"]'),
-            row.locator('a[data-sa-name="view"]'),
+            row.locator(f'a[href^="/admin/{key}/detail"], a[data-sa-name="view"]'),
             row.locator('a[data-sa-name="edit"]'),
         ]
         hrefs = [str(link.first.get_attribute("href")) for link in links if link.count()]
@@ -426,11 +426,20 @@ def test_the_list_and_form_widgets_work_under_the_policy(
     page.locator("[data-sa-hook=column-visibility-toggle][value=stock]").uncheck()
     page.locator("[data-sb-apply-columns]").click()
     expect(page).to_have_url(re.compile(r"[?&]cols="))
-    expect(page.locator("td[data-column=stock]")).to_have_count(0)
-    # A row action's confirmation, drawn by the library's actions.js into its modal.
+    expect(page.locator("th[data-column=stock]")).to_have_count(0)
+    # A row action's confirmation, drawn by the library's actions.js into its modal: the page's
+    # one copy of it, its form holding this row's stamp (static/starboard.js).
     rows.first.locator('a[data-sa-name="delete"]').click()
     expect(page.locator("#modal-action")).to_be_visible()
+    stamp = rows.first.get_attribute("data-sb-seen")
+    expect(page.locator("#modal-action input[name=seen]")).to_have_value(str(stamp))
     cancel(page.locator("#modal-action"))
+    # A row's link takes the list to come back to as it is followed.
+    listed = urlsplit(page.url)
+    rows.first.locator('a[data-sa-name="edit"]').click()
+    expect(page).to_have_url(re.compile(r"/admin/product/edit\?pk=\d+&_origin="))
+    back = parse_qs(urlsplit(page.url).query)["_origin"][0]
+    assert back == f"{listed.path}?{listed.query}"
 
     watch.visit(f"{base_url}/admin/product/create")
     page.locator("#category").click()  # a native <select>: its list is the browser's own

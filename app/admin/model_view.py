@@ -6,11 +6,9 @@ view of that model; override only what differs (like Django's `ModelAdmin`).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Collection, Sequence
 from typing import Any, ClassVar
-from urllib.parse import quote_plus
 
 from markupsafe import escape
 from sqlalchemy import (
@@ -45,7 +43,6 @@ from starlette_admin.fields import BaseField, RelationField
 from starlette_admin.filters import FilterGroup
 from starlette_admin.helpers import prettify_class_name
 from starlette_admin.types import RequestAction
-from starlette_admin.views import BaseModelView
 
 from app.admin.choices import LabelledConverter
 from app.admin.date_drilldown import main_date_column
@@ -56,10 +53,10 @@ from app.admin.library import (
     foreign_view,
     is_batch_action,
     is_row_action,
-    row_action_links,
     searched_and_filtered,
     url_key_parts,
 )
+from app.admin.list_rows import ListRows, RowLinks, RowMarkup, RowParts
 from app.admin.local_number_fields import LocalNumbersConverter
 from app.admin.local_time_field import LocalTimesConverter
 from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
@@ -99,8 +96,6 @@ WRITE_ACTIONS = frozenset({"create", "edit", "delete"})
 # The most rows one relation lookup (the form pickers' search) answers.
 LOOKUP_LIMIT = 100
 
-# Stands in for a row's key while a link is built once for a whole list page (see RowLinks).
-_KEY_SLOT = "\x00key\x00"
 _PG_CLASS = table_clause("pg_class", column("reltuples"), column("oid"))
 
 
@@ -230,33 +225,6 @@ class MapperDefaults:
             and not column.foreign_keys
             and not is_secret(prop.key)
         )
-
-
-class RowLinks:
-    """Where one list page's link row actions go, built once per page instead of once per row.
-
-    Each library link resolves its route and re-encodes its query string (~0.15 ms, twice a row).
-    The library's own view and edit links differ between rows only in the key, so each is built
-    once around a slot that every row fills in, encoded the way the library encodes it.
-    """
-
-    # The library's link actions whose URLs carry the row's key in the query string, nowhere else.
-    KEYED_IN_QUERY = frozenset({BaseModelView.row_action_1_view, BaseModelView.row_action_2_edit})
-
-    def __init__(self, view: BaseModelView, request: Request) -> None:
-        self.request = request
-        self.handlers = row_action_links(view)
-        self.patterns = {
-            name: site_path(handler(request, _KEY_SLOT))
-            for name, handler in self.handlers.items()
-            if getattr(handler, "__func__", None) in self.KEYED_IN_QUERY
-        }
-
-    def href(self, name: str, pk: Any) -> str:
-        pattern = self.patterns.get(name)
-        if pattern is None:
-            return site_path(self.handlers[name](self.request, pk))
-        return pattern.replace(quote_plus(_KEY_SLOT), quote_plus(str(pk)), 1)
 
 
 class FieldConverter(LabelledConverter, LocalTimesConverter, LocalNumbersConverter):
@@ -497,6 +465,10 @@ class AutoModelView(ModelView):
         if shown is None:
             shown = request.state.shown_rows = {}
         shown[str(await self.get_serialized_pk_value(request, obj))] = stamp
+        if request.state.action == RequestAction.LIST:
+            # The row carries its stamp (data-sb-seen); the page's one copy of the delete's
+            # form takes it as the row's delete is clicked (static/starboard.js).
+            stamp = ""
         return [
             {**action, "form": _with_stamp(action.get("form"), stamp)}
             if action.get("name") == "delete"
@@ -506,12 +478,11 @@ class AutoModelView(ModelView):
 
     async def get_all_actions(self, request: Request) -> list[dict[str, Any]]:
         actions = await super().get_all_actions(request)
-        shown = getattr(request.state, "shown_rows", None)
-        if not shown:
+        if not getattr(request.state, "shown_rows", None):
             return actions
-        stamps = json.dumps(shown, separators=(",", ":"))
+        # The shown rows' stamps are read from the rows as the delete is clicked (starboard.js).
         return [
-            {**action, "form": _with_stamp(action.get("form"), stamps)}
+            {**action, "form": _with_stamp(action.get("form"), "")}
             if action.get("name") == "delete"
             else action
             for action in actions
@@ -655,6 +626,18 @@ class AutoModelView(ModelView):
         kept = [name for name in self.phone_columns or () if name in names]
         return set(kept or names[: self.phone_column_count])
 
+    async def serialize(
+        self,
+        obj: Any,
+        request: Request,
+        include_relationships: bool = True,
+        include_select2: bool = False,
+    ) -> dict[str, Any]:
+        listing = request.state.action == RequestAction.LIST
+        if listing and include_relationships and not include_select2:
+            return await ListRows.of(request, self).row(request, obj)
+        return await super().serialize(obj, request, include_relationships, include_select2)
+
     async def serialize_field_value(self, value: Any, field: BaseField, request: Request) -> Any:
         if (
             request.state.action == RequestAction.EXPORT
@@ -667,6 +650,10 @@ class AutoModelView(ModelView):
             key = await target.get_serialized_pk_value(request, value)
             return RelatedCell(key, await target.repr(value, request))
         return await super().serialize_field_value(value, field, request)
+
+    def row_markup(self, **parts: Any) -> RowMarkup:
+        """The list template's rows (templates/admin/model_list.html)."""
+        return RowMarkup(RowParts(pk_attr=str(self.pk_attr), **parts))
 
     def row_links(self, request: Request) -> RowLinks:
         """The list template's row action links (templates/admin/model_list.html)."""
@@ -791,6 +778,11 @@ class AutoModelView(ModelView):
                         f" columns: {', '.join(known)}",
                         field="cols",
                     )
+
+    def filter_form_url(self, request: Request) -> str:
+        """Where the list's filter form loads from when its panel is first opened."""
+        url = site_path(request.url_for("admin:filters", key=str(self.key)))
+        return f"{url}?{request.url.query}" if request.url.query else url
 
     def date_drilldown_url(self, request: Request) -> str | None:
         """Where the list's date drill-down loads from; None without an indexed date column."""

@@ -25,6 +25,7 @@ from app.admin.compact_markup import compact_pages
 from app.admin.csrf import SessionBoundCSRF
 from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
+from app.admin.filter_panel import FilterForms
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
 from app.admin.library import (
@@ -43,6 +44,7 @@ from app.admin.saved_view_pages import SavedViewPages
 from app.admin.script_nonces import allow_nonced_scripts
 from app.admin.seen_rows import SeenRows
 from app.admin.settings import SettingsPage
+from app.admin.theme_script import ThemeScript
 from app.admin.time_zone_choice import TimeZoneChoice, TimeZoneProposal
 from app.admin.user_theme import UserTheme
 from app.auth.known_browsers import KnownBrowsers
@@ -67,7 +69,7 @@ from app.models import (
     StoredSetting,
 )
 from app.request_ids import HEADER
-from app.route_urls import site_path
+from app.route_urls import links_as_paths, site_path
 from app.template_code import COMPILED_TEMPLATES
 
 # Served by /admin/settings, /admin/jobs and each list's saved views, which validate, version,
@@ -86,7 +88,7 @@ SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
 
 
 class StarboardAdmin(
-    SavedViewPages, DateDrillDown, InlineRowsAdmin, EditStatusAdmin, UploadClosingAdmin
+    SavedViewPages, DateDrillDown, FilterForms, InlineRowsAdmin, EditStatusAdmin, UploadClosingAdmin
 ):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
@@ -185,6 +187,7 @@ def build_admin(
         secret_key=str(config.secret_key),
         debug=config.debug,
         plugins=[
+            ThemeScript(),
             StarboardChrome(),
             AuditPlugin(),
             LiveChanges(broker),
@@ -202,6 +205,7 @@ def build_admin(
     menu_lists_only_menu_views(admin.templates.env)
     compact_pages(admin.templates.env)  # last: the edits above find the library's indentation
     admin.templates.env.filters["site_path"] = site_path
+    links_as_paths(admin.templates.env)
     views = model_views()
     for view in views:
         admin.add_view(view)

@@ -284,6 +284,36 @@ def test_the_filter_panel_shows_a_chip_per_lookup_and_keeps_what_it_has_no_contr
     assert '<option value="paid" selected>Paid</option>' in form
 
 
+def test_an_unfiltered_lists_panel_fetches_its_form_when_opened_with_the_lists_query(
+    shop: tuple[TestClient, dict[str, str]],
+) -> None:
+    """The form (a control per column, a choice per status) is not in the page until the panel
+    is opened: the fragment comes for the list's own query string, which it keeps."""
+    client, _ = shop
+    page = client.get("/admin/order/list?q=x&sort=total__desc").text
+    assert "data-sb-filter-form>" not in page
+    (url,) = re.findall(r'hx-get="(/admin/order/filters[^"]*)"', page)
+    assert url == "/admin/order/filters?q=x&amp;sort=total__desc"
+    form = client.get(url.replace("&amp;", "&"))
+    assert form.status_code == 200
+    assert form.text.lstrip().startswith("<form") and "data-sb-filter-form" in form.text
+    assert '<input type="hidden" name="q" value="x">' in form.text
+    assert '<input type="hidden" name="sort" value="total__desc">' in form.text
+    assert '<option value="paid" >Paid</option>' in form.text
+
+
+def test_the_filter_form_of_an_unknown_or_unreadable_model_is_refused(
+    sqlite_url: str, shop: tuple[TestClient, dict[str, str]]
+) -> None:
+    client, _ = shop
+    assert client.get("/admin/planet/filters").status_code == 404
+    assert client.get("/admin/order/filters?total__gt=lots").status_code == 400
+    add_user(sqlite_url, "nobody", superuser=False)
+    with TestClient(create_app(make_config(sqlite_url)), base_url="https://testserver") as other:
+        sign_in(other, "nobody")
+        assert other.get("/admin/order/filters").status_code == 403
+
+
 def test_a_float_column_is_compared_with_a_float_and_a_decimal_one_with_a_decimal() -> None:
     ratio = Column("ratio", Float())
     price = Column("price", Numeric(10, 2))

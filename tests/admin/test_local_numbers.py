@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from app.main import create_app
 from tests.admin.test_exports import export
 from tests.admin.test_model_views import run_sql
-from tests.conftest import SignedIn, add_user, make_config
+from tests.conftest import SignedIn, add_user, list_cells, make_config
 
 NBSP = ("\u00a0", "\u202f")  # CLDR's French groups digits and sets off the sign with these
 
@@ -24,8 +24,9 @@ def a_pricey_product(url: str) -> None:
 
 
 def cells(html: str) -> dict[str, str]:
-    found = re.findall(r'<td data-column="(\w+)"[^>]*>(.*?)</td>', html, flags=re.S)
-    return {name: re.sub(r"<[^>]+>|\s{2,}", "", text).strip() for name, text in found}
+    """The list's only row (product 7), each cell's text by column."""
+    (row,) = list_cells(html).values()
+    return {name: re.sub(r"<[^>]+>|\s{2,}", "", text).strip() for name, text in row.items()}
 
 
 def plain(text: str) -> str:

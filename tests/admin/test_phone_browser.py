@@ -151,6 +151,17 @@ def on_screen(locator: Locator) -> dict[str, float]:
     return box
 
 
+def cell(page: Page, column: str, pk: str | None = None) -> Locator:
+    """A column's cells (of one row, by its key): rows do not name their cells, the header's
+    order says which is which (docs/architecture.md, "Page weight and speed")."""
+    index = page.locator("thead tr").first.evaluate(
+        "(row, name) => [...row.children].findIndex((th) => th.dataset.column === name)", column
+    )
+    assert index >= 0, f"no {column} column"
+    row = f"tr[data-sa-pk='{pk}']" if pk else "tr[data-sa-pk]"
+    return page.locator(f"tbody {row} > td:nth-child({index + 1})")
+
+
 def tappable(locator: Locator) -> dict[str, float]:
     box = on_screen(locator)
     assert box["height"] >= FINGER and box["width"] >= FINGER, box
@@ -163,8 +174,8 @@ def test_the_product_list_shows_name_price_and_stock_and_a_wide_search_box(
     page = visit(phone, served, "/admin/product/list")
     for column in ("name", "price", "stock"):
         on_screen(page.locator(f"thead th[data-column={column}]"))
-        on_screen(page.locator(f"tbody tr[data-sa-pk='1'] td[data-column={column}]"))
-    expect(page.locator(f"tbody td[data-column=name]:has-text('{LONG_NAME}')")).to_be_visible()
+        on_screen(cell(page, column, "1"))
+    expect(cell(page, "name").filter(has_text=LONG_NAME)).to_be_visible()
     for column in ("id", "sku", "category", "created_at"):
         expect(page.locator(f"thead th[data-column={column}]")).to_be_hidden()
     # The row's icons make way; a tap on the row opens the record.
@@ -175,7 +186,7 @@ def test_the_product_list_shows_name_price_and_stock_and_a_wide_search_box(
     tappable(page.get_by_role("link", name=re.compile(r"^Notifications:")).first)
     tappable(page.get_by_role("link", name="Open user menu").first)
 
-    page.locator("tr[data-sa-pk='1'] td[data-column=price]").tap()
+    cell(page, "price", "1").tap()
     expect(page).to_have_url(re.compile(r"/admin/product/detail\?pk=1\b"))
     assert_fits(page)
 
@@ -208,14 +219,14 @@ def test_a_list_without_phone_columns_of_its_own_shows_its_first_three(
 ) -> None:
     page = visit(phone, served, "/admin/order/list")
     for column in ("id", "status", "total"):
-        on_screen(page.locator(f"tbody tr[data-sa-pk='1'] td[data-column={column}]"))
+        on_screen(cell(page, column, "1"))
     for column in ("shipped_at", "created_at", "customer"):
         expect(page.locator(f"thead th[data-column={column}]")).to_be_hidden()
 
     # Products name theirs; with all of them taken off by "Columns", the first three shown stay.
     page = visit(phone, served, "/admin/product/list?cols=id,sku,category,created_at")
     for column in ("id", "sku", "category"):
-        on_screen(page.locator(f"tbody tr[data-sa-pk='1'] td[data-column={column}]"))
+        on_screen(cell(page, column, "1"))
     expect(page.locator("thead th[data-column=created_at]")).to_be_hidden()
 
 
@@ -233,7 +244,7 @@ def test_long_text_wraps_inside_the_primary_columns(
 ) -> None:
     page = visit(phone, served, path)
     for column in columns:
-        on_screen(page.locator(f"tbody tr[data-sa-pk] td[data-column={column}]").first)
+        on_screen(cell(page, column).first)
 
 
 @pytest.mark.parametrize(
