@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
 import redis.asyncio as redis
+from starlette.testclient import TestClient
 
 from app.auth.current import CurrentUser
 from app.cache import Cache
@@ -19,10 +21,15 @@ from app.channels.memory import MemoryBroker
 from app.channels.redis import REDIS_OPTIONS
 from app.clock import FakeClock
 from app.dashboard.figures import Change
+from app.main import create_app
 from app.redis_cache import RedisValues, index_key, loads, value_key
-from tests.services import free_port
+from app.statement_log import StatementLog
+from tests.conftest import add_user, make_config, sign_in
+from tests.services import RedisServer, free_port
 
 pytestmark = pytest.mark.redis
+
+WAIT_S = 10.0  # for the broker to notice Redis has gone: generous, a busy machine is slow
 
 
 class Database:
@@ -181,3 +188,28 @@ def test_values_come_back_as_they_went_and_nothing_else_is_unpickled() -> None:
     )
     with pytest.raises(pickle.UnpicklingError, match=r"posix\.system is not a type"):
         loads(pickle.dumps(os.system))
+
+
+def test_with_redis_killed_signed_in_pages_read_the_database_and_none_fails(
+    sqlite_url: str, fresh_redis_server: RedisServer
+) -> None:
+    add_user(sqlite_url, "alice", superuser=False, groups={"support": ["tag:view"]})
+    app = create_app(make_config(sqlite_url, redis_url=fresh_redis_server.url))
+    log = StatementLog(app.state.engine)
+    with TestClient(app, base_url="https://testserver") as alice:
+        sign_in(alice, "alice")
+        for _ in range(2):
+            assert alice.get("/admin/tag/list").status_code == 200
+        log.reset()
+        assert alice.get("/admin/tag/list").status_code == 200
+        assert "sign_in_session.token_hash" not in log.listing()  # who alice is, kept
+
+        fresh_redis_server.kill()
+        deadline = time.monotonic() + WAIT_S
+        while app.state.broker.status() != "down":
+            assert time.monotonic() < deadline, "the broker never noticed Redis had gone"
+            time.sleep(0.01)
+        for _ in range(2):
+            log.reset()
+            assert alice.get("/admin/tag/list").status_code == 200
+            assert "sign_in_session.token_hash" in log.listing()  # read afresh each time

@@ -29,6 +29,7 @@ class Unread:
     template="dashboard/cards/unread.html",
     refresh_on=("unread",),
     place=45,
+    # Also the account's created_at (for notifications to all), which never changes.
     reads=(Notification, NotificationRead),
     per_user=True,
 )
