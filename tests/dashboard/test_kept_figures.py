@@ -12,13 +12,15 @@ import pytest
 from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
+from app.auth.current import Actor
 from app.clock import FakeClock
+from app.constance.records import Change
 from app.dashboard.kept import KEPT_S
 from app.db import create_engine
 from app.main import create_app
 from app.models import Order, OrderStatus
 from app.statement_log import StatementLog
-from tests.conftest import add_user, make_config, sign_in
+from tests.conftest import add_user, csrf_token, make_config, sign_in
 from tests.dashboard.test_dashboard import NOW, at, card, fill, squeeze
 
 TODAY_BEFORE = "Today 3 +200% €1,300.50 +550%"
@@ -115,6 +117,33 @@ def test_a_change_behind_the_apps_back_is_seen_once_the_figures_age_out(
     assert orders_today(client).startswith(TODAY_BEFORE)
     client.portal.call(clock.advance, KEPT_S + 1)
     assert orders_today(client).startswith("Today 3 +200% €0.00")
+
+
+def test_figures_of_the_readers_own_are_kept_per_user(
+    boss: tuple[TestClient, StatementLog, FakeClock], database_url: str
+) -> None:
+    client, _, _ = boss
+    assert 'data-sb-figure="unread">1<' in card(client, "unread_notifications")
+    add_user(database_url, "chief")  # no notification of their own
+    token = csrf_token(client.get("/admin/").text)
+    assert client.post("/admin/logout", data={"csrftoken": token}).status_code == 200
+    sign_in(client, "chief")
+    assert 'data-sb-figure="unread">0<' in card(client, "unread_notifications")
+
+
+def test_a_live_setting_a_card_depends_on_shows_on_the_next_read(
+    boss: tuple[TestClient, StatementLog, FakeClock],
+) -> None:
+    client, _, _ = boss
+    assert "3 products with fewer than 10 in stock" in squeeze(card(client, "low_stock"))
+
+    async def lower_the_threshold() -> None:
+        store = client.app.state.settings_store  # type: ignore[attr-defined]
+        await store.save([Change("LOW_STOCK_THRESHOLD", 5)], Actor(None, "test", None))
+
+    assert client.portal is not None
+    client.portal.call(lower_the_threshold)
+    assert "2 products with fewer than 5 in stock" in squeeze(card(client, "low_stock"))
 
 
 @pytest.mark.redis
