@@ -6,7 +6,9 @@ server-side, in-process through ASGI, on SQLite and on PostgreSQL, with the SQL 
 request sends. The app's clock is pinned to the seeded shop's last trading day, so "today",
 7 and 30 days and the charts all cover the densest stretch of orders. The cards are timed read
 afresh (their kept figures dropped before each request, as a change to their rows does), and
-the whole page once more as served again, its figures kept (app/dashboard/kept.py).
+the whole page once more as served again, its figures kept (app/dashboard/kept.py); then, on an
+app with REDIS_URL set (a redis-server of its own), as another process serves it: its own copies
+dropped before each request, the figures read from Redis.
 
     python -m bench.dashboard [--backend sqlite|postgres|both] [--repeats N] [--explain]
 """
@@ -14,10 +16,13 @@ the whole page once more as served again, its figures kept (app/dashboard/kept.p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,6 +44,7 @@ from bench.dataset import (
 from bench.goals import Goal, conclude, shortfalls
 from bench.statements import explain
 from bench.stats import Samples, count, load_average, ms, table
+from tests.services import RedisServer
 
 # Midday of the seeded shop's last day: a full "today" and 60 full days behind it.
 PINNED_AT = REFERENCE_DAY - dt.timedelta(hours=12)
@@ -92,6 +98,17 @@ CASES = (
         afresh=True,
     ),
     Case("dashboard, kept", "/admin/", 'data-sb-card="recent_activity"', 0, KEPT_GOAL_MS),
+)
+# With REDIS_URL: "afresh" drops this process's copies only, so the figures come from Redis.
+REDIS_CASES = (
+    Case(
+        "dashboard, kept in Redis",
+        "/admin/",
+        'data-sb-card="recent_activity"',
+        0,
+        KEPT_GOAL_MS,
+        afresh=True,
+    ),
 )
 
 
@@ -156,10 +173,35 @@ PrintPlans = Callable[
 
 
 async def run_cases(
-    url: str, repeats: int, choose: ChooseCases, plans: PrintPlans | None
+    url: str,
+    repeats: int,
+    choose: ChooseCases,
+    plans: PrintPlans | None,
+    redis_cases: Sequence[Case] = (),
 ) -> tuple[str, list[Outcome]]:
-    """Each case timed on the app at `url`, its clock at PINNED_AT, signed in as a superuser."""
+    """Each case timed on the app at `url`, its clock at PINNED_AT, signed in as a superuser;
+    then `redis_cases` on the same with REDIS_URL set."""
     config = Config(database_url=url, secret_key=Secret("bench-secret"), scheduler="off")
+    version, outcomes = await time_cases(config, repeats, choose, plans)
+    if redis_cases:
+        with tempfile.TemporaryDirectory(prefix="starboard-bench-") as directory:
+            redis_server = RedisServer(Path(directory))
+            redis_server.start()
+            try:
+                with_redis = dataclasses.replace(config, redis_url=redis_server.url)
+
+                async def chosen(_engine: AsyncEngine) -> Sequence[Case]:
+                    return redis_cases
+
+                outcomes += (await time_cases(with_redis, repeats, chosen, None))[1]
+            finally:
+                redis_server.stop()
+    return version, outcomes
+
+
+async def time_cases(
+    config: Config, repeats: int, choose: ChooseCases, plans: PrintPlans | None
+) -> tuple[str, list[Outcome]]:
     app = create_app(config, clock=FakeClock(PINNED_AT))
     log = StatementLog(app.state.engine)
     cases = await choose(app.state.engine)
@@ -221,6 +263,7 @@ def run_main(
     choose: ChooseCases,
     plans: PrintPlans,
     what: str,
+    redis_cases: Sequence[Case] = (),
 ) -> int:
     """`python -m bench.<name>`: the cases on each backend, reported, then one verdict."""
     parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=description)
@@ -237,7 +280,9 @@ def run_main(
         name,
         args.backend,
         orders,
-        lambda url: run_cases(url, args.repeats, choose, plans if args.explain else None),
+        lambda url: run_cases(
+            url, args.repeats, choose, plans if args.explain else None, redis_cases
+        ),
         lambda title, outcomes: report(title, outcomes, args.repeats, what),
     )
     print("\n" + summary(name, results))
@@ -256,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dashboard_cases,
         print_plans,
         f"signed in as a superuser (every card), clock at {PINNED_AT:%Y-%m-%d %H:%M} UTC",
+        REDIS_CASES,
     )
 
 
