@@ -11,7 +11,8 @@ script that stores it): a value read before a change is never stored, nor served
 Each namespace holds at most `entries` values, whatever Redis's maxmemory: an index by age (a
 sorted set, `…:<namespace>:index`) drops the oldest past the bound and those past their TTL.
 Values are pickled; only the app's own dataclasses and enums and a few standard value types are
-unpickled, so what is in Redis cannot make a process build anything else.
+unpickled, so what is in Redis cannot make a process build anything else; one whose classes
+have changed since it was kept (another version of the code) is read afresh instead.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ import decimal
 import enum
 import hashlib
 import io
+import logging
 import pickle
 import random
 from collections.abc import Hashable, Sequence
 from typing import Any
 
 import redis.asyncio as redis
+
+log = logging.getLogger(__name__)
 
 PREFIX = "starboard:cache:"
 ANSWER_WITHIN_S = 0.5  # a hung Redis costs a request this long once, then it is left alone
@@ -89,7 +93,13 @@ class RedisValues:
         under, _, payload = bytes(kept).partition(b":")
         if under.decode() != current:
             return current, None  # read before the last change
-        return current, loads(payload)
+        try:
+            return current, loads(payload)
+        except Exception as error:  # kept by another version of the code (a deploy under way)
+            log.info(
+                "cache: a value in %s could not be read back (%s); reading afresh", namespace, error
+            )
+            return current, None
 
     async def keep(
         self, namespace: str, key: Hashable, value: Any, generation: str, ttl_s: float
@@ -163,4 +173,22 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(payload: bytes) -> Any:
-    return KeptValueUnpickler(io.BytesIO(payload)).load()
+    value = KeptValueUnpickler(io.BytesIO(payload)).load()
+    check_shape(value)
+    return value
+
+
+def check_shape(value: Any) -> None:
+    """Every dataclass in the value has every field its class declares now."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for declared in dataclasses.fields(value):
+            if not hasattr(value, declared.name):
+                name = type(value).__qualname__
+                raise pickle.UnpicklingError(f"{name} was kept without {declared.name}")
+            check_shape(getattr(value, declared.name))
+    elif isinstance(value, tuple | list | set | frozenset):
+        for item in value:
+            check_shape(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            check_shape(item)

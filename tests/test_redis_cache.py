@@ -213,3 +213,20 @@ def test_with_redis_killed_signed_in_pages_read_the_database_and_none_fails(
             log.reset()
             assert alice.get("/admin/tag/list").status_code == 200
             assert "sign_in_session.token_hash" in log.listing()  # read afresh each time
+
+
+async def test_a_value_kept_by_another_version_of_its_class_is_read_afresh(
+    client: redis.Redis,
+) -> None:
+    older = object.__new__(Change)
+    object.__setattr__(older, "now", Decimal(1))  # as if `before` had been added since
+    shared = RedisValues(client)
+    generation, _ = await shared.read("dashboard:orders", "today")
+    await client.set(
+        value_key("dashboard:orders", "today"), generation.encode() + b":" + pickle.dumps(older)
+    )
+    assert await shared.read("dashboard:orders", "today") == (generation, None)
+    assert await shared.keep(
+        "dashboard:orders", "today", Change(Decimal(1), Decimal(0)), generation, 10
+    )
+    assert (await shared.read("dashboard:orders", "today"))[1] == Change(Decimal(1), Decimal(0))
