@@ -32,6 +32,7 @@ from app.channels.names import CACHE_CHANNEL
 from app.clock import Clock
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Which namespaces each table's rows are read into, filled by `reads_from`.
 _READERS: dict[str, set[str]] = {}
@@ -40,7 +41,6 @@ _NEW_ROWS: set[tuple[str, str]] = set()
 # After Redis failed to answer, the shared tier is left alone this long (real time, as the
 # broker's timeouts on Redis are).
 SHARED_REST_S = 1.0
-T = TypeVar("T")
 # The session's `info` key of the cache its commits drop namespaces of.
 CACHE_INFO = "cache"
 _CHANGED_INFO = "cache_namespaces_changed"
@@ -74,7 +74,8 @@ class SharedValues(Protocol):
 
 
 class Cache:
-    """In this process: values by namespace and key, with a generation per namespace."""
+    """Values by namespace and key, with a generation per namespace: kept in this process, and
+    in the shared tier when there is one."""
 
     def __init__(
         self,
