@@ -2,17 +2,18 @@
 (app/cache.py; docs/architecture.md, "Caches").
 
 A namespace's generation lives at `starboard:cache:<namespace>`; the commit that changes what
-the namespace is read from raises it (INCR). A value lives at `starboard:cache:<namespace>:<key
-digest>` with the generation it was read under, for at most its TTL. A value is served only when
-it carries the generation read with it (one script, one round trip), and it is stored only if
-the generation is still the one its reader took before reading the database (checked by the
-script that stores it): a value read before a change is never stored, nor served, after it.
+the namespace is read from raises it (INCR). A value lives at `starboard:cache:<namespace>:<code
+digest>:<key digest>` with the generation it was read under, for at most its TTL. A value is
+served only when it carries the generation read with it (one script, one round trip), and it is
+stored only if the generation is still the one its reader took before reading the database
+(checked by the script that stores it): a value read before a change is never stored, nor
+served, after it.
 
 Each namespace holds at most `entries` values, whatever Redis's maxmemory: an index by age (a
 sorted set, `…:<namespace>:index`) drops the oldest past the bound and those past their TTL.
 Values are pickled; only the app's own dataclasses and enums and a few standard value types are
-unpickled, so what is in Redis cannot make a process build anything else; one whose classes
-have changed since it was kept (another version of the code) is read afresh instead.
+unpickled, so what is in Redis cannot make a process build anything else. Value keys carry a
+digest of the app's code, so a process never reads what another version of it kept.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import functools
 import hashlib
 import io
 import logging
 import pickle
 import random
 from collections.abc import Hashable, Sequence
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
@@ -77,6 +80,7 @@ class RedisValues:
     def __init__(self, client: redis.Redis, *, entries: int = 10_000) -> None:
         self.client = client
         self.entries = entries  # per namespace
+        code_version()  # read once, as the process starts, not in its first request
         self._read = client.register_script(READ)
         self._keep = client.register_script(KEEP)
 
@@ -95,10 +99,8 @@ class RedisValues:
             return current, None  # read before the last change
         try:
             return current, loads(payload)
-        except Exception as error:  # kept by another version of the code (a deploy under way)
-            log.info(
-                "cache: a value in %s could not be read back (%s); reading afresh", namespace, error
-            )
+        except Exception as error:  # not what this code keeps: read afresh, and overwritten
+            log.warning("cache: a value in %s could not be read back: %s", namespace, error)
             return current, None
 
     async def keep(
@@ -131,7 +133,7 @@ def generation_key(namespace: str) -> str:
 def value_key(namespace: str, key: Hashable) -> str:
     # A digest: keys hold sign-in token hashes and the like, of any length.
     digest = hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()
-    return f"{PREFIX}{namespace}:{digest}"
+    return f"{PREFIX}{namespace}:{code_version()}:{digest}"
 
 
 def index_key(namespace: str) -> str:
@@ -173,22 +175,16 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(payload: bytes) -> Any:
-    value = KeptValueUnpickler(io.BytesIO(payload)).load()
-    check_shape(value)
-    return value
+    return KeptValueUnpickler(io.BytesIO(payload)).load()
 
 
-def check_shape(value: Any) -> None:
-    """Every dataclass in the value has every field its class declares now."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for declared in dataclasses.fields(value):
-            if not hasattr(value, declared.name):
-                name = type(value).__qualname__
-                raise pickle.UnpicklingError(f"{name} was kept without {declared.name}")
-            check_shape(getattr(value, declared.name))
-    elif isinstance(value, tuple | list | set | frozenset):
-        for item in value:
-            check_shape(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            check_shape(item)
+@functools.cache
+def code_version() -> str:
+    """A digest of the app's code: values kept by one version are never read by another, whose
+    classes may have other fields (a deploy under way), while generations stay shared."""
+    digest = hashlib.blake2b(digest_size=6)
+    package = Path(__file__).parent
+    for source in sorted(package.rglob("*.py")):
+        digest.update(str(source.relative_to(package)).encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()

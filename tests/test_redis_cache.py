@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as redis
 from starlette.testclient import TestClient
 
+from app import redis_cache
 from app.auth.current import CurrentUser
 from app.cache import Cache
 from app.channels.broker import missed
@@ -215,18 +216,25 @@ def test_with_redis_killed_signed_in_pages_read_the_database_and_none_fails(
             assert "sign_in_session.token_hash" in log.listing()  # read afresh each time
 
 
-async def test_a_value_kept_by_another_version_of_its_class_is_read_afresh(
+async def test_a_value_kept_by_another_version_of_the_code_is_never_read(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = RedisValues(client)
+    generation, _ = await shared.read("auth", 1)
+    with monkeypatch.context() as deploy:
+        deploy.setattr(redis_cache, "code_version", lambda: "another")
+        assert await shared.keep("auth", 1, "alice, as the other version keeps her", generation, 30)
+    assert await shared.read("auth", 1) == (generation, None)
+
+
+async def test_a_value_that_cannot_be_read_back_is_read_afresh_and_overwritten(
     client: redis.Redis,
 ) -> None:
-    older = object.__new__(Change)
-    object.__setattr__(older, "now", Decimal(1))  # as if `before` had been added since
     shared = RedisValues(client)
     generation, _ = await shared.read("dashboard:orders", "today")
-    await client.set(
-        value_key("dashboard:orders", "today"), generation.encode() + b":" + pickle.dumps(older)
-    )
+    gone = b"capp.dashboard.figures\nGone\n)\x81."  # an instance of a class since removed
+    await client.set(value_key("dashboard:orders", "today"), generation.encode() + b":" + gone)
     assert await shared.read("dashboard:orders", "today") == (generation, None)
-    assert await shared.keep(
-        "dashboard:orders", "today", Change(Decimal(1), Decimal(0)), generation, 10
-    )
-    assert (await shared.read("dashboard:orders", "today"))[1] == Change(Decimal(1), Decimal(0))
+    figures = Change(Decimal(1), Decimal(0))
+    assert await shared.keep("dashboard:orders", "today", figures, generation, 10)
+    assert (await shared.read("dashboard:orders", "today"))[1] == figures
