@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
-from collections.abc import Hashable, Iterable
-from typing import Any
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
@@ -31,32 +32,69 @@ from app.channels.names import CACHE_CHANNEL
 from app.clock import Clock
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Which namespaces each table's rows are read into, filled by `reads_from`.
 _READERS: dict[str, set[str]] = {}
+# (table, namespace) pairs a new row drops too.
+_NEW_ROWS: set[tuple[str, str]] = set()
+# After Redis failed to answer, the shared tier is left alone this long (real time, as the
+# broker's timeouts on Redis are).
+SHARED_REST_S = 1.0
 # The session's `info` key of the cache its commits drop namespaces of.
 CACHE_INFO = "cache"
 _CHANGED_INFO = "cache_namespaces_changed"
 
 
-def reads_from(namespace: str, *tables: Any) -> None:
+def reads_from(namespace: str, *tables: Any, new_rows: bool = True) -> None:
     """Declares that `namespace` holds values read from these tables (mapped classes or
-    Table objects): a commit changing a row of one drops the namespace."""
+    Table objects): a commit changing a row of one drops the namespace, and so does a new row
+    unless `new_rows` is false (a new row changes no value already read: a new sign-in)."""
     for table in tables:
         name = str(getattr(table, "__tablename__", None) or table.name)
         _READERS.setdefault(name, set()).add(namespace)
+        if new_rows:
+            _NEW_ROWS.add((name, namespace))
+
+
+def declared_namespaces() -> set[str]:
+    return set().union(*_READERS.values())
+
+
+class SharedValues(Protocol):
+    """The shared tier (app/redis_cache.py); each call raises when the store does not answer."""
+
+    async def read(self, namespace: str, key: Hashable) -> tuple[str, Any | None]: ...
+
+    async def keep(
+        self, namespace: str, key: Hashable, value: Any, generation: str, ttl_s: float
+    ) -> bool: ...
+
+    async def raise_generations(self, namespaces: Sequence[str]) -> None: ...
 
 
 class Cache:
-    """In this process: values by namespace and key, with a generation per namespace."""
+    """Values by namespace and key, with a generation per namespace: kept in this process, and
+    in the shared tier when there is one."""
 
     def __init__(
-        self, broker: Broker, clock: Clock, *, entries: int = 10_000, ttl_s: float = 30.0
+        self,
+        broker: Broker,
+        clock: Clock,
+        *,
+        entries: int = 10_000,
+        ttl_s: float = 30.0,
+        shared: SharedValues | None = None,
     ) -> None:
         self.broker = broker
         self.clock = clock
         self.entries = entries
         self.ttl_s = ttl_s
+        self.shared = shared  # the tier every process shares (REDIS_URL), or None
+        # Namespaces whose shared generation this process is raising, or failed to raise.
+        self._raising: Counter[str] = Counter()
+        self._owed: set[str] = set()
+        self._shared_rests_until = float("-inf")
         # (namespace, key) -> (monotonic deadline, generation, value)
         self._values: OrderedDict[tuple[str, Hashable], tuple[float, int, Any]] = OrderedDict()
         self._generations: dict[str, int] = {}
@@ -83,17 +121,98 @@ class Cache:
         self._values.move_to_end((namespace, key))
         return value
 
-    def keep(self, namespace: str, key: Hashable, value: Any, generation: int) -> None:
+    def keep(
+        self,
+        namespace: str,
+        key: Hashable,
+        value: Any,
+        generation: int,
+        *,
+        ttl_s: float | None = None,
+    ) -> None:
         """Keeps a value read under `generation`, unless the namespace was dropped since."""
         if value is None or generation != self.generation(namespace):
             return
-        self._values[(namespace, key)] = (self.clock.monotonic() + self.ttl_s, generation, value)
+        deadline = self.clock.monotonic() + (self.ttl_s if ttl_s is None else ttl_s)
+        self._values[(namespace, key)] = (deadline, generation, value)
         self._values.move_to_end((namespace, key))
         while len(self._values) > self.entries:
             self._values.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._values)
+
+    async def fetch(
+        self,
+        namespace: str,
+        key: Hashable,
+        load: Callable[[], Awaitable[T | None]],
+        *,
+        ttl_s: float | None = None,
+    ) -> T | None:
+        """The value kept here, else the one kept in the shared tier, else `load()`'s (then
+        kept in both); None is never kept."""
+        kept: T | None = self.get(namespace, key)
+        if kept is not None:
+            return kept
+        generation = self.generation(namespace)
+        shared = await self._shared_read(namespace, key)
+        if shared is not None and shared[1] is not None:
+            self.keep(namespace, key, shared[1], generation, ttl_s=ttl_s)
+            value: T = shared[1]
+            return value
+        loaded = await load()
+        self.keep(namespace, key, loaded, generation, ttl_s=ttl_s)
+        if shared is not None and loaded is not None:
+            await self._shared_keep(namespace, key, loaded, shared[0], ttl_s)
+        return loaded
+
+    # --- the shared tier --------------------------------------------------------------
+
+    def _shared_usable(self, namespace: str) -> bool:
+        return (
+            self.shared is not None
+            and self.broker.status() != "down"  # drops may be lost meanwhile
+            and not self._raising[namespace]
+            and time.monotonic() >= self._shared_rests_until
+        )
+
+    async def _shared_read(self, namespace: str, key: Hashable) -> tuple[str, Any | None] | None:
+        """(generation, value or None) from the shared tier; None when it is not to be used."""
+        if not self._shared_usable(namespace) or self.shared is None:
+            return None
+        try:
+            if namespace in self._owed:
+                await self._raise_shared([namespace])
+            return await self.shared.read(namespace, key)
+        except Exception as error:
+            self._shared_failed("read", error)
+            return None
+
+    async def _shared_keep(
+        self, namespace: str, key: Hashable, value: Any, generation: str, ttl_s: float | None
+    ) -> None:
+        if not self._shared_usable(namespace) or self.shared is None:
+            return
+        try:
+            await self.shared.keep(
+                namespace, key, value, generation, self.ttl_s if ttl_s is None else ttl_s
+            )
+        except Exception as error:
+            self._shared_failed("keep", error)
+
+    async def _raise_shared(self, namespaces: Sequence[str]) -> None:
+        """Raises the namespaces' shared generations; until it is done they are owed."""
+        if self.shared is None:
+            return
+        self._owed.update(namespaces)
+        await self.shared.raise_generations(namespaces)
+        self._owed.difference_update(namespaces)
+
+    def _shared_failed(self, what: str, error: Exception) -> None:
+        # Read the database meanwhile; one warning a rest, not one a request.
+        self._shared_rests_until = time.monotonic() + SHARED_REST_S
+        log.warning("cache: the shared tier did not %s (%s); reading the database", what, error)
 
     # --- dropping ---------------------------------------------------------------------
 
@@ -116,12 +235,23 @@ class Cache:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a commit outside any loop: nobody else to tell from here
+            self._owed.update(names if self.shared is not None else ())
             return
+        if self.shared is not None:
+            self._raising.update(names)  # this process reads none of them until raised
         task = loop.create_task(self._tell_others(names))
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
     async def _tell_others(self, namespaces: list[str]) -> None:
+        if self.shared is not None:
+            try:
+                await self._raise_shared(namespaces)
+            except Exception as error:  # owed: raised at the next read, or when Redis is back
+                self._shared_failed("raise generations", error)
+            finally:
+                self._raising.subtract(namespaces)
+                self._raising += Counter()  # forget the zeros
         try:
             await self.broker.publish(CACHE_CHANNEL, {"type": "cache", "namespaces": namespaces})
         except Exception:
@@ -143,8 +273,19 @@ class Cache:
                     self.drop(str(n) for n in message.data.get("namespaces", ()))
                 else:  # `missed`: some drop may have been lost
                     self.drop_everything()
+                    await self._raise_everything()
         finally:
             await self.broker.unsubscribe(subscription)
+
+    async def _raise_everything(self) -> None:
+        """After an outage any process's change may have missed the shared tier: every shared
+        value kept before it is dropped."""
+        if self.shared is None:
+            return
+        try:
+            await self._raise_shared(sorted(declared_namespaces() | set(self._generations)))
+        except Exception as error:
+            self._shared_failed("raise generations", error)
 
     async def stop(self) -> None:
         """Stops listening and sends the drops still on their way (a command's, at its end)."""
@@ -172,6 +313,10 @@ def _rows_changed(session: Session, flush_context: UOWTransaction) -> None:
     # deleted ones do, and a membership change marks both its user and its group changed.
     changed = [*session.dirty, *session.deleted]
     _note(session, {obj.__table__.name for obj in changed if hasattr(obj, "__table__")})
+    new = {obj.__table__.name for obj in session.new if hasattr(obj, "__table__")}
+    namespaces = {n for table in new for n in _READERS.get(table, ()) if (table, n) in _NEW_ROWS}
+    if namespaces:
+        session.info.setdefault(_CHANGED_INFO, set()).update(namespaces)
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -29,6 +29,7 @@ from app.constance.store import SettingsStore
 from app.db import create_engine, create_session_factory
 from app.metrics import Metrics
 from app.models.jobs import ScheduledJob
+from app.redis_cache import RedisValues
 from app.scheduler.registry import JobDefinition, load_jobs
 from app.scheduler.runner import Scheduler, Timing
 from app.scheduler.service import JobsService
@@ -76,7 +77,8 @@ def build_services(
     engine = create_engine(config.database_url)
     session_factory = create_session_factory(engine)
     broker, client = broker_for(config.redis_url, engine, clock, relay=config.relay, watch=metrics)
-    cache = Cache(broker, clock)
+    # With Redis, values are kept there too, for every process (app/redis_cache.py).
+    cache = Cache(broker, clock, shared=RedisValues(client) if client is not None else None)
     # Each commit of these sessions drops the cached values it changes (app/cache.py).
     session_factory.configure(info={CACHE_INFO: cache})
     live_settings = LiveSettings(declarations.declared)

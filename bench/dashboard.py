@@ -4,7 +4,11 @@ Seeds 1,000,000 orders once (the same databases as bench/admin_list.py, reused b
 `BENCH_ORDERS=20000` for a smoke run) and times `/admin/` signed in as a superuser (every card)
 server-side, in-process through ASGI, on SQLite and on PostgreSQL, with the SQL statements each
 request sends. The app's clock is pinned to the seeded shop's last trading day, so "today",
-7 and 30 days and the charts all cover the densest stretch of orders.
+7 and 30 days and the charts all cover the densest stretch of orders. The cards are timed read
+afresh (their kept figures dropped before each request, as a change to their rows does), and
+the whole page once more as served again, its figures kept (app/dashboard/kept.py); then, on an
+app with REDIS_URL set (a redis-server of its own), as another process serves it: its own copies
+dropped before each request, the figures read from Redis.
 
     python -m bench.dashboard [--backend sqlite|postgres|both] [--repeats N] [--explain]
 """
@@ -12,15 +16,19 @@ request sends. The app's clock is pinned to the seeded shop's last trading day, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import Secret
 
+from app.cache import Cache, declared_namespaces
 from app.clock import FakeClock
 from app.config import Config
 from app.main import create_app
@@ -36,6 +44,7 @@ from bench.dataset import (
 from bench.goals import Goal, conclude, shortfalls
 from bench.statements import explain
 from bench.stats import Samples, count, load_average, ms, table
+from tests.services import RedisServer
 
 # Midday of the seeded shop's last day: a full "today" and 60 full days behind it.
 PINNED_AT = REFERENCE_DAY - dt.timedelta(hours=12)
@@ -45,6 +54,7 @@ GOAL_MS = 150.0
 # The page: the signed-in user and one statement a card (nine for a superuser).
 PAGE_STATEMENTS = 10
 CARD_STATEMENTS = 2
+KEPT_GOAL_MS = 25.0  # the page served again: its figures kept, who is signed in kept
 
 
 @dataclass(frozen=True)
@@ -54,27 +64,50 @@ class Case:
     must_show: str  # text the answer must hold: a page that errs quietly is no measurement
     max_statements: int
     goal_ms: float = GOAL_MS  # p95
+    afresh: bool = False  # the cards' kept figures dropped before each request
 
 
 CASES = (
-    Case("dashboard", "/admin/", 'data-sb-card="recent_activity"', PAGE_STATEMENTS),
+    Case("dashboard", "/admin/", 'data-sb-card="recent_activity"', PAGE_STATEMENTS, afresh=True),
     Case(
-        "orders card", "/admin/dashboard/cards/orders", 'data-sb-period="30 days"', CARD_STATEMENTS
+        "orders card",
+        "/admin/dashboard/cards/orders",
+        'data-sb-period="30 days"',
+        CARD_STATEMENTS,
+        afresh=True,
     ),
     Case(
-        "orders chart", "/admin/dashboard/cards/orders_per_day", 'data-points="30"', CARD_STATEMENTS
+        "orders chart",
+        "/admin/dashboard/cards/orders_per_day",
+        'data-points="30"',
+        CARD_STATEMENTS,
+        afresh=True,
     ),
     Case(
         "tickets chart",
         "/admin/dashboard/cards/tickets_per_day",
         'data-points="30"',
         CARD_STATEMENTS,
+        afresh=True,
     ),
     Case(
         "job runs chart",
         "/admin/dashboard/cards/job_runs_per_hour",
         'data-points="24"',
         CARD_STATEMENTS,
+        afresh=True,
+    ),
+    Case("dashboard, kept", "/admin/", 'data-sb-card="recent_activity"', 0, KEPT_GOAL_MS),
+)
+# With REDIS_URL: "afresh" drops this process's copies only, so the figures come from Redis.
+REDIS_CASES = (
+    Case(
+        "dashboard, kept in Redis",
+        "/admin/",
+        'data-sb-card="recent_activity"',
+        0,
+        KEPT_GOAL_MS,
+        afresh=True,
     ),
 )
 
@@ -97,11 +130,18 @@ class Outcome:
         return shortfalls(self.goals())
 
 
+def drop_figures(cache: Cache) -> None:
+    """As a change to every card's rows does (the cards' namespaces: app/dashboard/kept.py)."""
+    cache.drop(n for n in declared_namespaces() if n.startswith("dashboard:"))
+
+
 async def measure(
-    client: httpx.AsyncClient, log: StatementLog, case: Case, repeats: int
+    client: httpx.AsyncClient, log: StatementLog, case: Case, repeats: int, cache: Cache
 ) -> Outcome:
     outcome = Outcome(case)
     for i in range(WARMUP + repeats):
+        if case.afresh:
+            drop_figures(cache)
         timing = await timed_get(client, log, case.path)
         if case.must_show not in timing.response.text:
             raise RuntimeError(f"{case.name}: {case.path} does not show {case.must_show!r}")
@@ -133,10 +173,35 @@ PrintPlans = Callable[
 
 
 async def run_cases(
-    url: str, repeats: int, choose: ChooseCases, plans: PrintPlans | None
+    url: str,
+    repeats: int,
+    choose: ChooseCases,
+    plans: PrintPlans | None,
+    redis_cases: Sequence[Case] = (),
 ) -> tuple[str, list[Outcome]]:
-    """Each case timed on the app at `url`, its clock at PINNED_AT, signed in as a superuser."""
+    """Each case timed on the app at `url`, its clock at PINNED_AT, signed in as a superuser;
+    then `redis_cases` on the same with REDIS_URL set."""
     config = Config(database_url=url, secret_key=Secret("bench-secret"), scheduler="off")
+    version, outcomes = await time_cases(config, repeats, choose, plans)
+    if redis_cases:
+        with tempfile.TemporaryDirectory(prefix="starboard-bench-") as directory:
+            redis_server = RedisServer(Path(directory))
+            redis_server.start()
+            try:
+                with_redis = dataclasses.replace(config, redis_url=redis_server.url)
+
+                async def chosen(_engine: AsyncEngine) -> Sequence[Case]:
+                    return redis_cases
+
+                outcomes += (await time_cases(with_redis, repeats, chosen, None))[1]
+            finally:
+                redis_server.stop()
+    return version, outcomes
+
+
+async def time_cases(
+    config: Config, repeats: int, choose: ChooseCases, plans: PrintPlans | None
+) -> tuple[str, list[Outcome]]:
     app = create_app(config, clock=FakeClock(PINNED_AT))
     log = StatementLog(app.state.engine)
     cases = await choose(app.state.engine)
@@ -145,9 +210,10 @@ async def run_cases(
         print(f"  load average before: {load_average()}", flush=True)
         for case in cases:
             print(f"  measuring {case.name} ...", flush=True)
-            outcomes.append(await measure(client, log, case, repeats))
+            outcomes.append(await measure(client, log, case, repeats, app.state.cache))
         print(f"  load average after: {load_average()}", flush=True)
         if plans is not None:
+            drop_figures(app.state.cache)  # the plans of the statements a read afresh sends
             await plans(client, log, app.state.engine, cases)
         return await server_version(app.state.engine), outcomes
 
@@ -197,6 +263,7 @@ def run_main(
     choose: ChooseCases,
     plans: PrintPlans,
     what: str,
+    redis_cases: Sequence[Case] = (),
 ) -> int:
     """`python -m bench.<name>`: the cases on each backend, reported, then one verdict."""
     parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=description)
@@ -213,7 +280,9 @@ def run_main(
         name,
         args.backend,
         orders,
-        lambda url: run_cases(url, args.repeats, choose, plans if args.explain else None),
+        lambda url: run_cases(
+            url, args.repeats, choose, plans if args.explain else None, redis_cases
+        ),
         lambda title, outcomes: report(title, outcomes, args.repeats, what),
     )
     print("\n" + summary(name, results))
@@ -232,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dashboard_cases,
         print_plans,
         f"signed in as a superuser (every card), clock at {PINNED_AT:%Y-%m-%d %H:%M} UTC",
+        REDIS_CASES,
     )
 
 

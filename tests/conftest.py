@@ -342,6 +342,7 @@ ONE_WORKER_MODULES = {
     "tests/constance/test_many_processes.py",
     "tests/notifications/test_many_processes.py",
     "tests/auth/test_throttle_workers.py",
+    "tests/auth/test_cache_many_processes.py",
 }
 
 

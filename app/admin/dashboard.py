@@ -16,8 +16,10 @@ from starlette_admin.views import CustomView
 
 from app.admin.library import admin_page
 from app.auth.current import CurrentUser, current_user
+from app.cache import Cache
 from app.clock import SYSTEM_CLOCK, Clock
 from app.dashboard import Card, cards_for, known_card
+from app.dashboard.kept import figures_of
 from app.errors import Forbidden, NotFound
 from app.local_formats import reader
 
@@ -29,10 +31,14 @@ class Dashboard(CustomView):
     icon = "fa-solid fa-gauge"
 
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], clock: Clock = SYSTEM_CLOCK
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        cache: Cache,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__()
         self.session_factory = session_factory
+        self.cache = cache  # cards' figures, kept a while (app/dashboard/kept.py)
         self.clock = clock
         # The admin's model keys, set once its views are registered: activity links only there.
         self.model_keys: frozenset[str] = frozenset()
@@ -47,9 +53,9 @@ class Dashboard(CustomView):
         return user
 
     async def shown(self, user: CurrentUser, cards: list[Card]) -> list[tuple[Card, Any]]:
-        """Each card with its figures, read in one session, one statement a card."""
-        async with self.session_factory() as session:
-            return [(card, await card.read(session, self.clock, user)) for card in cards]
+        """Each card with its figures: kept ones as kept, the others read in one session, one
+        statement a card."""
+        return await figures_of(cards, self.cache, self.session_factory, self.clock, user)
 
     def context(self, user: CurrentUser) -> dict[str, Any]:
         # The zone the cards' days and hours are in (the reader's, app/dashboard/periods.py).

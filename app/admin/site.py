@@ -160,7 +160,7 @@ def build_admin(
     cache: Cache,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Admin:
-    dashboard = Dashboard(session_factory, clock)
+    dashboard = Dashboard(session_factory, cache, clock)
     admin = StarboardAdmin(
         session_factory,
         title="Starboard",

@@ -14,10 +14,11 @@ from app.auth.sign_ins import token_hash
 from app.cache import Cache, reads_from
 from app.models import Group, SignInSession, User, user_group
 
-# Who a sign-in is, kept per process (app/cache.py): a change to an account, a group, a
-# membership or a sign-in drops them all, in every process.
+# Who a sign-in is, kept per process (and in Redis, when set: app/cache.py): a change to an
+# account, a group, a membership or a sign-in drops them all, in every process. A new sign-in
+# or account changes nobody already read.
 NAMESPACE = "auth"
-reads_from(NAMESPACE, User, Group, SignInSession, user_group)
+reads_from(NAMESPACE, User, Group, SignInSession, user_group, new_rows=False)
 
 _users = User.__table__.c
 _groups = Group.__table__.c
@@ -68,15 +69,12 @@ async def current_user_of(
     """`load_current_user`, kept in the cache until a change drops it; `database` is opened
     only when it is not kept."""
     hashed = token_hash(token) if isinstance(token, str) else ""
-    key = (user_id, str(epoch), hashed)
-    kept: CurrentUser | None = cache.get(NAMESPACE, key)
-    if kept is not None:
-        return kept
-    generation = cache.generation(NAMESPACE)
-    async with database() as db:
-        user = await _load(db, user_id, epoch, hashed)
-    cache.keep(NAMESPACE, key, user, generation)
-    return user
+
+    async def read() -> CurrentUser | None:
+        async with database() as db:
+            return await _load(db, user_id, epoch, hashed)
+
+    return await cache.fetch(NAMESPACE, (user_id, str(epoch), hashed), read)
 
 
 async def load_current_user(

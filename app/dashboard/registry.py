@@ -1,4 +1,8 @@
-"""Cards by name: `@card(...)` on an async function `(session, clock, user) -> figures`."""
+"""Cards by name: `@card(...)` on an async function `(session, clock, user) -> figures`.
+
+A card that names the tables it `reads` has its figures kept a while in the cache
+(app/dashboard/kept.py), dropped when a row of one changes; one that names none is read each time.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.current import CurrentUser
+from app.cache import reads_from
 from app.clock import Clock
 
 Read = Callable[[AsyncSession, Clock, CurrentUser], Awaitable[Any]]
@@ -28,6 +33,14 @@ class Card:
     refresh_on: tuple[str, ...]
     wide: bool  # charts and lists take a whole row
     place: int  # cards are shown by place, then name
+    reads: tuple[Any, ...] = ()  # the tables its figures come from; none: never kept
+    per_user: bool = False  # figures of the reader's own (their inbox), kept per user
+    settings: tuple[str, ...] = ()  # live settings its figures depend on
+
+    @property
+    def namespace(self) -> str:
+        """Where its figures are kept (app/cache.py)."""
+        return f"dashboard:{self.name}"
 
     def visible_to(self, user: CurrentUser) -> bool:
         return self.permission is None or user.can(self.permission)
@@ -45,13 +58,36 @@ def card(
     refresh_on: tuple[str, ...] = (),
     wide: bool = False,
     place: int = 100,
+    reads: tuple[Any, ...] = (),
+    per_user: bool = False,
+    settings: tuple[str, ...] = (),
 ) -> Callable[[Read], Read]:
-    """Declares a dashboard card; the function sends at most one statement, by indexed ranges."""
+    """Declares a dashboard card; the function sends at most one statement, by indexed ranges.
+
+    `reads`: the tables (mapped classes or Table objects) the function reads; its figures are
+    then kept until a row of one changes. `per_user`: figures depend on who reads them, beyond
+    `permission`. `settings`: live settings the figures depend on.
+    """
 
     def register(read: Read) -> Read:
         if name in CARDS and CARDS[name].read is not read:
             raise ValueError(f"card {name!r}: a card of that name is already declared")
-        CARDS[name] = Card(name, title, template, read, permission, refresh_on, wide, place)
+        declared = Card(
+            name,
+            title,
+            template,
+            read,
+            permission,
+            refresh_on,
+            wide,
+            place,
+            reads=tuple(reads),
+            per_user=per_user,
+            settings=tuple(settings),
+        )
+        if declared.reads:
+            reads_from(declared.namespace, *declared.reads)
+        CARDS[name] = declared
         return read
 
     return register

@@ -10,6 +10,7 @@ from app.auth.current import CurrentUser
 from app.clock import Clock
 from app.dashboard.figures import whole
 from app.dashboard.registry import card
+from app.models import Notification, NotificationRead
 from app.notifications.service import unread_count
 
 
@@ -28,6 +29,9 @@ class Unread:
     template="dashboard/cards/unread.html",
     refresh_on=("unread",),
     place=45,
+    # Also the account's created_at (for notifications to all), which never changes.
+    reads=(Notification, NotificationRead),
+    per_user=True,
 )
 async def unread_notifications(session: AsyncSession, clock: Clock, user: CurrentUser) -> Unread:
     return Unread(await unread_count(session, user))

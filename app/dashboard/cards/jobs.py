@@ -55,6 +55,7 @@ class FailingJobs:
     permission="jobs:view",
     refresh_on=("job-finished",),
     place=40,
+    reads=(JobRun,),
 )
 async def failing_jobs(session: AsyncSession, clock: Clock, user: CurrentUser) -> FailingJobs:
     now = clock.now()
@@ -80,6 +81,7 @@ async def failing_jobs(session: AsyncSession, clock: Clock, user: CurrentUser) -
     refresh_on=("job-finished",),
     wide=True,
     place=70,
+    reads=(JobRun,),
 )
 async def job_runs_per_hour(session: AsyncSession, clock: Clock, user: CurrentUser) -> Chart:
     now = clock.now()

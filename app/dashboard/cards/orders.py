@@ -96,6 +96,7 @@ def in_money(cents: int) -> Decimal:
     permission="order:view",
     refresh_on=("model:order",),
     place=10,
+    reads=(Order, OrderHour),
 )
 async def orders(session: AsyncSession, clock: Clock, user: CurrentUser) -> OrderFigures:
     spans = windows(clock.now(), reader().zone)
@@ -131,6 +132,7 @@ async def orders(session: AsyncSession, clock: Clock, user: CurrentUser) -> Orde
     refresh_on=("model:order",),
     wide=True,
     place=50,
+    reads=(Order, OrderHour),
 )
 async def orders_per_day(session: AsyncSession, clock: Clock, user: CurrentUser) -> Chart:
     now, zone = clock.now(), reader().zone

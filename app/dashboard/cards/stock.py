@@ -42,6 +42,8 @@ class LowStock:
     permission="product:view",
     refresh_on=("model:product",),
     place=30,
+    reads=(Product,),
+    settings=("LOW_STOCK_THRESHOLD",),
 )
 async def low_stock(session: AsyncSession, clock: Clock, user: CurrentUser) -> LowStock:
     # The same rule as the low-stock report job (app/jobs.py): under the threshold.

@@ -47,6 +47,7 @@ class OpenTickets:
     permission="ticket:view",
     refresh_on=("model:ticket",),
     place=20,
+    reads=(Ticket,),
 )
 async def open_tickets(session: AsyncSession, clock: Clock, user: CurrentUser) -> OpenTickets:
     # Grouped in the (status, priority) index's order, so it is read from the index alone.
@@ -69,6 +70,7 @@ async def open_tickets(session: AsyncSession, clock: Clock, user: CurrentUser) -
     refresh_on=("model:ticket",),
     wide=True,
     place=60,
+    reads=(Ticket,),
 )
 async def tickets_per_day(session: AsyncSession, clock: Clock, user: CurrentUser) -> Chart:
     now, zone = clock.now(), reader().zone
