@@ -135,7 +135,18 @@ class BigImports(UploadClosingAdmin):
             "what it found; apply the file there once it is good."
         )
         return JSONResponse(
-            {"run_id": run.run_id, "url": url, "detail": detail, "rows_total": len(table.rows)},
+            {
+                "run_id": run.run_id,
+                "url": url,
+                "detail": detail,
+                "rows_total": len(table.rows),
+                # The dialog's preview, drawn while the page goes to the run's: nothing yet.
+                **{key: [] for key in ("headers", "mapping", "unmatched_headers", "sample")},
+                "errors": [],
+                "has_errors": False,
+                "rows_new": 0,
+                "rows_updated": 0,
+            },
             status_code=202,
             headers={"Location": url},
         )

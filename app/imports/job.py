@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.auth.current import Actor
-from app.errors import Conflict
+from app.errors import Conflict, StarboardError
 from app.imports.files import digest_of, purge, read_table, write_result
 from app.imports.loading import ImportedField, ImportRefused, Outcome, RowLoader, mapper_named
 from app.scheduler import JobContext, job
@@ -87,7 +87,8 @@ async def import_rows(ctx: JobContext) -> None:
         if isinstance(refused, ImportRefused):
             result.update(errors=[refused.error.as_json()], error_count=1)
         write_result(task.path, ctx.run_id, result)
-        await ctx.notify(
+        await tell(
+            ctx,
             f"{what} {task.model} refused",
             f"{refused.message}. Nothing was imported.",
             user=task.requester,
@@ -108,7 +109,8 @@ async def import_rows(ctx: JobContext) -> None:
     write_result(task.path, ctx.run_id, result)
     if not outcome.good:
         first = outcome.errors[0]
-        await ctx.notify(
+        await tell(
+            ctx,
             f"Dry run of {task.model}: {outcome.error_count:,} bad row(s)",
             f"The file is refused as a whole; first: {first.text()}.",
             user=task.requester,
@@ -121,13 +123,22 @@ async def import_rows(ctx: JobContext) -> None:
         f"{'would change' if task.dry_run else 'changed'} {outcome.to_change:,}"
     )
     ctx.log(summary)
-    await ctx.notify(
+    await tell(
+        ctx,
         f"{what} {task.model}: {'the file is good' if task.dry_run else 'done'}",
         summary + (". Open it to apply." if task.dry_run else "."),
         user=task.requester,
         level="success",
         link=page_of(ctx.run_id),
     )
+
+
+async def tell(ctx: JobContext, title: str, body: str, **where: Any) -> None:
+    """Notifies the requester; an account gone since does not fail a finished import."""
+    try:
+        await ctx.notify(title, body, **where)
+    except StarboardError as refused:
+        ctx.log(f"Not notified: {refused.message}")
 
 
 async def checked_or_applied(ctx: JobContext, task: ImportTask) -> Outcome:

@@ -8,15 +8,29 @@ and stops at the first bad row (ImportRefused), which the caller rolls back with
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Column, Table, UniqueConstraint, insert, inspect, or_, select, text, tuple_
+from sqlalchemy import (
+    Column,
+    Integer,
+    Table,
+    UniqueConstraint,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
+from sqlalchemy.orm.exc import UnmappedColumnError
 
 from app.audit import diff
 from app.auth.current import Actor
@@ -154,7 +168,7 @@ def unique_key_sets(mapper: Mapper[Any]) -> list[tuple[str, ...]]:
     for columns in groups:
         try:
             keys = tuple(mapper.get_property_by_column(column).key for column in columns)
-        except Exception:  # a column no attribute maps
+        except UnmappedColumnError:  # a column no attribute maps
             continue
         if keys and keys not in sets:
             sets.append(keys)
@@ -199,6 +213,7 @@ class RowLoader:
         }
         self.seen_keys: dict[Any, int] = {}
         self.explicit_keys = False
+        self.next_key: int | None = None  # the key the next new row gets, when we number them
 
     def label(self, key: str) -> str:
         return self.labels.get(key, key)
@@ -213,19 +228,51 @@ class RowLoader:
         progress: Progress | None = None,
     ) -> Outcome:
         outcome = Outcome(rows=len(table.rows))
+        if not apply:
+            await self.each_batch(table, outcome, None, progress)
+            return outcome
+        assert actor is not None and now is not None
+        # A savepoint first: on SQLite it takes the write lock before the first check (app/db.py),
+        # so nothing is written between what the checks read and what the batches write.
+        async with self.session.begin_nested():
+            await self.number_new_rows(table)
+            await self.each_batch(table, outcome, (actor, now), progress)
+            if self.explicit_keys:
+                await self.catch_up_key_sequence()
+        return outcome
+
+    async def each_batch(
+        self,
+        table: FileTable,
+        outcome: Outcome,
+        writing: tuple[Actor, dt.datetime] | None,
+        progress: Progress | None,
+    ) -> None:
         for start in range(0, len(table.rows), BATCH):
             batch = table.rows[start : start + BATCH]
             checked = await self.check_batch(batch, start + 1, outcome)
-            if apply:
+            if writing is not None:
                 if not outcome.good:
                     raise ImportRefused(outcome.errors[0])
-                assert actor is not None and now is not None
-                await self.write_batch(checked, actor, now)
+                await self.write_batch(checked, *writing)
             if progress is not None:
                 await progress(start + len(batch), len(table.rows))
-        if apply and self.explicit_keys:
-            await self.catch_up_key_sequence()
-        return outcome
+
+    async def number_new_rows(self, table: FileTable) -> None:
+        """On SQLite, new rows get their keys here, after the largest stored or in the file:
+        its bulk insert cannot say which key went to which row (PostgreSQL's can)."""
+        bind = self.session.get_bind()
+        if bind.dialect.name != "sqlite" or not isinstance(self.pk.type, Integer):
+            return
+        stored = await self.session.scalar(select(func.max(self.pk)))
+        given = [0]
+        for index, target in enumerate(self.columns):
+            if target is not None and target.key == self.pk_key:
+                for cells in table.rows:
+                    with contextlib.suppress(CellRefused, IndexError, TypeError):
+                        key = target.read(cells[index])
+                        given.append(key if isinstance(key, int) else 0)
+        self.next_key = max(int(stored or 0), max(given)) + 1
 
     # -- checking ---------------------------------------------------------------------------
 
@@ -415,10 +462,18 @@ class RowLoader:
         stated = [{k: v for k, v in inspect(obj).dict.items() if k in columns} for obj in objects]
         if any(values.get(self.pk_key) is not None for values in stated):
             self.explicit_keys = True
+        if self.next_key is not None:
+            for values in stated:
+                if values.get(self.pk_key) is None:
+                    values[self.pk_key] = self.next_key
+                    self.next_key += 1
         statement = insert(model).returning(self.pk, sort_by_parameter_order=True)
 
         async def write() -> list[Any]:
-            return list(await self.session.scalars(statement, stated))
+            if self.next_key is None:
+                return list(await self.session.scalars(statement, stated))
+            await self.session.execute(insert(model), stated)  # one executemany, no RETURNING
+            return [values[self.pk_key] for values in stated]
 
         keys = await self.in_savepoint(
             rows, write, lambda index: self.session.execute(insert(model), [stated[index]])

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import delete, func, select
 from starlette.testclient import TestClient
 
+from app.auth.current import Actor
 from app.clock import FakeClock
 from app.db import create_engine, create_session_factory
 from app.main import create_app
@@ -472,3 +473,21 @@ def test_files_not_applied_are_removed_after_the_retention(
     finished(clerk, upload(clerk, orders_csv()).json()["url"])
     left = sorted(p.name for p in imports.iterdir() if not p.name.endswith(".json"))
     assert "import-0123.csv" not in left and "import-4567.csv" in left and len(left) == 2
+
+
+def test_the_job_run_without_a_file_says_where_it_runs_from_and_ends(shop: Shop) -> None:
+    clerk = shop.open_as("clerk")
+    jobs = clerk.app.state.jobs  # type: ignore[attr-defined]
+    run_id = clerk.portal.call(jobs.run_now, "import_rows", Actor(None, "ops-anna", None))  # type: ignore[union-attr]
+
+    async def ended(session: Any) -> JobRun | None:
+        run = await session.get(JobRun, run_id)
+        return run if run.status not in ("queued", "running") else None
+
+    for _ in range(2_000):
+        done = on_db(shop.url, ended)
+        if done is not None:
+            break
+    assert done is not None
+    assert done.status == "succeeded"
+    assert "This job runs from a list's Import, with the file to import; nothing to do." in done.log
