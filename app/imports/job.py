@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from app.auth.current import Actor
 from app.errors import Conflict, StarboardError
 from app.imports.files import digest_of, purge, read_table, write_result
@@ -158,9 +160,9 @@ async def checked_or_applied(ctx: JobContext, task: ImportTask) -> Outcome:
     except FileNotFoundError:
         raise FileChanged("file: gone (removed after its retention): upload it again") from None
     try:
-        if digest_of(content) != task.digest:
+        if await anyio.to_thread.run_sync(digest_of, content) != task.digest:
             raise FileChanged("file: changed since it was uploaded: upload it again")
-        table = read_table(content, task.format)
+        table = await anyio.to_thread.run_sync(read_table, content, task.format)
         fields = [ImportedField.from_json(each) for each in task.fields]
 
         async def report(done: int, total: int) -> None:

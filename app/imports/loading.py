@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import anyio
 from sqlalchemy import (
     Column,
     Integer,
@@ -298,16 +299,23 @@ class RowLoader:
                 refused = True
         return None if refused else values
 
-    async def check_batch(
-        self, batch: list[list[Any]], first: int, outcome: Outcome
-    ) -> list[tuple[int, dict[str, Any], bool]]:
-        """The batch's good rows: (row number, values, whether it changes a stored row)."""
+    def read_batch(
+        self, batch: list[list[Any]], first: int
+    ) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError]]:
         read: list[tuple[int, dict[str, Any]]] = []
         found: list[RowError] = []
         for offset, cells in enumerate(batch):
             values = self.read_row(first + offset, cells, found)
             if values is not None:
                 read.append((first + offset, values))
+        return read, found
+
+    async def check_batch(
+        self, batch: list[list[Any]], first: int, outcome: Outcome
+    ) -> list[tuple[int, dict[str, Any], bool]]:
+        """The batch's good rows: (row number, values, whether it changes a stored row)."""
+        # Reading cells is CPU only: in a thread, so an embedded scheduler's pages stay quick.
+        read, found = await anyio.to_thread.run_sync(self.read_batch, batch, first)
         keys = [v[self.pk_key] for _, v in read if v.get(self.pk_key) is not None]
         stored = await self.existing(self.pk, keys)
         missing_refs = {
@@ -495,8 +503,12 @@ class RowLoader:
             for obj in await self.session.scalars(select(model).where(self.pk.in_(keys)))
         }
         befores = []
-        for _, values in rows:
-            obj = stored[values[self.pk_key]]
+        for number, values in rows:
+            obj = stored.get(values[self.pk_key])
+            if obj is None:
+                raise ImportRefused(
+                    RowError(number, self.pk_label, "its row was deleted meanwhile; nothing saved")
+                )
             befores.append({k: getattr(obj, k) for k in values if k != self.pk_key})
             for k, value in values.items():
                 if k != self.pk_key:
