@@ -160,6 +160,30 @@ def required_keys(mapper: Mapper[Any]) -> list[str]:
     return keys
 
 
+@dataclass(frozen=True)
+class PythonDefault:
+    """A column default computed in Python: a value, or a function SQLAlchemy calls with a
+    context (None here, as no default of ours reads it)."""
+
+    arg: Any
+    called: bool
+
+    def __call__(self) -> Any:
+        return self.arg(None) if self.called else self.arg
+
+
+def python_defaults(mapper: Mapper[Any]) -> dict[str, PythonDefault]:
+    found: dict[str, PythonDefault] = {}
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        default = getattr(column, "default", None)
+        if column.primary_key or default is None:
+            continue
+        if default.is_scalar or (default.is_callable and not default.is_sequence):
+            found[prop.key] = PythonDefault(default.arg, bool(default.is_callable))
+    return found
+
+
 def unique_key_sets(mapper: Mapper[Any]) -> list[tuple[str, ...]]:
     """The attribute sets the table keeps unique (the primary key is checked on its own)."""
     table = cast(Table, mapper.local_table)
@@ -215,6 +239,7 @@ class RowLoader:
         self.seen_keys: dict[Any, int] = {}
         self.explicit_keys = False
         self.next_key: int | None = None  # the key the next new row gets, when we number them
+        self.defaults = python_defaults(mapper)
 
     def label(self, key: str) -> str:
         return self.labels.get(key, key)
@@ -468,6 +493,10 @@ class RowLoader:
         objects = [model(**values) for _, values in rows]
         columns = {prop.key for prop in self.mapper.column_attrs}
         stated = [{k: v for k, v in inspect(obj).dict.items() if k in columns} for obj in objects]
+        for values in stated:
+            for key, default in self.defaults.items():
+                if key not in values:
+                    values[key] = default()  # as the insert would: the audit entry shows it too
         if any(values.get(self.pk_key) is not None for values in stated):
             self.explicit_keys = True
         if self.next_key is not None:

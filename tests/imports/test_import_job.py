@@ -435,8 +435,22 @@ def test_a_rows_key_updates_only_when_asked(shop: Shop) -> None:
         return (await session.get(Customer, 4)).name
 
     assert on_db(shop.url, renamed) == "Renamed"
-    edits = count(shop.url, AuditEntry, AuditEntry.action == "edit", AuditEntry.object_pk == "4")
-    assert edits == 1
+
+    async def entries(session: Any) -> list[AuditEntry]:
+        found = select(AuditEntry).where(AuditEntry.model == "customer").order_by(AuditEntry.id)
+        return list((await session.scalars(found)).all())
+
+    logged = on_db(shop.url, entries)
+    assert [(e.action, e.username) for e in logged] == [("create", "crm")] * 199 + [("edit", "crm")]
+    assert logged[-1].object_pk == "4"
+    assert logged[-1].changes == {"name": {"old": "C4", "new": "Renamed"}}
+    first = logged[0].changes
+    assert first is not None
+    assert (first["name"], first["email"]) == (
+        {"old": None, "new": "N1"},
+        {"old": None, "new": "n1@example.org"},
+    )
+    assert first["created_at"]["new"] is not None  # the column's default, as the insert set it
     assert count(shop.url, Customer) == 5 + 199
 
 
