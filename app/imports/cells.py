@@ -27,6 +27,7 @@ from sqlalchemy import (
     Time,
 )
 
+from app.errors import BadInput
 from app.models.labels import choice_label
 
 TRUE = frozenset({"true", "1", "yes", "y", "on", "t"})
@@ -38,7 +39,7 @@ INTEGER_RANGES = {
 }
 
 
-class CellRefused(ValueError):
+class CellRefused(BadInput, ValueError):
     """A cell its column cannot hold; the message says what is accepted (without the label)."""
 
 
