@@ -112,29 +112,28 @@ SETTINGS = [
         "When the seasonal sale stops.",
         group="Shop",
     ),
-    # Imports
+    # Operations
     Setting(
         "IMPORT_AS_JOB_ROWS",
         1000,
         "A list's import of more rows than this runs as a job: a dry run first, then the apply.",
-        group="Imports",
+        group="Operations",
         min=1,
     ),
     Setting(
         "IMPORT_AS_JOB_BYTES",
         1024 * 1024,
         "A list's import file larger than this (bytes) runs as a job, whatever its rows.",
-        group="Imports",
+        group="Operations",
         min=1,
     ),
     Setting(
         "IMPORT_FILE_RETENTION",
         dt.timedelta(days=1),
         "A big import's file not applied within this is removed (IMPORTS_DIR).",
-        group="Imports",
+        group="Operations",
         min=dt.timedelta(minutes=5),
     ),
-    # Operations
     Setting(
         "REPORT_SEND_TIME",
         dt.time(7, 0),
