@@ -117,9 +117,9 @@ class BigImports(UploadClosingAdmin):
         if isinstance(view, AfterFormCopy):  # its saves derive columns the job would not
             return refusal(
                 TooLarge(
-                    f"file: {len(table.rows):,} rows; this list imports at most "
-                    f"{live.IMPORT_AS_JOB_ROWS:,} rows at once (each save also checks "
-                    "what only its form knows): split the file"
+                    f"file: {len(table.rows):,} rows, {len(content):,} bytes; this list imports "
+                    f"at most {live.IMPORT_AS_JOB_ROWS:,} rows and {live.IMPORT_AS_JOB_BYTES:,} "
+                    "bytes at once (each save also checks what only its form knows): split it"
                 )
             )
         jobs = jobs_of(request)

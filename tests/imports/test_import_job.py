@@ -505,3 +505,19 @@ def test_the_job_run_without_a_file_says_where_it_runs_from_and_ends(shop: Shop)
     assert done is not None
     assert done.status == "succeeded"
     assert "This job runs from a list's Import, with the file to import; nothing to do." in done.log
+
+
+def test_accounts_import_only_small_files_in_the_request(shop: Shop) -> None:
+    """Saving an account checks who may grant what, which only its form's save knows: a big
+    file of users is refused naming the limit, nothing kept or queued."""
+    add_user(shop.url, "root")
+    root = shop.open_as("root")
+    users = "username,email\n" + "".join(f"u{n},u{n}@example.org\n" for n in range(150))
+    refused = upload(root, users.encode(), key="user")
+    assert refused.status_code == 413
+    assert refused.json()["error"] == (
+        f"file: 150 rows, {len(users):,} bytes; this list imports at most 100 rows and "
+        "1,048,576 bytes at once (each save also checks what only its form knows): split it"
+    )
+    assert count(shop.url, JobRun, JobRun.job == "import_rows") == 0
+    assert not shop.imports.exists()
