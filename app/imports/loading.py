@@ -237,7 +237,6 @@ class RowLoader:
             keys: {} for keys in self.uniques
         }
         self.seen_keys: dict[Any, int] = {}
-        self.explicit_keys = False
         self.next_key: int | None = None  # the key the next new row gets, when we number them
         self.defaults = python_defaults(mapper)
 
@@ -263,8 +262,6 @@ class RowLoader:
         async with self.session.begin_nested():
             await self.number_new_rows(table)
             await self.each_batch(table, outcome, (actor, now), progress)
-            if self.explicit_keys:
-                await self.catch_up_key_sequence()
         return outcome
 
     async def each_batch(
@@ -285,20 +282,28 @@ class RowLoader:
                 await progress(start + len(batch), len(table.rows))
 
     async def number_new_rows(self, table: FileTable) -> None:
-        """On SQLite, new rows get their keys here, after the largest stored or in the file:
-        its bulk insert cannot say which key went to which row (PostgreSQL's can)."""
-        bind = self.session.get_bind()
-        if bind.dialect.name != "sqlite" or not isinstance(self.pk.type, Integer):
+        """Keys for new rows that come without one, never one the file gives another row.
+
+        SQLite: numbered here, after the largest key stored or in the file, as SQLite would
+        (its bulk insert cannot say which key went to which row). PostgreSQL: the key sequence
+        moved past the file's largest key first, so the rows without one (and later saves) get
+        keys after it.
+        """
+        if not isinstance(self.pk.type, Integer):
             return
-        stored = await self.session.scalar(select(func.max(self.pk)))
-        given = [0]
+        given = 0
         for index, target in enumerate(self.columns):
             if target is not None and target.key == self.pk_key:
                 for cells in table.rows:
                     with contextlib.suppress(CellRefused, IndexError, TypeError):
                         key = target.read(cells[index])
-                        given.append(key if isinstance(key, int) else 0)
-        self.next_key = max(int(stored or 0), max(given)) + 1
+                        given = max(given, key if isinstance(key, int) else 0)
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "sqlite":
+            stored = await self.session.scalar(select(func.max(self.pk)))
+            self.next_key = max(int(stored or 0), given) + 1
+        elif dialect == "postgresql" and given > 0:
+            await self.move_key_sequence_past(given)
 
     # -- checking ---------------------------------------------------------------------------
 
@@ -497,8 +502,6 @@ class RowLoader:
             for key, default in self.defaults.items():
                 if key not in values:
                     values[key] = default()  # as the insert would: the audit entry shows it too
-        if any(values.get(self.pk_key) is not None for values in stated):
-            self.explicit_keys = True
         if self.next_key is not None:
             for values in stated:
                 if values.get(self.pk_key) is None:
@@ -581,19 +584,18 @@ class RowLoader:
             )
         ) from first_failure
 
-    async def catch_up_key_sequence(self) -> None:
-        # Keys given in the file leave PostgreSQL's sequence behind: the next form's save
-        # would collide with them.
-        bind = self.session.get_bind()
-        if bind.dialect.name != "postgresql":
-            return
+    async def move_key_sequence_past(self, given: int) -> None:
+        # Only ever forward (a sequence is outside transactions: a rollback leaves a gap).
         table = cast(Table, self.mapper.local_table).name
         await self.session.execute(
             text(
-                "SELECT setval(pg_get_serial_sequence(:table, :column), "
-                f'(SELECT COALESCE(MAX("{self.pk.name}"), 1) FROM "{table}"))'
+                "SELECT setval(sequence, GREATEST(:given, "
+                "COALESCE(pg_sequence_last_value(sequence::regclass), 0), "
+                f'(SELECT COALESCE(MAX("{self.pk.name}"), 0) FROM "{table}"))) '
+                "FROM (SELECT pg_get_serial_sequence(:table, :column) AS sequence) AS found "
+                "WHERE sequence IS NOT NULL"
             ),
-            {"table": table, "column": self.pk.name},
+            {"given": given, "table": table, "column": self.pk.name},
         )
 
     def entry(

@@ -521,3 +521,31 @@ def test_accounts_import_only_small_files_in_the_request(shop: Shop) -> None:
     )
     assert count(shop.url, JobRun, JobRun.job == "import_rows") == 0
     assert not shop.imports.exists()
+
+
+def test_keys_given_in_the_file_leave_the_next_save_its_own_key(shop: Shop) -> None:
+    """New rows with keys of their own (6 to 155, the next ones the database would give) and
+    without (numbered after them): a later save gets the key after all of them."""
+    add_user(
+        shop.url,
+        "crm",
+        superuser=False,
+        permissions=["customer:view", "customer:create", "customer:edit"],
+    )
+    crm = shop.open_as("crm")
+    given = [f"{n},N{n},n{n}@example.org\n" for n in range(6, 156)]
+    blank = [f",B{n},b{n}@example.org\n" for n in range(3)]
+    content = ("id,name,email\n" + "".join(given + blank)).encode()
+    page_url = upload(crm, content, key="customer").json()["url"]
+    assert "Apply: add 153, change 0" in finished(crm, page_url)
+    done = finished(crm, apply(crm, page_url).headers["location"])
+    assert "Imported" in done
+
+    async def later_save(session: Any) -> list[int]:
+        session.add(Customer(name="Later", email="later@example.org"))
+        await session.flush()
+        found = select(Customer.id).where(Customer.name.in_(["B0", "B1", "B2", "Later"]))
+        return sorted(await session.scalars(found))
+
+    keys = on_db(shop.url, later_save)
+    assert keys == [156, 157, 158, 159]
