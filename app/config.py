@@ -44,6 +44,7 @@ class Config:
     live_settings_module: str = "app.live_settings"  # where SETTINGS and @on_change hooks live
     settings_check_interval: float = 2.0  # seconds between version checks (heals missed news)
     jobs_module: str = "app.jobs"  # where the @job functions live
+    imports_dir: Path = VAR_DIR / "imports"  # big imports' files, between dry run and apply
     job_lease: float = 15.0  # seconds a running run stays its process's without a heartbeat
     job_heartbeat: float = 3.0  # seconds between lease renewals and the schedulers' healing
     job_shutdown_grace: float = 10.0  # seconds running jobs get to finish at shutdown
@@ -197,6 +198,7 @@ def load_config(env_file: str | Path | None = ".env") -> Config:
         scheduler=scheduler,
         timezone=timezone,
         jobs_module=jobs_module,
+        imports_dir=Path(env("IMPORTS_DIR", default=str(VAR_DIR / "imports"))),
         job_lease=lease,
         job_heartbeat=heartbeat,
         job_shutdown_grace=grace,

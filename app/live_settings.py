@@ -114,6 +114,27 @@ SETTINGS = [
     ),
     # Operations
     Setting(
+        "IMPORT_AS_JOB_ROWS",
+        1000,
+        "A list's import of more rows than this runs as a job: a dry run first, then the apply.",
+        group="Operations",
+        min=1,
+    ),
+    Setting(
+        "IMPORT_AS_JOB_BYTES",
+        1024 * 1024,
+        "A list's import file larger than this (bytes) runs as a job, whatever its rows.",
+        group="Operations",
+        min=1,
+    ),
+    Setting(
+        "IMPORT_FILE_RETENTION",
+        dt.timedelta(days=1),
+        "A big import's file not applied within this is removed (IMPORTS_DIR).",
+        group="Operations",
+        min=dt.timedelta(minutes=5),
+    ),
+    Setting(
         "REPORT_SEND_TIME",
         dt.time(7, 0),
         "When daily reports go out (TIMEZONE).",

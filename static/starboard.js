@@ -771,3 +771,15 @@ document.addEventListener("change", (event) => {
     start();
   }
 })();
+
+// A list's import of a big file answers 202 with its run's page (a dry run, then Apply there):
+// the import dialog goes to that page instead of showing a preview.
+document.addEventListener("DOMContentLoaded", () => {
+  if (!window.jQuery) return;
+  window.jQuery(document).on("ajaxSuccess", (_event, xhr) => {
+    const answer = xhr.responseJSON;
+    if (xhr.status === 202 && answer && typeof answer.url === "string" && answer.url.startsWith("/")) {
+      window.location.assign(answer.url);
+    }
+  });
+});

@@ -27,6 +27,7 @@ CAPABILITIES = (
     "channels",
     "constance",
     "dashboard",
+    "imports",
     "notifications",
     "scheduler",
     "shop",

@@ -181,15 +181,31 @@ class UploadClosingAdmin(Admin):
 
     csrf_check: type[UploadClosingCSRF] = UploadClosingCSRF
 
+    async def import_arriving(self, request: Request, view: BaseModelView) -> Response | None:
+        """Told before the library reads an import the user may make: the moment to answer
+        instead (a big file runs as a job)."""
+        return None
+
+    async def import_answered(self, request: Request, response: Response) -> Response:
+        """Told of the library's answer to an import, before the request's transaction ends
+        (committed for an answer under 400, else rolled back): the moment to change it."""
+        return response
+
     # starlette-admin 1.0.3: BaseAdmin._render_import reads the upload with request.form() and
-    # never closes it, so each import's spool leaks until collected; the same route, closed after.
+    # never closes it, so each import's spool leaks until collected; the same route, closed
+    # after. BaseAdmin._find_view_by_key is its 404 for an unknown model.
     @route("/_api/{key}/import", methods=["POST"], name="import")
     async def _render_import(self, request: Request) -> Response:
         try:
-            response: Response = await super()._render_import(request)
+            view = self._find_view_by_key(request.path_params.get("key"))
+            request.state.action = RequestAction.IMPORT
+            answer = None
+            if view.is_accessible(request) and view.can_import(request):
+                answer = await self.import_arriving(request, view)
+            response: Response = answer or await super()._render_import(request)
         finally:
             await request.close()
-        return response
+        return answer or await self.import_answered(request, response)
 
     # starlette-admin 1.0.3: BaseAdmin.handle_action reads `name` with not_none(), whose
     # ValueError on a missing name escaped as a 500; the same route, asking for it first.

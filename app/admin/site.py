@@ -20,6 +20,7 @@ from app.admin.accessible_markup import make_accessible
 from app.admin.accounts import GrantsPermissions
 from app.admin.audit import AuditPlugin
 from app.admin.auth_provider import AccountAuthProvider
+from app.admin.big_imports import BigImports, ImportPages
 from app.admin.chrome import LocalFormats, StarboardChrome
 from app.admin.compact_markup import compact_pages
 from app.admin.csrf import SessionBoundCSRF
@@ -31,7 +32,6 @@ from app.admin.jobs import JobsPage
 from app.admin.library import (
     EditStatusAdmin,
     InlineRowsAdmin,
-    UploadClosingAdmin,
     error_page,
     menu_lists_only_menu_views,
 )
@@ -88,7 +88,7 @@ SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
 
 
 class StarboardAdmin(
-    SavedViewPages, DateDrillDown, FilterForms, InlineRowsAdmin, EditStatusAdmin, UploadClosingAdmin
+    SavedViewPages, DateDrillDown, FilterForms, InlineRowsAdmin, EditStatusAdmin, BigImports
 ):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
@@ -220,6 +220,8 @@ def build_admin(
     admin.add_view(MaintenanceBanner())
     admin.add_view(JobsPage())
     admin.add_view(TimeZoneChoice())
+    admin.add_view(ImportPages(views))
+    admin.imports_dir = config.imports_dir
     # Every admin serves the same models, so one list serves every app in the process.
     GrantsPermissions.grantable_permissions = grantable(keys)
     return admin
