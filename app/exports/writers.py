@@ -18,6 +18,7 @@ from starlette_admin.fields import BaseField, DecimalField, RelationField, Strin
 from starlette_admin.helpers import json_dumps
 from xlsxwriter import Workbook
 
+PLAIN, DECIMAL, NAME, KEY = "plain", "decimal", "related name", "related key"
 # Excel's sheet holds 1,048,576 rows, one of them the header.
 XLSX_MAX_ROWS = 1_048_575
 
@@ -44,6 +45,15 @@ class ExportColumns:
         self.names = [f.name for f in self.fields]
         self.labels = [str(f.label or f.name) for f in self.fields]
         self.decimals = frozenset(f.name for f in self.fields if isinstance(f, DecimalField))
+        # Where each column's cell comes from in a serialized row, and how it is written.
+        self.plan: list[tuple[str, str]] = []
+        for field in self.fields:
+            if field.name in self.related:
+                self.plan.append((field.name, NAME))
+            elif field.name.endswith("__key") and field.name[: -len("__key")] in self.related:
+                self.plan.append((field.name[: -len("__key")], KEY))
+            else:
+                self.plan.append((field.name, DECIMAL if field.name in self.decimals else PLAIN))
 
     def spread(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row with each related record as its name and its key."""
@@ -57,12 +67,19 @@ class ExportColumns:
         return row
 
     def typed(self, row: dict[str, Any]) -> list[Any]:
-        """The row's cells in column order: several values as one list, decimals as numbers."""
-        row = self.spread(row)
+        """The row's cells in column order: several values as one list, decimals as numbers,
+        each related record as its name and its key."""
         cells = []
-        for name in self.names:
-            value = as_cell(row.get(name, ""))
-            cells.append(as_number(value) if name in self.decimals else value)
+        for name, kind in self.plan:
+            value = row.get(name, "")
+            if kind is PLAIN:
+                cells.append(as_cell(value))
+            elif kind is DECIMAL:
+                cells.append(as_number(as_cell(value)))
+            elif kind is NAME:
+                cells.append(value.name if isinstance(value, RelatedCell) else None)
+            else:
+                cells.append(value.key if isinstance(value, RelatedCell) else None)
         return cells
 
 

@@ -284,6 +284,9 @@ def test_the_requester_is_notified_with_the_download_link_and_the_run_reaches_th
 
 def test_the_page_answers_at_once_naming_the_run_it_follows_at(shop: str, as_user: AsUser) -> None:
     clerk = as_user("clerk")
+    form = clerk.get("/admin/order/list").text
+    assert "data-sb-export-background" in form  # the export form's box
+    assert "Every matching row, in the background" in form
     queued = export(clerk, "csv", background=True)
     assert queued.status_code == 303
     page = clerk.get(queued.headers["location"])
