@@ -78,10 +78,18 @@ def export_fields(view: AutoModelView, request: Request, chosen: Sequence[str]) 
 class ListRows:
     """The filtered, searched and sorted rows of one list, for one user."""
 
-    def __init__(self, view: AutoModelView, request: Request, fields: list[BaseField]) -> None:
+    def __init__(
+        self,
+        view: AutoModelView,
+        request: Request,
+        fields: list[BaseField],
+        *,
+        as_columns: bool = True,  # False: always as model objects (the two must agree)
+    ) -> None:
         self.view = view
         self.request = request
         self.fields = fields
+        self.as_columns = as_columns
 
     async def statement(self) -> Any:
         view, request = self.view, self.request
@@ -104,7 +112,7 @@ class ListRows:
         stmt, sorts = await self.statement()
         stmt = view.build_order_clauses(request, sorts, stmt)
         stmt = stmt.order_by(*inspect(view.model).primary_key)
-        columns = ColumnCells.of(view, request, self.fields)
+        columns = ColumnCells.of(view, request, self.fields) if self.as_columns else None
         if columns is not None:
             async for rows in columns.batches(stmt, size):
                 yield rows

@@ -28,8 +28,10 @@ from starlette.testclient import TestClient
 from app.clock import FakeClock
 from app.db import create_engine, create_session_factory
 from app.exports.files import ExportFiles
-from app.exports.jobs import export_list, purge_exports
+from app.exports.jobs import export_list, exporting_user, purge_exports, views_by_key
 from app.exports.links import ExportTicket
+from app.exports.rows import ListRows, export_fields, export_request
+from app.exports.writers import RelatedCell
 from app.main import create_app
 from app.models import Group, JobRun, Notification, OrderStatus
 from app.models.jobs import RunStatus
@@ -421,6 +423,26 @@ def job_context(services: Services, arguments: dict[str, Any], by: str | None) -
     )
     context.reports = reports  # type: ignore[attr-defined]
     return context
+
+
+async def test_rows_read_as_columns_are_the_rows_read_as_objects_cell_for_cell(
+    shop: str, exports_dir: Path
+) -> None:
+    """The fast path (columns, related records by key) and the objects' path give the same
+    cells, over batches smaller than the list, so kept related cells cross batches."""
+    services = build_services(make_config(shop, exports_dir=exports_dir))
+    view = views_by_key()["order"]
+    found: dict[bool, list[dict[str, Any]]] = {}
+    async with open_services(services, listen=False), services.session_factory() as session:
+        user = await exporting_user(session, "clerk")
+        assert user is not None
+        for as_columns in (True, False):
+            request = export_request(view, user, "sort=total__asc", session)
+            rows = ListRows(view, request, export_fields(view, request, []), as_columns=as_columns)
+            found[as_columns] = [row async for batch in rows.batches(size=4) for row in batch]
+    assert len(found[True]) == 18
+    assert found[True] == found[False]
+    assert {type(row["customer"]) for row in found[True]} == {RelatedCell}
 
 
 async def test_a_cancelled_export_leaves_no_file(shop: str, exports_dir: Path) -> None:
