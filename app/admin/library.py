@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette_admin.contrib.sqla import Admin, InlineModelView, ModelView
 from starlette_admin.exceptions import FormValidationError
+from starlette_admin.fields import BaseField
 from starlette_admin.i18n import set_timezone
 from starlette_admin.routing import route
 from starlette_admin.security.csrf import CSRFMiddleware
@@ -80,6 +81,14 @@ def list_params(view: BaseModelView, request: Request, query: QueryParams) -> Li
     # starlette-admin 1.0.3: BaseModelView._parse_list_params(request, query_params), as its
     # export action reads the list page's query string.
     return view._parse_list_params(request, query)
+
+
+def serialized_by_the_field(field: BaseField, action: RequestAction) -> bool:
+    """Whether a view's serialize_field_value gives this field's cell as the field itself
+    makes it (`serialize_value`, or `serialize_none_value` for None): no formatter for `action`."""
+    # starlette-admin 1.0.3: BaseModelView.serialize_field_value applies the action's formatter,
+    # else calls the field's serialize_none_value for None and serialize_value otherwise.
+    return (field.formatter or {}).get(action) is None
 
 
 def link_views(views: Iterable[BaseModelView]) -> None:

@@ -22,7 +22,7 @@ from starlette_admin.fields import BaseField, RelationField
 from starlette_admin.i18n import set_database_timezone, set_timezone
 from starlette_admin.types import RequestAction
 
-from app.admin.library import list_params, searched_and_filtered
+from app.admin.library import list_params, searched_and_filtered, serialized_by_the_field
 from app.admin.model_view import AutoModelView
 from app.auth.current import CurrentUser
 
@@ -143,25 +143,43 @@ class SerializedCells:
         self.request = request
         self.kept: dict[Any, Any] | None = {}
         self.hits = 0
+        # The view passes this field's values to the field unchanged (AutoModelView makes only
+        # relations' cells itself): the field is asked directly, two calls fewer per cell.
+        self.direct = (
+            type(view).serialize_field_value is AutoModelView.serialize_field_value
+            and not isinstance(field, RelationField)
+            and serialized_by_the_field(field, RequestAction.EXPORT)
+        )
 
     async def of(self, obj: Any) -> Any:
         return await self.of_value(await self.field.parse_obj(self.request, obj))
 
+    async def serialized(self, value: Any) -> Any:
+        if not self.direct:
+            return await self.view.serialize_field_value(value, self.field, self.request)
+        if value is None:
+            return await self.field.serialize_none_value(self.request)
+        return await self.field.serialize_value(self.request, value)
+
     async def of_value(self, value: Any) -> Any:
         kept = self.kept
         if kept is None:
-            return await self.view.serialize_field_value(value, self.field, self.request)
+            if not self.direct:
+                return await self.view.serialize_field_value(value, self.field, self.request)
+            if value is None:
+                return await self.field.serialize_none_value(self.request)
+            return await self.field.serialize_value(self.request, value)
         try:
             cell = kept[value]
         except KeyError:
             pass
         except TypeError:  # unhashable (a list of values): never kept
             self.kept = None
-            return await self.view.serialize_field_value(value, self.field, self.request)
+            return await self.serialized(value)
         else:
             self.hits += 1
             return cell
-        cell = await self.view.serialize_field_value(value, self.field, self.request)
+        cell = await self.serialized(value)
         if len(kept) >= self.WINDOW:
             # Half the lookups found a kept value: keep a fresh window; else stop keeping.
             self.kept = {} if self.hits >= self.WINDOW else None

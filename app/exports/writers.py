@@ -69,17 +69,18 @@ class ExportColumns:
     def typed(self, row: dict[str, Any]) -> list[Any]:
         """The row's cells in column order: several values as one list, decimals as numbers,
         each related record as its name and its key."""
-        cells = []
+        cells: list[Any] = []
+        append = cells.append
         for name, kind in self.plan:
             value = row.get(name, "")
             if kind is PLAIN:
-                cells.append(as_cell(value))
+                append(as_cell(value) if isinstance(value, list | tuple) else value)
             elif kind is DECIMAL:
-                cells.append(as_number(as_cell(value)))
+                append(as_number(as_cell(value)))
             elif kind is NAME:
-                cells.append(value.name if isinstance(value, RelatedCell) else None)
+                append(value.name if isinstance(value, RelatedCell) else None)
             else:
-                cells.append(value.key if isinstance(value, RelatedCell) else None)
+                append(value.key if isinstance(value, RelatedCell) else None)
         return cells
 
 
@@ -117,11 +118,9 @@ class CsvWriter(ExportWriter):
         self.writer.writerow(self.columns.labels)
 
     def write(self, rows: Iterable[dict[str, Any]]) -> None:
-        typed = self.columns.typed
+        typed, writerow = self.columns.typed, self.writer.writerow
         for row in rows:
-            self.writer.writerow(
-                [escape_formula(v) if isinstance(v, str) else v for v in typed(row)]
-            )
+            writerow([escape_formula(v) if isinstance(v, str) else v for v in typed(row)])
             self.rows += 1
 
     def end(self) -> None:
