@@ -206,5 +206,5 @@ def load_config(env_file: str | Path | None = ".env") -> Config:
         forwarded_allow_ips=_forwarded_allow_ips(env),
         log_format=_log_format(env),
         metrics_token=_metrics_token(env),
-        exports_dir=Path(str(env("EXPORTS_DIR", default=str(VAR_DIR / "exports")))),
+        exports_dir=Path(str(env("EXPORTS_DIR", default="")).strip() or VAR_DIR / "exports"),
     )
