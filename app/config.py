@@ -58,6 +58,7 @@ class Config:
     metrics_token: Secret | None = None
     # Off only to measure what the metrics cost (bench/metrics.py): no /metrics, nothing counted.
     metrics: bool = True
+    exports_dir: Path = VAR_DIR / "exports"  # background exports' files (app/exports/files.py)
 
 
 def _secret_key(env: Environment, database_url: str, debug: bool) -> Secret:
@@ -207,4 +208,5 @@ def load_config(env_file: str | Path | None = ".env") -> Config:
         forwarded_allow_ips=_forwarded_allow_ips(env),
         log_format=_log_format(env),
         metrics_token=_metrics_token(env),
+        exports_dir=Path(str(env("EXPORTS_DIR", default="")).strip() or VAR_DIR / "exports"),
     )

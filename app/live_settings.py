@@ -61,6 +61,24 @@ SETTINGS = [
         min=5,
         max=200,
     ),
+    Setting(
+        "EXPORT_IN_BACKGROUND_ROWS",
+        10_000,
+        "A list's Export of more matching rows than this runs as a job, with a download link.",
+        group="Admin",
+        label="Export in the background above (rows)",
+        min=0,
+        max=100_000,
+    ),
+    Setting(
+        "EXPORT_RETENTION_HOURS",
+        24,
+        "Background exports' files and download links last this many hours.",
+        group="Admin",
+        label="Export retention (hours)",
+        min=1,
+        max=24 * 90,
+    ),
     # Shop
     Setting(
         "LOW_STOCK_THRESHOLD",

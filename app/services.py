@@ -27,6 +27,7 @@ from app.constance import LiveSettings
 from app.constance.hooks import Hooks, load_declarations
 from app.constance.store import SettingsStore
 from app.db import create_engine, create_session_factory
+from app.exports.files import use_exports_dir
 from app.metrics import Metrics
 from app.models.jobs import ScheduledJob
 from app.redis_cache import RedisValues
@@ -71,6 +72,7 @@ def build_services(
     `metrics`: where the broker and the scheduler count deliveries and runs (a web process's).
     """
     clock = clock or SystemClock()
+    use_exports_dir(config.exports_dir)
     declarations = load_declarations(config.live_settings_module)
     if definitions is None:
         definitions = load_jobs(config.jobs_module, config.timezone)

@@ -19,6 +19,7 @@ BENCHMARKS = (
     "auth_overhead",
     "dashboard",
     "drilldown",
+    "exports",
     "imports",
     "metrics",
     "notifications",

@@ -276,7 +276,8 @@ def test_an_unknown_benchmark_is_refused_with_the_names_it_accepts(
     captured = capsys.readouterr()
     assert captured.err == (
         "unknown benchmark 'metric': expected one of admin_list, auth_overhead, dashboard,"
-        " drilldown, imports, metrics, notifications, scheduler, search, settings, throughput\n"
+        " drilldown, exports, imports, metrics, notifications, scheduler, search, settings,"
+        " throughput\n"
     )
     assert captured.out == ""
     assert not results.exists()

@@ -24,6 +24,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         "FORWARDED_ALLOW_IPS",
         "LOG_FORMAT",
         "METRICS_TOKEN",
+        "EXPORTS_DIR",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -180,3 +181,13 @@ def test_a_bad_log_format_stops_every_command_with_one_line_naming_it(
     ran = cli(sqlite_url, "jobs", "list")
     assert ran.code == 2
     assert ran.err == ("starboard: LOG_FORMAT='xml': accepted values are 'text' or 'json'\n")
+
+
+def test_exports_go_to_var_exports_unless_exports_dir_names_another_folder(
+    monkeypatch: pytest.MonkeyPatch, clean_environment: Path
+) -> None:
+    assert load_config().exports_dir == Path("var") / "exports"
+    monkeypatch.setenv("EXPORTS_DIR", "  ")
+    assert load_config().exports_dir == Path("var") / "exports"
+    monkeypatch.setenv("EXPORTS_DIR", "/srv/starboard/exports")
+    assert load_config().exports_dir == Path("/srv/starboard/exports")

@@ -1,4 +1,5 @@
-"""The list pages' exports (docs/reference.md, "Admin"): read by people and by spreadsheets.
+"""The list pages' exports (docs/reference.md, "Exports and labels"): read by people and by
+spreadsheets.
 
 A text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return would run as a
 formula in Excel, LibreOffice or Google Sheets (`=HYPERLINK(...)`, `@SUM(...)`); OWASP's advice,
@@ -6,47 +7,42 @@ which starlette-admin's `escape_formulas` follows, is a leading single quote, sh
 
 A related record is exported by name, with its key in a column beside it ("Customer",
 "Customer id"): the name for people, the key for joining sheets or importing.
+
+Each exporter writes through the same row writer as the background exports
+(app/exports/writers.py), so an instant file and a background one are the same.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any
+import io
+from typing import Any, ClassVar
 
-from starlette_admin.export import CsvExporter, JsonExporter
-from starlette_admin.fields import BaseField, DecimalField, RelationField, StringField
+from starlette_admin.export import BaseExporter, CsvExporter, JsonExporter
+from starlette_admin.fields import BaseField
+
+from app.exports.writers import (
+    CsvWriter,
+    ExportColumns,
+    ExportWriter,
+    JsonWriter,
+    RelatedCell,
+    XlsxWriter,
+)
+
+__all__ = ["LabelledJson", "RelatedCell", "SpreadsheetSafeCsv", "StreamedXlsx", "written"]
 
 
-@dataclass(frozen=True)
-class RelatedCell:
-    """A to-one related record in an export row: its key and its name."""
-
-    key: Any
-    name: str
-
-
-def with_related_keys(
-    fields: list[BaseField], rows: list[dict[str, Any]]
-) -> tuple[list[BaseField], list[dict[str, Any]]]:
-    """Each related-record column as two: the name, then the key ("Customer id")."""
-    related = {f.name for f in fields if isinstance(f, RelationField) and not f.multiple}
-    if not related:
-        return fields, rows
-    columns: list[BaseField] = []
-    for field in fields:
-        columns.append(field)
-        if field.name in related:
-            columns.append(StringField(f"{field.name}__key", label=f"{field.label} id"))
-    spread = []
-    for row in rows:
-        row = dict(row)
-        for name in related:
-            cell = row.get(name)
-            row[name] = cell.name if isinstance(cell, RelatedCell) else None
-            row[f"{name}__key"] = cell.key if isinstance(cell, RelatedCell) else None
-        spread.append(row)
-    return columns, spread
+def written(
+    writer: type[ExportWriter], fields: list[BaseField], rows: list[dict[str, Any]]
+) -> bytes:
+    """The whole file `writer` makes of these rows, in memory (an instant export is small)."""
+    out: io.BytesIO | io.StringIO = io.BytesIO() if writer.binary else io.StringIO(newline="")
+    file = writer(out, ExportColumns(fields))
+    file.begin()
+    file.write(rows)
+    file.end()
+    content = out.getvalue()
+    return content if isinstance(content, bytes) else content.encode("utf-8")
 
 
 class SpreadsheetSafeCsv(CsvExporter):
@@ -56,40 +52,21 @@ class SpreadsheetSafeCsv(CsvExporter):
         super().__init__(escape_formulas=True)  # off by default in starlette-admin 1.0.3
 
     async def generate(self, fields: list[BaseField], rows: list[dict[str, Any]]) -> bytes:
-        fields, rows = with_related_keys(fields, rows)
-        # A decimal column reaches the exporter as text ("-5.00"): back to a number, so only
-        # what really is text gets the quote.
-        decimals = [field.name for field in fields if isinstance(field, DecimalField)]
-        typed = [
-            {
-                **{name: as_cell(value) for name, value in row.items()},
-                **{name: as_number(row.get(name)) for name in decimals},
-            }
-            for row in rows
-        ]
-        return await super().generate(fields, typed)
+        return written(CsvWriter, fields, rows)
 
 
 class LabelledJson(JsonExporter):
     """JSON with related records as name and key, like the CSV."""
 
     async def generate(self, fields: list[BaseField], rows: list[dict[str, Any]]) -> bytes:
-        return await super().generate(*with_related_keys(fields, rows))
+        return written(JsonWriter, fields, rows)
 
 
-def as_cell(value: Any) -> Any:
-    """Several values (permissions) in one cell as a comma-separated list, not Python's."""
-    if isinstance(value, list | tuple):
-        return ", ".join(str(each) for each in value)
-    return value
+class StreamedXlsx(BaseExporter):
+    """An Excel sheet (xlsxwriter): numbers as numbers, text as text, never as a formula."""
 
+    extension: ClassVar[str] = XlsxWriter.extension  # type: ignore[misc]
+    content_type: ClassVar[str] = XlsxWriter.content_type  # type: ignore[misc]
 
-def as_number(cell: Any) -> Any:
-    """A decimal column's text as a Decimal when it is a finite number; anything else as is."""
-    if not isinstance(cell, str):
-        return cell
-    try:
-        number = Decimal(cell)
-    except InvalidOperation:
-        return cell
-    return number if number.is_finite() else cell
+    async def generate(self, fields: list[BaseField], rows: list[dict[str, Any]]) -> bytes:
+        return written(XlsxWriter, fields, rows)

@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment
 from sqlalchemy import Select
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import RequestResponseEndpoint
@@ -18,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette_admin.contrib.sqla import Admin, InlineModelView, ModelView
 from starlette_admin.exceptions import FormValidationError
+from starlette_admin.fields import BaseField
 from starlette_admin.i18n import set_timezone
 from starlette_admin.routing import route
 from starlette_admin.security.csrf import CSRFMiddleware
 from starlette_admin.tools.iter import iterdecode, iterencode
-from starlette_admin.types import RequestAction
+from starlette_admin.types import ListParams, RequestAction
 from starlette_admin.views import BaseModelView, BaseView
 from starlette_admin.views import InlineModelView as AnyInline
 
@@ -73,6 +74,30 @@ async def searched_and_filtered(
     """The statement narrowed by the list's search text and filters, as the library's list does."""
     # starlette-admin 1.0.3: ModelView._apply_search_and_filters(request, stmt, q, filters).
     return await view._apply_search_and_filters(request, stmt, q, filters)
+
+
+def list_params(view: BaseModelView, request: Request, query: QueryParams) -> ListParams:
+    """The list page's sort, search and filter-builder filter, read from its query string."""
+    # starlette-admin 1.0.3: BaseModelView._parse_list_params(request, query_params), as its
+    # export action reads the list page's query string.
+    return view._parse_list_params(request, query)
+
+
+def serialized_by_the_field(field: BaseField, action: RequestAction) -> bool:
+    """Whether a view's serialize_field_value gives this field's cell as the field itself
+    makes it (`serialize_value`, or `serialize_none_value` for None): no formatter for `action`."""
+    # starlette-admin 1.0.3: BaseModelView.serialize_field_value applies the action's formatter,
+    # else calls the field's serialize_none_value for None and serialize_value otherwise.
+    return (field.formatter or {}).get(action) is None
+
+
+def link_views(views: Iterable[BaseModelView]) -> None:
+    """Each view finds the others by identity (a relation field its target's view), as an
+    admin links the views added to it; for views used without an admin (an export job)."""
+    by_key = {str(view.key): view for view in views}
+    for view in by_key.values():
+        # starlette-admin 1.0.3: BaseAdmin._setup_view sets _find_foreign_view on each.
+        view._find_foreign_view = by_key.__getitem__
 
 
 def url_key(parts: Iterable[str]) -> str:

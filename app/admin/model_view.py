@@ -46,7 +46,7 @@ from starlette_admin.types import RequestAction
 
 from app.admin.choices import LabelledConverter
 from app.admin.date_drilldown import main_date_column
-from app.admin.exports import LabelledJson, RelatedCell, SpreadsheetSafeCsv
+from app.admin.exports import LabelledJson, RelatedCell, SpreadsheetSafeCsv, StreamedXlsx
 from app.admin.filter_panel import FilterPanel
 from app.admin.inline_rows import InlineRows, inline_relations
 from app.admin.library import (
@@ -257,8 +257,9 @@ class AutoModelView(ModelView):
     # To-many relations edited as rows on this view's forms, by name (`["items"]`); None: those
     # the mapper suggests (app/admin/inline_rows.py inline_relations), [] for none.
     inline_rows: ClassVar[Sequence[str] | None] = None
-    # The library's csv leaves formulas in cells; json is not opened by spreadsheets.
-    exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), LabelledJson()]
+    # The library's csv leaves formulas in cells; json is not opened by spreadsheets; xlsx
+    # writes text as text cells (app/exports/writers.py).
+    exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), LabelledJson(), StreamedXlsx()]
     # The list's columns a phone shows (the others are hidden below 768 px wide); None: the
     # first `phone_column_count` shown columns (docs/reference.md, "Pages on phones").
     phone_columns: ClassVar[Sequence[str] | None] = None
@@ -397,6 +398,12 @@ class AutoModelView(ModelView):
             if name == "delete":
                 # Rows picked from a page: each as it was shown. "All matching" showed no rows.
                 await self.expect_as_shown(request, [str(pk) for pk in pks], one=False)
+        if name == "export":
+            from app.admin.export_jobs import export_in_background  # it builds on this view
+
+            queued = await export_in_background(self, request, selection.is_select_all)
+            if queued is not None:
+                return queued
         return await super().handle_action(request, selection, name)
 
     async def handle_row_action(self, request: Request, pk: Any, name: str) -> Any:

@@ -26,6 +26,7 @@ from app.admin.compact_markup import compact_pages
 from app.admin.csrf import SessionBoundCSRF
 from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
+from app.admin.export_downloads import ExportDownloads, offer_background_exports
 from app.admin.filter_panel import FilterForms
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
@@ -56,6 +57,7 @@ from app.clock import SYSTEM_CLOCK, Clock
 from app.config import PROJECT_DIR, Config
 from app.db import Base
 from app.errors import StarboardError
+from app.exports.links import ExportLinks
 from app.models import (
     DefaultView,
     JobRun,
@@ -88,7 +90,13 @@ SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
 
 
 class StarboardAdmin(
-    SavedViewPages, DateDrillDown, FilterForms, InlineRowsAdmin, EditStatusAdmin, BigImports
+    SavedViewPages,
+    DateDrillDown,
+    ExportDownloads,
+    FilterForms,
+    InlineRowsAdmin,
+    EditStatusAdmin,
+    BigImports,
 ):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
@@ -105,6 +113,9 @@ class StarboardAdmin(
         app.state.admin = self  # how the host app (and its tests) reaches the admin's views
         assert self.secret_key is not None, "build_admin passes SECRET_KEY"
         self.app.state.seen_rows = SeenRows(str(self.secret_key))  # edit forms' seen_row
+        self.app.state.export_links = ExportLinks(
+            str(self.secret_key), getattr(app.state, "clock", SYSTEM_CLOCK)
+        )
         for name in SHARED_STATE:
             if hasattr(app.state, name):
                 setattr(self.app.state, name, getattr(app.state, name))
@@ -203,6 +214,7 @@ def build_admin(
     allow_nonced_scripts(admin.templates.env)
     make_accessible(admin.templates.env)
     menu_lists_only_menu_views(admin.templates.env)
+    offer_background_exports(admin.templates.env)
     compact_pages(admin.templates.env)  # last: the edits above find the library's indentation
     admin.templates.env.filters["site_path"] = site_path
     links_as_paths(admin.templates.env)

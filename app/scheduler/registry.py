@@ -18,7 +18,7 @@ MISFIRE_POLICIES = ("run_once", "skip")
 NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 JOB_MARK = "__scheduled_job__"
 # Modules of Starboard's own jobs (exports and imports run on request), loaded beside JOBS_MODULE.
-BUILT_IN_JOBS: tuple[str, ...] = ("app.imports.job",)
+BUILT_IN_JOBS: tuple[str, ...] = ("app.exports.jobs", "app.imports.job")
 
 
 class JobDeclarationError(BadInput):

@@ -11,7 +11,7 @@ import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from app.admin.exports import SpreadsheetSafeCsv
+from app.admin.exports import SpreadsheetSafeCsv, StreamedXlsx
 from app.admin.model_view import AutoModelView
 from app.admin.site import OWN_PAGES, load_view_overrides
 from app.db import Base, create_engine, create_session_factory
@@ -99,12 +99,13 @@ def test_the_json_export_keeps_the_text_as_it_is(admin: TestClient) -> None:
     assert rows["F-TAB"]["description"] == "\r=1+1"
 
 
-def test_every_model_list_offers_only_the_spreadsheet_safe_csv_and_json() -> None:
+def test_every_model_list_offers_only_the_spreadsheet_safe_csv_json_and_xlsx() -> None:
     load_view_overrides()
     for mapper in Base.registry.mappers:
         if mapper.class_ in OWN_PAGES:
             continue
         view = AutoModelView.view_class_for(mapper.class_)(mapper.class_)
         formats = {(type(e), e.extension) for e in view.exporters}  # type: ignore[union-attr]
-        assert {extension for _, extension in formats} == {"csv", "json"}, view.key
+        assert {extension for _, extension in formats} == {"csv", "json", "xlsx"}, view.key
         assert (SpreadsheetSafeCsv, "csv") in formats, view.key
+        assert (StreamedXlsx, "xlsx") in formats, view.key

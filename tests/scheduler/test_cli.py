@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import select
 
 from app.db import create_engine, create_session_factory
 from app.models import AuditEntry, JobRun, ScheduledJob
+from app.scheduler import registry
 from app.scheduler.standalone import run_scheduler
 from tests.conftest import RunCli, make_config
 from tests.scheduler import broken_rows, jobs_for_tests, never_firing_jobs
@@ -33,9 +35,12 @@ from tests.scheduler.test_schedules import TOO_LONG
 from tests.services import ROOT, app_environment
 from tests.test_cli import one_line
 
-# The test module's jobs, and Starboard's own (import_rows) loaded beside them.
-JOBS = ["fails", "import_rows", "long", "quick", "tick"]
-KNOWN = "known jobs: fails, import_rows, long, quick, tick"
+# Starboard's own jobs (BUILT_IN_JOBS) come with every JOBS_MODULE.
+BUILT_IN = sorted(
+    name for module in registry.BUILT_IN_JOBS for name in registry.jobs_in(import_module(module))
+)
+JOBS = sorted(["fails", "long", "quick", "tick", *BUILT_IN])
+KNOWN = f"known jobs: {', '.join(JOBS)}"
 LIST_FIELDS = {"name", "schedule", "enabled", "next_run_at", "last_run_at", "last_status"}
 HISTORY_FIELDS = {"id", "job", "trigger", "scheduled_for", "started_at", "finished_at"}
 HISTORY_FIELDS |= {"status", "worker", "error"}
@@ -180,8 +185,9 @@ def test_list_shows_rows_whose_schedule_cannot_run_as_broken_and_exits_0(
     lines = table.out.splitlines()
     quick = next(line for line in lines if line.startswith("quick "))
     assert quick.split()[-4:] == ["yes", "broken", "-", "-"]
-    broken_names = ["fails", "long", "quick"]
-    assert lines[-3:] == [f"{name}: not scheduled: {broken[name].reason}" for name in broken_names]
+    assert lines[-3:] == [
+        f"{name}: not scheduled: {broken[name].reason}" for name in ("fails", "long", "quick")
+    ]
 
 
 # -- enable, disable, schedule -----------------------------------------------------------------
@@ -467,7 +473,7 @@ def test_the_scheduler_command_runs_queued_runs_and_stops_cleanly_on_sigterm(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
     output = log_file.read_text()
-    assert f"Scheduler {run.worker} running 5 jobs" in output
+    assert f"Scheduler {run.worker} running {len(JOBS)} jobs" in output
     assert output.rstrip().endswith("Scheduler stopped")
     assert "Traceback" not in output
 
