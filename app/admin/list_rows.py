@@ -135,7 +135,9 @@ class ListRows:
 
     @classmethod
     def of(cls, request: Request, view: BaseModelView) -> ListRows:
-        pages: dict[str, ListRows] = request.state.__dict__.setdefault("list_rows", {})
+        pages: dict[str, ListRows] | None = getattr(request.state, "list_rows", None)
+        if pages is None:
+            pages = request.state.list_rows = {}
         rows = pages.get(str(view.key))
         if rows is None:
             rows = pages[str(view.key)] = cls(request, view)

@@ -384,9 +384,19 @@ class AutoModelView(ModelView):
         return self.can_edit(request)  # custom batch actions change rows
 
     async def is_row_action_allowed(self, request: Request, name: str) -> bool:
-        if name in ("delete", "edit", "view"):
-            return await super().is_row_action_allowed(request, name)
-        return self.can_edit(request)
+        # Asked for each row of a list page, and the answer is the page's: found once.
+        known: dict[tuple[str, str], bool] | None = getattr(
+            request.state, "row_actions_allowed", None
+        )
+        if known is None:
+            known = request.state.row_actions_allowed = {}
+        key = (str(self.key), name)
+        if key not in known:
+            if name in ("delete", "edit", "view"):
+                known[key] = await super().is_row_action_allowed(request, name)
+            else:
+                known[key] = self.can_edit(request)
+        return known[key]
 
     async def handle_action(self, request: Request, selection: Any, name: str) -> Any:
         # The library answers a forbidden action with a 400 message; a refusal is a 403.
