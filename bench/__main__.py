@@ -24,6 +24,7 @@ BENCHMARKS = (
     "scheduler",
     "search",
     "settings",
+    "sockets_scale",
 )
 
 

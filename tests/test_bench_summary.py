@@ -276,7 +276,7 @@ def test_an_unknown_benchmark_is_refused_with_the_names_it_accepts(
     captured = capsys.readouterr()
     assert captured.err == (
         "unknown benchmark 'metric': expected one of admin_list, auth_overhead, dashboard,"
-        " drilldown, metrics, notifications, scheduler, search, settings\n"
+        " drilldown, metrics, notifications, scheduler, search, settings, sockets_scale\n"
     )
     assert captured.out == ""
     assert not results.exists()
