@@ -165,10 +165,7 @@ class Tab:
         self.editing_tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
-        async with self.session_factory() as session:
-            self.floor, unread = await service.inbox_state(session, self.user)
-        # Where a tab that knows nothing resumes after.
-        await self.send({"type": "unread", "count": unread, "newest": self.floor})
+        await self.send_inbox_state()
         forward = asyncio.create_task(self.forward())
         try:
             await self.listen()
@@ -187,6 +184,13 @@ class Tab:
                     ):
                         await task
                 await self.stop_editing()
+
+    async def send_inbox_state(self) -> None:
+        """The first frame: the unread count and the newest id, where a tab that knows nothing
+        resumes after. (Its own frame: what it read is not kept for the socket's life.)"""
+        async with self.websocket.app.state.engine.connect() as connection:
+            self.floor, unread = await service.inbox_state(connection, self.user)
+        await self.send({"type": "unread", "count": unread, "newest": self.floor})
 
     async def start_editing(self, editing: Editing) -> None:
         if self.presence is None:
