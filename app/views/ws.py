@@ -7,12 +7,13 @@ import bisect
 import contextlib
 import json
 from array import array
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.auth import sessions
@@ -139,8 +140,33 @@ async def ws_endpoint(websocket: WebSocket) -> None:
         await broker.unsubscribe(subscription)
 
 
+class SocketEndpoint:
+    """WS /ws for the router as a plain ASGI app: an endpoint function, Starlette wraps in frames
+    that stay for the socket's whole life (errors reach the app's handlers all the same)."""
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return ws_endpoint(WebSocket(scope, receive, send))
+
+
+socket_endpoint = SocketEndpoint()
+
+
 class Tab:
     """One open tab: replays what it missed and forwards what happens, each notification once."""
+
+    # One per open socket, thousands of them: no __dict__ each.
+    __slots__ = (
+        "broker",
+        "editing_tasks",
+        "floor",
+        "presence",
+        "send_lock",
+        "sent",
+        "session_factory",
+        "subscription",
+        "user",
+        "websocket",
+    )
 
     def __init__(
         self,
