@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Awaitable
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -58,10 +59,14 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: a socket's scope goes straight on, and no frame of this layer stays
+        # on the socket's stack for its whole life.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit, limit_name = body_limit(scope)
         headers = Headers(scope=scope)
         length = declared_length(headers)

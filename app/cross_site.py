@@ -8,7 +8,7 @@ the admin's cookies, so the CSRF cookie and SameSite=Lax alone do not stop it; t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -51,15 +51,19 @@ class CrossSiteGuard:
             return f"Sec-Fetch-Site {fetch_site[:40]!r}: cross-site requests are refused"
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            if self.refusal(scope) is not None:
-                await send({"type": "websocket.close", "code": POLICY_VIOLATION})
-                return
-        elif scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
-            reason = self.refusal(scope)
-            if reason is not None:
-                response = await error_response(Request(scope, receive), Forbidden(reason))
-                await response(scope, receive, send)
-                return
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: an accepted socket's scope goes straight on, and no frame of this
+        # layer stays on the socket's stack for its whole life.
+        if scope["type"] == "websocket" and self.refusal(scope) is not None:
+            return send({"type": "websocket.close", "code": POLICY_VIOLATION})
+        if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
+            return self.unsafe(scope, receive, send)
+        return self.app(scope, receive, send)
+
+    async def unsafe(self, scope: Scope, receive: Receive, send: Send) -> None:
+        reason = self.refusal(scope)
+        if reason is not None:
+            response = await error_response(Request(scope, receive), Forbidden(reason))
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)

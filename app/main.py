@@ -34,7 +34,7 @@ from app.views.errors import error_response, failure_response
 from app.views.health import healthz
 from app.views.home import home
 from app.views.metrics import metrics_endpoint
-from app.views.ws import ws_endpoint
+from app.views.ws import socket_endpoint
 
 
 def create_app(config: Config | None = None, clock: Clock | None = None) -> Starlette:
@@ -56,7 +56,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
             Route("/", home),
             Route("/healthz", healthz),
             *([Route("/metrics", metrics_endpoint)] if metrics else []),
-            WebSocketRoute("/ws", ws_endpoint),
+            WebSocketRoute("/ws", socket_endpoint, name="ws_endpoint"),
             Mount(
                 "/static",
                 StaticFiles(directory=PROJECT_DIR / "static", check_dir=False),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Awaitable
 from contextvars import ContextVar
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -39,10 +40,14 @@ class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: a socket's scope goes straight on, and no frame of this layer stays
+        # on the socket's stack for its whole life.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = Headers(scope=scope).get(HEADER, "")
         request_id = given if WELL_FORMED.fullmatch(given) else secrets.token_hex(8)
         scope.setdefault("state", {})[STATE_KEY] = request_id

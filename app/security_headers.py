@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from jinja2 import pass_context
@@ -128,10 +128,14 @@ class SecurityHeadersMiddleware:
         ]
         self.page_headers = [*self.headers, NOT_STORED]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: a socket's scope goes straight on, and no frame of this layer stays
+        # on the socket's stack for its whole life.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
 
         static = scope["path"].startswith(STATIC_PREFIXES)
         nonce = scope[NONCE_KEY] = new_nonce()

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Awaitable
 
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import Headers
@@ -41,13 +42,18 @@ class UnreadableInputMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: a socket's scope goes straight on, and no frame of this layer stays
+        # on the socket's stack for its whole life.
+        if scope["type"] != "http":
+            return self.app(scope, receive, send)
+        return self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusal: PlainTextResponse | None = None
-        if scope["type"] == "http" and "\x00" in scope["path"]:
+        if "\x00" in scope["path"]:
             refusal = PlainTextResponse(NUL_IN_PATH, status_code=HTTP_404_NOT_FOUND)
-        elif scope["type"] == "http" and names_another_charset(
-            Headers(scope=scope).get("content-type", "")
-        ):
+        elif names_another_charset(Headers(scope=scope).get("content-type", "")):
             refusal = PlainTextResponse(OTHER_CHARSET, status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE)
         if refusal is None:
             await self.app(scope, receive, send)

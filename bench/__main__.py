@@ -26,6 +26,7 @@ BENCHMARKS = (
     "scheduler",
     "search",
     "settings",
+    "sockets_scale",
     "throughput",
 )
 

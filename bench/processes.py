@@ -26,17 +26,25 @@ class Services:
     server: UvicornServer  # the app with REDIS_URL, in a process of its own
 
 
-def start_uvicorn(env: dict[str, str], log_file: Path) -> UvicornServer:
-    """The app in a uvicorn process, started as tests/services.py's `run_uvicorn` fixture does."""
+def start_uvicorn(env: dict[str, str], log_file: Path, *, serve: bool = False) -> UvicornServer:
+    """The app in a uvicorn process, started as tests/services.py's `run_uvicorn` fixture does;
+    `serve`: by `python -m app serve` instead, with the options and limits it sets (and its
+    log lines, one per socket)."""
     port = free_port()
+    where = ("--host", UvicornServer.host, "--port", str(port))
+    command = (
+        [sys.executable, "-m", "app", "serve", *where]
+        if serve
+        else [
+            *(sys.executable, "-m", "uvicorn", "app.main:app"),
+            *where,
+            # 1,000 "WebSocket accepted" lines would be timed too; warnings still show.
+            *("--log-level", "warning"),
+        ]
+    )
     with log_file.open("wb") as log:
         process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", "app.main:app"),
-                *("--host", UvicornServer.host, "--port", str(port)),
-                # 1,000 "WebSocket accepted" lines would be timed too; warnings still show.
-                *("--log-level", "warning"),
-            ],
+            command,
             cwd=ROOT,
             env=app_environment(env),
             stdout=log,
@@ -50,15 +58,18 @@ def start_uvicorn(env: dict[str, str], log_file: Path) -> UvicornServer:
 
 
 @contextlib.contextmanager
-def running_services(directory: Path, database_url: str) -> Iterator[Services]:
-    """redis-server and the app's process on a prepared database; both stopped at the end."""
+def running_services(
+    directory: Path, database_url: str, *, serve: bool = False
+) -> Iterator[Services]:
+    """redis-server and the app's process on a prepared database; both stopped at the end.
+    `serve`: the app started by `python -m app serve` (see `start_uvicorn`)."""
     # A plain `kill` of the bench must still reach the `finally` that stops both processes.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     redis_server = RedisServer(directory / "redis")
     redis_server.start()
     try:
         env = {"DATABASE_URL": database_url, "REDIS_URL": redis_server.url, "SCHEDULER": "off"}
-        server = start_uvicorn(env, directory / "uvicorn.log")
+        server = start_uvicorn(env, directory / "uvicorn.log", serve=serve)
         try:
             yield Services(database_url, redis_server.url, server)
         finally:

@@ -76,6 +76,11 @@ class Inbox:
         await self.wait(lambda: notification_id in self.arrived, what, within_s)
         return self.arrived.pop(notification_id)
 
+    @property
+    def closed(self) -> bool:
+        """Whether the connection ended (the server closed it, or it failed)."""
+        return self._reader.done()
+
     async def close(self) -> None:
         await self.connection.close()
         await self._reader

@@ -277,7 +277,7 @@ def test_an_unknown_benchmark_is_refused_with_the_names_it_accepts(
     assert captured.err == (
         "unknown benchmark 'metric': expected one of admin_list, auth_overhead, dashboard,"
         " drilldown, exports, imports, metrics, notifications, scheduler, search, settings,"
-        " throughput\n"
+        " sockets_scale, throughput\n"
     )
     assert captured.out == ""
     assert not results.exists()

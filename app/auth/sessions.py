@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import json
+from base64 import b64decode
+from collections.abc import Awaitable, MutableMapping
 from typing import Any
 
+from itsdangerous.exc import BadSignature
 from starlette.datastructures import MutableHeaders
-from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.sessions import Session, SessionMiddleware
+from starlette.requests import HTTPConnection
 from starlette.types import Message, Receive, Scope, Send
 
 COOKIE = "starboard_session"
@@ -84,11 +88,30 @@ class SessionCookieMiddleware(SessionMiddleware):
             https_only=https_only,
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(  # type: ignore[override]  # any ASGI callable, not only a coroutine function
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> Awaitable[None]:
+        if scope["type"] == "websocket":
+            # A socket sets no cookie, so its session is only read: then no frame of this layer
+            # (nor Starlette's, which would wait to write one) stays on its stack for its life.
+            scope["session"] = self.read(scope)
+            return self.app(scope, receive, send)
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
+            return super().__call__(scope, receive, send)
+        return self.http(scope, receive, send)
 
+    def read(self, scope: Scope) -> Session:
+        """The session the request's cookie carries, as Starlette's middleware reads it."""
+        cookie = HTTPConnection(scope).cookies.get(self.session_cookie)
+        if cookie is None:
+            return Session()
+        try:
+            data = self.signer.unsign(cookie.encode("utf-8"), max_age=self.max_age)
+        except BadSignature:
+            return Session()
+        return Session(json.loads(b64decode(data)))
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_browser_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and not scope["session"].get(REMEMBER):
                 headers = MutableHeaders(scope=message)

@@ -1,9 +1,10 @@
-"""The broker interface and the bounded per-subscriber queue both backends deliver into."""
+"""The broker interface and the bounded per-subscriber lanes both backends deliver into."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,54 +36,74 @@ class DeliveryWatch(Protocol):
         """Another process's frame was read from the database this long after it was written."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # slots: one per open socket, thousands of them
 class Subscription:
-    """A consumer's channels and bounded queue: a stalled consumer loses messages, not memory."""
+    """A consumer's channels, each with a bounded lane: a stalled consumer loses messages, not
+    memory, and a flood on one channel holds back another channel's messages by at most one
+    message per busy lane (lanes are taken in turn)."""
 
     channels: frozenset[str]
-    limit: int = QUEUE_LIMIT
+    limit: int = QUEUE_LIMIT  # messages per lane
     watch: DeliveryWatch | None = None  # the hub's, given when it adds the subscription
-    # Each message with the monotonic time it was queued: how long consumers lag is measured.
-    _queue: asyncio.Queue[tuple[float, Message]] = field(init=False)
+    # A lane per channel with messages waiting, in turn order (the next to give one is first);
+    # an idle subscription holds none. Each message with the monotonic time it was queued, so
+    # how long consumers lag is measured.
+    _lanes: dict[str, deque[tuple[float, Message]]] = field(default_factory=dict, init=False)
     _missed: bool = field(default=False, init=False)
-    _wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-
-    def __post_init__(self) -> None:
-        self._queue = asyncio.Queue(self.limit)
+    # The reader parked in get(), if any: a future made for it, not an Event kept for good.
+    _waiter: asyncio.Future[None] | None = field(default=None, init=False)
 
     def deliver(self, message: Message, queued_at: float | None = None) -> None:
-        """Never blocks the publisher: on overflow the backlog is dropped and `missed` is owed."""
-        try:
-            self._queue.put_nowait((time.monotonic() if queued_at is None else queued_at, message))
-        except asyncio.QueueFull:
-            self.lose_backlog("overflow")
+        """Never blocks the publisher: when a channel's lane is full, its backlog is dropped and
+        `missed` is owed; the other lanes keep theirs."""
+        lane = self._lanes.get(message.channel)
+        if lane is None:
+            lane = self._lanes[message.channel] = deque()
+        elif len(lane) >= self.limit:
+            del self._lanes[message.channel]
+            self._owe_missed("overflow")
             return
-        self._wakeup.set()
+        lane.append((time.monotonic() if queued_at is None else queued_at, message))
+        self._wake()
 
     def lose_backlog(self, reason: str = "reconnect") -> None:
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        self._lanes.clear()
+        self._owe_missed(reason)
+
+    def _owe_missed(self, reason: str) -> None:
         self._missed = True
-        self._wakeup.set()
+        self._wake()
         if self.watch is not None:
             self.watch.resynced(reason)
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     async def get(self) -> Message:
-        # One event to wait on, no helper tasks: a cancelled reader leaves nothing pending.
+        # One future to wait on, no helper tasks: a cancelled reader leaves nothing pending.
         while True:
             if self._missed:
                 self._missed = False
                 return missed()
-            if not self._queue.empty():
-                queued_at, message = self._queue.get_nowait()
+            if self._lanes:
+                channel = next(iter(self._lanes))
+                lane = self._lanes.pop(channel)
+                queued_at, message = lane.popleft()
+                if lane:
+                    self._lanes[channel] = lane  # to the back of the turn
                 if self.watch is not None:
                     self.watch.waited(time.monotonic() - queued_at)
                 return message
-            self._wakeup.clear()
-            await self._wakeup.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     def qsize(self) -> int:
-        return self._queue.qsize()
+        return sum(len(lane) for lane in self._lanes.values())
 
 
 class Hub:

@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio
-from redis.exceptions import ConnectionError, RedisError
+from redis.exceptions import ConnectionError, RedisError, ResponseError
 
 from app.channels.broker import QUEUE_LIMIT, DeliveryWatch, Hub, Message, Subscription
 from app.channels.names import IDLE_CHANNEL
+from app.channels.replies import Replies
 from app.clock import SYSTEM_CLOCK, Clock
 
 _log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ BACKOFF_MAX_S = 5.0
 # call the connection dead: writes into a hung or unplugged peer succeed for minutes.
 HEARTBEAT_S = 5.0
 PUBLISH_TIMEOUT_S = 2.0
+READ_BYTES = 1 << 16  # what one read of the pub-sub connection takes at most
 FIRST_CONNECT_S = 2.0  # start() waits this long for Redis, so /healthz is right from the start
 
 
@@ -152,15 +154,28 @@ class RedisBroker:
                 subscription.lose_backlog()
 
     async def _read(self) -> None:
+        connection = self._pubsub.connection
+        # Read in bulk and parsed here (app/channels/replies.py): redis-py's reply at a time is
+        # too slow for a burst on one channel not to hold the others back behind it.
+        stream: asyncio.StreamReader = connection._reader
+        replies = Replies()
         loop = asyncio.get_running_loop()
         heard_at = loop.time()
         pinged = True  # by _connect
         while True:
-            message = await self._pubsub.get_message(timeout=min(1.0, HEARTBEAT_S))
+            data = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(1.0, HEARTBEAT_S)):
+                    data = await stream.read(READ_BYTES)
             if self._broken:
                 raise ConnectionError("a SUBSCRIBE or UNSUBSCRIBE was not sent")
+            if connection._reader is not stream:
+                # redis-py reconnected on its own while sending: what came meanwhile is lost.
+                raise ConnectionError("the pub-sub connection was replaced")
+            if data == b"":
+                raise ConnectionError("Redis closed the pub-sub connection")
             now = loop.time()
-            if message is None:
+            if data is None:
                 if now - heard_at < HEARTBEAT_S:
                     continue
                 if pinged:
@@ -171,16 +186,21 @@ class RedisBroker:
             heard_at, pinged = now, False
             if not self._up:
                 self._answered()
-            if message.get("type") != "message":
-                continue
-            channel = message["channel"]
-            channel = channel.decode() if isinstance(channel, bytes) else channel
-            try:
-                data = json.loads(message["data"])
-            except ValueError:
-                _log.warning("dropped a malformed message on %s", channel)
-                continue
-            self.hub.fan_out(Message(channel.removeprefix(PREFIX), data))
+            for reply in replies.feed(data):
+                self._deliver(reply)
+
+    def _deliver(self, reply: Any) -> None:
+        if isinstance(reply, ResponseError):
+            raise reply
+        if not isinstance(reply, list) or len(reply) != 3 or reply[0] != b"message":
+            return  # (un)subscribe confirmations, pongs
+        channel = reply[1].decode()
+        try:
+            data = json.loads(reply[2])
+        except ValueError:
+            _log.warning("dropped a malformed message on %s", channel)
+            return
+        self.hub.fan_out(Message(channel.removeprefix(PREFIX), data))
 
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

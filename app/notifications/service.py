@@ -6,10 +6,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.auth.current import CurrentUser
 from app.channels import Broker
@@ -128,14 +128,24 @@ async def after(
     return (await session.scalars(stmt)).all()
 
 
-async def unread_count(session: AsyncSession, user: CurrentUser) -> int:
+def _unread(user: CurrentUser) -> ColumnElement[bool]:
     read = select(NotificationRead.notification_id).where(NotificationRead.user_id == user.id)
-    stmt = (
-        select(func.count())
-        .select_from(Notification)
-        .where(visible_to(user), Notification.id.not_in(read))
-    )
+    return Notification.id.not_in(read)
+
+
+async def unread_count(session: AsyncSession, user: CurrentUser) -> int:
+    stmt = select(func.count()).select_from(Notification).where(visible_to(user), _unread(user))
     return int(await session.scalar(stmt) or 0)
+
+
+async def inbox_state(db: AsyncSession | AsyncConnection, user: CurrentUser) -> tuple[int, int]:
+    """The newest notification id the user can see (0 for none) and how many are unread, in one
+    statement: what a socket tells its tab first."""
+    stmt = select(func.max(Notification.id), func.count().filter(_unread(user))).where(
+        visible_to(user)
+    )
+    newest, unread = (await db.execute(stmt)).one()
+    return int(newest or 0), int(unread or 0)
 
 
 async def mark_read(session: AsyncSession, user: CurrentUser, ids: Sequence[int] | None) -> int:

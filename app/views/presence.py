@@ -1,9 +1,10 @@
 """Who else is editing a record: tabs on an edit page say so over /ws, and hear each other.
 
 A tab on `/admin/<model>/edit?pk=<key>` sends `{"type": "editing", "model", "pk"}`. Its socket
-then publishes `editing` on the presence channel (marked `arrived`, so the others already there
-answer at once), again every few seconds while open, and `left` when it closes. Every socket
-hears the channel and passes on what concerns the record its own tab edits, to a user who may
+then listens on the presence channel and publishes `editing` there (marked `arrived`, so the
+others already there answer at once), again every few seconds while open, and `left` when it
+closes. Only sockets whose tab edits something hear the channel (an idle tab costs nothing when
+others edit); each passes on what concerns the record its own tab edits, to a user who may
 view that model (docs/reference.md, "WebSocket"). A tab whose process died without saying `left`
 is forgotten by the page (static/starboard.js) once it has not been heard of for 35 s.
 """
@@ -15,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from app.channels import Broker
+from app.channels import Broker, Subscription
 from app.channels.names import PRESENCE_CHANNEL
 from app.errors import BadInput
 
@@ -49,8 +50,9 @@ def editing_of(frame: dict[str, Any]) -> Editing:
 class Presence:
     """One tab's part: what it edits, telling the others, and which of their frames it wants."""
 
-    def __init__(self, broker: Broker, user_id: int, username: str) -> None:
+    def __init__(self, broker: Broker, user_id: int, username: str, heard: Subscription) -> None:
         self.broker = broker
+        self.heard = heard  # the presence channel, subscribed while the tab edits
         self.user_id = user_id
         self.username = username
         self.tab = secrets.token_urlsafe(9)

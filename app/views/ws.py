@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
-from collections import OrderedDict
-from collections.abc import Mapping
+from array import array
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.auth import sessions
 from app.auth.current import CurrentUser
-from app.auth.lookup import load_current_user
+from app.auth.lookup import current_user_of, load_current_user
 from app.channels import Broker, Message, Subscription
 from app.channels.names import JOBS_CHANNEL, MODELS_CHANNEL, PRESENCE_CHANNEL
 from app.errors import BadInput, StarboardError
 from app.models import Notification
 from app.notifications import service
-from app.notifications.audience import channels_of, visible_to
+from app.notifications.audience import channels_of
 from app.row_keys import integer_bounds
 from app.views.presence import HEARD_EVERY_S, Editing, Presence, editing_of
 
@@ -33,7 +34,7 @@ ACCESS_CHANGED = 4002  # new permissions or groups: reconnect, to be subscribed 
 # Admin changes to these may change who a socket's user is and what they may see.
 ACCOUNT_MODELS = frozenset({"user", "group"})
 REPLAY_PAGE = 500
-REMEMBERED_IDS = 10_000  # ids already sent, so a replay and a live frame never both arrive
+REMEMBERED_IDS = 1_000  # ids sent above a socket's floor kept at most (8 KiB)
 CLIENT_FRAMES = (
     '{"type": "resume", "after": <last id seen>}, {"type": "ping"}'
     ' or {"type": "editing", "model": <model>, "pk": <key>}'
@@ -98,17 +99,23 @@ def read_command(message: Mapping[str, Any]) -> Command:
     raise BadInput(f"unreadable frame: send {CLIENT_FRAMES}")
 
 
-async def socket_user(websocket: WebSocket) -> CurrentUser | None:
+async def socket_user(websocket: WebSocket, *, kept: bool = True) -> CurrentUser | None:
+    """Whose session the socket carries. `kept`: as the process's cache holds them (opening a
+    socket, as any request); else read afresh, for a recheck: the change that asked for it may
+    reach this process before the cache hears of it."""
     now = websocket.app.state.clock.now().timestamp()  # the app's clock: tests move it
     user_id = sessions.signed_in_user_id(websocket.session, now)
     if user_id is None:
         return None
     engine = websocket.app.state.engine
-    async with engine.connect() as connection:
-        cookie = websocket.session
-        return await load_current_user(
-            connection, user_id, cookie.get(sessions.EPOCH), cookie.get(sessions.TOKEN)
+    cookie = websocket.session
+    epoch, token = cookie.get(sessions.EPOCH), cookie.get(sessions.TOKEN)
+    if kept:
+        return await current_user_of(
+            websocket.app.state.cache, engine.connect, user_id, epoch, token
         )
+    async with engine.connect() as connection:
+        return await load_current_user(connection, user_id, epoch, token)
 
 
 async def ws_endpoint(websocket: WebSocket) -> None:
@@ -119,25 +126,47 @@ async def ws_endpoint(websocket: WebSocket) -> None:
     broker: Broker = websocket.app.state.broker
     # Job frames name jobs and carry progress messages: only for those who may see jobs.
     jobs = [JOBS_CHANNEL] if user.can("jobs:view") else []
-    subscription = await broker.subscribe(
-        [*channels_of(user), MODELS_CHANNEL, PRESENCE_CHANNEL, *jobs]
-    )
+    subscription = await broker.subscribe([*channels_of(user), MODELS_CHANNEL, *jobs])
     # Settings frames come from this process's store once it serves the change, not from the
     # channel: a tab that refreshes on them then reads what this process already serves.
     watchers = websocket.app.state.settings_store.watchers
     watchers.add(subscription)
     try:
         await websocket.accept()
-        tab = Tab(websocket, user, subscription, websocket.app.state.session_factory)
-        tab.presence = Presence(broker, user.id, user.username)
+        tab = Tab(websocket, user, subscription, websocket.app.state.session_factory, broker)
         await tab.run()
     finally:
         watchers.discard(subscription)
         await broker.unsubscribe(subscription)
 
 
+class SocketEndpoint:
+    """WS /ws for the router as a plain ASGI app: an endpoint function, Starlette wraps in frames
+    that stay for the socket's whole life (errors reach the app's handlers all the same)."""
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return ws_endpoint(WebSocket(scope, receive, send))
+
+
+socket_endpoint = SocketEndpoint()
+
+
 class Tab:
     """One open tab: replays what it missed and forwards what happens, each notification once."""
+
+    # One per open socket, thousands of them: no __dict__ each.
+    __slots__ = (
+        "broker",
+        "editing_tasks",
+        "floor",
+        "presence",
+        "send_lock",
+        "sent",
+        "session_factory",
+        "subscription",
+        "user",
+        "websocket",
+    )
 
     def __init__(
         self,
@@ -145,37 +174,66 @@ class Tab:
         user: CurrentUser,
         subscription: Subscription,
         session_factory: async_sessionmaker[AsyncSession],
+        broker: Broker,
     ) -> None:
         self.websocket = websocket
         self.user = user
         self.subscription = subscription
         self.session_factory = session_factory
-        self.sent: OrderedDict[int, None] = OrderedDict()
-        self.floor = 0  # every visible notification at or below this id is dealt with
+        self.broker = broker
+        # Ids sent above `floor`, in order, 8 bytes each: a replay and a live frame never both
+        # arrive. Every visible notification at or below `floor` is dealt with.
+        self.sent = array("q")
+        self.floor = 0
         self.send_lock = asyncio.Lock()
-        self.presence: Presence | None = None  # what record's edit form this tab shows
+        # Only while the tab shows an edit form: its record, the presence channel, its rounds.
+        self.presence: Presence | None = None
+        self.editing_tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
-        async with self.session_factory() as session:
-            newest = select(func.max(Notification.id)).where(visible_to(self.user))
-            self.floor = int(await session.scalar(newest) or 0)
-        await self.send_unread(newest=self.floor)
+        await self.send_inbox_state()
         forward = asyncio.create_task(self.forward())
-        still_here = asyncio.create_task(self.tell_still_here())
         try:
             await self.listen()
         finally:
             forward.cancel()
-            still_here.cancel()
+            for task in self.editing_tasks:
+                task.cancel()
             # Also when this task is being cancelled (a server shutting down), for a bounded
-            # time: both tasks end, and the others stop showing this tab's edit form.
+            # time: the tasks end, and the others stop showing this tab's edit form.
             with anyio.move_on_after(LEAVING_S, shield=True):
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                     await forward
-                with contextlib.suppress(asyncio.CancelledError):
-                    await still_here
-                if self.presence is not None:
-                    await self.presence.stop()
+                for task in self.editing_tasks:
+                    with contextlib.suppress(
+                        asyncio.CancelledError, WebSocketDisconnect, RuntimeError
+                    ):
+                        await task
+                await self.stop_editing()
+
+    async def send_inbox_state(self) -> None:
+        """The first frame: the unread count and the newest id, where a tab that knows nothing
+        resumes after. (Its own frame: what it read is not kept for the socket's life.)"""
+        async with self.websocket.app.state.engine.connect() as connection:
+            self.floor, unread = await service.inbox_state(connection, self.user)
+        await self.send({"type": "unread", "count": unread, "newest": self.floor})
+
+    async def start_editing(self, editing: Editing) -> None:
+        if self.presence is None:
+            # Heard first, then announced: the others' answers to `arrived` reach this tab.
+            heard = await self.broker.subscribe([PRESENCE_CHANNEL])
+            self.presence = Presence(self.broker, self.user.id, self.user.username, heard)
+            self.editing_tasks = [
+                asyncio.create_task(self.forward_presence(heard)),
+                asyncio.create_task(self.tell_still_here()),
+            ]
+        await self.presence.start(editing)
+
+    async def stop_editing(self) -> None:
+        presence = self.presence
+        if presence is not None:
+            await presence.stop()
+            await self.broker.unsubscribe(presence.heard)
 
     async def tell_still_here(self) -> None:
         clock = self.websocket.app.state.clock
@@ -190,21 +248,23 @@ class Tab:
 
     async def send_notification(self, frame: dict[str, Any]) -> None:
         notification_id = int(frame["id"])
-        if notification_id <= self.floor or notification_id in self.sent:
+        if notification_id <= self.floor:
             return  # the client has it already
-        self.sent[notification_id] = None
-        while len(self.sent) > REMEMBERED_IDS:
-            forgotten, _ = self.sent.popitem(last=False)
-            self.floor = max(self.floor, forgotten)
+        at = bisect.bisect_left(self.sent, notification_id)
+        if at < len(self.sent) and self.sent[at] == notification_id:
+            return
+        self.sent.insert(at, notification_id)
+        if len(self.sent) > REMEMBERED_IDS:
+            # The lower half is forgotten: a replay goes up in id order, past them already.
+            half = len(self.sent) // 2
+            self.floor = max(self.floor, self.sent[half - 1])
+            del self.sent[:half]
         await self.send(frame)
 
-    async def send_unread(self, newest: int | None = None) -> None:
+    async def send_unread(self) -> None:
         async with self.session_factory() as session:
             count = await service.unread_count(session, self.user)
-        frame: dict[str, Any] = {"type": "unread", "count": count}
-        if newest is not None:
-            frame["newest"] = newest  # on connect: where a tab that knows nothing resumes after
-        await self.send(frame)
+        await self.send({"type": "unread", "count": count})
 
     async def replay(self, after: int) -> None:
         """Every persisted notification above `after`, in pages, oldest first."""
@@ -239,25 +299,30 @@ class Tab:
             elif kind == "job":
                 if self.user.can("jobs:view"):
                     await self.send(data)
-            elif kind == "presence":
-                await self.forward_presence(data)
             else:
                 await self.send(data)
+            if self.subscription.qsize():
+                # A backlog (a flood): other sockets' frames go out between this one's.
+                await asyncio.sleep(0)
 
-    async def forward_presence(self, data: dict[str, Any]) -> None:
-        presence = self.presence
-        if presence is None or not presence.concerns(data):
-            return
-        if not self.user.can(f"{data.get('model')}:view"):
-            return  # who edits a record is for those who may see it
-        await self.send(presence.for_page(data))
-        if data.get("arrived") and data.get("state") == "editing":
-            await presence.still_here()  # so the newcomer need not wait for the next round
+    async def forward_presence(self, heard: Subscription) -> None:
+        """Other tabs' presence frames about the record this tab edits (missed ones are told
+        again within a round)."""
+        while True:
+            data = (await heard.get()).data
+            presence = self.presence
+            if presence is None or not presence.concerns(data):
+                continue
+            if not self.user.can(f"{data.get('model')}:view"):
+                continue  # who edits a record is for those who may see it
+            await self.send(presence.for_page(data))
+            if data.get("arrived") and data.get("state") == "editing":
+                await presence.still_here()  # so the newcomer need not wait for the next round
 
     async def recheck(self) -> bool:
         """Looks the session up again; closes the socket (and says so) when it no longer holds:
         ended, or the user's rights changed since the socket was opened."""
-        user = await socket_user(self.websocket)
+        user = await socket_user(self.websocket, kept=False)
         if user == self.user:
             return False
         await self.websocket.close(SESSION_ENDED if user is None else ACCESS_CHANGED)
@@ -277,12 +342,10 @@ class Tab:
 
     async def answer(self, command: Command) -> None:
         if isinstance(command, Editing):
-            if self.presence is None:
-                return
             if not self.user.can(f"{command.model}:view"):
                 await self.send(error_frame(BadInput(f"editing: you may not view {command.model}")))
                 return
-            await self.presence.start(command)
+            await self.start_editing(command)
         elif isinstance(command, Resume):
             # The client has everything up to `after`, and gets what this socket already sent.
             self.floor = command.after

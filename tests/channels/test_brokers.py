@@ -251,6 +251,54 @@ async def test_a_stalled_subscriber_does_not_delay_the_others(channels: Channels
     assert await receive(stalled, 1) == [missed()]
 
 
+async def test_a_flood_on_one_channel_does_not_hold_back_another_channels_message(
+    channels: Channels,
+) -> None:
+    broker = channels.broker
+    reader = await channels.subscribe(["orders", "user:1"])
+    probe = await channels.subscribe(["user:1"])
+    flood = 500  # within the lane's limit: nothing is dropped
+    for n in range(flood):
+        await broker.publish("orders", {"n": n})
+    await broker.publish("user:1", {"for": "alice"})
+    # Once the probe has it, the reader has been offered the whole flood and then it.
+    assert await receive(probe, 1) == [Message("user:1", {"for": "alice"})]
+    assert reader.qsize() == flood + 1
+
+    # Lanes take turns: alice's message comes second, not after the 500 queued before it.
+    assert await receive(reader, 2) == [
+        Message("orders", {"n": 0}),
+        Message("user:1", {"for": "alice"}),
+    ]
+    assert await receive(reader, flood - 1) == [
+        Message("orders", {"n": n}) for n in range(1, flood)
+    ]
+
+
+async def test_a_flood_overflowing_its_channel_loses_that_channels_backlog_only(
+    channels: Channels,
+) -> None:
+    broker = channels.broker
+    limit = 5
+    reader = await channels.subscribe(["orders", "user:1"], limit=limit)
+    probe = await channels.subscribe(["orders"])
+    await broker.publish("user:1", {"for": "alice"})
+    for n in range(limit + 1):  # the last one does not fit
+        await broker.publish("orders", {"n": n})
+    await broker.publish("orders", {"n": "after"})
+    assert await receive(probe, limit + 2) == [
+        *(Message("orders", {"n": n}) for n in range(limit + 1)),
+        Message("orders", {"n": "after"}),
+    ]
+
+    assert await receive(reader, 3) == [
+        missed(),
+        Message("user:1", {"for": "alice"}),  # kept: its own channel did not overflow
+        Message("orders", {"n": "after"}),
+    ]
+    assert reader.qsize() == 0
+
+
 @pytest.mark.redis
 async def test_one_pubsub_connection_per_process_serves_every_subscription(
     redis_url: str,

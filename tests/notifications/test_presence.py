@@ -10,6 +10,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from app.channels.names import PRESENCE_CHANNEL
 from app.errors import BadInput
 from app.main import create_app
 from app.views.presence import Editing
@@ -129,3 +130,20 @@ def test_editors_on_two_processes_see_each_other_through_redis(
                 assert who(roots.receive_json()) == ("product", "1", "bob", "editing")
                 assert who(bobs.receive_json()) == ("product", "1", "root", "editing")
             assert who(roots.receive_json()) == ("product", "1", "bob", "left")
+
+
+def test_a_tab_hears_the_presence_channel_only_while_it_shows_an_edit_form(
+    socket_of: Callable[[str], Socket], app: Starlette
+) -> None:
+    hub = app.state.broker.hub
+    with socket_of("root") as roots:
+        roots.receive_json()
+        roots.send_json({"type": "ping"})
+        assert roots.receive_json() == {"type": "pong"}
+        # An idle tab is not woken by every other tab's presence rounds.
+        assert PRESENCE_CHANNEL not in hub.channels()
+        roots.send_json(PRODUCT_1)
+        roots.send_json({"type": "ping"})
+        assert roots.receive_json() == {"type": "pong"}
+        assert PRESENCE_CHANNEL in hub.channels()
+    assert PRESENCE_CHANNEL not in hub.channels()

@@ -11,7 +11,9 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from app.auth.accounts import find_user
+from app.channels.names import MODELS_CHANNEL, model_frame, user_channel
 from app.notifications.service import notify
+from app.views import ws
 from app.views.ws import ACCESS_CHANGED, SESSION_ENDED
 from tests.admin.test_model_views import fill_shop
 from tests.conftest import SignedIn, add_user, csrf_token, seen_row
@@ -250,3 +252,50 @@ def test_new_rights_close_the_socket_and_the_reconnect_has_them(
     with bob.websocket_connect(WS) as again:
         assert again.receive_json()["type"] == "unread"
         assert still_open(again)
+
+
+def test_a_flood_on_one_channel_does_not_hold_back_another_channels_frame(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    root = client_for("root")
+    app: Any = root.app
+    own_channel = user_channel(user_id(root, "root"))
+    edits = [model_frame("product", "edit", n, "bob") for n in range(900)]
+
+    async def flood_then_count() -> None:
+        # No await in between: every frame is queued before the socket sends any.
+        for edit in edits:
+            await app.state.broker.publish(MODELS_CHANNEL, edit)
+        await app.state.broker.publish(own_channel, {"type": "unread", "count": 7})
+
+    with root.websocket_connect(WS) as socket:
+        socket.receive_json()
+        root.portal.call(flood_then_count)  # type: ignore[union-attr]
+        # The count comes second, not after the 900 edits queued before it.
+        assert [socket.receive_json() for _ in range(2)] == [
+            edits[0],
+            {"type": "unread", "count": 7},
+        ]
+        assert [socket.receive_json() for _ in edits[1:]] == edits[1:]
+
+
+def test_a_socket_remembers_a_bounded_number_of_ids_and_still_sends_each_once(
+    client_for: Callable[[str], TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws, "REMEMBERED_IDS", 4)
+    alice = client_for("alice")
+    app: Any = alice.app
+    with alice.websocket_connect(WS) as socket:
+        socket.receive_json()
+        sent = [send(alice, user="alice", title=f"n{n}") for n in range(10)]
+        assert [socket.receive_json()["id"] for _ in sent] == sent
+
+        async def lose_backlog() -> None:
+            for subscription in app.state.broker.hub.everyone():
+                subscription.lose_backlog()  # as after a reconnect: the socket resynchronises
+
+        alice.portal.call(lose_backlog)  # type: ignore[union-attr]
+        # The replay finds nothing it has not sent, forgotten ids included.
+        assert socket.receive_json() == {"type": "unread", "count": 10}
+        socket.send_json({"type": "ping"})
+        assert socket.receive_json() == {"type": "pong"}
