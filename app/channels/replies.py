@@ -22,8 +22,9 @@ AGGREGATES = frozenset(b"*>~")  # array, push, set: read alike
 Reply = Any  # bytes | int | None | ResponseError | list[Reply]
 
 
-class _Incomplete(Exception):
-    """The buffer ends inside a reply: wait for more bytes."""
+class _Incomplete(BaseException):
+    """The buffer ends inside a reply: wait for more bytes. A signal inside the parser, never
+    raised out of it (not a refusal, so no kind of app/errors.py)."""
 
 
 class Replies:

@@ -9,6 +9,7 @@ from typing import Any
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from app.clock import SYSTEM_CLOCK, Clock
+from app.errors import NotFound
 
 SALT = "starboard.export-download"
 
@@ -23,11 +24,11 @@ class ExportTicket:
     filename: str  # the name the browser saves it under
 
 
-class LinkExpired(Exception):
+class LinkExpired(NotFound):
     """The token was good but is older than the retention."""
 
 
-class LinkInvalid(Exception):
+class LinkInvalid(NotFound):
     """The token was not signed by this site (tampered, truncated or made up)."""
 
 

@@ -18,6 +18,8 @@ from starlette_admin.fields import BaseField, DecimalField, RelationField, Strin
 from starlette_admin.helpers import json_dumps
 from xlsxwriter import Workbook
 
+from app.errors import TooLarge
+
 PLAIN, DECIMAL, NAME, KEY = "plain", "decimal", "related name", "related key"
 # Excel's sheet holds 1,048,576 rows, one of them the header.
 XLSX_MAX_ROWS = 1_048_575
@@ -183,7 +185,7 @@ class XlsxWriter(ExportWriter):
         self.book.close()
 
 
-class TooManyRows(ValueError):
+class TooManyRows(TooLarge, ValueError):
     """More rows than the format holds."""
 
 

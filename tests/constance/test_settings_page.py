@@ -174,7 +174,7 @@ def test_the_page_groups_settings_with_a_widget_per_type_and_marks_defaults(
     assert "data-sb-default" in block(page.text, "VAT_RATE")
     assert "data-sb-modified" not in block(page.text, "VAT_RATE")
     # The field posts its own block back through htmx, with the version it was loaded at.
-    assert f'hx-post="https://testserver{PAGE}/LOW_STOCK_THRESHOLD"' in threshold
+    assert f'hx-post="{PAGE}/LOW_STOCK_THRESHOLD"' in threshold
     version = version_of(database_url, "LOW_STOCK_THRESHOLD")
     assert f'name="seen_version" value="{version}"' in threshold
     assert 'name="seen_version" value="0"' in block(page.text, "VAT_RATE")
@@ -503,10 +503,7 @@ def test_history_is_paginated_by_twenty(sqlite_client_for: Clients, sqlite_url: 
     second = editor.get(f"{PAGE}/ADMIN_PAGE_SIZE/history", params={"page": "2"}).text
     assert first.count("data-sb-change=") == 20
     assert second.count("data-sb-change=") == 2
-    assert (
-        'rel="next" href="https://testserver/admin/settings/ADMIN_PAGE_SIZE/history?page=2"'
-        in first
-    )
+    assert 'rel="next" href="/admin/settings/ADMIN_PAGE_SIZE/history?page=2"' in first
     assert "<code>(default)</code>" in second
     assert (
         editor.get(f"{PAGE}/ADMIN_PAGE_SIZE/history", params={"page": "x"}).text.count(
@@ -566,8 +563,8 @@ def test_viewing_needs_settings_view_and_changing_needs_settings_edit(
     for path in (PAGE, f"{PAGE}/VAT_RATE", f"{PAGE}/VAT_RATE/history", f"{PAGE}/export"):
         assert nobody.get(path).status_code == 403, path
         assert viewer.get(path).status_code == 200, path
-    assert 'href="https://testserver/admin/settings"' not in nobody.get("/admin/").text
-    assert 'href="https://testserver/admin/settings"' in viewer.get("/admin/").text
+    assert 'href="/admin/settings"' not in nobody.get("/admin/").text
+    assert 'href="/admin/settings"' in viewer.get("/admin/").text
 
     page = viewer.get(PAGE).text
     assert '<fieldset class="sb-setting-inputs" disabled>' in block(page, "VAT_RATE")

@@ -208,7 +208,7 @@ def test_the_list_shows_every_demo_job_with_its_sentence_and_next_run(
     assert page.status_code == 200
     for name in DEMO_JOBS:
         row = block(page.text, f'data-sb-job="{name}"')
-        assert f'href="https://testserver/admin/jobs/{name}"' in row
+        assert f'href="/admin/jobs/{name}"' in row
         assert re.search(r"data-sb-next-run>\s*<time datetime=", row), row
         assert "(in " in row and "never" in row
     low = block(page.text, 'data-sb-job="low_stock_report"')
