@@ -68,6 +68,26 @@ def links_as_paths(env: Environment) -> None:
         build = env.globals.get(name)
         if callable(build):
             env.globals[name] = _as_path(build)
+    static_url = env.globals.get("static_url")
+    if callable(static_url):
+        env.globals["static_url"] = _static_paths(static_url)
+
+
+def _static_paths(build: Callable[..., str]) -> Callable[..., str]:
+    """A static file's path depends only on where the site is mounted and the file: found once
+    for each (a page asks for ~15, each through the router). The files are the templates'
+    own, never a visitor's input, so what is kept is bounded by them."""
+    known: dict[tuple[Any, ...], str] = {}
+
+    @functools.wraps(build)
+    def path(request: Any, file: str, v: Any = None) -> str:
+        key = (request.scope.get("root_path", ""), request.app.state.ROUTE_NAME, file, v)
+        found = known.get(key)
+        if found is None:
+            found = known[key] = build(request, file, v)
+        return found
+
+    return path
 
 
 def _as_path(build: Callable[..., Any]) -> Callable[..., Any]:
