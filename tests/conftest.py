@@ -8,12 +8,12 @@ import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -207,6 +207,21 @@ def add_user(
             await engine.dispose()
 
     anyio.run(work)
+
+
+def in_session(url: str, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+    """`work(session)` in one committed transaction on the test's database, on an engine of its
+    own, outside any app: what a test sets up or reads behind the app's back."""
+
+    async def run() -> Any:
+        engine = create_engine(url)
+        try:
+            async with create_session_factory(engine).begin() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return anyio.run(run)
 
 
 def sign_in(client: TestClient, username: str, password: str = ADMIN_PASSWORD) -> None:

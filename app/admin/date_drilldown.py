@@ -19,12 +19,11 @@ from sqlalchemy.sql import ColumnElement
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.status import HTTP_403_FORBIDDEN, HTTP_404_NOT_FOUND
-from starlette_admin.contrib.sqla import Admin
+from starlette.status import HTTP_404_NOT_FOUND
 from starlette_admin.routing import route
-from starlette_admin.types import RequestAction
 
 from app.admin.library import searched_and_filtered
+from app.admin.list_fragments import ListFragments
 from app.admin.lookups import Lookup
 from app.auth.secrets import is_secret
 from app.models.shop import Order, OrderHour
@@ -148,20 +147,13 @@ def at_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 
 
-class DateDrillDown(Admin):
+class DateDrillDown(ListFragments):
     """The admin's `/<model>/dates` fragment (docs/reference.md, "List pages")."""
-
-    model_views: tuple[Any, ...] = ()
 
     @route("/{key}/dates", methods=["GET"], name="dates")
     async def date_drilldown(self, request: Request) -> Response:
-        request.state.action = RequestAction.LIST  # the fragment reads the list's own lookups
-        key = request.path_params.get("key")
-        view = next((v for v in self.model_views if v.key == key), None)
-        if view is None:
-            raise HTTPException(HTTP_404_NOT_FOUND)
-        if not view.is_accessible(request):
-            raise HTTPException(HTTP_403_FORBIDDEN)
+        view = self.listed_view(request)
+        key = str(view.key)
         column = main_date_column(inspect(view.model))
         if column is None:
             raise HTTPException(HTTP_404_NOT_FOUND)

@@ -10,14 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.status import HTTP_403_FORBIDDEN, HTTP_404_NOT_FOUND
-from starlette_admin.contrib.sqla import Admin
 from starlette_admin.routing import route
-from starlette_admin.types import RequestAction
 
+from app.admin.list_fragments import ListFragments
 from app.admin.lookups import Filterable, Lookup, is_lookup_parameter
 
 # How a chip words each lookup.
@@ -134,21 +131,13 @@ def chip_of(lookup: Lookup) -> Chip:
     return Chip(f"{label} {says} {value}", lookup.parameter)
 
 
-class FilterForms(Admin):
+class FilterForms(ListFragments):
     """The admin's `/<model>/filters` fragment: a list's filter form, fetched when its panel is
     first opened (templates/admin/filter_panel.html), for the list page's query string."""
 
-    model_views: tuple[Any, ...] = ()
-
     @route("/{key}/filters", methods=["GET"], name="filters")
     async def filter_form(self, request: Request) -> Response:
-        request.state.action = RequestAction.LIST  # the form reads the list's own lookups
-        key = request.path_params.get("key")
-        view = next((v for v in self.model_views if v.key == key), None)
-        if view is None:
-            raise HTTPException(HTTP_404_NOT_FOUND)
-        if not view.is_accessible(request):
-            raise HTTPException(HTTP_403_FORBIDDEN)
+        view = self.listed_view(request)
         panel = view.filter_panel(request)
         return self.templates.TemplateResponse(
             request, "admin/filter_form.html", {"view": view, "panel": panel}

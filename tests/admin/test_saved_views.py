@@ -11,32 +11,21 @@ from dataclasses import dataclass
 from html import unescape
 from typing import Any
 
-import anyio
 import pytest
 from sqlalchemy import func, insert, select
 from starlette.testclient import TestClient
 
 from app.auth.accounts import create_user
-from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, DefaultView, Group, SavedView, User
 from tests.admin.test_list_lookups import fill
-from tests.conftest import ADMIN_PASSWORD, SignedIn, csrf_token, list_cells, make_config
+from tests.conftest import ADMIN_PASSWORD, SignedIn, csrf_token, in_session, list_cells, make_config
 
 ROW = re.compile(r'<tr data-sa-pk="([^"]+)"')
 LOOKS = ["order:view", "product:view"]
 
 
-def run(url: str, work: Any) -> Any:
-    async def main() -> Any:
-        engine = create_engine(url)
-        try:
-            async with create_session_factory(engine).begin() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return anyio.run(main)
+run = in_session  # a committed transaction of its own, outside the app
 
 
 def rows(url: str, statement: Any) -> list[tuple[Any, ...]]:

@@ -7,17 +7,15 @@ import datetime as dt
 import re
 from typing import Any
 
-import anyio
 import pytest
 from sqlalchemy import select
 
 from app.auth.time_zones import UnknownTimeZone, check_time_zone, store_time_zone
 from app.config import ConfigError, load_config
-from app.db import create_engine, create_session_factory
 from app.local_formats import Reader, locale_for
 from app.main import create_app
 from app.models import Notification, User
-from tests.conftest import SignedIn, add_user, csrf_token, make_config
+from tests.conftest import SignedIn, add_user, csrf_token, in_session, make_config
 
 INBOX = "/admin/notifications"
 CHOICE = "/admin/time-zone"
@@ -26,16 +24,7 @@ NNBSP = "\u202f"  # CLDR's English puts a narrow no-break space before AM and PM
 FRENCH = {"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.8"}
 
 
-def on_db(url: str, work: Any) -> Any:
-    async def run() -> Any:
-        engine = create_engine(url)
-        try:
-            async with create_session_factory(engine).begin() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return anyio.run(run)
+on_db = in_session  # a committed transaction of its own, outside the app
 
 
 def zone_of(url: str, username: str) -> str | None:

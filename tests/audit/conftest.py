@@ -7,15 +7,13 @@ from collections.abc import Iterator
 from html import unescape
 from typing import Any
 
-import anyio
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, Product, Tag
-from tests.conftest import add_user, csrf_token, make_config, seen_row, sign_in
+from tests.conftest import add_user, csrf_token, in_session, make_config, seen_row, sign_in
 
 CLIENT_ADDRESS = "203.0.113.7"
 TAGS = ("red", "blue", "green")
@@ -23,18 +21,7 @@ CREATED_AT = "2026-11-20T09:30:00+00:00"
 COLUMNS = ("action", "model", "object_pk", "object_label", "username", "client_address")
 
 
-def run(url: str, work: Any) -> Any:
-    """Runs `work(session)` in one committed transaction on its own engine."""
-
-    async def main() -> Any:
-        engine = create_engine(url)
-        try:
-            async with create_session_factory(engine).begin() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return anyio.run(main)
+run = in_session  # a committed transaction of its own, outside the app
 
 
 def scalars(url: str, statement: Any) -> list[Any]:

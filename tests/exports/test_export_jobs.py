@@ -13,7 +13,7 @@ import os
 import re
 import time
 import zipfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from app.models.jobs import RunStatus
 from app.scheduler import JobCancelled, JobContext
 from app.services import Services, build_services, open_services
 from tests import factories
-from tests.conftest import add_user, csrf_token, make_config, sign_in
+from tests.conftest import add_user, csrf_token, in_session, make_config, sign_in
 
 FORMULA = '=HYPERLINK("http://evil.example","x")'
 PAID = "status__exact=paid"
@@ -68,18 +68,7 @@ def seed(url: str) -> None:
     anyio.run(work)
 
 
-def on_database(url: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    """`work(session)` in its own transaction on the test's database, outside the app."""
-
-    async def run() -> Any:
-        engine = create_engine(url)
-        try:
-            async with create_session_factory(engine).begin() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return anyio.run(run)
+on_database = in_session  # a committed transaction of its own, outside the app
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from sqlalchemy import delete, func, select
@@ -20,26 +19,16 @@ from starlette.testclient import TestClient
 
 from app.auth.current import Actor
 from app.clock import FakeClock
-from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, Customer, JobRun, Order
-from tests.conftest import RunCli, SignedIn, add_user, csrf_token, make_config
+from tests.conftest import RunCli, SignedIn, add_user, csrf_token, in_session, make_config
 
 ROWS = 300
 AS_JOB_OVER = 100  # IMPORT_AS_JOB_ROWS in these tests: a few hundred rows make a big file
 HEADER = "customer,status,total,shipped_at,created_at\n"
 
 
-def on_db(url: str, work: Callable[[Any], Any]) -> Any:
-    async def run() -> Any:
-        engine = create_engine(url)
-        try:
-            async with create_session_factory(engine).begin() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return anyio.run(run)
+on_db = in_session  # a committed transaction of its own, outside the app
 
 
 def count(url: str, model: Any, *where: Any) -> int:
