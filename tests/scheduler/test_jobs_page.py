@@ -10,20 +10,18 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import anyio
 import httpx
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import AuditEntry, Group, JobRun, Notification, ScheduledJob
 from app.scheduler.registry import load_jobs
 from app.scheduler.runner import JOBS_CHANNEL
 from app.scheduler.sync import sync_jobs
 from tests.admin.test_time_zones import choose
-from tests.conftest import SignedIn, add_user, csrf_token, make_config
+from tests.conftest import SignedIn, add_user, csrf_token, in_session, make_config
 from tests.scheduler import broken_rows
 from tests.scheduler.test_schedules import TOO_LONG
 
@@ -39,16 +37,7 @@ Clients = Callable[[str], TestClient]
 # --- set-up ----------------------------------------------------------------------------------
 
 
-def on_db(url: str, work: Callable[[Any], Any]) -> Any:
-    async def run() -> Any:
-        engine = create_engine(url)
-        try:
-            async with create_session_factory(engine).begin() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return anyio.run(run)
+on_db = in_session  # a committed transaction of its own, outside the app
 
 
 def synced(url: str, module: str = "app.jobs") -> None:
