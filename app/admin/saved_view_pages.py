@@ -38,10 +38,10 @@ from app.admin.saved_views import (
     checked_name,
     delete_view,
     find_view,
+    kept_visible_views,
     may_change,
     save_view,
     set_default,
-    visible_views,
 )
 from app.auth.current import CurrentUser, actor_of, current_user
 from app.errors import BadInput, Forbidden, NotFound
@@ -95,7 +95,9 @@ class SavedViewPages(ListOpeningAdmin):
         user = signed_in(request)
         key = str(view.key)
         bar = SavedViewBar(self.list_url(request, key), request.url.query, user)
-        bar.views = await visible_views(request.state.session, user, key)
+        bar.views = await kept_visible_views(
+            request.app.state.cache, request.state.session, user, key
+        )
         here = request.query_params.multi_items()
         bar.active = next((v for v in bar.views if same_state(query_pairs(v.query), here)), None)
         request.state.saved_views = bar

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import diff
 from app.audit.log import record
 from app.auth.current import Actor, CurrentUser
+from app.cache import Cache, reads_from
 from app.errors import BadInput, Forbidden, NotFound
 from app.models import DefaultView, Group, SavedView, User
 from app.row_keys import fits, is_storable_text
@@ -38,6 +39,24 @@ class ShownView:
     group_id: int | None
     group: str | None
     is_default: bool  # this user's default for the list
+
+
+# A user's views of a list, kept per process (app/cache.py) until a view, a default, a user
+# or a group changes: a list page then reads its rows and its count, and nothing more.
+NAMESPACE = "saved_views"
+reads_from(NAMESPACE, SavedView, DefaultView, User, Group)
+
+
+async def kept_visible_views(
+    cache: Cache, session: AsyncSession, user: CurrentUser, model: str
+) -> list[ShownView]:
+    """`visible_views`, read once until something they were read from changes."""
+    key = (user.id, tuple(sorted(group_id for group_id, _ in user.groups)), model)
+
+    async def read() -> tuple[ShownView, ...]:
+        return tuple(await visible_views(session, user, model))
+
+    return list(await cache.fetch(NAMESPACE, key, read) or ())
 
 
 async def visible_views(session: AsyncSession, user: CurrentUser, model: str) -> list[ShownView]:

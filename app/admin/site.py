@@ -86,7 +86,7 @@ NO_PAGES = frozenset({SignInSession, OrderHour, RelayedFrame})
 
 
 # What admin pages read from the host app's state (`request.app.state` there).
-SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker")
+SHARED_STATE = ("live_settings", "settings_store", "jobs", "broker", "cache")
 
 
 class StarboardAdmin(
