@@ -30,7 +30,7 @@ from app.db import create_engine, create_session_factory
 from bench.admin_list import PAGE_SIZE
 from bench.backends import on_each_backend
 from bench.client import ROW, ensure_superuser, session_cookie
-from bench.dataset import order_count
+from bench.dataset import BenchConfigError, order_count
 from bench.goals import Goal, conclude
 from bench.stats import load_average, table
 from tests.services import UvicornStarter
@@ -187,11 +187,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        orders = order_count()
+    except BenchConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print(f"  load average before: {load_average()}", flush=True)
     results = on_each_backend(
         "throughput",
         args.backend,
-        order_count(),
+        orders,
         lambda url: measure_backend(url, args.seconds),
         lambda title, loads: report(f"{title}: one uvicorn worker, wrk -c{CONNECTIONS}", loads),
     )
