@@ -18,7 +18,7 @@ import socket
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -43,6 +43,8 @@ from app.scheduler.sync import sync_jobs
 OPS_GROUP = "ops"
 END_RETRY_FIRST_S = 0.5  # the first wait before writing a run's end again; doubled each time
 END_RETRY_MAX_S = 30.0
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +140,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._subscription: Subscription | None = None
-        self._stopping = False
+        self._stopping = asyncio.Event()
+        self._firing: set[asyncio.Task[None]] = set()  # claims under way, awaited by stop()
         self._told_broken: dict[str, int] = {}  # job → the revision ops were told is broken
 
     # -- life cycle ------------------------------------------------------------------------
@@ -157,12 +160,18 @@ class Scheduler:
         self.wake()
 
     async def stop(self) -> None:
-        self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # The loops are asked to end at their next wait, not cancelled mid-query: a query
+        # cancelled at shutdown leaves the database driver's thread answering a closed loop.
+        self._stopping.set()
+        self.wake()
+        loops = [*self._tasks, *self._firing]
+        if loops:
+            _, stuck = await asyncio.wait(loops, timeout=self.timing.shutdown_grace)
+            for task in stuck:
+                task.cancel()
+            for task in stuck:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._tasks = []
         if self.running:
             pending = [r.task for r in self.running.values()]
@@ -249,10 +258,15 @@ class Scheduler:
                 continue  # never ran: nothing was missed yet
             missed = planned.schedule.latest_at_or_before(moment)
             if missed > last:
-                asyncio.create_task(self._fire(name, missed))  # noqa: RUF006
+                self._fire_soon(name, missed)
+
+    def _fire_soon(self, name: str, fire: dt.datetime) -> None:
+        task = asyncio.create_task(self._fire(name, fire))
+        self._firing.add(task)
+        task.add_done_callback(self._firing.discard)
 
     async def _fire_loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             moment = self.clock.now()
             while self._heap and self._heap[0][0] <= moment:
                 fire, name = heapq.heappop(self._heap)
@@ -261,9 +275,11 @@ class Scheduler:
                     continue  # replaced by an edit
                 planned.next_fire = planned.schedule.next_after(fire)
                 heapq.heappush(self._heap, (planned.next_fire, name))
-                asyncio.create_task(self._fire(name, fire))  # noqa: RUF006
+                self._fire_soon(name, fire)
             delay = (self._heap[0][0] - self.clock.now()).total_seconds() if self._heap else 60.0
             await self._nap(max(0.0, min(delay, 60.0)))
+            if self._stopping.is_set():
+                return
             # Cleared once awake, not before napping: a wake() while queued runs were being
             # taken (or start()'s own) must bring another look, not wait for a heartbeat.
             self._wake.clear()
@@ -282,6 +298,18 @@ class Scheduler:
         finally:
             woken.cancel()
             timer.cancel()
+
+    async def _unless_stopping(self, waiting: Awaitable[T]) -> T | None:
+        """What `waiting` gives, or None once stop() is called first."""
+        wanted = asyncio.ensure_future(waiting)
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((wanted, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not wanted.done():
+                wanted.cancel()
+        return None if self._stopping.is_set() and not wanted.done() else wanted.result()
 
     async def _fire(self, name: str, fire: dt.datetime) -> None:
         planned = self.planned.get(name)
@@ -657,7 +685,10 @@ class Scheduler:
 
     async def _listen(self, subscription: Subscription) -> None:
         while True:
-            data = (await subscription.get()).data
+            message = await self._unless_stopping(subscription.get())
+            if message is None:
+                return
+            data = message.data
             kind = data.get("type")
             try:
                 if kind == "job-changed":
@@ -684,7 +715,9 @@ class Scheduler:
 
     async def _heartbeat_loop(self) -> None:
         while True:
-            await self.clock.sleep(self.timing.heartbeat)
+            await self._unless_stopping(self.clock.sleep(self.timing.heartbeat))
+            if self._stopping.is_set():
+                return
             try:
                 await self.heartbeat()
             except Exception:
