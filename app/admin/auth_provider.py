@@ -30,6 +30,7 @@ from app.channels import Broker
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import now_utc
 from app.local_formats import reader_of, use_reader
+from app.models import User
 
 BAD_CREDENTIALS = "Invalid username or password"
 
@@ -82,28 +83,43 @@ class AccountAuthProvider(AuthProvider):
             else:
                 if needs_rehash(user.password_hash):
                     user.password_hash = hash_password(password)
-                user.last_login = now_utc()
-                await session.flush()
-                now = self.clock.now()
-                token = await sign_ins.begin(session, user.id, now)
-                sessions.start(
-                    request.session,
-                    user.id,
-                    user.session_epoch,
-                    remember_me,
-                    now.timestamp(),
-                    token,
-                )
-                record(session, "sign-in", Actor(user.id, user.username, address))
+                await self.start_session(session, request, user, remember_me, address)
                 failed = False
         if failed:
             await self.throttle.failed(username, address, known)
             raise LoginFailed(BAD_CREDENTIALS)
         await self.throttle.succeeded(username, address, known)
-        fallback = index_url(request)
-        target = safe_redirect_url(request.query_params.get("next") or fallback, request, fallback)
-        response = RedirectResponse(target, status_code=HTTP_303_SEE_OTHER)
+        response = self.signed_in_response(request, request.query_params.get("next"))
         self.known_browsers.remember(response, browser, username)
+        return response
+
+    async def start_session(
+        self,
+        session: AsyncSession,
+        request: Request,
+        user: User,
+        remember_me: bool,
+        address: str | None,
+        *,
+        method: str = "password",
+    ) -> None:
+        """The one way a verified user gets a session, whichever way they proved who they are
+        (`method` is kept in the audit entry): a new sign-in row, a new cookie, the entry."""
+        user.last_login = now_utc()
+        await session.flush()
+        now = self.clock.now()
+        token = await sign_ins.begin(session, user.id, now)
+        sessions.start(
+            request.session, user.id, user.session_epoch, remember_me, now.timestamp(), token
+        )
+        changes = None if method == "password" else {"method": method}
+        record(session, "sign-in", Actor(user.id, user.username, address), changes=changes)
+
+    def signed_in_response(self, request: Request, next_url: str | None) -> Response:
+        """To `next_url` when it stays on this site, else the admin's index."""
+        fallback = index_url(request)
+        target = safe_redirect_url(next_url or fallback, request, fallback)
+        response = RedirectResponse(target, status_code=HTTP_303_SEE_OTHER)
         # A new session gets a new CSRF token: the next page issues a fresh cookie.
         response.delete_cookie(CSRFMiddleware.cookie_name)
         return response
