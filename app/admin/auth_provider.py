@@ -83,15 +83,33 @@ class AccountAuthProvider(AuthProvider):
             else:
                 if needs_rehash(user.password_hash):
                     user.password_hash = hash_password(password)
-                await self.start_session(session, request, user, remember_me, address)
+                response = await self.complete_sign_in(
+                    session, request, user, remember_me, request.query_params.get("next")
+                )
                 failed = False
         if failed:
             await self.throttle.failed(username, address, known)
             raise LoginFailed(BAD_CREDENTIALS)
         await self.throttle.succeeded(username, address, known)
-        response = self.signed_in_response(request, request.query_params.get("next"))
         self.known_browsers.remember(response, browser, username)
         return response
+
+    async def complete_sign_in(
+        self,
+        session: AsyncSession,
+        request: Request,
+        user: User,
+        remember_me: bool,
+        next_url: str | None,
+        *,
+        method: str = "password",
+    ) -> Response:
+        """What every way of proving who you are ends with (`method` names it in the audit log):
+        the user's session starts and the browser goes on to `next_url`."""
+        await self.start_session(
+            session, request, user, remember_me, client_address(request), method=method
+        )
+        return self.signed_in_response(request, next_url)
 
     async def start_session(
         self,
