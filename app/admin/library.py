@@ -58,6 +58,17 @@ def row_action_links(view: BaseModelView) -> dict[str, Callable[[Request, Any], 
     return view._row_actions_handlers
 
 
+def row_actions_differ_by_row(view: BaseModelView) -> bool:
+    """Whether a row's actions may depend on the row: the view decides per record, or an
+    action's form is built for each record."""
+    # starlette-admin 1.0.3: BaseModelView._row_actions, the row actions by name, each with its
+    # `form`, a callable taking the record when built per row.
+    per_record = (
+        type(view).is_row_action_allowed_for_obj is not BaseModelView.is_row_action_allowed_for_obj
+    )
+    return per_record or any(callable(a.get("form")) for a in view._row_actions.values())
+
+
 def is_batch_action(view: BaseModelView, name: str) -> bool:
     # starlette-admin 1.0.3: BaseModelView._actions_handlers, the batch actions by name.
     return name in view._actions_handlers

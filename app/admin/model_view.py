@@ -53,6 +53,7 @@ from app.admin.library import (
     foreign_view,
     is_batch_action,
     is_row_action,
+    row_actions_differ_by_row,
     searched_and_filtered,
     url_key_parts,
 )
@@ -473,25 +474,35 @@ class AutoModelView(ModelView):
     # --- deletes: a row changed since its page was shown is not deleted (seen_rows.py) ---
 
     async def get_row_actions_for_obj(self, request: Request, obj: Any) -> list[dict[str, Any]]:
-        actions = await super().get_row_actions_for_obj(request, obj)
+        listing = request.state.action == RequestAction.LIST
+        same_for_every_row = listing and not row_actions_differ_by_row(self)
+        page: dict[str, list[dict[str, Any]]] = {}
+        if same_for_every_row:
+            page = _request_memo(request, "page_row_actions")
+        actions = page.get(str(self.key))
+        if actions is None:
+            actions = await super().get_row_actions_for_obj(request, obj)
         if not any(action.get("name") == "delete" for action in actions):
             return actions
         stamp = row_stamp(obj)
         # The list's "Delete" for the selected rows carries the stamps of every row it shows.
-        shown: dict[str, str] | None = getattr(request.state, "shown_rows", None)
-        if shown is None:
-            shown = request.state.shown_rows = {}
+        shown = _request_memo(request, "shown_rows")
         shown[str(await self.get_serialized_pk_value(request, obj))] = stamp
-        if request.state.action == RequestAction.LIST:
+        if listing:
             # The row carries its stamp (data-sb-seen); the page's one copy of the delete's
             # form takes it as the row's delete is clicked (static/starboard.js).
             stamp = ""
-        return [
+        if str(self.key) in page:
+            return actions  # already this page's, stamped with no row's
+        actions = [
             {**action, "form": _with_stamp(action.get("form"), stamp)}
             if action.get("name") == "delete"
             else action
             for action in actions
         ]
+        if same_for_every_row:
+            page[str(self.key)] = actions  # a list's rows all share it (~40 µs a row)
+        return actions
 
     async def get_all_actions(self, request: Request) -> list[dict[str, Any]]:
         actions = await super().get_all_actions(request)
@@ -933,6 +944,15 @@ def seen_rows_of(request: Request) -> SeenRows:
     """The admin's signer of what edit forms saw (set by app/admin/site.py)."""
     signer: SeenRows = request.app.state.seen_rows
     return signer
+
+
+def _request_memo(request: Request, name: str) -> dict[str, Any]:
+    """A dict kept on the request under `name`, made on first use."""
+    memo: dict[str, Any] | None = getattr(request.state, name, None)
+    if memo is None:
+        memo = {}
+        setattr(request.state, name, memo)
+    return memo
 
 
 def _with_stamp(form: Any, stamp: str) -> str:

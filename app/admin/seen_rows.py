@@ -14,6 +14,7 @@ import base64
 import binascii
 import datetime as dt
 import enum
+import functools
 import hashlib
 import hmac
 import json
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import inspect
+from sqlalchemy.orm import Mapper
 from starlette_admin.fields import BaseField, FileField, RelationField
 
 from app.errors import BadQuery
@@ -173,15 +175,22 @@ def row_stamp(obj: Any) -> str:
     Not signed: a forged stamp only lets someone delete a changed row, which reloading allows.
     """
     state = inspect(obj)
+    loaded = state.dict
     parts = []
-    for attr in state.mapper.column_attrs:
-        if attr.key not in state.dict:
+    for key in _column_keys(state.mapper):
+        if key not in loaded:
             parts.append(UNLOADED)
             continue
-        text = _text(state.dict[attr.key])
+        text = _text(loaded[key])
         body = b"\x00" if text is None else b"=" + text.encode("utf-8", "surrogatepass")
         parts.append(base64.urlsafe_b64encode(hashlib.sha256(body).digest())[:STAMP_WIDTH].decode())
     return "".join(parts)
+
+
+@functools.lru_cache(maxsize=256)
+def _column_keys(mapper: Mapper[Any]) -> tuple[str, ...]:
+    # Read for every row of every list page: the mapper's own list is rebuilt on each access.
+    return tuple(attr.key for attr in mapper.column_attrs)
 
 
 def changed_columns(obj: Any, seen: str) -> list[str] | None:
