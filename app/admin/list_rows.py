@@ -105,6 +105,17 @@ class RowLinks:
             icons = self.icons[shape] = str(render(actions, KEY_SLOT))
         return Markup(icons.replace(_SLOT_IN_QUERY, quote_plus(str(pk))))
 
+    def cell(
+        self, render: Callable[[list[dict[str, Any]], Any], str]
+    ) -> Callable[[list[dict[str, Any]], Any], str]:
+        """A row's cell of action icons, written here: a template macro called for each row
+        costs more than the icons themselves."""
+
+        def icons_cell(actions: list[dict[str, Any]], pk: Any) -> str:
+            return f'<td class="sb-row-actions">{self.actions(render, actions, pk)}</td>'
+
+        return icons_cell
+
 
 class RelatedCells:
     """A to-one relation's cell on a list row: the related record's name, key and link."""

@@ -903,8 +903,12 @@ class AutoModelView(ModelView):
         matching = await searched_and_filtered(self, request, matching, q, filters)
         lookups = self.lookups(request)
         matching = matching.where(*(lookup.clause for lookup in lookups))
-        capped = select(func.count()).select_from(matching.limit(cap).subquery())
         unfiltered = q is None and (filters is None or filters.is_empty()) and not lookups
+        if unfiltered and (self._known_rows or 0) > 2 * cap:
+            # Far past the cap, the page shows the estimate either way: counting only past
+            # the page's last row spares reading 10,000 keys (a shrunk table is seen next time).
+            cap = window + 1
+        capped = select(func.count()).select_from(matching.limit(cap).subquery())
         if unfiltered:
             # One statement: the capped count and a cheap size estimate side by side.
             row = (
