@@ -28,6 +28,7 @@ from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
 from app.admin.export_downloads import ExportDownloads, offer_background_exports
 from app.admin.filter_panel import FilterForms
+from app.admin.frame_parts import FrameParts
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
 from app.admin.library import (
@@ -217,6 +218,7 @@ def build_admin(
     offer_background_exports(admin.templates.env)
     compact_pages(admin.templates.env)  # last: the edits above find the library's indentation
     admin.templates.env.filters["site_path"] = site_path
+    admin.templates.env.globals["frame_part"] = FrameParts().template_function()
     links_as_paths(admin.templates.env)
     views = model_views()
     for view in views:

@@ -1,0 +1,91 @@
+"""Parts of an admin page's frame drawn once per reader and kind of page, then kept
+(docs/architecture.md, "Page weight and speed").
+
+The sidebar, the stylesheet and script links and the like do not depend on the list's rows or
+query, only on who reads the page (their permissions, groups, theme and zone: the signed-in
+`CurrentUser` as a whole), the language, where the site is mounted, which model or page is
+open, the kind of page (list, detail, ...) and the live settings' version. Drawing them is
+about a third of a list page's time; a template wraps such a block in
+`{% call frame_part("name") %}...{% endcall %}` and it is drawn once per such key.
+
+Two values change with every request or session inside a kept part and are put back: the
+response's CSP nonce and the session's CSRF token. Both are long random strings, so replacing
+the ones a part was drawn with cannot touch anything else. Pages for visitors not signed in
+(the sign-in form) are never kept.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette_admin.i18n import get_locale
+
+from app.admin.maintenance import live_settings
+from app.auth.current import current_user
+from app.security_headers import csp_nonce
+
+KEPT = 1024  # parts (~4 KB each), least recently used first out: a few per page kind and reader
+
+
+class FrameParts:
+    """The kept parts of one admin site (per process; a restart draws them again)."""
+
+    def __init__(self, kept: int = KEPT) -> None:
+        self.limit = kept
+        self._kept: OrderedDict[Hashable, tuple[str, str, str]] = OrderedDict()
+
+    def key(self, request: Request, name: str) -> Hashable | None:
+        user = current_user(request)
+        if user is None:
+            return None
+        live = live_settings(request)
+        return (
+            name,
+            user,
+            str(get_locale()),
+            request.scope.get("root_path", ""),
+            request.path_params.get("key") or request.url.path,
+            getattr(request.state, "action", None),
+            live.version if live is not None else None,
+        )
+
+    def draw(self, request: Request, name: str, caller: Callable[[], str]) -> Markup:
+        key = self.key(request, name)
+        if key is None:
+            return Markup(caller())
+        nonce, token = csp_nonce(request), str(getattr(request.state, "csrf_token", ""))
+        kept = self._kept.get(key)
+        if kept is None:
+            text = str(caller())
+            self._kept[key] = (text, nonce, token)
+            if len(self._kept) > self.limit:
+                self._kept.popitem(last=False)
+            return Markup(text)
+        self._kept.move_to_end(key)
+        text, drawn_nonce, drawn_token = kept
+        if drawn_nonce and drawn_nonce != nonce:
+            text = text.replace(drawn_nonce, nonce)
+        if drawn_token and drawn_token != token:
+            text = text.replace(drawn_token, token)
+        return Markup(text)
+
+    def template_function(self) -> Callable[..., Markup]:
+        """`frame_part(name)` for the admin's templates, called with a `{% call %}` body."""
+
+        @pass_context
+        def frame_part(context: Context, name: str, caller: Callable[[], str]) -> Markup:
+            request: Any = context.get("request")
+            if not isinstance(request, Request):
+                return Markup(caller())
+            return self.draw(request, name, caller)
+
+        return frame_part
+
+    def __len__(self) -> int:
+        return len(self._kept)

@@ -1,0 +1,125 @@
+"""Kept parts of the page frame (app/admin/frame_parts.py): drawn once per reader and kind of page,
+never shown to another reader, redrawn when the reader's permissions change, and carrying each
+response's own nonce and the session's own CSRF token."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.testclient import TestClient
+
+from app.admin.frame_parts import FrameParts
+from app.auth.current import CurrentUser
+from app.main import create_app
+from tests.conftest import add_user, csrf_token, make_config, seen_row, sign_in
+from tests.test_security_headers import policy_nonce
+
+
+def sidebar(html: str) -> str:
+    match = re.search(r"<aside.*?</aside>", html, re.S)
+    assert match, "no sidebar on the page"
+    return match.group(0)
+
+
+def test_each_reader_sees_their_own_menu_and_a_revoked_permission_leaves_it_at_once(
+    sqlite_url: str,
+) -> None:
+    add_user(sqlite_url, "root")
+    add_user(sqlite_url, "alice", superuser=False, groups={"support": ["tag:view", "order:view"]})
+    app = create_app(make_config(sqlite_url))
+    with (
+        TestClient(app, base_url="https://testserver") as alice,
+        TestClient(app, base_url="https://testserver") as root,
+    ):
+        sign_in(alice, "alice")
+        sign_in(root, "root")
+        for _ in range(2):  # drawn, then kept
+            root_menu = sidebar(root.get("/admin/").text)
+            alice_menu = sidebar(alice.get("/admin/").text)
+            assert "/admin/user/list" in root_menu and ">root<" in root_menu
+            assert "/admin/user/list" not in alice_menu and ">alice<" in alice_menu
+            assert "/admin/tag/list" in alice_menu
+
+        form = root.get("/admin/group/edit?pk=1").text
+        saved = root.post(
+            "/admin/group/edit?pk=1",
+            data={
+                "csrftoken": csrf_token(form),
+                "seen_row": seen_row(form),
+                "name": "support",
+                "permissions": [],
+            },
+            follow_redirects=False,
+        )
+        assert saved.status_code == 303, saved.text[-500:]
+
+        home = alice.get("/admin/")
+        assert home.status_code == 200
+        alice_menu = sidebar(home.text)
+        assert "/admin/tag/list" not in alice_menu and "/admin/order/list" not in alice_menu
+
+
+def test_a_kept_part_carries_this_responses_nonce_and_this_sessions_csrf_token(
+    sqlite_url: str,
+) -> None:
+    add_user(sqlite_url, "admin")
+    app = create_app(make_config(sqlite_url))
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in(client, "admin")
+        for _ in range(2):
+            page = client.get("/admin/order/list")
+            nonce = policy_nonce(page)
+            assert set(re.findall(r'nonce="([^"]*)"', page.text)) == {nonce}
+        first_token = csrf_token(page.text)
+        client.post("/admin/logout", data={"csrftoken": first_token})
+        sign_in(client, "admin")  # a new session: a new token
+        page = client.get("/admin/order/list")
+        tokens = set(re.findall(r'name="csrftoken" value="([^"]+)"', page.text))
+        assert len(tokens) == 1 and first_token not in tokens
+        # The new token is the one the session's forms are checked against.
+        assert client.post("/admin/logout", data={"csrftoken": tokens.pop()}).status_code < 400
+
+
+def request_for(user: CurrentUser | None, path: str = "/admin/order/list") -> Request:
+    request = Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "path": path,
+            "root_path": "",
+            "query_string": b"",
+            "headers": [],
+            "path_params": {"key": "order"},
+            "app": Starlette(),
+            "state": {},
+        }
+    )
+    request.state.user = user
+    return request
+
+
+def test_parts_are_kept_per_reader_within_a_bound_and_never_for_a_visitor() -> None:
+    parts = FrameParts(kept=2)
+    drawn: list[str] = []
+
+    def draw(text: str) -> str:
+        drawn.append(text)
+        return text
+
+    visitor = request_for(None)
+    for _ in range(2):
+        parts.draw(visitor, "sidebar", lambda: draw("visitor"))
+    assert drawn == ["visitor", "visitor"] and len(parts) == 0
+
+    alice, bob = (CurrentUser(n, name) for n, name in ((1, "alice"), (2, "bob")))
+    for _ in range(2):
+        assert parts.draw(request_for(alice), "sidebar", lambda: draw("A")) == "A"
+        assert parts.draw(request_for(bob), "sidebar", lambda: draw("B")) == "B"
+    assert drawn[2:] == ["A", "B"]
+    granted = CurrentUser(1, "alice", permissions=frozenset({"tag:view"}))
+    assert parts.draw(request_for(granted), "sidebar", lambda: draw("A2")) == "A2"
+    assert len(parts) == 2  # the oldest went
+    parts.draw(request_for(alice), "sidebar", lambda: draw("A"))
+    assert drawn[-1] == "A"  # drawn again once it went
