@@ -380,6 +380,35 @@ def test_the_provider_down_gives_a_clear_page_and_an_audit_entry(url: str) -> No
     assert refusals(url) == [{"method": "oidc", "reason": "provider unreachable"}]
 
 
+def test_the_provider_down_at_the_code_exchange_gives_a_clear_page_and_an_audit_entry(
+    url: str, oidc_provider: OidcProvider, serve_in_thread: ServeInThread
+) -> None:
+    in_front = serve_in_thread(SwappedIdToken(oidc_provider.issuer))
+    oidc_provider.set_user("ada-5", ADA)
+    with TestClient(sso_app(url, in_front.base_url), base_url="https://testserver") as client:
+        back = authorize(start(client), "ada-5")
+        in_front.stop()  # the provider goes away between its page and the code's exchange
+        answer = client.get(back, follow_redirects=False)
+
+    assert answer.status_code == 503
+    assert "cannot be reached" in error_message(answer.text)
+    assert refusals(url) == [{"method": "oidc", "reason": "provider unreachable"}]
+    assert user_named(url, "ada") is None
+
+
+def test_a_sign_in_the_person_denies_at_the_provider_is_refused_with_a_page(
+    client: TestClient, url: str
+) -> None:
+    answer = httpx.post(start(client), data={"action": "deny"}, follow_redirects=False)
+    back = urlsplit(answer.headers["location"])
+
+    refused = client.get(f"{back.path}?{back.query}", follow_redirects=False)
+
+    assert refused.status_code == 400
+    assert "The provider did not sign you in" in error_message(refused.text)
+    assert refusals(url) == [{"method": "oidc", "reason": "provider answered access_denied"}]
+
+
 def test_the_sign_in_page_offers_the_provider_and_keeps_next(client: TestClient) -> None:
     page = client.get("/admin/login", params={"next": "https://testserver/admin/order/list"})
 
