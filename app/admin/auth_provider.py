@@ -122,6 +122,7 @@ class AccountAuthProvider(AuthProvider):
         return self.single_sign_on.password_refusal(request, username)
 
     def get_routes(self, templates: Jinja2Templates) -> list[Route]:
+        self.templates = templates  # the admin's, for the page that signs out at the provider
         routes = super().get_routes(templates)
         if self.single_sign_on is not None:
             routes += self.single_sign_on.routes(self)
@@ -187,7 +188,7 @@ class AccountAuthProvider(AuthProvider):
             await sign_ins.tell_sockets(self.broker, user.id)
         request.session.clear()
         if sso is not None and id_token is not None:
-            return await sso.sign_out_there(request, id_token)
+            return await sso.sign_out_there(request, id_token, self.templates)
         return None
 
     async def authenticate(self, request: Request) -> AdminUser | None:

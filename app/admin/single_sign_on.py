@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from starlette.templating import Jinja2Templates
 
 from app.admin.maintenance import live_settings
 from app.audit.log import record
@@ -329,9 +330,13 @@ class SingleSignOn:
     def signed_in_here(self, request: Request) -> bool:
         return ID_TOKEN in request.session
 
-    async def sign_out_there(self, request: Request, id_token: str | None) -> Response | None:
-        """To the provider's end_session_endpoint, back to the sign-in page after; None when
-        the provider offers none or cannot be reached (the local sign-out stands)."""
+    async def sign_out_there(
+        self, request: Request, id_token: str | None, templates: Jinja2Templates
+    ) -> Response | None:
+        """A page that goes on to the provider's end_session_endpoint, which comes back to the
+        sign-in page; None when the provider offers none or cannot be reached (the local
+        sign-out stands). A page, since the content policy's form-action keeps the sign-out
+        form's redirects on this site."""
         try:
             metadata = await self.client.load_server_metadata()
             if not metadata.get("end_session_endpoint"):
@@ -345,4 +350,8 @@ class SingleSignOn:
         except self.unreachable as failed:
             log.warning("OIDC provider %s: no sign-out there: %s", self.issuer, failed)
             return None
-        return RedirectResponse(logout["url"], status_code=303)
+        return templates.TemplateResponse(
+            request,
+            "admin/signed_out.html",
+            {"provider_url": logout["url"], "provider_name": self.config.provider_name},
+        )

@@ -18,6 +18,7 @@ from app.main import create_app
 from app.models import Group
 from tests.conftest import RunCli, in_session, make_config, migrated_url
 from tests.services import OidcProvider, ServeInThread
+from tests.test_page_walk import AxeWalk
 
 pytestmark = pytest.mark.browser
 
@@ -28,11 +29,15 @@ class Served:
         self.db = db  # read with sqlite3: the test's thread may not run an event loop
 
 
-@pytest.fixture
-def served(
-    tmp_path: Path, serve_in_thread: ServeInThread, oidc_provider: OidcProvider, cli: RunCli
+def serve(
+    tmp_path: Path,
+    serve_in_thread: ServeInThread,
+    oidc_provider: OidcProvider,
+    cli: RunCli,
+    name: str,
+    *settings: tuple[str, str],
 ) -> Served:
-    db = tmp_path / "sso-browser.db"
+    db = tmp_path / f"{name}.db"
     url = migrated_url(f"sqlite+aiosqlite:///{db}")
 
     async def groups(session: AsyncSession) -> None:
@@ -40,7 +45,8 @@ def served(
 
     in_session(url, groups)
     mapping = '{"starboard-ops": "ops", "finance": "finance"}'
-    assert cli(url, "settings", "set", "SSO_GROUPS", mapping).code == 0
+    for key, value in [("SSO_GROUPS", mapping), *settings]:
+        assert cli(url, "settings", "set", key, value).code == 0
     oidc_provider.set_user(
         "ada-browser",
         {
@@ -57,10 +63,25 @@ def served(
     return Served(serve_in_thread(app).base_url, db)
 
 
-def test_the_first_single_sign_on_creates_the_user_with_mapped_groups_and_lands_signed_in(
-    new_page: Page, served: Served
-) -> None:
-    page = new_page
+@pytest.fixture
+def served(
+    tmp_path: Path, serve_in_thread: ServeInThread, oidc_provider: OidcProvider, cli: RunCli
+) -> Served:
+    return serve(tmp_path, serve_in_thread, oidc_provider, cli, "sso")
+
+
+@pytest.fixture
+def served_without_passwords(
+    tmp_path: Path, serve_in_thread: ServeInThread, oidc_provider: OidcProvider, cli: RunCli
+) -> Served:
+    settings = ("PASSWORD_SIGN_IN", "off")
+    return serve(tmp_path, serve_in_thread, oidc_provider, cli, "sso-only", settings)
+
+
+def sign_in_at_the_provider(page: Page, served: Served) -> str:
+    """From a page that needs a sign-in, through the provider's page, back to it; its URL."""
+    # The provider's pages link a stylesheet on a CDN: the tests stay on this machine.
+    page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
     products = f"{served.base_url}/admin/product/list"
     page.goto(products)
     expect(page).to_have_url(re.compile(r"/admin/login\?next="))
@@ -69,6 +90,14 @@ def test_the_first_single_sign_on_creates_the_user_with_mapped_groups_and_lands_
     page.fill("input[name=sub]", "ada-browser")
     with page.expect_navigation(url=products):
         page.get_by_role("button", name="Authorize").click()
+    return products
+
+
+def test_the_first_single_sign_on_creates_the_user_with_mapped_groups_and_lands_signed_in(
+    new_page: Page, served: Served
+) -> None:
+    page = new_page
+    sign_in_at_the_provider(page, served)
 
     expect(page.get_by_role("link", name="Open user menu")).to_contain_text("ada")
 
@@ -88,3 +117,38 @@ def test_the_first_single_sign_on_creates_the_user_with_mapped_groups_and_lands_
     assert password_hash == NO_PASSWORD
     assert groups == [("ops",)]
     assert actions == [("user-provisioned",), ("sign-in",)]
+
+
+def test_signing_out_from_the_user_menu_ends_the_session_at_the_provider_too(
+    new_page: Page, served: Served, oidc_provider: OidcProvider
+) -> None:
+    page = new_page
+    products = sign_in_at_the_provider(page, served)
+
+    page.get_by_role("link", name="Open user menu").click()
+    page.get_by_role("button", name="Logout").click()
+    expect(page).to_have_url(re.compile(rf"^{re.escape(oidc_provider.issuer)}/oauth2/end_session"))
+    page.get_by_role("button", name="End session").click()
+
+    expect(page).to_have_url(re.compile(rf"^{re.escape(served.base_url)}/admin/login"))
+    expect(page.get_by_role("link", name="Sign in with Example SSO")).to_be_visible()
+    page.goto(products)
+    expect(page).to_have_url(re.compile(r"/admin/login\?next="))
+
+
+def test_the_sign_in_page_of_single_sign_on_passes_axe_with_and_without_the_password_form(
+    new_page: Page, served_without_passwords: Served
+) -> None:
+    page = new_page
+    walk = AxeWalk(page)
+    page.goto(f"{served_without_passwords.base_url}/admin/login")
+    expect(page.get_by_role("link", name="Sign in with Example SSO")).to_be_visible()
+    expect(page.locator("input[name=password]")).to_have_count(0)
+    walk.check("/login")
+
+    # The break-glass link: the page as it is with passwords on, the provider's button above.
+    page.get_by_role("link", name="Break-glass sign-in with a password").click()
+    expect(page.locator("input[name=password]")).to_be_visible()
+    walk.check("/login?password=1")
+
+    assert walk.found == []
