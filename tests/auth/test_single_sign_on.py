@@ -26,7 +26,10 @@ from app.auth.current import Actor
 from app.auth.passwords import verify_password
 from app.clock import Clock, FakeClock
 from app.config import ConfigError, OidcConfig, load_config
+from app.constance import DeclaredSettings
+from app.constance.declared import SettingError
 from app.constance.records import Change
+from app.live_settings import SETTINGS
 from app.main import create_app
 from app.models import AuditEntry, Group, SingleSignOnIdentity, User
 from tests.conftest import (
@@ -44,7 +47,7 @@ ADA = {
     "preferred_username": "ada",
     "email": "ada@example.com",
     "name": "Ada Lovelace",
-    "groups": ["starboard-ops", "everyone"],
+    "groups": ["starboard-ops", "everyone", "gone"],  # "gone" maps to a group nobody made
 }
 GROUPS = '{"starboard-ops": "ops", "finance": ["finance", "reports"], "gone": "no-such-group"}'
 
@@ -579,6 +582,17 @@ def test_a_malformed_oidc_variable_stops_start_up_naming_it(
         load_config(None)
 
     assert named in str(refused.value)
+
+
+def test_a_group_mapping_that_is_not_names_to_names_is_refused_naming_the_setting() -> None:
+    setting = DeclaredSettings(SETTINGS)["SSO_GROUPS"]
+
+    assert setting.parse('{"finance": ["finance", "reports"]}') == {
+        "finance": ["finance", "reports"]
+    }
+    with pytest.raises(SettingError) as refused:
+        setting.parse('{"starboard-ops": 7}')
+    assert str(refused.value).startswith("SSO_GROUPS: expected an object of provider group names")
 
 
 def test_the_oidc_variables_configure_the_provider(
