@@ -8,6 +8,7 @@ import secrets
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.config import Config as Environment
 from starlette.datastructures import Secret
@@ -22,6 +23,7 @@ MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 LOG_FORMATS = ("text", "json")
 # An RFC 6750 bearer token, long enough that guessing it is hopeless.
 METRICS_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]{16,512}=*")
+CLAIM_NAME = re.compile(r"[A-Za-z0-9._:/-]{1,100}")
 
 
 class ConfigError(BadInput):
@@ -59,6 +61,23 @@ class Config:
     # Off only to measure what the metrics cost (bench/metrics.py): no /metrics, nothing counted.
     metrics: bool = True
     exports_dir: Path = VAR_DIR / "exports"  # background exports' files (app/exports/files.py)
+    # Single sign-on through an OpenID Connect provider; None: local passwords only.
+    oidc: OidcConfig | None = None
+
+
+@dataclass(frozen=True)
+class OidcConfig:
+    """OIDC_*: the provider the sign-in page offers (docs/reference.md, "Single sign-on")."""
+
+    issuer: str  # discovery is read from <issuer>/.well-known/openid-configuration
+    client_id: str
+    client_secret: Secret
+    groups_claim: str = "groups"  # the ID token claim whose values SSO_GROUPS maps to groups
+    provider_name: str = "single sign-on"  # the button says "Sign in with <this>"
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
 
 
 def _secret_key(env: Environment, database_url: str, debug: bool) -> Secret:
@@ -160,6 +179,46 @@ def _log_format(env: Environment) -> str:
     return raw.strip().lower()
 
 
+def _oidc(env: Environment) -> OidcConfig | None:
+    issuer = str(env("OIDC_ISSUER", default="")).strip()
+    if issuer == "":
+        return None  # no single sign-on: the sign-in page is as it always was
+    parts = urlsplit(issuer)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if not (parts.scheme == "https" or (parts.scheme == "http" and local)) or not parts.hostname:
+        raise ConfigError(
+            f"OIDC_ISSUER={issuer[:100]!r}: expected the provider's https:// issuer URL, as its "
+            "discovery document names it (http:// only for localhost)"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"OIDC_ISSUER={issuer[:100]!r}: an issuer URL has no query or fragment")
+    client_id = str(env("OIDC_CLIENT_ID", default="")).strip()
+    if client_id == "":
+        raise ConfigError(
+            "OIDC_CLIENT_ID: required when OIDC_ISSUER is set; the client id the provider "
+            "gave Starboard's registration"
+        )
+    secret = str(env("OIDC_CLIENT_SECRET", default=""))
+    if secret == "":
+        raise ConfigError(
+            "OIDC_CLIENT_SECRET: required when OIDC_ISSUER is set; the client secret of "
+            "Starboard's registration at the provider"
+        )
+    claim = str(env("OIDC_GROUPS_CLAIM", default="groups")).strip()
+    if not CLAIM_NAME.fullmatch(claim):
+        raise ConfigError(
+            f"OIDC_GROUPS_CLAIM={claim[:100]!r}: expected a claim name such as groups or roles "
+            "(letters, digits, and . _ : / -)"
+        )
+    name = str(env("OIDC_PROVIDER_NAME", default="single sign-on")).strip()
+    if not 0 < len(name) <= 60:
+        raise ConfigError(
+            f"OIDC_PROVIDER_NAME: expected 1 to 60 characters (the button says 'Sign in with "
+            f"<name>'), got {len(name)}"
+        )
+    return OidcConfig(issuer, client_id, Secret(secret), claim, name)
+
+
 def load_config(env_file: str | Path | None = ".env") -> Config:
     env = Environment(env_file if env_file and Path(env_file).exists() else None)
     database_url = env("DATABASE_URL", default=DEFAULT_DATABASE_URL)
@@ -209,4 +268,5 @@ def load_config(env_file: str | Path | None = ".env") -> Config:
         log_format=_log_format(env),
         metrics_token=_metrics_token(env),
         exports_dir=Path(str(env("EXPORTS_DIR", default="")).strip() or VAR_DIR / "exports"),
+        oidc=_oidc(env),
     )

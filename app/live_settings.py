@@ -22,6 +22,18 @@ def flags_are_switches(value: Any) -> None:
         raise ValueError('expected an object of feature names to true/false, e.g. {"beta": true}')
 
 
+def group_mapping(value: Any) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(name, str)
+        or (isinstance(name, list) and all(isinstance(item, str) for item in name))
+        for name in value.values()
+    ):
+        raise ValueError(
+            "expected an object of provider group names to a Starboard group name or a list "
+            'of them, e.g. {"starboard-ops": "ops"}'
+        )
+
+
 SETTINGS = [
     # Site
     Setting(
@@ -185,6 +197,32 @@ SETTINGS = [
         "The payment provider's key; never shown once saved.",
         group="Integrations",
         secret=True,
+    ),
+    # Single sign-on (read only while OIDC_ISSUER is set; docs/reference.md, "Single sign-on")
+    Setting(
+        "SSO_GROUPS",
+        {},
+        "The provider's group names (OIDC_GROUPS_CLAIM) to Starboard groups, as a JSON object, "
+        'e.g. {"starboard-ops": "ops", "finance": ["finance", "reports"]}. At each single '
+        "sign-on the user's groups become exactly the mapped ones.",
+        group="Single sign-on",
+        label="SSO groups",
+        check=group_mapping,
+    ),
+    Setting(
+        "PASSWORD_SIGN_IN",
+        True,
+        "Off: the sign-in page offers single sign-on only, and a password signs in only the "
+        "break-glass superuser (BREAK_GLASS_USERNAME).",
+        group="Single sign-on",
+    ),
+    Setting(
+        "BREAK_GLASS_USERNAME",
+        "",
+        "The one superuser who may still sign in with a password while PASSWORD_SIGN_IN is "
+        "off (through /admin/login?password=1); empty: nobody.",
+        group="Single sign-on",
+        label="Break-glass username",
     ),
 ]
 

@@ -11,6 +11,8 @@ Fixtures (registered for the whole suite by tests/conftest.py):
   starts the app (``app.main:app`` unless a test names another) in a uvicorn process and
   returns a :class:`UvicornServer`; all are stopped at teardown.
   ``module_uvicorn`` (module): the same, for servers that a module's tests share.
+- ``oidc_provider`` (module): an :class:`OidcProvider`, the ``oidc-provider-mock`` package's
+  OpenID Connect provider in a process of its own (nonces required), for single sign-on tests.
 - ``browser``: Playwright's sync ``Browser`` on Debian's Chromium, launched once per session;
   ``new_page`` (function): a ``Page`` in a fresh context; ``open_page(**context_options)``
   (function): opens more such pages (several users, a ``base_url``); all closed after the test.
@@ -94,6 +96,11 @@ APP_ENV_NAMES = frozenset(
         "FORWARDED_ALLOW_IPS",
         "LOG_FORMAT",
         "METRICS_TOKEN",
+        "OIDC_ISSUER",
+        "OIDC_CLIENT_ID",
+        "OIDC_CLIENT_SECRET",
+        "OIDC_GROUPS_CLAIM",
+        "OIDC_PROVIDER_NAME",
     ]
 )
 DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -604,6 +611,62 @@ def module_uvicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunUvic
     starter = UvicornStarter(tmp_path_factory.mktemp("uvicorn"))
     yield starter
     starter.stop_all()
+
+
+class OidcProvider:
+    """A real OpenID Connect provider (the ``oidc-provider-mock`` package) in its own process.
+
+    Any client id and secret are accepted; a person signs in by posting their subject (``sub``)
+    to the authorization page, and ``set_user`` gives a subject its claims (``groups`` too).
+    Its issuer is the address it is reached at, so a proxy that keeps the Host header stands in
+    for it whole.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self, log_file: Path, timeout: float = START_TIMEOUT_S) -> None:
+        self.port = free_port()
+        self.log_file = log_file
+        command = [sys.executable, "-m", "oidc_provider_mock", "--host", self.host]
+        command += ["--port", str(self.port), "--require-nonce"]
+        with log_file.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        _running[id(self)] = self.stop
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=2)
+                return
+            except httpx.TransportError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise ServiceError(
+                        f"oidc-provider-mock on port {self.port} did not start:\n"
+                        f"{log_tail(log_file)}"
+                    ) from None
+                time.sleep(0.05)
+
+    @property
+    def issuer(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def set_user(self, subject: str, claims: Mapping[str, object]) -> None:
+        answer = httpx.put(f"{self.issuer}/users/{subject}", json=dict(claims), timeout=5)
+        answer.raise_for_status()
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        _running.pop(id(self), None)
+        return _terminate(self.process, timeout)
+
+
+@pytest.fixture(scope="module")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    """One provider process for the module's tests; stopped (by its pid) when the module ends."""
+    provider = OidcProvider(tmp_path_factory.mktemp("oidc") / "provider.log")
+    yield provider
+    provider.stop()
 
 
 class ThreadedServer:

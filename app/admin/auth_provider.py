@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 from starlette.status import HTTP_303_SEE_OTHER
+from starlette.templating import Jinja2Templates
 from starlette_admin.auth import AdminUser, AuthProvider
 from starlette_admin.exceptions import LoginFailed
 from starlette_admin.helpers import index_url, safe_redirect_url
@@ -17,6 +19,7 @@ from starlette_admin.security.csrf import CSRFMiddleware
 
 from app.admin.library import edit_times_in
 from app.admin.maintenance import live_settings
+from app.admin.single_sign_on import ID_TOKEN, SingleSignOn, password_sign_in_on
 from app.audit.log import record
 from app.auth import sessions, sign_ins
 from app.auth.accounts import find_user
@@ -47,8 +50,12 @@ class AccountAuthProvider(AuthProvider):
         base_url: str = "/admin",
         clock: Clock = SYSTEM_CLOCK,
         time_zone: str = "UTC",
+        single_sign_on: SingleSignOn | None = None,
     ) -> None:
-        super().__init__(login_path="/login", logout_path="/logout")
+        # Its routes are reached before anyone is signed in: the provider sends them back there.
+        public = ["sso-start", "sso-callback"] if single_sign_on is not None else []
+        super().__init__(login_path="/login", logout_path="/logout", allow_routes=public)
+        self.single_sign_on = single_sign_on  # OIDC_ISSUER's provider, when one is set
         self.session_factory = session_factory
         self.engine: AsyncEngine = session_factory.kw["bind"]
         self.throttle = throttle
@@ -70,9 +77,22 @@ class AccountAuthProvider(AuthProvider):
         wait = await self.throttle.retry_after(username, address, known)
         if wait is not None:
             raise LoginFailed(retry_message(wait))
+        switched_off = self.password_switched_off(request, username)
+        if switched_off is not None:
+            async with self.session_factory.begin() as session:
+                record(
+                    session,
+                    "sign-in-refused",
+                    Actor(None, username[:150], address),
+                    changes={"method": "password", "reason": "password sign-in switched off"},
+                )
+            raise LoginFailed(switched_off)
         async with self.session_factory.begin() as session:
             user = await find_user(session, username)
             valid = verify_password(user.password_hash if user else None, password)
+            # While password sign-in is off, the break-glass name signs in only as a superuser.
+            if valid and user is not None and not user.is_superuser:
+                valid = self.single_sign_on is None or password_sign_in_on(request)
             if user is None or not valid or not user.is_active:
                 record(
                     session,
@@ -93,6 +113,20 @@ class AccountAuthProvider(AuthProvider):
         await self.throttle.succeeded(username, address, known)
         self.known_browsers.remember(response, browser, username)
         return response
+
+    def password_switched_off(self, request: Request, username: str) -> str | None:
+        """Why no password is checked for `username` (PASSWORD_SIGN_IN off and not the
+        break-glass account), or None; passwords are the only way in without single sign-on."""
+        if self.single_sign_on is None:
+            return None
+        return self.single_sign_on.password_refusal(request, username)
+
+    def get_routes(self, templates: Jinja2Templates) -> list[Route]:
+        self.templates = templates  # the admin's, for the page that signs out at the provider
+        routes = super().get_routes(templates)
+        if self.single_sign_on is not None:
+            routes += self.single_sign_on.routes(self)
+        return routes
 
     async def complete_sign_in(
         self,
@@ -143,6 +177,9 @@ class AccountAuthProvider(AuthProvider):
         return response
 
     async def logout(self, request: Request) -> Response | None:
+        """Signs out here; then, for a single sign-on, at the provider too when it offers it."""
+        sso = self.single_sign_on
+        id_token = request.session.get(ID_TOKEN) if sso is not None else None
         user = current_user(request)
         if user is not None:
             async with self.session_factory.begin() as session:
@@ -150,6 +187,8 @@ class AccountAuthProvider(AuthProvider):
                 record(session, "sign-out", Actor(user.id, user.username, client_address(request)))
             await sign_ins.tell_sockets(self.broker, user.id)
         request.session.clear()
+        if sso is not None and id_token is not None:
+            return await sso.sign_out_there(request, id_token, self.templates)
         return None
 
     async def authenticate(self, request: Request) -> AdminUser | None:

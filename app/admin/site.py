@@ -6,6 +6,7 @@ import importlib
 import pkgutil
 from typing import Any
 
+from jinja2 import DictLoader
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -46,6 +47,7 @@ from app.admin.saved_view_pages import SavedViewPages
 from app.admin.script_nonces import allow_nonced_scripts
 from app.admin.seen_rows import SeenRows
 from app.admin.settings import SettingsPage
+from app.admin.single_sign_on import SingleSignOn
 from app.admin.theme_script import ThemeScript
 from app.admin.time_zone_choice import TimeZoneChoice, TimeZoneProposal
 from app.admin.user_theme import UserTheme
@@ -69,6 +71,7 @@ from app.models import (
     SettingChange,
     SettingsVersion,
     SignInSession,
+    SingleSignOnIdentity,
     StoredSetting,
 )
 from app.request_ids import HEADER
@@ -80,10 +83,12 @@ from app.template_code import COMPILED_TEMPLATES
 OWN_PAGES = frozenset(
     {StoredSetting, SettingChange, SettingsVersion, ScheduledJob, JobRun, SavedView, DefaultView}
 )
-# Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py); the
-# order summary is the database's own bookkeeping for the dashboard, kept by triggers; relayed
-# frames are the channels' own, kept a minute (app/channels/database.py).
-NO_PAGES = frozenset({SignInSession, OrderHour, RelayedFrame})
+# Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py), and
+# single sign-on identities are written by the provider's sign-in alone (an edited subject
+# would hand an account to someone else at the provider); the order summary is the database's
+# own bookkeeping for the dashboard, kept by triggers; relayed frames are the channels' own,
+# kept a minute (app/channels/database.py).
+NO_PAGES = frozenset({SignInSession, SingleSignOnIdentity, OrderHour, RelayedFrame})
 
 
 # What admin pages read from the host app's state (`request.app.state` there).
@@ -173,6 +178,9 @@ def build_admin(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Admin:
     dashboard = Dashboard(session_factory, cache, clock)
+    single_sign_on = (
+        SingleSignOn(config.oidc, session_factory, clock) if config.oidc is not None else None
+    )
     admin = StarboardAdmin(
         session_factory,
         title="Starboard",
@@ -188,7 +196,10 @@ def build_admin(
             known_browsers=KnownBrowsers(str(config.secret_key), https_only=not config.debug),
             clock=clock,
             time_zone=config.timezone,
+            single_sign_on=single_sign_on,
         ),
+        # The sign-in page is ours, extending the library's (its button for single sign-on).
+        additional_loaders=[DictLoader({"login.html": '{% extends "admin/login.html" %}'})],
         # Times are shown in the signed-in user's zone (the auth provider sets it per request),
         # never in one a browser cookie names.
         timezone_config=TimezoneConfig(
@@ -219,6 +230,9 @@ def build_admin(
     compact_pages(admin.templates.env)  # last: the edits above find the library's indentation
     admin.templates.env.filters["site_path"] = site_path
     admin.templates.env.globals["frame_part"] = FrameParts().template_function()
+    admin.templates.env.globals["sign_in_offer"] = (
+        single_sign_on.offer if single_sign_on is not None else lambda request: None
+    )
     links_as_paths(admin.templates.env)
     views = model_views()
     for view in views:

@@ -1,7 +1,7 @@
 """Every table. Importing this package registers them all on `Base.metadata`."""
 
 from app.models.audit import AuditEntry
-from app.models.auth import Group, SignInSession, User, user_group
+from app.models.auth import Group, SignInSession, SingleSignOnIdentity, User, user_group
 from app.models.channels import RelayedFrame
 from app.models.constance import SettingChange, SettingsVersion, StoredSetting
 from app.models.jobs import JobRun, ScheduledJob
@@ -44,6 +44,7 @@ __all__ = [
     "SettingChange",
     "SettingsVersion",
     "SignInSession",
+    "SingleSignOnIdentity",
     "StoredSetting",
     "Tag",
     "Ticket",

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    UniqueConstraint,
     event,
     false,
     func,
@@ -102,6 +103,29 @@ class SignInSession(Base):
     )
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SingleSignOnIdentity(Base):
+    """Who a user is at an OpenID Connect provider: its issuer and the subject it names them by.
+
+    Found by (issuer, subject) at each single sign-on, never by username or e-mail, so no
+    provider account takes over a local one that happens to share its name.
+    """
+
+    __tablename__ = "single_sign_on_identity"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))  # as the provider last gave it
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=now_utc, server_default=func.now()
+    )
+    last_sign_in: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 def _end_sessions_when(attribute: Any, *, revoking: Callable[[Any, Any], bool]) -> None:
