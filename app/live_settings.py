@@ -22,6 +22,11 @@ def flags_are_switches(value: Any) -> None:
         raise ValueError('expected an object of feature names to true/false, e.g. {"beta": true}')
 
 
+def group_names(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError('expected a list of group names, e.g. ["finance", "support"]')
+
+
 SETTINGS = [
     # Site
     Setting(
@@ -185,6 +190,32 @@ SETTINGS = [
         "The payment provider's key; never shown once saved.",
         group="Integrations",
         secret=True,
+    ),
+    # Two-factor authentication
+    Setting(
+        "TWO_FACTOR_FOR_SUPERUSERS",
+        False,
+        "Superusers must give a code from an authenticator app at every sign-in "
+        "(those without one enrol at their next sign-in).",
+        group="Sign-in",
+        label="Two-factor for superusers",
+    ),
+    Setting(
+        "TWO_FACTOR_FOR_GROUPS",
+        [],
+        "Members of these groups must give a code from an authenticator app at every sign-in, "
+        'as a JSON list of group names, e.g. ["finance"].',
+        group="Sign-in",
+        label="Two-factor for groups",
+        check=group_names,
+    ),
+    Setting(
+        "TWO_FACTOR_TRUST_SSO",
+        False,
+        "Users signing in through single sign-on are asked for no code: "
+        "the identity provider's own multi-factor check is trusted.",
+        group="Sign-in",
+        label="Trust single sign-on's multi-factor",
     ),
 ]
 

@@ -62,6 +62,7 @@ from app.models import (
     DefaultView,
     JobRun,
     OrderHour,
+    RecoveryCode,
     RelayedFrame,
     SavedView,
     ScheduledJob,
@@ -69,6 +70,7 @@ from app.models import (
     SettingsVersion,
     SignInSession,
     StoredSetting,
+    TwoFactor,
 )
 from app.request_ids import HEADER
 from app.route_urls import links_as_paths, site_path
@@ -81,8 +83,9 @@ OWN_PAGES = frozenset(
 )
 # Tables no page shows: sign-ins are for the sign-in check alone (app/auth/sign_ins.py); the
 # order summary is the database's own bookkeeping for the dashboard, kept by triggers; relayed
-# frames are the channels' own, kept a minute (app/channels/database.py).
-NO_PAGES = frozenset({SignInSession, OrderHour, RelayedFrame})
+# frames are the channels' own, kept a minute (app/channels/database.py); second factors are
+# changed only through their own pages, which ask for a code (app/auth/two_factor.py).
+NO_PAGES = frozenset({SignInSession, OrderHour, RelayedFrame, TwoFactor, RecoveryCode})
 
 
 # What admin pages read from the host app's state (`request.app.state` there).
@@ -226,7 +229,7 @@ def build_admin(
     keys = [str(view.key) for view in views]
     dashboard.model_keys = frozenset(keys)
     admin.add_view(NotificationInbox(broker, session_factory))
-    admin.add_view(OwnAccount(session_factory, throttle, config.timezone))
+    admin.add_view(OwnAccount(session_factory, throttle, config.timezone, clock))
     admin.add_view(SettingsPage())
     # After the settings page: its route goes in front of `/settings/{key}`.
     admin.add_view(MaintenanceBanner())
