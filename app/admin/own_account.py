@@ -53,6 +53,12 @@ PASSWORD_LABELS = {
 }
 # The key shown on the enrolment page until a code confirms it, kept in the signed cookie.
 SETUP_SECRET = "two_factor_setup"
+TWO_FACTOR = "two_factor"  # errors about the factor itself, not a field of one form
+ALREADY_ON = "Two-factor authentication is already on: turn it off first to use a new key"
+REQUIRED = (
+    "Two-factor authentication: your account must have it (a live setting requires it), "
+    "so it cannot be turned off; a superuser can reset it"
+)
 NO_PROOF = "Code: type a code from your authenticator app or a recovery code, or your password"
 THEME_CHOICES = (
     (Theme.AUTO.value, "As the system", "light or dark, as this device is set"),
@@ -240,6 +246,9 @@ class OwnAccount(CustomView):
             return await self.two_factor_page(
                 request, user, error="Code: the key shown has expired; add this one to your app"
             )
+        if await two_factor.factor_of(request.state.session, user.id) is not None:
+            # Replacing a factor would need no proof of the current one: turn it off first.
+            return await self.two_factor_page(request, user, error=ALREADY_ON, field=TWO_FACTOR)
         try:
             codes = await two_factor.enrol(
                 request.state.session,
@@ -258,7 +267,13 @@ class OwnAccount(CustomView):
     @route("/two-factor/disable", methods=["POST"], name="account-two-factor-disable")
     async def two_factor_disable(self, request: Request) -> Response:
         user = signed_in(request)
-        refused = await self.proof_refused(request, user)
+        session: AsyncSession = request.state.session
+        account = await session.get(User, user.id)
+        if account is not None and await two_factor.required_for(
+            session, account, live_settings(request)
+        ):
+            return await self.two_factor_page(request, user, error=REQUIRED, field=TWO_FACTOR)
+        refused = await self.proof_refused(request, user, "disable")
         if refused is not None:
             return refused
         await two_factor.remove(
@@ -274,7 +289,7 @@ class OwnAccount(CustomView):
     @route("/two-factor/recovery-codes", methods=["POST"], name="account-two-factor-recovery-codes")
     async def two_factor_recovery_codes(self, request: Request) -> Response:
         user = signed_in(request)
-        refused = await self.proof_refused(request, user)
+        refused = await self.proof_refused(request, user, "regenerate")
         if refused is not None:
             return refused
         codes = await two_factor.regenerate_recovery_codes(
@@ -282,7 +297,9 @@ class OwnAccount(CustomView):
         )
         return await self.two_factor_page(request, user, recovery_codes=codes)
 
-    async def proof_refused(self, request: Request, user: CurrentUser) -> Response | None:
+    async def proof_refused(
+        self, request: Request, user: CurrentUser, form_name: str
+    ) -> Response | None:
         """None when the form carries a right code, recovery code or password (each counted
         by the throttle when wrong); else the page again, naming the field."""
         form = await request.form()
@@ -304,17 +321,22 @@ class OwnAccount(CustomView):
                     await self.audit_wrong_password(request, user)
                 status = HTTP_429_TOO_MANY_REQUESTS if wrong.locked else 422
                 return await self.two_factor_page(
-                    request, user, error=str(wrong), field=CURRENT_PASSWORD, status=status
+                    request,
+                    user,
+                    error=str(wrong),
+                    field=CURRENT_PASSWORD,
+                    status=status,
+                    form=form_name,
                 )
             return None
         if not code:
-            return await self.two_factor_page(request, user, error=NO_PROOF)
+            return await self.two_factor_page(request, user, error=NO_PROOF, form=form_name)
         count = two_factor.THROTTLE_COUNT
         wait = await self.throttle.retry_after(user.username, address, count)
         if wait is not None:
             message = f"Code: {retry_message(wait, 'wrong codes')}"
             return await self.two_factor_page(
-                request, user, error=message, status=HTTP_429_TOO_MANY_REQUESTS
+                request, user, error=message, status=HTTP_429_TOO_MANY_REQUESTS, form=form_name
             )
         try:
             await two_factor.accept_code(session, user.id, code, self.clock.now())
@@ -324,7 +346,7 @@ class OwnAccount(CustomView):
                 two_factor.audit(
                     audit_session, "two-factor-refused", actor_of(request), user.id, user.username
                 )
-            return await self.two_factor_page(request, user, error=str(wrong))
+            return await self.two_factor_page(request, user, error=str(wrong), form=form_name)
         await self.throttle.succeeded(user.username, address, count)
         return None
 
@@ -336,6 +358,7 @@ class OwnAccount(CustomView):
         error: str | None = None,
         field: str = two_factor.CODE,
         status: int = HTTP_422_UNPROCESSABLE_CONTENT,
+        form: str = "enrol",
         recovery_codes: list[str] | None = None,
     ) -> Response:
         """The factor's state and what can be done with it; a new key to add when none is on."""
@@ -346,8 +369,13 @@ class OwnAccount(CustomView):
             "section": "two-factor",
             "enrolled": enrolled,
             "errors": {field: error} if error else {},
+            "failed_form": form if error else None,  # whose fields show the error
             "recovery_codes": recovery_codes,
         }
+        account = await session.get(User, user.id)
+        context["required"] = account is not None and await two_factor.required_for(
+            session, account, live_settings(request)
+        )
         if enrolled:
             context["codes_left"] = await two_factor.recovery_codes_left(session, user.id)
         else:
@@ -356,10 +384,6 @@ class OwnAccount(CustomView):
                 secret = request.session[SETUP_SECRET] = two_factor.new_secret()
             context["qr_code"] = two_factor.qr_code_svg(secret, user.username)
             context["secret"] = two_factor.spaced(secret)
-            account = await session.get(User, user.id)
-            context["required"] = account is not None and await two_factor.required_for(
-                session, account, live_settings(request)
-            )
         return admin_page(
             self,
             request,

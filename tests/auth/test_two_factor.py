@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from app.auth import two_factor
 from app.auth.current import Actor
-from app.auth.passwords import verify_password
+from app.auth.passwords import hash_password, verify_password
 from app.clock import FakeClock
 from app.constance.records import Change
 from app.main import create_app
@@ -302,6 +302,24 @@ def test_a_pending_sign_in_waits_five_minutes_at_most(
     assert not signed_in(browser)
 
 
+def test_a_password_change_after_the_first_step_voids_the_pending_sign_in(
+    browser: TestClient, sqlite_url: str, clock: FakeClock
+) -> None:
+    totp, _ = enrolled(sqlite_url, "alice", clock)
+    password_step(browser, "alice")
+    token = csrf_token(browser.get(CODE_PAGE).text)
+
+    async def change_password(session: AsyncSession) -> None:
+        user = await session.scalar(select(User).where(User.username == "alice"))
+        assert user is not None
+        user.password_hash = hash_password("a-brand-new-passphrase")
+
+    in_session(sqlite_url, change_password)
+    late = browser.post(CODE_PAGE, data={"code": totp.at(clock.now()), "csrftoken": token})
+    assert late.status_code == 400
+    assert not signed_in(browser)
+
+
 def test_without_a_pending_sign_in_the_code_page_sends_to_the_sign_in_page(
     browser: TestClient,
 ) -> None:
@@ -326,6 +344,12 @@ def test_superusers_must_enrol_at_sign_in_when_the_setting_requires_it(
     page = browser.get(CODE_PAGE)
     assert "Set up two-factor authentication" in page.text and "<svg" in page.text
     secret = shown_secret(page.text)
+    wrong = browser.post(CODE_PAGE, data={"code": "12345", "csrftoken": csrf_token(page.text)})
+    assert wrong.status_code == 422
+    assert errors(wrong.text)["code"].startswith("Code: not the code for this key")
+    assert shown_secret(wrong.text) == secret
+    assert stored(sqlite_url, "root") == (None, [])
+    assert not signed_in(browser)
     done = browser.post(
         CODE_PAGE,
         data={"code": pyotp.TOTP(secret).at(clock.now()), "csrftoken": csrf_token(page.text)},
@@ -384,6 +408,42 @@ def test_turning_it_off_needs_a_code_or_the_password(
     assert stored(sqlite_url, "alice") == (None, [])
     assert actions(sqlite_url, "alice")[-1] == "two-factor-disabled"
     assert signed_in(browser)  # the session goes on
+
+
+def test_a_factor_required_by_a_setting_cannot_be_turned_off_by_its_user(
+    browser: TestClient, sqlite_url: str, clock: FakeClock
+) -> None:
+    totp, _ = enrolled(sqlite_url, "fin", clock)
+    change_setting(browser, "TWO_FACTOR_FOR_GROUPS", ["finance"])
+    password_step(browser, "fin")
+    give_code(browser, totp.at(clock.now()))
+    page = browser.get(ACCOUNT_PAGE)
+    assert "data-sb-two-factor-required" in page.text
+    refused = browser.post(
+        "/admin/account/two-factor/disable",
+        data={"current_password": ADMIN_PASSWORD, "csrftoken": csrf_token(page.text)},
+    )
+    assert refused.status_code == 422
+    assert "cannot be turned off" in errors(refused.text)["two_factor"]
+    assert stored(sqlite_url, "fin")[0] is not None
+
+
+def test_a_second_enrolment_is_refused_while_a_factor_is_on(
+    browser: TestClient, sqlite_url: str, clock: FakeClock
+) -> None:
+    sign_in(browser, "alice")
+    page = browser.get(ACCOUNT_PAGE)  # a key offered, then a factor turned on elsewhere
+    secret = shown_secret(page.text)
+    enrolled(sqlite_url, "alice", clock)
+    before = stored(sqlite_url, "alice")[0]
+    refused = browser.post(
+        "/admin/account/two-factor/enrol",
+        data={"code": pyotp.TOTP(secret).at(clock.now()), "csrftoken": csrf_token(page.text)},
+    )
+    assert refused.status_code == 422
+    assert errors(refused.text)["two_factor"].startswith("Two-factor authentication is already on")
+    after = stored(sqlite_url, "alice")[0]
+    assert before is not None and after is not None and after.secret == before.secret
 
 
 def test_new_recovery_codes_replace_the_old_ones(
