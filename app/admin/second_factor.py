@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.status import (
+    HTTP_303_SEE_OTHER,
     HTTP_400_BAD_REQUEST,
     HTTP_422_UNPROCESSABLE_CONTENT,
     HTTP_429_TOO_MANY_REQUESTS,
@@ -45,7 +46,11 @@ async def second_factor_page(
             request=request, name=TEMPLATE, context=context, status_code=status
         )
 
+    if pending_sign_ins.KEY not in request.session:  # nobody began a sign-in here
+        login = request.url_for(f"{request.app.state.ROUTE_NAME}:login")
+        return RedirectResponse(login, status_code=HTTP_303_SEE_OTHER)
     if pending is None:
+        pending_sign_ins.forget(request.session)
         return page(HTTP_400_BAD_REQUEST, expired=EXPIRED)
     async with provider.session_factory.begin() as session:
         user = await session.get(User, pending.user_id)

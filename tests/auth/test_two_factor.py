@@ -299,6 +299,7 @@ def test_a_pending_sign_in_waits_five_minutes_at_most(
     late = browser.post(CODE_PAGE, data={"code": totp.at(clock.now()), "csrftoken": token})
     assert late.status_code == 400
     assert "waited too long" in errors(late.text)["sign_in"]
+    assert 'href="/admin/login"' in late.text
     assert not signed_in(browser)
 
 
@@ -323,9 +324,14 @@ def test_a_password_change_after_the_first_step_voids_the_pending_sign_in(
 def test_without_a_pending_sign_in_the_code_page_sends_to_the_sign_in_page(
     browser: TestClient,
 ) -> None:
-    page = browser.get(CODE_PAGE)
-    assert page.status_code == 400
-    assert 'href="/admin/login"' in page.text or "/admin/login" in page.text
+    page = browser.get(CODE_PAGE, follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"].endswith("/admin/login")
+    token = csrf_token(browser.get("/admin/login").text)
+    guess = browser.post(
+        CODE_PAGE, data={"code": "123456", "csrftoken": token}, follow_redirects=False
+    )
+    assert guess.status_code == 303 and not signed_in(browser)
 
 
 # Live settings that require a second factor
