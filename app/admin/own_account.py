@@ -54,7 +54,6 @@ PASSWORD_LABELS = {
 # The key shown on the enrolment page until a code confirms it, kept in the signed cookie.
 SETUP_SECRET = "two_factor_setup"
 TWO_FACTOR = "two_factor"  # errors about the factor itself, not a field of one form
-ALREADY_ON = "Two-factor authentication is already on: turn it off first to use a new key"
 REQUIRED = (
     "Two-factor authentication: your account must have it (a live setting requires it), "
     "so it cannot be turned off; a superuser can reset it"
@@ -246,9 +245,6 @@ class OwnAccount(CustomView):
             return await self.two_factor_page(
                 request, user, error="Code: the key shown has expired; add this one to your app"
             )
-        if await two_factor.factor_of(request.state.session, user.id) is not None:
-            # Replacing a factor would need no proof of the current one: turn it off first.
-            return await self.two_factor_page(request, user, error=ALREADY_ON, field=TWO_FACTOR)
         try:
             codes = await two_factor.enrol(
                 request.state.session,
@@ -261,6 +257,8 @@ class OwnAccount(CustomView):
             )
         except two_factor.CodeRefused as refused:
             return await self.two_factor_page(request, user, error=str(refused))
+        except two_factor.AlreadyEnrolled as refused:
+            return await self.two_factor_page(request, user, error=str(refused), field=TWO_FACTOR)
         request.session.pop(SETUP_SECRET, None)
         return await self.two_factor_page(request, user, recovery_codes=codes)
 

@@ -85,6 +85,10 @@ async def second_factor_page(
             else:
                 codes = []
                 used = await two_factor.accept_code(session, user.id, typed_text, now)
+        except two_factor.AlreadyEnrolled:
+            # Enrolled from a signed-in session meanwhile: that factor is the one to give.
+            pending_sign_ins.forget(request.session)
+            return page(HTTP_400_BAD_REQUEST, expired=EXPIRED)
         except two_factor.CodeRefused as refused:
             two_factor.audit(session, "two-factor-refused", actor, user.id, user.username)
             refusal = str(refused)

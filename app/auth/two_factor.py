@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.log import record
 from app.auth.current import Actor
 from app.auth.passwords import hash_password, verify_password
-from app.errors import BadInput
+from app.errors import BadInput, Conflict
 from app.models import Group, User, user_group
 from app.models.two_factor import RecoveryCode, TwoFactor
 
@@ -48,6 +48,13 @@ WRONG_SETUP_CODE = (
     "Code: not the code for this key. Type the 6 digits your authenticator app shows "
     "for Starboard now (check the phone's time is set automatically)"
 )
+
+
+ALREADY_ON = "Two-factor authentication is already on: turn it off first to use a new key"
+
+
+class AlreadyEnrolled(Conflict):
+    """A second enrolment while a factor is on."""
 
 
 class CodeRefused(BadInput):
@@ -206,7 +213,9 @@ async def enrol(
     step = step_of(secret, typed_code(typed), now)
     if step is None:
         raise CodeRefused(WRONG_SETUP_CODE)
-    await session.execute(delete(TwoFactor).where(TwoFactor.user_id == user_id))
+    if await factor_of(session, user_id) is not None:
+        # Replacing a factor needs proof of the current one: it is turned off first.
+        raise AlreadyEnrolled(ALREADY_ON, field="two_factor")
     session.add(TwoFactor(user_id=user_id, secret=secret, enrolled_at=now, last_step=step))
     await session.flush()
     codes = await store_recovery_codes(session, user_id)

@@ -367,6 +367,25 @@ def test_superusers_must_enrol_at_sign_in_when_the_setting_requires_it(
     assert actions(sqlite_url, "root")[-2:] == ["two-factor-enrolled", "sign-in"]
 
 
+def test_an_enrolment_begun_at_sign_in_cannot_replace_a_factor_turned_on_meanwhile(
+    browser: TestClient, sqlite_url: str, clock: FakeClock
+) -> None:
+    change_setting(browser, "TWO_FACTOR_FOR_SUPERUSERS", True)
+    password_step(browser, "root")  # someone with the password, offered a key of their own
+    page = browser.get(CODE_PAGE)
+    offered = shown_secret(page.text)
+    enrolled(sqlite_url, "root", clock)  # the owner turns it on from a session of theirs
+    kept = stored(sqlite_url, "root")[0]
+    late = browser.post(
+        CODE_PAGE,
+        data={"code": pyotp.TOTP(offered).at(clock.now()), "csrftoken": csrf_token(page.text)},
+    )
+    assert late.status_code == 400
+    assert not signed_in(browser)
+    now = stored(sqlite_url, "root")[0]
+    assert kept is not None and now is not None and now.secret == kept.secret != offered
+
+
 def test_members_of_a_listed_group_must_give_a_code_and_others_need_not(
     app: Starlette, sqlite_url: str
 ) -> None:
