@@ -593,3 +593,24 @@ def test_sso_sign_ins_give_no_code_only_while_the_provider_is_trusted(
         ),
     )
     assert sign_ins.changes == {"method": "oidc"}
+
+
+# The one statement that decides a code's single use, on PostgreSQL too
+
+
+def test_each_code_signs_in_once_on_postgresql(
+    migrated_postgres_url: str, clock: FakeClock
+) -> None:
+    url = migrated_postgres_url
+    add_user(url, "alice", superuser=False)
+    app = create_app(make_config(url), clock=clock)
+    totp, codes = enrolled(url, "alice", clock)
+    for code, second_time in [(totp.at(clock.now()), 422), (codes[0], 422)]:
+        with TestClient(app, base_url="https://testserver") as first:
+            password_step(first, "alice")
+            assert give_code(first, code).status_code == 303
+        with TestClient(app, base_url="https://testserver") as second:
+            password_step(second, "alice")
+            assert give_code(second, code).status_code == second_time
+            assert not signed_in(second)
+    assert len(stored(url, "alice")[1]) == 9
