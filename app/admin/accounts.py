@@ -201,6 +201,11 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
         on_commit(request, lambda: sign_ins.tell_sockets(broker, user.id))
         flash(request, f"The password of {user.username} was changed.", "success")
 
+    async def is_row_action_allowed(self, request: Request, name: str) -> bool:
+        if name == "reset_two_factor":  # shown to superusers only; anyone else gets a 403
+            return editor_of(request).is_superuser
+        return await super().is_row_action_allowed(request, name)
+
     @row_action(
         name="reset_two_factor",
         text="Reset two-factor",
