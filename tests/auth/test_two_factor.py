@@ -25,7 +25,15 @@ from app.clock import FakeClock
 from app.constance.records import Change
 from app.main import create_app
 from app.models import AuditEntry, RecoveryCode, TwoFactor, User
-from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, in_session, make_config, sign_in
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    RunCli,
+    add_user,
+    csrf_token,
+    in_session,
+    make_config,
+    sign_in,
+)
 
 ACCOUNT_PAGE = "/admin/account/two-factor"
 CODE_PAGE = "/admin/login/two-factor"
@@ -545,6 +553,28 @@ def test_a_user_who_is_not_a_superuser_cannot_reset_a_factor(
         refused = reset(clerk, user_id(sqlite_url, "fin"))
         assert refused.status_code == 403
     assert stored(sqlite_url, "fin")[0] is not None
+
+
+def test_the_command_line_resets_a_factor_and_names_an_unknown_account(
+    sqlite_url: str, clock: FakeClock, cli: RunCli
+) -> None:
+    add_user(sqlite_url, "root")
+    enrolled(sqlite_url, "root", clock)
+    done = cli(sqlite_url, "users", "reset-two-factor", "root")
+    assert (done.code, done.out) == (0, "Two-factor authentication reset for 'root'\n")
+    assert stored(sqlite_url, "root") == (None, [])
+    entry = in_session(
+        sqlite_url,
+        lambda s: s.scalar(select(AuditEntry).where(AuditEntry.action == "two-factor-reset")),
+    )
+    assert entry.object_label == "root" and entry.username.startswith("cli")
+    again = cli(sqlite_url, "users", "reset-two-factor", "root")
+    assert again.code == 0 and "nothing to reset" in again.out
+    unknown = cli(sqlite_url, "users", "reset-two-factor", "nobody")
+    assert (unknown.code, unknown.err) == (
+        2,
+        "starboard users: username: no account named 'nobody'\n",
+    )
 
 
 # Single sign-on through the same gate
