@@ -79,7 +79,8 @@ def typed(form: Mapping[str, Any], name: str) -> str:
 
 
 class OwnAccount(CustomView):
-    """The user's preferences, a password change and their own recent activity."""
+    """The user's preferences, a password change, their second factor and their own recent
+    activity."""
 
     path = "/account"
     route_name = "account"

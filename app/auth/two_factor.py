@@ -49,8 +49,6 @@ WRONG_SETUP_CODE = (
     "Code: not the code for this key. Type the 6 digits your authenticator app shows "
     "for Starboard now (check the phone's time is set automatically)"
 )
-
-
 ALREADY_ON = "Two-factor authentication is already on: turn it off first to use a new key"
 
 
