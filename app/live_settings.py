@@ -34,6 +34,11 @@ def group_mapping(value: Any) -> None:
         )
 
 
+def group_names(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError('expected a list of group names, e.g. ["finance", "support"]')
+
+
 SETTINGS = [
     # Site
     Setting(
@@ -223,6 +228,32 @@ SETTINGS = [
         "off (through /admin/login?password=1); empty: nobody.",
         group="Single sign-on",
         label="Break-glass username",
+    ),
+    # Two-factor authentication
+    Setting(
+        "TWO_FACTOR_FOR_SUPERUSERS",
+        False,
+        "Superusers must give a code from an authenticator app at every sign-in "
+        "(those without one enrol at their next sign-in).",
+        group="Sign-in",
+        label="Two-factor for superusers",
+    ),
+    Setting(
+        "TWO_FACTOR_FOR_GROUPS",
+        [],
+        "Members of these groups must give a code from an authenticator app at every sign-in, "
+        'as a JSON list of group names, e.g. ["finance"].',
+        group="Sign-in",
+        label="Two-factor for groups",
+        check=group_names,
+    ),
+    Setting(
+        "TWO_FACTOR_TRUST_SSO",
+        False,
+        "Users signing in through single sign-on are asked for no code: "
+        "the identity provider's own multi-factor check is trusted.",
+        group="Sign-in",
+        label="Trust single sign-on's multi-factor",
     ),
 ]
 

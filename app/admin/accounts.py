@@ -18,8 +18,8 @@ from starlette_admin.helpers import on_commit
 from app.admin.choices import ChoiceField
 from app.admin.library import AfterFormCopy
 from app.admin.model_view import AutoModelView
-from app.auth import sessions, sign_ins
-from app.auth.current import CurrentUser, current_user
+from app.auth import sessions, sign_ins, two_factor
+from app.auth.current import CurrentUser, actor_of, current_user
 from app.auth.passwords import WeakPassword, check_strength, hash_password
 from app.auth.privileges import (
     SUPERUSER_ACCOUNT,
@@ -102,7 +102,13 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
     exclude_fields_from_create: ClassVar[Sequence[str]] = ["last_login", "created_at"]  # type: ignore[misc]
     exclude_fields_from_export: ClassVar[Sequence[str]] = list(PASSWORD_FIELDS)  # type: ignore[misc]
     exclude_fields_from_import: ClassVar[Sequence[str]] = list(PASSWORD_FIELDS)  # type: ignore[misc]
-    row_actions: ClassVar[Sequence[str]] = ["view", "edit", "set_password", "delete"]  # type: ignore[misc]
+    row_actions: ClassVar[Sequence[str]] = [  # type: ignore[misc]
+        "view",
+        "edit",
+        "set_password",
+        "reset_two_factor",
+        "delete",
+    ]
 
     def __init__(self, model: type[Any] | None = None, **kwargs: Any) -> None:
         # Names and field objects mix, as the library allows.
@@ -194,6 +200,39 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
         broker = request.app.state.broker
         on_commit(request, lambda: sign_ins.tell_sockets(broker, user.id))
         flash(request, f"The password of {user.username} was changed.", "success")
+
+    async def is_row_action_allowed(self, request: Request, name: str) -> bool:
+        if name == "reset_two_factor":  # shown to superusers only; anyone else gets a 403
+            return editor_of(request).is_superuser
+        return await super().is_row_action_allowed(request, name)
+
+    @row_action(
+        name="reset_two_factor",
+        text="Reset two-factor",
+        confirmation=(
+            "The user's authenticator app and recovery codes stop working. Where a setting "
+            "requires a second factor of them, they set up a new one at their next sign-in."
+        ),
+        submit_btn_text="Reset two-factor",
+        submit_btn_class="btn-danger",
+        icon_class="fa-solid fa-mobile-screen",
+    )
+    async def reset_two_factor(self, request: Request, pk: Any) -> None:
+        if not editor_of(request).is_superuser:
+            raise ActionFailed("Only a superuser may reset another user's two-factor.")
+        user = await self.find_by_pk(request, pk)
+        if user is None:
+            raise ActionFailed("This user no longer exists.")
+        removed = await two_factor.remove(
+            request.state.session,
+            user.id,
+            user.username,
+            actor_of(request),
+            action="two-factor-reset",
+        )
+        if not removed:
+            raise ActionFailed(f"{user.username} has no two-factor authentication to reset.")
+        flash(request, f"The two-factor authentication of {user.username} was reset.", "success")
 
 
 class GroupView(GrantsPermissions, AfterFormCopy, AutoModelView):

@@ -17,11 +17,12 @@ from starlette_admin.exceptions import LoginFailed
 from starlette_admin.helpers import index_url, safe_redirect_url
 from starlette_admin.security.csrf import CSRFMiddleware
 
+from app.admin import second_factor
 from app.admin.library import edit_times_in
 from app.admin.maintenance import live_settings
 from app.admin.single_sign_on import ID_TOKEN, SingleSignOn, password_sign_in_on
 from app.audit.log import record
-from app.auth import sessions, sign_ins
+from app.auth import pending_sign_ins, sessions, sign_ins, two_factor
 from app.auth.accounts import find_user
 from app.auth.current import Actor, CurrentUser, client_address, current_user
 from app.auth.known_browsers import KnownBrowsers
@@ -52,9 +53,14 @@ class AccountAuthProvider(AuthProvider):
         time_zone: str = "UTC",
         single_sign_on: SingleSignOn | None = None,
     ) -> None:
-        # Its routes are reached before anyone is signed in: the provider sends them back there.
+        # Reached before anyone is signed in: the provider sends its routes back there, and the
+        # code page comes before the session starts (app/admin/second_factor.py).
         public = ["sso-start", "sso-callback"] if single_sign_on is not None else []
-        super().__init__(login_path="/login", logout_path="/logout", allow_routes=public)
+        super().__init__(
+            login_path="/login",
+            logout_path="/logout",
+            allow_routes=[*public, second_factor.ROUTE],
+        )
         self.single_sign_on = single_sign_on  # OIDC_ISSUER's provider, when one is set
         self.session_factory = session_factory
         self.engine: AsyncEngine = session_factory.kw["bind"]
@@ -123,7 +129,14 @@ class AccountAuthProvider(AuthProvider):
 
     def get_routes(self, templates: Jinja2Templates) -> list[Route]:
         self.templates = templates  # the admin's, for the page that signs out at the provider
-        routes = super().get_routes(templates)
+
+        async def code_page(request: Request) -> Response:
+            return await second_factor.second_factor_page(self, request, templates)
+
+        routes = [
+            *super().get_routes(templates),
+            Route(second_factor.PATH, code_page, methods=["GET", "POST"], name=second_factor.ROUTE),
+        ]
         if self.single_sign_on is not None:
             routes += self.single_sign_on.routes(self)
         return routes
@@ -139,7 +152,24 @@ class AccountAuthProvider(AuthProvider):
         method: str = "password",
     ) -> Response:
         """What every way of proving who you are ends with (`method` names it in the audit log):
-        the user's session starts and the browser goes on to `next_url`."""
+        the user's session starts and the browser goes on to `next_url`. Unless the user must
+        give a second factor (docs/reference.md, "Two-factor authentication"): then the sign-in
+        waits, a few minutes at most, and the browser goes to the code page instead."""
+        await session.flush()  # a rehashed password has moved the session epoch
+        if await two_factor.asked_of(session, user, method, live_settings(request)):
+            enrolled = await two_factor.factor_of(session, user.id) is not None
+            pending = pending_sign_ins.PendingSignIn(
+                user_id=user.id,
+                epoch=user.session_epoch,
+                remember=remember_me,
+                next_url=next_url,
+                method=method,
+                since=int(self.clock.now().timestamp()),
+                new_secret=None if enrolled else two_factor.new_secret(),
+            )
+            pending_sign_ins.keep(request.session, pending)
+            code_page = request.url_for(f"{request.app.state.ROUTE_NAME}:{second_factor.ROUTE}")
+            return RedirectResponse(code_page, status_code=HTTP_303_SEE_OTHER)
         await self.start_session(
             session, request, user, remember_me, client_address(request), method=method
         )

@@ -65,6 +65,7 @@ from app.models import (
     DefaultView,
     JobRun,
     OrderHour,
+    RecoveryCode,
     RelayedFrame,
     SavedView,
     ScheduledJob,
@@ -73,6 +74,7 @@ from app.models import (
     SignInSession,
     SingleSignOnIdentity,
     StoredSetting,
+    TwoFactor,
 )
 from app.request_ids import HEADER
 from app.route_urls import links_as_paths, site_path
@@ -87,8 +89,11 @@ OWN_PAGES = frozenset(
 # single sign-on identities are written by the provider's sign-in alone (an edited subject
 # would hand an account to someone else at the provider); the order summary is the database's
 # own bookkeeping for the dashboard, kept by triggers; relayed frames are the channels' own,
-# kept a minute (app/channels/database.py).
-NO_PAGES = frozenset({SignInSession, SingleSignOnIdentity, OrderHour, RelayedFrame})
+# kept a minute (app/channels/database.py); second factors are changed only through their own
+# pages, which ask for a code (app/auth/two_factor.py).
+NO_PAGES = frozenset(
+    {SignInSession, SingleSignOnIdentity, OrderHour, RelayedFrame, TwoFactor, RecoveryCode}
+)
 
 
 # What admin pages read from the host app's state (`request.app.state` there).
@@ -242,7 +247,7 @@ def build_admin(
     keys = [str(view.key) for view in views]
     dashboard.model_keys = frozenset(keys)
     admin.add_view(NotificationInbox(broker, session_factory))
-    admin.add_view(OwnAccount(session_factory, throttle, config.timezone))
+    admin.add_view(OwnAccount(session_factory, throttle, config.timezone, clock))
     admin.add_view(SettingsPage())
     # After the settings page: its route goes in front of `/settings/{key}`.
     admin.add_view(MaintenanceBanner())

@@ -74,6 +74,10 @@ def build_parser() -> Parser:
     set_password = users_commands.add_parser("set-password", help="change a password")
     set_password.add_argument("username")
     set_password.add_argument("--password", required=True)
+    reset_two_factor = users_commands.add_parser(
+        "reset-two-factor", help="remove an account's second factor and recovery codes"
+    )
+    reset_two_factor.add_argument("username")
 
     add_groups_parser(commands)
 
@@ -216,6 +220,8 @@ def cmd_users(args: argparse.Namespace, config: Config) -> int:
             superuser=args.superuser,
             groups=args.groups,
         )
+    if args.users_command == "reset-two-factor":
+        return _reset_two_factor(config, args.username)
     from app.auth.accounts import set_password
     from app.auth.sign_ins import tell_sockets
     from app.cli.shared import command_services
@@ -229,6 +235,30 @@ def cmd_users(args: argparse.Namespace, config: Config) -> int:
 
     run_async(work)  # AccountError, WeakPassword
     print(f"Password changed for {args.username!r}")
+    return 0
+
+
+def _reset_two_factor(config: Config, username: str) -> int:
+    """The way back in for an account whose phone and recovery codes are lost, the last
+    superuser's included (docs/reference.md, "Two-factor authentication")."""
+    from app.auth.accounts import AccountError, find_user
+    from app.auth.two_factor import remove
+    from app.cli.shared import cli_actor
+
+    async def work() -> bool:
+        async with _session_scope(config) as session:
+            user = await find_user(session, username)
+            if user is None:
+                raise AccountError(f"username: no account named {username!r}")
+            return await remove(
+                session, user.id, user.username, cli_actor(), action="two-factor-reset"
+            )
+
+    removed = run_async(work)  # AccountError
+    if removed:
+        print(f"Two-factor authentication reset for {username!r}")
+    else:
+        print(f"{username!r} has no two-factor authentication: nothing to reset")
     return 0
 
 

@@ -22,6 +22,7 @@ from app.models.shop import (
     TicketStatus,
     product_tag,
 )
+from app.models.two_factor import RecoveryCode, TwoFactor
 
 __all__ = [
     "AuditEntry",
@@ -38,6 +39,7 @@ __all__ = [
     "OrderItem",
     "OrderStatus",
     "Product",
+    "RecoveryCode",
     "RelayedFrame",
     "SavedView",
     "ScheduledJob",
@@ -50,6 +52,7 @@ __all__ = [
     "Ticket",
     "TicketPriority",
     "TicketStatus",
+    "TwoFactor",
     "User",
     "product_tag",
     "user_group",

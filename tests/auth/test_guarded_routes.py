@@ -12,9 +12,10 @@ from starlette.routing import BaseRoute, Host, Mount, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-# Public on purpose: the sign-in page, health checks, the root redirect and static assets
-# (the theme's names for the scripts, which the sign-in page runs too).
-PUBLIC = {"/", "/healthz", "/admin/login", "/admin/theme.js"}
+# Public on purpose: the sign-in page and its code step (which answers only the browser that
+# began a sign-in), health checks, the root redirect and static assets (the theme's names for
+# the scripts, which the sign-in page runs too).
+PUBLIC = {"/", "/healthz", "/admin/login", "/admin/login/two-factor", "/admin/theme.js"}
 PUBLIC_PREFIXES = ("/static/", "/admin/static/")
 # Not there, for anyone but loopback or a token's holder: no sign-in opens it
 # (tests/test_metrics.py).

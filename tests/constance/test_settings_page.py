@@ -132,7 +132,15 @@ def test_the_page_groups_settings_with_a_widget_per_type_and_marks_defaults(
     page = root.get(PAGE)
     assert page.status_code == 200
     groups = re.findall(r'data-sb-group="([^"]+)"', page.text)
-    assert groups == ["Site", "Admin", "Shop", "Operations", "Integrations", "Single sign-on"]
+    assert groups == [
+        "Site",
+        "Admin",
+        "Shop",
+        "Operations",
+        "Integrations",
+        "Single sign-on",
+        "Sign-in",
+    ]
     # In its group's card.
     shop = page.text[page.text.index('data-sb-group="Shop"') : page.text.index('"Operations"')]
     assert 'data-sb-setting="VAT_RATE"' in shop
