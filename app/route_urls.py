@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote_plus
 
 from jinja2 import Environment, pass_context
 from starlette.datastructures import URLPath
@@ -61,13 +62,20 @@ LINK_BUILDERS = (
 )
 
 
+# Of those, the ones giving a record's page: (request, model key, record key).
+RECORD_LINK_BUILDERS = ("detail_url", "edit_url")
+# Stands in for a record's key while a record link is built once per page and model.
+RECORD_SLOT = "\x00pk\x00"
+
+
 def links_as_paths(env: Environment) -> None:
     """Makes the template functions that build links to the site's own pages give paths
     (`/admin/x`), not the same origin again in each of a page's ~80 links."""
     for name in LINK_BUILDERS:
         build = env.globals.get(name)
         if callable(build):
-            env.globals[name] = _as_path(build)
+            wrap = _record_paths if name in RECORD_LINK_BUILDERS else _as_path
+            env.globals[name] = wrap(build)
     env.globals["url_for"] = route_path
     static_url = env.globals.get("static_url")
     if callable(static_url):
@@ -101,6 +109,27 @@ def _static_paths(build: Callable[..., str]) -> Callable[..., str]:
         if found is None:
             found = known[key] = build(request, file, v)
         return found
+
+    return path
+
+
+def _record_paths(build: Callable[..., Any]) -> Callable[..., Any]:
+    """A record link per model built once per page, each record's key filled in: the library
+    builds each through the router and re-encodes its query (~0.1 ms, a dozen on a record's
+    page for its inline rows and related records)."""
+    slot = quote_plus(RECORD_SLOT)
+
+    @functools.wraps(build)
+    def path(request: Any, key: Any, pk: Any) -> str:
+        known: dict[tuple[str, str], str] | None = getattr(request.state, "record_links", None)
+        if known is None:
+            known = request.state.record_links = {}
+        pattern = known.get((build.__name__, str(key)))
+        if pattern is None:
+            pattern = known[(build.__name__, str(key))] = site_path(
+                build(request, key, RECORD_SLOT)
+            )
+        return pattern.replace(slot, quote_plus(str(pk)), 1)
 
     return path
 
