@@ -17,8 +17,8 @@ from starlette.datastructures import Headers
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-# zlib's default: a 70 KB page in about half a millisecond, to a fifth of its size.
-LEVEL = 6
+# A 60 KB list page to 11.5 KB in 0.7 ms; zlib's default (6) saves 3% more bytes for 1.1 ms.
+LEVEL = 4
 STARTED_HERE = frozenset({"same-origin", "none"})
 
 
