@@ -4,9 +4,10 @@
 The sidebar, the stylesheet and script links and the like do not depend on the list's rows or
 query, only on who reads the page (their permissions, groups, theme and zone: the signed-in
 `CurrentUser` as a whole), the language, where the site is mounted, which model or page is
-open, the kind of page (list, detail, ...) and the live settings' version. Drawing them is
-about a third of a list page's time; a template wraps such a block in
-`{% call frame_part("name") %}...{% endcall %}` and it is drawn once per such key.
+open, the kind of page (list, detail, ...) and the live settings' version; a list's toolbar
+and column headers on its query string too. Drawing them is about a third of a list page's
+time; a template wraps such a block in `{% call frame_part("name", *extra) %}...{% endcall %}`
+and it is drawn once per such key.
 
 Two values change with every request or session inside a kept part and are put back: the
 response's CSP nonce and the session's CSRF token. Both are long random strings, so replacing
@@ -40,7 +41,7 @@ class FrameParts:
         self.limit = kept
         self._kept: OrderedDict[Hashable, tuple[str, str, str]] = OrderedDict()
 
-    def key(self, request: Request, name: str) -> Hashable | None:
+    def key(self, request: Request, name: str, extra: tuple[Hashable, ...] = ()) -> Hashable | None:
         user = current_user(request)
         if user is None:
             return None
@@ -53,10 +54,17 @@ class FrameParts:
             request.path_params.get("key") or request.url.path,
             getattr(request.state, "action", None),
             live.version if live is not None else None,
+            extra,
         )
 
-    def draw(self, request: Request, name: str, caller: Callable[[], str]) -> Markup:
-        key = self.key(request, name)
+    def draw(
+        self,
+        request: Request,
+        name: str,
+        caller: Callable[[], str],
+        extra: tuple[Hashable, ...] = (),
+    ) -> Markup:
+        key = self.key(request, name, extra)
         if key is None:
             return Markup(caller())
         nonce, token = csp_nonce(request), str(getattr(request.state, "csrf_token", ""))
@@ -76,14 +84,17 @@ class FrameParts:
         return Markup(text)
 
     def template_function(self) -> Callable[..., Markup]:
-        """`frame_part(name)` for the admin's templates, called with a `{% call %}` body."""
+        """`frame_part(name, *extra)` for the admin's templates, called with a `{% call %}` body;
+        `extra` is what else the part depends on (a list's query string, for its toolbar)."""
 
         @pass_context
-        def frame_part(context: Context, name: str, caller: Callable[[], str]) -> Markup:
+        def frame_part(
+            context: Context, name: str, *extra: Hashable, caller: Callable[[], str]
+        ) -> Markup:
             request: Any = context.get("request")
             if not isinstance(request, Request):
                 return Markup(caller())
-            return self.draw(request, name, caller)
+            return self.draw(request, name, caller, extra)
 
         return frame_part
 
