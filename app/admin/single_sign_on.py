@@ -51,6 +51,28 @@ ID_TOKEN = "sso_id_token"  # session key: the ID token, the hint a sign-out at t
 # A longer ID token is not kept (the cookie's 4 KB): sign-out at the provider names the client.
 ID_TOKEN_KEPT_UP_TO = 2000
 
+# The error codes an authorization answer carries (RFC 6749 4.1.2.1, OpenID Connect Core 3.1.2.6).
+PROVIDER_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "unauthorized_client",
+        "access_denied",
+        "unsupported_response_type",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+        "consent_required",
+        "invalid_request_uri",
+        "invalid_request_object",
+        "request_not_supported",
+        "request_uri_not_supported",
+        "registration_not_supported",
+    }
+)
+
 # What an ID token claim that fails its check means, in the operator's words.
 CLAIM_REFUSALS = {
     "iss": ("the ID token was issued by another provider than OIDC_ISSUER", "wrong issuer"),
@@ -192,22 +214,27 @@ class SingleSignOn:
         self, request: Request, sign_in: AccountAuthProvider, address: str | None
     ) -> Response:
         query = request.query_params
-        if "error" in query:
-            said = query.get("error_description") or query["error"]
+        state = query.get("state") or ""
+        flow = await self.client.framework.get_state_data(request.session, state) if state else None
+        if flow is not None:
+            await self.client.framework.clear_state_data(request.session, state)
+        error = query.get("error")
+        # The provider's own words only for a sign-in this browser started: from a link anyone
+        # can send they would read as Starboard's. Some providers drop the state from an error
+        # answer: its standard code is still shown.
+        if error is not None and (flow is not None or error in PROVIDER_ERRORS):
+            said = (query.get("error_description") if flow is not None else None) or error
             raise BrokenSignIn(
                 f"The provider did not sign you in: {said[:200]}. Start again from the sign-in "
                 "page.",
-                f"provider answered {query['error'][:60]}",
+                f"provider answered {error[:60]}",
             )
-        state = query.get("state") or ""
-        flow = await self.client.framework.get_state_data(request.session, state) if state else None
         if flow is None:
             raise BrokenSignIn(
                 "This sign-in answer does not match a sign-in started in this browser (its "
                 "state is unknown or was used already): start again from the sign-in page.",
                 "unknown state",
             )
-        await self.client.framework.clear_state_data(request.session, state)
         code = query.get("code")
         if not code:
             raise BrokenSignIn(

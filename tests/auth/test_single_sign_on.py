@@ -413,6 +413,28 @@ def test_a_sign_in_the_person_denies_at_the_provider_is_refused_with_a_page(
     assert refusals(url) == [{"method": "oidc", "reason": "provider answered access_denied"}]
 
 
+def test_an_error_answer_this_browser_did_not_ask_for_shows_no_text_of_the_link(
+    client: TestClient, url: str
+) -> None:
+    # Links anyone can send: their words would read as Starboard's own on Starboard's page.
+    described = {"error": "access_denied", "error_description": "Call support on +1 555 0100"}
+    worded = {"error": "Call support on +1 555 0100", "state": "not-started-here"}
+
+    standard = client.get("/admin/sso/callback", params=described, follow_redirects=False)
+    unknown = client.get("/admin/sso/callback", params=worded, follow_redirects=False)
+
+    assert standard.status_code == unknown.status_code == 400
+    assert error_message(standard.text).startswith(
+        "The provider did not sign you in: access_denied."
+    )
+    assert "does not match a sign-in started in this browser" in error_message(unknown.text)
+    assert "555" not in standard.text + unknown.text
+    assert refusals(url) == [
+        {"method": "oidc", "reason": "provider answered access_denied"},
+        {"method": "oidc", "reason": "unknown state"},
+    ]
+
+
 def test_the_sign_in_page_offers_the_provider_and_keeps_next(client: TestClient) -> None:
     page = client.get("/admin/login", params={"next": "https://testserver/admin/order/list"})
 
