@@ -104,7 +104,13 @@ async def second_factor_page(
                     changes={"recovery_codes_left": {"old": left + 1, "new": left}},
                 )
             await provider.start_session(
-                session, request, user, pending.remember, address, method=pending.method
+                session,
+                request,
+                user,
+                pending.remember,
+                address,
+                method=pending.method,
+                id_token=pending.id_token,
             )
     if refusal is not None:
         await provider.throttle.failed(user.username, address, count)

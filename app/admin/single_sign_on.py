@@ -28,13 +28,11 @@ from starlette.templating import Jinja2Templates
 
 from app.admin.maintenance import live_settings
 from app.audit.log import record
-from app.auth import sessions
 from app.auth.current import Actor, client_address
 from app.auth.single_sign_on import BrokenSignIn, ProviderAccount, SignInRefused, provision
 from app.clock import SYSTEM_CLOCK, Clock
 from app.config import ConfigError, OidcConfig
 from app.errors import Unavailable
-from app.models import User
 
 if TYPE_CHECKING:
     from authlib.integrations.starlette_client import StarletteOAuth2App
@@ -99,6 +97,13 @@ class SignInOffer:
     password_form: bool  # the username and password fields
     password_switched_off: bool  # PASSWORD_SIGN_IN is off
     password_url: str  # the break-glass path to the form while it is off
+
+
+def kept_id_token(id_token: Any) -> str:
+    """What the session keeps of the ID token for the sign-out at the provider: the token, or
+    "" when too long for the cookie (the sign-out there then names the client only)."""
+    kept = isinstance(id_token, str) and len(id_token) <= ID_TOKEN_KEPT_UP_TO
+    return id_token if kept else ""
 
 
 def password_sign_in_on(request: Request) -> bool:
@@ -262,9 +267,14 @@ class SingleSignOn:
         async with self.session_factory.begin() as session:
             user = await provision(session, account, mapping, address)
             response = await sign_in.complete_sign_in(
-                session, request, user, False, flow.get("next"), method="oidc"
+                session,
+                request,
+                user,
+                False,
+                flow.get("next"),
+                method="oidc",
+                id_token=kept_id_token(token.get("id_token")),
             )
-            self.keep_id_token(request, user, token.get("id_token"))
         return response
 
     async def verified(self, request: Request, token: dict[str, Any], nonce: Any) -> Any:
@@ -321,13 +331,6 @@ class SingleSignOn:
             )
             raise SignInRefused(f"Sign-in refused: {said}.", reason) from None
         return claims
-
-    def keep_id_token(self, request: Request, user: User, id_token: Any) -> None:
-        """Kept with the session it started, for the sign-out at the provider."""
-        if request.session.get(sessions.USER_ID) != user.id:
-            return  # no session started yet (a second factor is still to come)
-        kept = isinstance(id_token, str) and len(id_token) <= ID_TOKEN_KEPT_UP_TO
-        request.session[ID_TOKEN] = id_token if kept else ""
 
     async def audit_refusal(self, reason: str, address: str | None, username: str | None) -> None:
         async with self.session_factory.begin() as session:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pyotp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -539,6 +540,39 @@ def test_signing_out_also_signs_out_at_the_provider(
     there = httpx.get(onward)
     assert there.status_code == 200
     assert "End session" in there.text
+    assert client.get("/admin/", follow_redirects=False).status_code == 303
+
+
+def test_a_single_sign_on_that_gives_a_second_factor_still_signs_out_at_the_provider(
+    client: TestClient, oidc_provider: OidcProvider
+) -> None:
+    oidc_provider.set_user("ada-6", {**ADA, "preferred_username": "ada6"})
+    set_setting(client, "TWO_FACTOR_FOR_GROUPS", '["ops"]')  # ada is mapped into ops
+
+    first = sign_in_as(client, oidc_provider, "ada-6")
+    assert first.status_code == 303
+    assert first.headers["location"].endswith("/admin/login/two-factor")
+    page = client.get("/admin/login/two-factor")
+    key = re.search(r"data-sb-secret>([^<]+)<", page.text)
+    assert key, page.text[-600:]
+    code = pyotp.TOTP(key.group(1).replace(" ", "")).now()
+    enrolled = client.post(
+        "/admin/login/two-factor", data={"code": code, "csrftoken": csrf_token(page.text)}
+    )
+    assert enrolled.status_code == 200
+    assert "data-sb-recovery-codes" in enrolled.text
+
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    answer = client.post(
+        "/admin/logout", data={"csrftoken": csrf_token(page.text)}, follow_redirects=False
+    )
+
+    assert answer.status_code == 200
+    link = re.search(r'href="([^"]+)" data-sb-provider-sign-out', answer.text)
+    assert link, answer.text[-600:]
+    asked = parse_qs(urlsplit(unescape(link.group(1))).query)
+    assert asked["id_token_hint"][0].count(".") == 2  # the ID token of this sign-in
     assert client.get("/admin/", follow_redirects=False).status_code == 303
 
 
