@@ -92,7 +92,8 @@ def typed_code(value: object) -> str:
 
 
 def is_app_code(code: str) -> bool:
-    return len(code) == CODE_DIGITS and code.isdigit()
+    # 0-9 only: str.isdigit() also takes other scripts' digits, which no app shows.
+    return len(code) == CODE_DIGITS and code.isascii() and code.isdigit()
 
 
 def step_of(secret: str, code: str, now: dt.datetime) -> int | None:

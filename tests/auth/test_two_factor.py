@@ -278,6 +278,31 @@ def test_a_recovery_code_signs_in_once_and_is_refused_the_second_time(
         assert not signed_in(second)
 
 
+def test_digits_of_other_scripts_are_a_wrong_code_not_a_server_error(
+    browser: TestClient, sqlite_url: str, clock: FakeClock
+) -> None:
+    totp, _ = enrolled(sqlite_url, "alice", clock)
+    password_step(browser, "alice")
+    # Six characters Python counts as digits, none of them 0-9.
+    for typed in ("\u0661\u0662\u0663\u0664\u0665\u0666", "\u00b2\u00b3\u00b9\u00b2\u00b3\u00b9"):
+        refused = give_code(browser, typed)
+        assert refused.status_code == 422
+        assert errors(refused.text)["code"].startswith("Code: not accepted")
+    assert not signed_in(browser)
+    assert give_code(browser, totp.at(clock.now())).status_code == 303
+
+    # On the account page too, where a new key is confirmed.
+    browser.cookies.clear()
+    sign_in(browser, "root")
+    page = browser.get(ACCOUNT_PAGE)
+    wrong = browser.post(
+        "/admin/account/two-factor/enrol",
+        data={"code": "\u0661\u0662\u0663\u0664\u0665\u0666", "csrftoken": csrf_token(page.text)},
+    )
+    assert wrong.status_code == 422
+    assert errors(wrong.text)["code"].startswith("Code: not the code for this key")
+
+
 def test_repeated_wrong_codes_lock_the_code_step_for_a_while(
     browser: TestClient, sqlite_url: str, clock: FakeClock
 ) -> None:
