@@ -30,6 +30,7 @@ from app.admin.maintenance import live_settings
 from app.audit.log import record
 from app.auth.current import Actor, client_address
 from app.auth.single_sign_on import BrokenSignIn, ProviderAccount, SignInRefused, provision
+from app.auth.throttle import address_key
 from app.clock import SYSTEM_CLOCK, Clock
 from app.config import ConfigError, OidcConfig
 from app.errors import Unavailable
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("app.sign_in")
 
+# The sign-in throttle's count of each address's refused answers (kept apart from any username).
+CALLBACK_COUNT = "single-sign-on-callback"
 CLIENT_NAME = "oidc"  # Authlib keeps each flow's state in the session under this name
 SCOPE = "openid email profile"
 LEEWAY_S = 60  # clock skew forgiven between the provider and us on exp, iat and nbf
@@ -212,7 +215,14 @@ class SingleSignOn:
         try:
             return await self.complete(request, sign_in, address)
         except (SignInRefused, BrokenSignIn) as refused:
-            await self.audit_refusal(refused.reason, address, refused.username)
+            # A link anyone can follow over and over: each address's refusals are audited up to
+            # the sign-in throttle's limit, then only logged while its lock lasts.
+            count = address_key(address or "unknown")
+            if await sign_in.throttle.retry_after(CALLBACK_COUNT, address, count) is None:
+                await sign_in.throttle.failed(CALLBACK_COUNT, address, count)
+                await self.audit_refusal(refused.reason, address, refused.username)
+            else:
+                log.warning("single sign-on refused from %s: %s", address, refused.reason)
             raise
 
     async def complete(

@@ -436,6 +436,20 @@ def test_an_error_answer_this_browser_did_not_ask_for_shows_no_text_of_the_link(
     ]
 
 
+def test_a_link_followed_over_and_over_cannot_flood_the_audit_log(
+    client: TestClient, url: str
+) -> None:
+    answers = [
+        client.get("/admin/sso/callback", params={"state": f"forged-{n}", "code": "x"})
+        for n in range(8)
+    ]
+
+    # Each is refused with its page; the first 5 from this address are audited, then a while none.
+    assert [answer.status_code for answer in answers] == [400] * 8
+    assert all("does not match" in error_message(answer.text) for answer in answers)
+    assert refusals(url) == [{"method": "oidc", "reason": "unknown state"}] * 5
+
+
 def test_the_sign_in_page_offers_the_provider_and_keeps_next(client: TestClient) -> None:
     page = client.get("/admin/login", params={"next": "https://testserver/admin/order/list"})
 
