@@ -19,6 +19,7 @@ import anyio.to_thread
 import pyotp
 import segno
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import record
@@ -225,8 +226,12 @@ async def enrol(
     if await factor_of(session, user_id) is not None:
         # Replacing a factor needs proof of the current one: it is turned off first.
         raise AlreadyEnrolled(ALREADY_ON, field="two_factor")
-    session.add(TwoFactor(user_id=user_id, secret=secret, enrolled_at=now, last_step=step))
-    await session.flush()
+    try:
+        # Two requests at once (a double click) both pass the check above: one row wins.
+        async with session.begin_nested():
+            session.add(TwoFactor(user_id=user_id, secret=secret, enrolled_at=now, last_step=step))
+    except IntegrityError:
+        raise AlreadyEnrolled(ALREADY_ON, field="two_factor") from None
     codes = await store_recovery_codes(session, user_id)
     audit(session, "two-factor-enrolled", actor, user_id, username)
     return codes

@@ -419,6 +419,33 @@ def test_an_enrolment_begun_at_sign_in_cannot_replace_a_factor_turned_on_meanwhi
     assert kept is not None and now is not None and now.secret == kept.secret != offered
 
 
+def test_two_enrolments_at_once_turn_on_one_factor_and_refuse_the_other_cleanly(
+    browser: TestClient, sqlite_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    change_setting(browser, "TWO_FACTOR_FOR_SUPERUSERS", True)
+    password_step(browser, "root")
+    page = browser.get(CODE_PAGE)
+    offered = shown_secret(page.text)
+    enrolled(sqlite_url, "root", clock)  # the other request (a double click) got there first
+    kept = stored(sqlite_url, "root")[0]
+
+    # The injected fault: this request checked for a factor just before the other one stored it.
+    async def none_yet(session: AsyncSession, user_id: int) -> None:
+        return None
+
+    monkeypatch.setattr(two_factor, "factor_of", none_yet)
+    late = browser.post(
+        CODE_PAGE,
+        data={"code": pyotp.TOTP(offered).at(clock.now()), "csrftoken": csrf_token(page.text)},
+    )
+
+    assert late.status_code == 400
+    assert "sign in again" in errors(late.text)["sign_in"]
+    assert not signed_in(browser)
+    now = stored(sqlite_url, "root")[0]
+    assert kept is not None and now is not None and now.secret == kept.secret != offered
+
+
 def test_members_of_a_listed_group_must_give_a_code_and_others_need_not(
     app: Starlette, sqlite_url: str
 ) -> None:
