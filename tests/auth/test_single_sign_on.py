@@ -436,6 +436,24 @@ def test_an_error_answer_this_browser_did_not_ask_for_shows_no_text_of_the_link(
     ]
 
 
+def test_long_or_malformed_answers_are_refused_with_a_page_never_a_server_error(
+    client: TestClient,
+) -> None:
+    state = parse_qs(urlsplit(start(client)).query)["state"][0]
+    answers = [
+        {"state": "s" * 20_000, "code": "c"},
+        {"state": state, "code": "c" * 20_000},  # this browser's state: the provider refuses
+        {"error": "e" * 20_000},
+        {"state": "\x00\u00ff\ud7ff", "code": "\x00"},
+        {"state": ["one", "two"], "code": "c"},
+    ]
+
+    for query in answers:
+        answer = client.get("/admin/sso/callback", params=query, follow_redirects=False)
+        assert answer.status_code == 400, (query, answer.text[-300:])
+        assert "start again from the sign-in page" in error_message(answer.text).lower()
+
+
 def test_a_link_followed_over_and_over_cannot_flood_the_audit_log(
     client: TestClient, url: str
 ) -> None:
