@@ -89,6 +89,10 @@ async def second_factor_page(
             # Enrolled from a signed-in session meanwhile: that factor is the one to give.
             pending_sign_ins.forget(request.session)
             return page(HTTP_400_BAD_REQUEST, expired=EXPIRED)
+        except two_factor.NotEnrolled:
+            # Reset or turned off meanwhile: no wrong code, the sign-in starts again without it.
+            pending_sign_ins.forget(request.session)
+            return page(HTTP_400_BAD_REQUEST, expired=EXPIRED)
         except two_factor.CodeRefused as refused:
             two_factor.audit(session, "two-factor-refused", actor, user.id, user.username)
             refusal = str(refused)

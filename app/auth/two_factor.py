@@ -64,6 +64,13 @@ class CodeRefused(BadInput):
         super().__init__(message, field=CODE)
 
 
+class NotEnrolled(CodeRefused):
+    """A code for an account that has no factor (reset, or turned off, since it was asked)."""
+
+    def __init__(self) -> None:
+        super().__init__("Code: no second factor is enrolled for this account")
+
+
 def new_secret() -> str:
     return pyotp.random_base32()
 
@@ -161,7 +168,7 @@ async def accept_code(session: AsyncSession, user_id: int, typed: str, now: dt.d
     code = typed_code(typed)
     factor = await factor_of(session, user_id)
     if factor is None:
-        raise CodeRefused("Code: no second factor is enrolled for this account")
+        raise NotEnrolled()
     if is_app_code(code):
         step = step_of(factor.secret, code, now)
         if step is not None:

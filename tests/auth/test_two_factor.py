@@ -354,6 +354,25 @@ def test_a_password_change_after_the_first_step_voids_the_pending_sign_in(
     assert not signed_in(browser)
 
 
+def test_a_factor_reset_after_the_first_step_ends_the_pending_sign_in_uncounted(
+    browser: TestClient, sqlite_url: str, clock: FakeClock, cli: RunCli
+) -> None:
+    totp, _ = enrolled(sqlite_url, "alice", clock)
+    password_step(browser, "alice")
+    page = browser.get(CODE_PAGE)
+    assert cli(sqlite_url, "users", "reset-two-factor", "alice").code == 0
+
+    late = browser.post(
+        CODE_PAGE, data={"code": totp.at(clock.now()), "csrftoken": csrf_token(page.text)}
+    )
+
+    # Nothing to give a code for: sign in again (the password alone now, or enrol if required).
+    assert late.status_code == 400
+    assert "sign in again" in errors(late.text)["sign_in"]
+    assert "two-factor-refused" not in actions(sqlite_url, "alice")
+    assert password_step(browser, "alice").headers["location"] == "/admin/"
+
+
 def test_without_a_pending_sign_in_the_code_page_sends_to_the_sign_in_page(
     browser: TestClient,
 ) -> None:
