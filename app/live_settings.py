@@ -203,7 +203,8 @@ SETTINGS = [
         group="Integrations",
         secret=True,
     ),
-    # Single sign-on (read only while OIDC_ISSUER is set; docs/reference.md, "Single sign-on")
+    # Single sign-on (read only while OIDC_ISSUER is set; docs/reference.md, "Single sign-on").
+    # These and the two-factor settings decide who signs in and how: superusers only change them.
     Setting(
         "SSO_GROUPS",
         {},
@@ -213,6 +214,7 @@ SETTINGS = [
         group="Single sign-on",
         label="SSO groups",
         check=group_mapping,
+        superusers_only=True,
     ),
     Setting(
         "PASSWORD_SIGN_IN",
@@ -220,6 +222,7 @@ SETTINGS = [
         "Off: the sign-in page offers single sign-on only, and a password signs in only the "
         "break-glass superuser (BREAK_GLASS_USERNAME).",
         group="Single sign-on",
+        superusers_only=True,
     ),
     Setting(
         "BREAK_GLASS_USERNAME",
@@ -228,6 +231,7 @@ SETTINGS = [
         "off (through /admin/login?password=1); empty: nobody.",
         group="Single sign-on",
         label="Break-glass username",
+        superusers_only=True,
     ),
     # Two-factor authentication
     Setting(
@@ -237,6 +241,7 @@ SETTINGS = [
         "(those without one enrol at their next sign-in).",
         group="Sign-in",
         label="Two-factor for superusers",
+        superusers_only=True,
     ),
     Setting(
         "TWO_FACTOR_FOR_GROUPS",
@@ -246,6 +251,7 @@ SETTINGS = [
         group="Sign-in",
         label="Two-factor for groups",
         check=group_names,
+        superusers_only=True,
     ),
     Setting(
         "TWO_FACTOR_TRUST_SSO",
@@ -254,6 +260,7 @@ SETTINGS = [
         "the identity provider's own multi-factor check is trusted.",
         group="Sign-in",
         label="Trust single sign-on's multi-factor",
+        superusers_only=True,
     ),
 ]
 

@@ -175,11 +175,13 @@ def test_every_own_page_passes_axe_and_works_under_the_policy(
     expect(page.locator("#sb-search-results")).to_be_visible()
     watch.visit(f"{base_url}/admin/audit/list")
     expect(page.locator("tr[data-sa-pk]").first).to_be_visible()
-    # The user's own account: the theme's first script, the forms, the activity.
+    # The user's own account: the theme's first script, the forms, the activity, the second
+    # factor's page (its code page at sign-in: tests/auth/test_two_factor_browser.py).
     for own, shown in [
         ("preferences", "#sb-preferences"),
         ("password", "#sb-password"),
         ("activity", "tr[data-sb-activity-entry]"),
+        ("two-factor", "[data-sb-qr-code] svg"),
     ]:
         watch.visit(f"{base_url}/admin/account/{own}")
         expect(page.locator(shown).first).to_be_visible()

@@ -150,11 +150,13 @@ class AccountAuthProvider(AuthProvider):
         next_url: str | None,
         *,
         method: str = "password",
+        id_token: str | None = None,
     ) -> Response:
         """What every way of proving who you are ends with (`method` names it in the audit log):
         the user's session starts and the browser goes on to `next_url`. Unless the user must
         give a second factor (docs/reference.md, "Two-factor authentication"): then the sign-in
-        waits, a few minutes at most, and the browser goes to the code page instead."""
+        waits, a few minutes at most, and the browser goes to the code page instead.
+        `id_token`: a single sign-on's, kept with the session for the sign-out there."""
         await session.flush()  # a rehashed password has moved the session epoch
         if await two_factor.asked_of(session, user, method, live_settings(request)):
             enrolled = await two_factor.factor_of(session, user.id) is not None
@@ -166,12 +168,19 @@ class AccountAuthProvider(AuthProvider):
                 method=method,
                 since=int(self.clock.now().timestamp()),
                 new_secret=None if enrolled else two_factor.new_secret(),
+                id_token=id_token,
             )
             pending_sign_ins.keep(request.session, pending)
             code_page = request.url_for(f"{request.app.state.ROUTE_NAME}:{second_factor.ROUTE}")
             return RedirectResponse(code_page, status_code=HTTP_303_SEE_OTHER)
         await self.start_session(
-            session, request, user, remember_me, client_address(request), method=method
+            session,
+            request,
+            user,
+            remember_me,
+            client_address(request),
+            method=method,
+            id_token=id_token,
         )
         return self.signed_in_response(request, next_url)
 
@@ -184,6 +193,7 @@ class AccountAuthProvider(AuthProvider):
         address: str | None,
         *,
         method: str = "password",
+        id_token: str | None = None,
     ) -> None:
         """The one way a verified user gets a session, whichever way they proved who they are
         (`method` is kept in the audit entry): a new sign-in row, a new cookie, the entry."""
@@ -194,6 +204,8 @@ class AccountAuthProvider(AuthProvider):
         sessions.start(
             request.session, user.id, user.session_epoch, remember_me, now.timestamp(), token
         )
+        if id_token is not None:
+            request.session[ID_TOKEN] = id_token
         changes = None if method == "password" else {"method": method}
         record(session, "sign-in", Actor(user.id, user.username, address), changes=changes)
 

@@ -89,6 +89,10 @@ async def second_factor_page(
             # Enrolled from a signed-in session meanwhile: that factor is the one to give.
             pending_sign_ins.forget(request.session)
             return page(HTTP_400_BAD_REQUEST, expired=EXPIRED)
+        except two_factor.NotEnrolled:
+            # Reset or turned off meanwhile: no wrong code, the sign-in starts again without it.
+            pending_sign_ins.forget(request.session)
+            return page(HTTP_400_BAD_REQUEST, expired=EXPIRED)
         except two_factor.CodeRefused as refused:
             two_factor.audit(session, "two-factor-refused", actor, user.id, user.username)
             refusal = str(refused)
@@ -104,7 +108,13 @@ async def second_factor_page(
                     changes={"recovery_codes_left": {"old": left + 1, "new": left}},
                 )
             await provider.start_session(
-                session, request, user, pending.remember, address, method=pending.method
+                session,
+                request,
+                user,
+                pending.remember,
+                address,
+                method=pending.method,
+                id_token=pending.id_token,
             )
     if refusal is not None:
         await provider.throttle.failed(user.username, address, count)

@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.status import (
     HTTP_303_SEE_OTHER,
     HTTP_400_BAD_REQUEST,
+    HTTP_403_FORBIDDEN,
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_CONTENT,
 )
@@ -81,6 +82,25 @@ def may(request: Request, action: str) -> bool:
 def require_edit(request: Request) -> None:
     if not may(request, "edit"):
         raise Forbidden("changing live settings needs settings:edit")
+
+
+def require_change(request: Request, setting: Setting) -> None:
+    if not may_change(request, setting):
+        raise Forbidden(superusers_only_problem(setting.key))
+
+
+def may_change(request: Request, setting: Setting) -> bool:
+    """Whether this reader may change this setting: the ones that decide who signs in and how
+    are a superuser's, else an editor could map their own provider group onto any group, or
+    switch off the code asked of superusers."""
+    user = current_user(request)
+    if user is None or not user.can("settings:edit"):
+        return False
+    return user.is_superuser or not setting.superusers_only
+
+
+def superusers_only_problem(key: str) -> str:
+    return f"{key}: only a superuser may change it (it decides who signs in and how)"
 
 
 def is_moment(setting: Setting, value: Any) -> bool:
@@ -258,7 +278,7 @@ class SettingsPage(CustomView):
             snapshot = await read_snapshot(session)
         editable = may(request, "edit")
         groups = {
-            group: [field_block(s, snapshot, editable) for s in settings]
+            group: [field_block(s, snapshot, may_change(request, s)) for s in settings]
             for group, settings in store.declared.groups().items()
         }
         return admin_page(
@@ -284,7 +304,7 @@ class SettingsPage(CustomView):
         store = store_of(request)
         async with store.session_factory() as session:
             snapshot = await read_snapshot(session, [setting.key])
-        return field_block(setting, snapshot, may(request, "edit"), **outcome)
+        return field_block(setting, snapshot, may_change(request, setting), **outcome)
 
     def render(self, request: Request, block: FieldBlock, status_code: int = 200) -> Response:
         # A fragment: not the admin's page response, which would consume pending flash messages.
@@ -301,6 +321,7 @@ class SettingsPage(CustomView):
     async def field_save(self, request: Request) -> Response:
         require_edit(request)
         setting = self.setting(request)
+        require_change(request, setting)
         form = await request.form()
         seen = seen_version(form)
         text = submitted_value(form)
@@ -317,6 +338,7 @@ class SettingsPage(CustomView):
     async def field_reset(self, request: Request) -> Response:
         require_edit(request)
         setting = self.setting(request)
+        require_change(request, setting)
         form = await request.form()
         change = Change(setting.key, RESET, seen_version(form))
         return await self.apply(request, change, None, reason_of(form))
@@ -353,7 +375,7 @@ class SettingsPage(CustomView):
             "constance/history.html",
             {
                 "title": f"{setting.key} history",
-                "field": field_block(setting, snapshot, may(request, "edit")),
+                "field": field_block(setting, snapshot, may_change(request, setting)),
                 "lines": lines[:HISTORY_PAGE_SIZE],
                 "page": page,
                 "has_next": len(lines) > HISTORY_PAGE_SIZE,
@@ -390,6 +412,7 @@ class SettingsPage(CustomView):
     async def field_revert(self, request: Request) -> Response:
         require_edit(request)
         setting = self.setting(request)
+        require_change(request, setting)
         form = await request.form()
         seen = seen_version(form)
         store = store_of(request)
@@ -459,6 +482,13 @@ class SettingsPage(CustomView):
             )
         async with store.session_factory() as session:
             changes, differences = await plan_import(session, store.declared, values)
+        kept = [
+            superusers_only_problem(change.key)
+            for change in changes
+            if not may_change(request, store.declared[change.key])
+        ]
+        if kept:  # the whole file or nothing, as for any other problem
+            return self.import_page(request, [], kept, "", HTTP_403_FORBIDDEN)
         if form.get("apply") == "1" and changes:
             # All at once: one transaction, so the file is applied whole or not at all.
             changed = await store.save(changes, actor_of(request), reason_of(form) or "import")

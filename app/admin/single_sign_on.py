@@ -28,13 +28,12 @@ from starlette.templating import Jinja2Templates
 
 from app.admin.maintenance import live_settings
 from app.audit.log import record
-from app.auth import sessions
 from app.auth.current import Actor, client_address
 from app.auth.single_sign_on import BrokenSignIn, ProviderAccount, SignInRefused, provision
+from app.auth.throttle import address_key
 from app.clock import SYSTEM_CLOCK, Clock
 from app.config import ConfigError, OidcConfig
 from app.errors import Unavailable
-from app.models import User
 
 if TYPE_CHECKING:
     from authlib.integrations.starlette_client import StarletteOAuth2App
@@ -43,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("app.sign_in")
 
+# The sign-in throttle's count of each address's refused answers (kept apart from any username).
+CALLBACK_COUNT = "single-sign-on-callback"
 CLIENT_NAME = "oidc"  # Authlib keeps each flow's state in the session under this name
 SCOPE = "openid email profile"
 LEEWAY_S = 60  # clock skew forgiven between the provider and us on exp, iat and nbf
@@ -50,6 +51,28 @@ PROVIDER_TIMEOUT_S = 10.0
 ID_TOKEN = "sso_id_token"  # session key: the ID token, the hint a sign-out at the provider sends
 # A longer ID token is not kept (the cookie's 4 KB): sign-out at the provider names the client.
 ID_TOKEN_KEPT_UP_TO = 2000
+
+# The error codes an authorization answer carries (RFC 6749 4.1.2.1, OpenID Connect Core 3.1.2.6).
+PROVIDER_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "unauthorized_client",
+        "access_denied",
+        "unsupported_response_type",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+        "consent_required",
+        "invalid_request_uri",
+        "invalid_request_object",
+        "request_not_supported",
+        "request_uri_not_supported",
+        "registration_not_supported",
+    }
+)
 
 # What an ID token claim that fails its check means, in the operator's words.
 CLAIM_REFUSALS = {
@@ -77,6 +100,13 @@ class SignInOffer:
     password_form: bool  # the username and password fields
     password_switched_off: bool  # PASSWORD_SIGN_IN is off
     password_url: str  # the break-glass path to the form while it is off
+
+
+def kept_id_token(id_token: Any) -> str:
+    """What the session keeps of the ID token for the sign-out at the provider: the token, or
+    "" when too long for the cookie (the sign-out there then names the client only)."""
+    kept = isinstance(id_token, str) and len(id_token) <= ID_TOKEN_KEPT_UP_TO
+    return id_token if kept else ""
 
 
 def password_sign_in_on(request: Request) -> bool:
@@ -185,29 +215,41 @@ class SingleSignOn:
         try:
             return await self.complete(request, sign_in, address)
         except (SignInRefused, BrokenSignIn) as refused:
-            await self.audit_refusal(refused.reason, address, refused.username)
+            # A link anyone can follow over and over: each address's refusals are audited up to
+            # the sign-in throttle's limit, then only logged while its lock lasts.
+            count = address_key(address or "unknown")
+            if await sign_in.throttle.retry_after(CALLBACK_COUNT, address, count) is None:
+                await sign_in.throttle.failed(CALLBACK_COUNT, address, count)
+                await self.audit_refusal(refused.reason, address, refused.username)
+            else:
+                log.warning("single sign-on refused from %s: %s", address, refused.reason)
             raise
 
     async def complete(
         self, request: Request, sign_in: AccountAuthProvider, address: str | None
     ) -> Response:
         query = request.query_params
-        if "error" in query:
-            said = query.get("error_description") or query["error"]
+        state = query.get("state") or ""
+        flow = await self.client.framework.get_state_data(request.session, state) if state else None
+        if flow is not None:
+            await self.client.framework.clear_state_data(request.session, state)
+        error = query.get("error")
+        # The provider's own words only for a sign-in this browser started: from a link anyone
+        # can send they would read as Starboard's. Some providers drop the state from an error
+        # answer: its standard code is still shown.
+        if error is not None and (flow is not None or error in PROVIDER_ERRORS):
+            said = (query.get("error_description") if flow is not None else None) or error
             raise BrokenSignIn(
                 f"The provider did not sign you in: {said[:200]}. Start again from the sign-in "
                 "page.",
-                f"provider answered {query['error'][:60]}",
+                f"provider answered {error[:60]}",
             )
-        state = query.get("state") or ""
-        flow = await self.client.framework.get_state_data(request.session, state) if state else None
         if flow is None:
             raise BrokenSignIn(
                 "This sign-in answer does not match a sign-in started in this browser (its "
                 "state is unknown or was used already): start again from the sign-in page.",
                 "unknown state",
             )
-        await self.client.framework.clear_state_data(request.session, state)
         code = query.get("code")
         if not code:
             raise BrokenSignIn(
@@ -235,9 +277,14 @@ class SingleSignOn:
         async with self.session_factory.begin() as session:
             user = await provision(session, account, mapping, address)
             response = await sign_in.complete_sign_in(
-                session, request, user, False, flow.get("next"), method="oidc"
+                session,
+                request,
+                user,
+                False,
+                flow.get("next"),
+                method="oidc",
+                id_token=kept_id_token(token.get("id_token")),
             )
-            self.keep_id_token(request, user, token.get("id_token"))
         return response
 
     async def verified(self, request: Request, token: dict[str, Any], nonce: Any) -> Any:
@@ -294,13 +341,6 @@ class SingleSignOn:
             )
             raise SignInRefused(f"Sign-in refused: {said}.", reason) from None
         return claims
-
-    def keep_id_token(self, request: Request, user: User, id_token: Any) -> None:
-        """Kept with the session it started, for the sign-out at the provider."""
-        if request.session.get(sessions.USER_ID) != user.id:
-            return  # no session started yet (a second factor is still to come)
-        kept = isinstance(id_token, str) and len(id_token) <= ID_TOKEN_KEPT_UP_TO
-        request.session[ID_TOKEN] = id_token if kept else ""
 
     async def audit_refusal(self, reason: str, address: str | None, username: str | None) -> None:
         async with self.session_factory.begin() as session:

@@ -22,6 +22,8 @@ class PendingSignIn:
     since: int  # epoch seconds
     # A user required to enrol does it on the code page: the key shown to them until confirmed.
     new_secret: str | None = None
+    # A single sign-on's ID token, kept for the session the code starts: it signs out there too.
+    id_token: str | None = None
 
 
 def keep(session: MutableMapping[str, Any], pending: PendingSignIn) -> None:

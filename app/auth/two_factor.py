@@ -19,6 +19,7 @@ import anyio.to_thread
 import pyotp
 import segno
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import record
@@ -63,6 +64,13 @@ class CodeRefused(BadInput):
         super().__init__(message, field=CODE)
 
 
+class NotEnrolled(CodeRefused):
+    """A code for an account that has no factor (reset, or turned off, since it was asked)."""
+
+    def __init__(self) -> None:
+        super().__init__("Code: no second factor is enrolled for this account")
+
+
 def new_secret() -> str:
     return pyotp.random_base32()
 
@@ -92,7 +100,8 @@ def typed_code(value: object) -> str:
 
 
 def is_app_code(code: str) -> bool:
-    return len(code) == CODE_DIGITS and code.isdigit()
+    # 0-9 only: str.isdigit() also takes other scripts' digits, which no app shows.
+    return len(code) == CODE_DIGITS and code.isascii() and code.isdigit()
 
 
 def step_of(secret: str, code: str, now: dt.datetime) -> int | None:
@@ -159,7 +168,7 @@ async def accept_code(session: AsyncSession, user_id: int, typed: str, now: dt.d
     code = typed_code(typed)
     factor = await factor_of(session, user_id)
     if factor is None:
-        raise CodeRefused("Code: no second factor is enrolled for this account")
+        raise NotEnrolled()
     if is_app_code(code):
         step = step_of(factor.secret, code, now)
         if step is not None:
@@ -224,8 +233,12 @@ async def enrol(
     if await factor_of(session, user_id) is not None:
         # Replacing a factor needs proof of the current one: it is turned off first.
         raise AlreadyEnrolled(ALREADY_ON, field="two_factor")
-    session.add(TwoFactor(user_id=user_id, secret=secret, enrolled_at=now, last_step=step))
-    await session.flush()
+    try:
+        # Two requests at once (a double click) both pass the check above: one row wins.
+        async with session.begin_nested():
+            session.add(TwoFactor(user_id=user_id, secret=secret, enrolled_at=now, last_step=step))
+    except IntegrityError:
+        raise AlreadyEnrolled(ALREADY_ON, field="two_factor") from None
     codes = await store_recovery_codes(session, user_id)
     audit(session, "two-factor-enrolled", actor, user_id, username)
     return codes

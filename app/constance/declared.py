@@ -59,6 +59,8 @@ class Setting:
     check: Check | None = None
     secret: bool = False
     label: str = ""  # what the settings page calls it; from the key when not given
+    # Changed on the settings page by superusers only (the command line is not limited).
+    superusers_only: bool = False
     type: Kind = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pyotp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -413,6 +414,60 @@ def test_a_sign_in_the_person_denies_at_the_provider_is_refused_with_a_page(
     assert refusals(url) == [{"method": "oidc", "reason": "provider answered access_denied"}]
 
 
+def test_an_error_answer_this_browser_did_not_ask_for_shows_no_text_of_the_link(
+    client: TestClient, url: str
+) -> None:
+    # Links anyone can send: their words would read as Starboard's own on Starboard's page.
+    described = {"error": "access_denied", "error_description": "Call support on +1 555 0100"}
+    worded = {"error": "Call support on +1 555 0100", "state": "not-started-here"}
+
+    standard = client.get("/admin/sso/callback", params=described, follow_redirects=False)
+    unknown = client.get("/admin/sso/callback", params=worded, follow_redirects=False)
+
+    assert standard.status_code == unknown.status_code == 400
+    assert error_message(standard.text).startswith(
+        "The provider did not sign you in: access_denied."
+    )
+    assert "does not match a sign-in started in this browser" in error_message(unknown.text)
+    assert "555" not in standard.text + unknown.text
+    assert refusals(url) == [
+        {"method": "oidc", "reason": "provider answered access_denied"},
+        {"method": "oidc", "reason": "unknown state"},
+    ]
+
+
+def test_long_or_malformed_answers_are_refused_with_a_page_never_a_server_error(
+    client: TestClient,
+) -> None:
+    state = parse_qs(urlsplit(start(client)).query)["state"][0]
+    answers = [
+        {"state": "s" * 20_000, "code": "c"},
+        {"state": state, "code": "c" * 20_000},  # this browser's state: the provider refuses
+        {"error": "e" * 20_000},
+        {"state": "\x00\u00ff\ud7ff", "code": "\x00"},
+        {"state": ["one", "two"], "code": "c"},
+    ]
+
+    for query in answers:
+        answer = client.get("/admin/sso/callback", params=query, follow_redirects=False)
+        assert answer.status_code == 400, (query, answer.text[-300:])
+        assert "start again from the sign-in page" in error_message(answer.text).lower()
+
+
+def test_a_link_followed_over_and_over_cannot_flood_the_audit_log(
+    client: TestClient, url: str
+) -> None:
+    answers = [
+        client.get("/admin/sso/callback", params={"state": f"forged-{n}", "code": "x"})
+        for n in range(8)
+    ]
+
+    # Each is refused with its page; the first 5 from this address are audited, then a while none.
+    assert [answer.status_code for answer in answers] == [400] * 8
+    assert all("does not match" in error_message(answer.text) for answer in answers)
+    assert refusals(url) == [{"method": "oidc", "reason": "unknown state"}] * 5
+
+
 def test_the_sign_in_page_offers_the_provider_and_keeps_next(client: TestClient) -> None:
     page = client.get("/admin/login", params={"next": "https://testserver/admin/order/list"})
 
@@ -517,6 +572,39 @@ def test_signing_out_also_signs_out_at_the_provider(
     there = httpx.get(onward)
     assert there.status_code == 200
     assert "End session" in there.text
+    assert client.get("/admin/", follow_redirects=False).status_code == 303
+
+
+def test_a_single_sign_on_that_gives_a_second_factor_still_signs_out_at_the_provider(
+    client: TestClient, oidc_provider: OidcProvider
+) -> None:
+    oidc_provider.set_user("ada-6", {**ADA, "preferred_username": "ada6"})
+    set_setting(client, "TWO_FACTOR_FOR_GROUPS", '["ops"]')  # ada is mapped into ops
+
+    first = sign_in_as(client, oidc_provider, "ada-6")
+    assert first.status_code == 303
+    assert first.headers["location"].endswith("/admin/login/two-factor")
+    page = client.get("/admin/login/two-factor")
+    key = re.search(r"data-sb-secret>([^<]+)<", page.text)
+    assert key, page.text[-600:]
+    code = pyotp.TOTP(key.group(1).replace(" ", "")).now()
+    enrolled = client.post(
+        "/admin/login/two-factor", data={"code": code, "csrftoken": csrf_token(page.text)}
+    )
+    assert enrolled.status_code == 200
+    assert "data-sb-recovery-codes" in enrolled.text
+
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    answer = client.post(
+        "/admin/logout", data={"csrftoken": csrf_token(page.text)}, follow_redirects=False
+    )
+
+    assert answer.status_code == 200
+    link = re.search(r'href="([^"]+)" data-sb-provider-sign-out', answer.text)
+    assert link, answer.text[-600:]
+    asked = parse_qs(urlsplit(unescape(link.group(1))).query)
+    assert asked["id_token_hint"][0].count(".") == 2  # the ID token of this sign-in
     assert client.get("/admin/", follow_redirects=False).status_code == 303
 
 

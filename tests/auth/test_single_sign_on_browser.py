@@ -3,10 +3,12 @@ provider (oidc-provider-mock) in its own process."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -152,3 +154,56 @@ def test_the_sign_in_page_of_single_sign_on_passes_axe_with_and_without_the_pass
     walk.check("/login?password=1")
 
     assert walk.found == []
+
+
+def test_a_tampered_state_and_a_deactivated_user_are_refused_with_a_page_and_no_session(
+    new_page: Page, served: Served
+) -> None:
+    page = new_page
+    error = page.locator("[data-sb-error-message]")
+    products = f"{served.base_url}/admin/product/list"
+
+    # The browser at the provider's page; its answer (a code and this browser's state) is
+    # fetched beside the browser, and the browser is sent there with another state.
+    callback = re.compile(rf"^{re.escape(served.base_url)}/admin/sso/callback\?")
+    page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+    page.goto(f"{served.base_url}/admin/login")
+    page.get_by_role("link", name="Sign in with Example SSO").click()
+    expect(page.locator("input[name=sub]")).to_be_visible()
+    given = httpx.post(page.url, data={"sub": "ada-browser"}, follow_redirects=False)
+    answer = given.headers["location"]
+    assert callback.match(answer) and "state=" in answer
+    tampered = re.sub(r"state=[^&]+", "state=not-the-state-this-browser-was-given", answer)
+
+    refused = page.goto(tampered)
+    assert refused is not None and refused.status == 400
+    expect(error).to_contain_text("does not match a sign-in started in this browser")
+    page.goto(products)
+    expect(page).to_have_url(re.compile(r"/admin/login\?next="))
+
+    # Signed in once, then deactivated: the provider still vouches for ada, Starboard refuses.
+    sign_in_at_the_provider(page, served)
+    page.context.clear_cookies()
+    with sqlite3.connect(served.db) as db:
+        db.execute("UPDATE user_account SET is_active = 0 WHERE username = 'ada'")
+    page.goto(products)
+    page.get_by_role("link", name="Sign in with Example SSO").click()
+    page.fill("input[name=sub]", "ada-browser")
+    with page.expect_navigation(url=callback):
+        page.get_by_role("button", name="Authorize").click()
+    expect(error).to_contain_text("The account ada is deactivated in Starboard")
+    page.goto(products)
+    expect(page).to_have_url(re.compile(r"/admin/login\?next="))
+
+    with sqlite3.connect(served.db) as db:
+        rows = db.execute(
+            "SELECT action, changes FROM audit_entry WHERE action LIKE 'sign-in%' ORDER BY id"
+        ).fetchall()
+    assert [
+        (action, json.loads(changes)["reason"] if action == "sign-in-refused" else None)
+        for action, changes in rows
+    ] == [
+        ("sign-in-refused", "unknown state"),
+        ("sign-in", None),
+        ("sign-in-refused", "account deactivated"),
+    ]

@@ -278,6 +278,31 @@ def test_a_recovery_code_signs_in_once_and_is_refused_the_second_time(
         assert not signed_in(second)
 
 
+def test_digits_of_other_scripts_are_a_wrong_code_not_a_server_error(
+    browser: TestClient, sqlite_url: str, clock: FakeClock
+) -> None:
+    totp, _ = enrolled(sqlite_url, "alice", clock)
+    password_step(browser, "alice")
+    # Six characters Python counts as digits, none of them 0-9.
+    for typed in ("\u0661\u0662\u0663\u0664\u0665\u0666", "\u00b2\u00b3\u00b9\u00b2\u00b3\u00b9"):
+        refused = give_code(browser, typed)
+        assert refused.status_code == 422
+        assert errors(refused.text)["code"].startswith("Code: not accepted")
+    assert not signed_in(browser)
+    assert give_code(browser, totp.at(clock.now())).status_code == 303
+
+    # On the account page too, where a new key is confirmed.
+    browser.cookies.clear()
+    sign_in(browser, "root")
+    page = browser.get(ACCOUNT_PAGE)
+    wrong = browser.post(
+        "/admin/account/two-factor/enrol",
+        data={"code": "\u0661\u0662\u0663\u0664\u0665\u0666", "csrftoken": csrf_token(page.text)},
+    )
+    assert wrong.status_code == 422
+    assert errors(wrong.text)["code"].startswith("Code: not the code for this key")
+
+
 def test_repeated_wrong_codes_lock_the_code_step_for_a_while(
     browser: TestClient, sqlite_url: str, clock: FakeClock
 ) -> None:
@@ -327,6 +352,25 @@ def test_a_password_change_after_the_first_step_voids_the_pending_sign_in(
     late = browser.post(CODE_PAGE, data={"code": totp.at(clock.now()), "csrftoken": token})
     assert late.status_code == 400
     assert not signed_in(browser)
+
+
+def test_a_factor_reset_after_the_first_step_ends_the_pending_sign_in_uncounted(
+    browser: TestClient, sqlite_url: str, clock: FakeClock, cli: RunCli
+) -> None:
+    totp, _ = enrolled(sqlite_url, "alice", clock)
+    password_step(browser, "alice")
+    page = browser.get(CODE_PAGE)
+    assert cli(sqlite_url, "users", "reset-two-factor", "alice").code == 0
+
+    late = browser.post(
+        CODE_PAGE, data={"code": totp.at(clock.now()), "csrftoken": csrf_token(page.text)}
+    )
+
+    # Nothing to give a code for: sign in again (the password alone now, or enrol if required).
+    assert late.status_code == 400
+    assert "sign in again" in errors(late.text)["sign_in"]
+    assert "two-factor-refused" not in actions(sqlite_url, "alice")
+    assert password_step(browser, "alice").headers["location"] == "/admin/"
 
 
 def test_without_a_pending_sign_in_the_code_page_sends_to_the_sign_in_page(
@@ -389,6 +433,33 @@ def test_an_enrolment_begun_at_sign_in_cannot_replace_a_factor_turned_on_meanwhi
         data={"code": pyotp.TOTP(offered).at(clock.now()), "csrftoken": csrf_token(page.text)},
     )
     assert late.status_code == 400
+    assert not signed_in(browser)
+    now = stored(sqlite_url, "root")[0]
+    assert kept is not None and now is not None and now.secret == kept.secret != offered
+
+
+def test_two_enrolments_at_once_turn_on_one_factor_and_refuse_the_other_cleanly(
+    browser: TestClient, sqlite_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    change_setting(browser, "TWO_FACTOR_FOR_SUPERUSERS", True)
+    password_step(browser, "root")
+    page = browser.get(CODE_PAGE)
+    offered = shown_secret(page.text)
+    enrolled(sqlite_url, "root", clock)  # the other request (a double click) got there first
+    kept = stored(sqlite_url, "root")[0]
+
+    # The injected fault: this request checked for a factor just before the other one stored it.
+    async def none_yet(session: AsyncSession, user_id: int) -> None:
+        return None
+
+    monkeypatch.setattr(two_factor, "factor_of", none_yet)
+    late = browser.post(
+        CODE_PAGE,
+        data={"code": pyotp.TOTP(offered).at(clock.now()), "csrftoken": csrf_token(page.text)},
+    )
+
+    assert late.status_code == 400
+    assert "sign in again" in errors(late.text)["sign_in"]
     assert not signed_in(browser)
     now = stored(sqlite_url, "root")[0]
     assert kept is not None and now is not None and now.secret == kept.secret != offered

@@ -5,15 +5,21 @@ computed from the key the page shows, then a sign-in with password and code (doc
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 from pathlib import Path
 
 import pyotp
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import two_factor
+from app.auth.current import Actor
 from app.main import create_app
-from tests.conftest import ADMIN_PASSWORD, add_user, make_config, migrated_url
+from app.models import User
+from tests.conftest import ADMIN_PASSWORD, add_user, in_session, make_config, migrated_url
 from tests.services import ServeInThread
 from tests.test_page_walk import AxeWalk
 from tests.test_security_headers import PolicyWatch
@@ -86,3 +92,104 @@ def test_a_user_turns_on_two_factor_then_signs_in_with_password_and_code(
         )
         actions = [action for (action,) in rows]
     assert actions == ["sign-in", "two-factor-enrolled", "sign-out", "sign-in"]
+
+
+def enrolled(db: Path, username: str) -> tuple[pyotp.TOTP, list[str]]:
+    """`username` enrolled behind the app's back, on the real clock; the key and the codes."""
+    secret = two_factor.new_secret()
+    totp = pyotp.TOTP(secret)
+
+    async def work(session: AsyncSession) -> list[str]:
+        user = await session.scalar(select(User).where(User.username == username))
+        assert user is not None
+        now = dt.datetime.now(dt.UTC)
+        actor = Actor(None, "test", None)
+        return await two_factor.enrol(session, user.id, username, secret, totp.at(now), now, actor)
+
+    return totp, in_session(f"sqlite+aiosqlite:///{db}", work)
+
+
+@pytest.fixture
+def served_enrolled(served: tuple[str, Path]) -> tuple[str, Path, pyotp.TOTP, list[str]]:
+    base_url, db = served
+    return (base_url, db, *enrolled(db, USERNAME))
+
+
+def password_step(page: Page, base_url: str) -> None:
+    page.goto(f"{base_url}/admin/login")
+    page.fill("input[name=username]", USERNAME)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    expect(page).to_have_url(f"{base_url}/admin/login/two-factor")
+
+
+def type_code(page: Page, code: str) -> None:
+    page.fill("input[name=code]", code)
+    with page.expect_navigation():
+        page.click("button:has-text('Sign in')")
+
+
+def signed_out_again(page: Page, base_url: str) -> None:
+    """The admin's pages send this browser to the sign-in page; its cookies are then dropped."""
+    page.goto(f"{base_url}/admin/account/activity")
+    expect(page).to_have_url(re.compile(r"/admin/login\?next="))
+    page.context.clear_cookies()
+
+
+def test_a_recovery_code_signs_in_once_and_wrong_or_reused_codes_are_refused_next_to_the_field(
+    new_page: Page, served_enrolled: tuple[str, Path, pyotp.TOTP, list[str]]
+) -> None:
+    base_url, db, totp, codes = served_enrolled
+    page = new_page
+    error = page.locator("#two-factor-code-error")
+    field = page.locator("input[name=code]")
+
+    # A recovery code, typed as read off paper in capitals: accepted, and used up.
+    password_step(page, base_url)
+    type_code(page, f" {codes[0].upper()} ")
+    expect(page).to_have_url(f"{base_url}/admin/")
+    expect(page.get_by_role("link", name="Open user menu")).to_contain_text(USERNAME)
+    page.context.clear_cookies()
+
+    # The same recovery code from another sign-in: refused, the message tied to the field.
+    password_step(page, base_url)
+    type_code(page, codes[0])
+    expect(page).to_have_url(f"{base_url}/admin/login/two-factor")
+    expect(error).to_have_text(re.compile(r"^Code: not accepted\."))
+    expect(field).to_have_attribute("aria-describedby", "two-factor-code-error")
+    expect(field).to_have_attribute("aria-invalid", "true")
+
+    # A wrong app code, on the same page.
+    now = dt.datetime.now(dt.UTC)
+    near = {totp.at(now, counter_offset=offset) for offset in (-1, 0, 1, 2)}
+    type_code(page, next(c for c in ("000000", "111111", "222222", "333333") if c not in near))
+    expect(error).to_have_text(re.compile(r"^Code: not accepted\."))
+    signed_out_again(page, base_url)
+
+    # The next step's code signs in once (enrolment used this step's); again, it is refused.
+    next_step = totp.at(now + dt.timedelta(seconds=30))
+    password_step(page, base_url)
+    type_code(page, next_step)
+    expect(page).to_have_url(f"{base_url}/admin/")
+    page.context.clear_cookies()
+    password_step(page, base_url)
+    type_code(page, next_step)
+    expect(error).to_have_text(re.compile(r"^Code: not accepted\."))
+    signed_out_again(page, base_url)
+
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            "SELECT action FROM audit_entry WHERE username = ? ORDER BY id", (USERNAME,)
+        )
+        actions = [action for (action,) in rows]
+        left = connection.execute("SELECT count(*) FROM recovery_code").fetchone()[0]
+    assert actions == [
+        "recovery-code-used",
+        "sign-in",
+        "two-factor-refused",
+        "two-factor-refused",
+        "sign-in",
+        "two-factor-refused",
+    ]
+    assert left == 9
