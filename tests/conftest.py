@@ -370,22 +370,8 @@ ONE_WORKER_MODULES = {
 }
 
 
-# What makes a test take seconds: a browser page, or processes of its own.
-LONG_FIXTURES = frozenset({"browser", "new_page", "open_page", "run_uvicorn", "module_uvicorn"})
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.nodeid.split("::", 1)[0]
         if module in ONE_WORKER_MODULES:
             item.add_marker(pytest.mark.xdist_group("processes"))
-    # Modules with long tests run first (each module's tests still together and in order):
-    # xdist hands tests out in this order, so the run ends on short ones and neither worker
-    # sits idle while the other finishes a browser walk.
-    long_modules = {
-        item.nodeid.split("::", 1)[0]
-        for item in items
-        if LONG_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-        or item.get_closest_marker("slow")
-    }
-    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in long_modules)
