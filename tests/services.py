@@ -249,8 +249,16 @@ class PostgresServer:
         return status.returncode == 0
 
     def ensure_running(self) -> None:
-        if not self.is_running():
+        # Answering on its port is proof enough, and costs no pg_ctl process on every test.
+        if not self.accepts_connections() and not self.is_running():
             self.start()
+
+    def accepts_connections(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1):
+                return True
+        except OSError:
+            return False
 
     def execute(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL through psql (no event loop needed); returns psql's unaligned output."""
@@ -290,6 +298,9 @@ class PostgresServer:
     def destroy(self) -> None:
         """Stop the server at once and delete its files."""
         _running.pop(id(self), None)
+        copies = _copies.pop(self, None)
+        if copies is not None:
+            copies.close()
         with contextlib.suppress(ServiceError, subprocess.TimeoutExpired):
             self.stop(mode="immediate")
         shutil.rmtree(self.base_dir, ignore_errors=True)
@@ -490,18 +501,69 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.destroy()
 
 
+def _database_name() -> str:
+    return f"test_{uuid.uuid4().hex[:16]}"
+
+
+class _Copies:
+    """Copies of a template made one ahead, and databases dropped, in a thread of the test
+    process: each costs the server a checkpoint (a few hundred ms) that no test need wait for."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.server = server
+        self.thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pg-copies")
+        self.spare: dict[str, concurrent.futures.Future[str]] = {}
+
+    def take(self, template: str) -> str:
+        """A new copy of `template`: the one made ahead if it was made, else one made now."""
+        ahead = self.spare.pop(template, None)
+        name = None
+        if ahead is not None:
+            with contextlib.suppress(ServiceError):  # the server was down meanwhile
+                name = ahead.result()
+        if name is None:
+            name = _database_name()
+            self.server.create_database(name, template=template)
+        self.spare[template] = self.thread.submit(self._copy, template)
+        return name
+
+    def _copy(self, template: str) -> str:
+        name = _database_name()
+        self.server.create_database(name, template=template)
+        return name
+
+    def drop_later(self, name: str) -> None:
+        self.thread.submit(self._drop, name)
+
+    def _drop(self, name: str) -> None:
+        if self.server.accepts_connections():
+            with contextlib.suppress(ServiceError):
+                self.server.drop_database(name)
+
+    def close(self) -> None:
+        self.thread.shutdown(wait=True, cancel_futures=True)
+
+
+_copies: dict[PostgresServer, _Copies] = {}
+
+
 @contextlib.contextmanager
 def new_database(server: PostgresServer, template: str | None = None) -> Iterator[str]:
-    """A database with a unique name, empty or a copy of `template`; dropped afterwards."""
+    """A database with a unique name, empty or a copy of `template`; dropped afterwards.
+
+    Copies come from a thread that makes the next one ahead and drops the used ones (_Copies).
+    """
     server.ensure_running()
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    url = server.create_database(name, template=template)
+    copies = _copies.get(server) or _copies.setdefault(server, _Copies(server))
+    if template is None:
+        name = _database_name()
+        server.create_database(name)
+    else:
+        name = copies.take(template)
     try:
-        yield url
+        yield server.url(name)
     finally:
-        if server.is_running():
-            with contextlib.suppress(ServiceError):
-                server.drop_database(name)
+        copies.drop_later(name)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The management commands as operators and scripts call them: real subprocesses."""
+"""The management commands as operators and scripts call them: real subprocesses, except where
+the answer comes before any work (help, usage errors), which `cli` runs in this process."""
 
 from __future__ import annotations
 
@@ -46,11 +47,12 @@ def one_line(text: str) -> str:
     return lines[0]
 
 
-def test_help_lists_the_commands(sqlite_url: str) -> None:
-    result = starboard("--help", url=sqlite_url)
-    assert result.returncode == 0
+def test_help_lists_the_commands(sqlite_url: str, cli: RunCli) -> None:
+    # In this process: the next test runs the installed script's --help in one of its own.
+    result = cli(sqlite_url, "--help")
+    assert result.code == 0
     for command in ("serve", "migrate", "makemigrations", "createsuperuser", "seed-demo", "shell"):
-        assert command in result.stdout
+        assert command in result.out
 
 
 def test_the_starboard_script_is_installed(tmp_path: Path) -> None:
@@ -196,10 +198,12 @@ def test_shell_falls_back_to_the_standard_repl_without_ipython(sqlite_url: str) 
     assert "orders: 0" in result.stdout
 
 
-def test_several_workers_without_redis_are_refused(sqlite_url: str) -> None:
-    refused = starboard("serve", "--workers", "2", url=sqlite_url)
-    assert refused.returncode == 2
-    assert "workers: 2 workers need REDIS_URL" in one_line(refused.stderr)
+def test_several_workers_without_redis_are_refused(sqlite_url: str, cli: RunCli) -> None:
+    # Refused before anything is served: no process of its own needed.
+    refused = cli(sqlite_url, "serve", "--workers", "2")
+    assert refused.code == 2
+    assert "workers: 2 workers need REDIS_URL" in one_line(refused.err)
+    assert refused.out == ""
 
 
 @pytest.mark.redis
@@ -229,12 +233,12 @@ def test_serve_runs_the_requested_number_of_workers(
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, "serve did not answer within 60 s"
-            time.sleep(0.3)
+            time.sleep(0.05)
         assert health.json()["database"] == "ok"
         workers = _children(server.pid)
         deadline = time.monotonic() + 30
         while len(workers) < 2 and time.monotonic() < deadline:
-            time.sleep(0.3)
+            time.sleep(0.05)
             workers = _children(server.pid)
         assert len(workers) >= 2, workers
     finally:

@@ -13,6 +13,7 @@ app/admin/library.py, is all that touches starlette-admin's private API.
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -48,11 +49,17 @@ def module_of(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache
+def nodes(path: Path) -> tuple[ast.AST, ...]:
+    """Every node of the file's syntax tree: parsed and walked once for all the checks here."""
+    return tuple(ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))))
+
+
 def imported(path: Path) -> set[str]:
     """Every module the file imports, with `from a import b` also counted as `a.b`."""
     names: set[str] = set()
     package = module_of(path) if path.name == "__init__.py" else module_of(path).rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in nodes(path):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -148,7 +155,7 @@ def starlette_admin_private_names() -> set[str]:
     """Every underscore name starlette-admin defines: methods, attributes, class fields."""
     names: set[str] = set()
     for path in Path(starlette_admin.__file__).parent.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in nodes(path):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 names.add(node.name)
             elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
@@ -174,8 +181,7 @@ def test_only_the_adapter_touches_starlette_admins_private_api() -> None:
                 if within(name, ("starlette_admin",))
             )
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
+        for node in nodes(path):
             used = node.attr if isinstance(node, ast.Attribute) else None
             if isinstance(node, ast.ClassDef):  # an override of a private method
                 found.extend(

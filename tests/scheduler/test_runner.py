@@ -165,6 +165,21 @@ async def fire_has(
     return result
 
 
+async def fire_running(
+    session_factory: SessionFactory, job: str, scheduled_for: dt.datetime
+) -> JobRun:
+    """Waits until that fire's run is `running` and its job has begun (recorded itself, and in
+    the same step set its sleep on the clock). The row says running before the scheduler starts
+    the job: a clock moved in between would start the job's sleep that much late."""
+    found = await fire_has(session_factory, job, scheduled_for, "running")
+
+    async def begun() -> bool:
+        return any(e.run_id == found.id for e in EXECUTIONS)
+
+    await eventually(begun)
+    return found
+
+
 def utc(moment: dt.datetime | None) -> dt.datetime:
     assert moment is not None
     return claims.as_utc(moment)
@@ -216,14 +231,14 @@ async def test_overlap_skip_records_skipped_fires_and_never_overlaps(
     async with schedulers(session_factory, jobs("slow_skip"), 2, clock=clock):
         await clock.advance(0.5)
         first = clock.now()
-        await fire_has(session_factory, "slow_skip", first, "running")  # until first + 2.5 s
+        await fire_running(session_factory, "slow_skip", first)  # until first + 2.5 s
         for n in (1, 2):
             await clock.advance(1.0)
             await fire_has(session_factory, "slow_skip", first + n * SECOND, "skipped")
         await clock.advance(0.75)
         await fire_has(session_factory, "slow_skip", first, "succeeded")
         await clock.advance(0.25)
-        await fire_has(session_factory, "slow_skip", first + 3 * SECOND, "running")
+        await fire_running(session_factory, "slow_skip", first + 3 * SECOND)
         rows = await runs_of(session_factory, "slow_skip")
         executions = [e.run_id for e in EXECUTIONS]
     assert [(utc(r.scheduled_for) - first, r.status) for r in rows[:4]] == [
@@ -248,12 +263,12 @@ async def test_overlap_queue_runs_after_the_current_one(
     ):
         await clock.advance(0.5)
         first = clock.now()
-        await fire_has(session_factory, "slow_queue", first, "running")  # until first + 1.5 s
+        await fire_running(session_factory, "slow_queue", first)  # until first + 1.5 s
         await clock.advance(1.0)
         await fire_has(session_factory, "slow_queue", first + SECOND, "queued")
         await clock.advance(0.75)  # the first run ends; the queued fire takes its turn
         await fire_has(session_factory, "slow_queue", first, "succeeded")
-        second = await fire_has(session_factory, "slow_queue", first + SECOND, "running")
+        second = await fire_running(session_factory, "slow_queue", first + SECOND)
         await clock.advance(0.25)  # the next fire, while the second runs
         await fire_has(session_factory, "slow_queue", first + 2 * SECOND, "queued")
         rows = await runs_of(session_factory, "slow_queue")
@@ -271,9 +286,9 @@ async def test_overlap_allow_runs_concurrently(
     async with schedulers(session_factory, jobs("slow_allow"), 2, clock=clock):
         await clock.advance(0.5)
         first = clock.now()
-        await fire_has(session_factory, "slow_allow", first, "running")  # until first + 2.5 s
+        await fire_running(session_factory, "slow_allow", first)  # until first + 2.5 s
         await clock.advance(1.0)
-        await fire_has(session_factory, "slow_allow", first + SECOND, "running")
+        await fire_running(session_factory, "slow_allow", first + SECOND)
         assert (await run_of_fire(session_factory, "slow_allow", first)).status == "running"
         await clock.advance(1.5)  # the first run ends
         await fire_has(session_factory, "slow_allow", first, "succeeded")
