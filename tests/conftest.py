@@ -257,6 +257,22 @@ def seen_row(html: str) -> str:
     return match.group(1)
 
 
+def save_group(client: TestClient, pk: int, name: str, permissions: Sequence[str]) -> None:
+    """Saves a group's edit form on the admin as `client`'s user would, expecting success."""
+    form = client.get(f"/admin/group/edit?pk={pk}").text
+    saved = client.post(
+        f"/admin/group/edit?pk={pk}",
+        data={
+            "csrftoken": csrf_token(form),
+            "seen_row": seen_row(form),
+            "name": name,
+            "permissions": list(permissions),
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text[-500:]
+
+
 def delete_seen(html: str) -> str:
     """What a page's delete carries back (app/admin/seen_rows.py): a detail page's row stamp,
     or on a list page the stamps of its rows (data-sb-seen), as its "Delete" for the selected
