@@ -103,11 +103,18 @@ async def broken(ctx: JobContext) -> None:
     raise RuntimeError("the printer is on fire")
 
 
+# `blocking` sets the first once it holds its thread; the test sets the second once it has seen
+# the event loop go on meanwhile.
+BLOCKING_BEGUN = threading.Event()
+RELEASE_BLOCKING = threading.Event()
+
+
 @job(RARELY)
 def blocking(ctx: JobContext) -> None:
-    """A sync job: runs in a worker thread, so this sleep does not stall the event loop."""
+    """A sync job: runs in a worker thread, so this wait does not stall the event loop."""
     record(ctx)
-    time.sleep(0.3)
+    BLOCKING_BEGUN.set()
+    RELEASE_BLOCKING.wait(timeout=10)
     ctx.progress(0.5, "from a thread")
     ctx.log(f"ran in {threading.current_thread().name}")
 

@@ -690,14 +690,16 @@ async def test_a_failed_run_without_an_ops_group_is_still_recorded(
 
 
 async def test_sync_jobs_run_in_a_thread(session_factory: SessionFactory) -> None:
+    runner_jobs.BLOCKING_BEGUN.clear()
+    runner_jobs.RELEASE_BLOCKING.clear()
     async with one_scheduler(session_factory, "blocking", "yearly") as (_, service):
         slow = await service.run_now("blocking", ANNA)
-        await asyncio.sleep(0.05)
-        quick = await service.run_now("yearly", ANNA)
-        quick_done = await finished(session_factory, quick)
+        assert await asyncio.to_thread(runner_jobs.BLOCKING_BEGUN.wait, 10)
+        # The sync job holds its thread until released: meanwhile the event loop runs another.
+        quick_done = await finished(session_factory, await service.run_now("yearly", ANNA))
+        runner_jobs.RELEASE_BLOCKING.set()
         slow_done = await finished(session_factory, slow)
     assert slow_done.status == "succeeded", slow_done.error
-    # The event loop kept going while the sync job slept in its thread.
     assert utc(quick_done.finished_at) < utc(slow_done.finished_at)
     thread = next(e.thread for e in EXECUTIONS if e.job == "blocking")
     assert thread != "MainThread"
