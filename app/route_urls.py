@@ -64,8 +64,23 @@ LINK_BUILDERS = (
 
 # Of those, the ones giving a record's page: (request, model key, record key).
 RECORD_LINK_BUILDERS = ("detail_url", "edit_url")
-# Stands in for a record's key while a record link is built once per page and model.
-RECORD_SLOT = "\x00pk\x00"
+# Stands in for a record's key while a link is built once for a whole page (list rows too).
+KEY_SLOT = "\x00key\x00"
+KEY_SLOT_IN_QUERY = quote_plus(KEY_SLOT)
+
+
+def with_key(pattern: str, pk: Any) -> str:
+    """A link built around KEY_SLOT, for the record `pk`."""
+    return pattern.replace(KEY_SLOT_IN_QUERY, quote_plus(str(pk)), 1)
+
+
+def request_memo(request: Any, name: str) -> dict[Any, Any]:
+    """A dict kept on the request under `name`, made on first use: what a page works out once."""
+    memo: dict[Any, Any] | None = getattr(request.state, name, None)
+    if memo is None:
+        memo = {}
+        setattr(request.state, name, memo)
+    return memo
 
 
 def links_as_paths(env: Environment) -> None:
@@ -117,19 +132,14 @@ def _record_paths(build: Callable[..., Any]) -> Callable[..., Any]:
     """A record link per model built once per page, each record's key filled in: the library
     builds each through the router and re-encodes its query (~0.1 ms, a dozen on a record's
     page for its inline rows and related records)."""
-    slot = quote_plus(RECORD_SLOT)
 
     @functools.wraps(build)
     def path(request: Any, key: Any, pk: Any) -> str:
-        known: dict[tuple[str, str], str] | None = getattr(request.state, "record_links", None)
-        if known is None:
-            known = request.state.record_links = {}
+        known = request_memo(request, "record_links")
         pattern = known.get((build.__name__, str(key)))
         if pattern is None:
-            pattern = known[(build.__name__, str(key))] = site_path(
-                build(request, key, RECORD_SLOT)
-            )
-        return pattern.replace(slot, quote_plus(str(pk)), 1)
+            pattern = known[(build.__name__, str(key))] = site_path(build(request, key, KEY_SLOT))
+        return with_key(pattern, pk)
 
     return path
 

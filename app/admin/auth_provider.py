@@ -158,8 +158,9 @@ class AccountAuthProvider(AuthProvider):
         waits, a few minutes at most, and the browser goes to the code page instead.
         `id_token`: a single sign-on's, kept with the session for the sign-out there."""
         await session.flush()  # a rehashed password has moved the session epoch
-        if await two_factor.asked_of(session, user, method, live_settings(request)):
-            enrolled = await two_factor.factor_of(session, user.id) is not None
+        factor = await two_factor.factor_of(session, user.id)
+        if await two_factor.asked_of(session, user, method, live_settings(request), factor):
+            enrolled = factor is not None
             pending = pending_sign_ins.PendingSignIn(
                 user_id=user.id,
                 epoch=user.session_epoch,

@@ -23,11 +23,8 @@ from starlette_admin.helpers import detail_url
 from starlette_admin.views import BaseModelView
 
 from app.admin.library import foreign_view, row_action_links
-from app.route_urls import site_path
+from app.route_urls import KEY_SLOT, KEY_SLOT_IN_QUERY, request_memo, site_path, with_key
 
-# Stands in for a row's key while a link is built once for a whole page.
-KEY_SLOT = "\x00key\x00"
-_SLOT_IN_QUERY = quote_plus(KEY_SLOT)
 # The list a record's page returns to: added by static/starboard.js as a row's link is followed,
 # not repeated in every link of every row (a filtered list's address, four times a row).
 ORIGIN = "_origin"
@@ -47,7 +44,7 @@ class LinkPattern:
         self.pattern = without_origin(url)
 
     def to(self, pk: Any) -> str:
-        return self.pattern.replace(_SLOT_IN_QUERY, quote_plus(str(pk)), 1)
+        return with_key(self.pattern, pk)
 
     @classmethod
     def detail(cls, request: Request, view: BaseModelView) -> LinkPattern:
@@ -103,7 +100,7 @@ class RowLinks:
         icons = self.icons.get(shape)
         if icons is None:
             icons = self.icons[shape] = str(render(actions, KEY_SLOT))
-        return Markup(icons.replace(_SLOT_IN_QUERY, quote_plus(str(pk))))
+        return Markup(icons.replace(KEY_SLOT_IN_QUERY, quote_plus(str(pk))))
 
     def cell(
         self, render: Callable[[list[dict[str, Any]], Any], str]
@@ -146,9 +143,7 @@ class ListRows:
 
     @classmethod
     def of(cls, request: Request, view: BaseModelView) -> ListRows:
-        pages: dict[str, ListRows] | None = getattr(request.state, "list_rows", None)
-        if pages is None:
-            pages = request.state.list_rows = {}
+        pages = request_memo(request, "list_rows")
         rows = pages.get(str(view.key))
         if rows is None:
             rows = pages[str(view.key)] = cls(request, view)

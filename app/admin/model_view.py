@@ -88,7 +88,7 @@ from app.auth.secrets import is_secret
 from app.errors import BadQuery, Conflict, NotFound
 from app.models import AuditEntry
 from app.models.labels import model_label, plural, plural_label
-from app.route_urls import site_path
+from app.route_urls import request_memo, site_path
 from app.row_keys import BIGGEST_OFFSET, is_storable_text, key_value
 
 # What maintenance mode pauses for everyone but superusers.
@@ -478,7 +478,7 @@ class AutoModelView(ModelView):
         same_for_every_row = listing and not row_actions_differ_by_row(self)
         page: dict[str, list[dict[str, Any]]] = {}
         if same_for_every_row:
-            page = _request_memo(request, "page_row_actions")
+            page = request_memo(request, "page_row_actions")
         actions = page.get(str(self.key))
         if actions is None:
             actions = await super().get_row_actions_for_obj(request, obj)
@@ -486,7 +486,7 @@ class AutoModelView(ModelView):
             return actions
         stamp = row_stamp(obj)
         # The list's "Delete" for the selected rows carries the stamps of every row it shows.
-        shown = _request_memo(request, "shown_rows")
+        shown = request_memo(request, "shown_rows")
         shown[str(await self.get_serialized_pk_value(request, obj))] = stamp
         if listing:
             # The row carries its stamp (data-sb-seen); the page's one copy of the delete's
@@ -948,15 +948,6 @@ def seen_rows_of(request: Request) -> SeenRows:
     """The admin's signer of what edit forms saw (set by app/admin/site.py)."""
     signer: SeenRows = request.app.state.seen_rows
     return signer
-
-
-def _request_memo(request: Request, name: str) -> dict[str, Any]:
-    """A dict kept on the request under `name`, made on first use."""
-    memo: dict[str, Any] | None = getattr(request.state, name, None)
-    if memo is None:
-        memo = {}
-        setattr(request.state, name, memo)
-    return memo
 
 
 def _with_stamp(form: Any, stamp: str) -> str:

@@ -152,11 +152,14 @@ async def required_for(session: AsyncSession, user: User, live: Any) -> bool:
     return member is not None
 
 
-async def asked_of(session: AsyncSession, user: User, method: str, live: Any) -> bool:
-    """Whether this sign-in must give a second factor before its session starts."""
+async def asked_of(
+    session: AsyncSession, user: User, method: str, live: Any, factor: TwoFactor | None
+) -> bool:
+    """Whether this sign-in must give a second factor before its session starts; `factor` is
+    the user's (factor_of), read once by the caller."""
     if method == "oidc" and live is not None and live.TWO_FACTOR_TRUST_SSO:
         return False  # the identity provider's own check stands for ours
-    if await factor_of(session, user.id) is not None:
+    if factor is not None:
         return True
     return await required_for(session, user, live)
 
