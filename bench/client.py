@@ -85,6 +85,7 @@ class Side:
 @dataclass(frozen=True)
 class Timing:
     seconds: float  # request start to full body
+    cpu_seconds: float  # of this process, meanwhile
     db_seconds: float  # of which inside the database driver
     statements: int
     rows: list[str]  # the primary keys a list page lists
@@ -102,7 +103,14 @@ async def timed_get(
         response = await client.get(path, params=params)
     if response.status_code != 200:
         raise RuntimeError(f"GET {response.url} answered HTTP {response.status_code}")
-    return Timing(watch.seconds, log.seconds, len(log), ROW.findall(response.text), response)
+    return Timing(
+        watch.seconds,
+        watch.cpu_seconds,
+        log.seconds,
+        len(log),
+        ROW.findall(response.text),
+        response,
+    )
 
 
 async def session_cookie(

@@ -45,16 +45,21 @@ class Samples:
 
 
 class Stopwatch:
-    """`with Stopwatch() as watch: ...` then `watch.seconds`; a monotonic, high-resolution clock."""
+    """`with Stopwatch() as watch: ...` then `watch.seconds` (a monotonic, high-resolution clock)
+    and `watch.cpu_seconds` (this process's CPU time, every thread: what other processes on a
+    busy machine do not add to)."""
 
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     def __enter__(self) -> Stopwatch:
         self._start = time.perf_counter()
+        self._cpu_start = time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._start
+        self.cpu_seconds = time.process_time() - self._cpu_start
 
 
 def ms(value: float, digits: int = 1) -> str:
