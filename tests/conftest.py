@@ -198,10 +198,11 @@ def add_user(
     superuser: bool = True,
     permissions: Sequence[str] = (),
     groups: Mapping[str, Sequence[str]] | None = None,
-) -> None:
-    """An account with the test password; `groups` maps new group names to their permissions."""
+) -> int:
+    """An account with the test password, its id; `groups` maps new group names to their
+    permissions."""
 
-    async def work() -> None:
+    async def work() -> int:
         engine = create_engine(url)
         try:
             async with create_session_factory(engine).begin() as session:
@@ -212,10 +213,12 @@ def add_user(
                     if group is None:
                         group = Group(name=name, permissions=list(granted))
                     user.groups.append(group)  # set by create_user: no lazy load
+                await session.flush()
+                return user.id
         finally:
             await engine.dispose()
 
-    anyio.run(work)
+    return anyio.run(work)
 
 
 def in_session(url: str, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
@@ -257,8 +260,15 @@ def seen_row(html: str) -> str:
     return match.group(1)
 
 
-def save_group(client: TestClient, pk: int, name: str, permissions: Sequence[str]) -> None:
-    """Saves a group's edit form on the admin as `client`'s user would, expecting success."""
+def save_group(
+    client: TestClient,
+    pk: int,
+    name: str,
+    permissions: Sequence[str],
+    members: Sequence[int] = (),
+) -> None:
+    """Saves a group's edit form on the admin as `client`'s user would, expecting success;
+    the group then has `members` (user ids) and no one else."""
     form = client.get(f"/admin/group/edit?pk={pk}").text
     saved = client.post(
         f"/admin/group/edit?pk={pk}",
@@ -267,6 +277,7 @@ def save_group(client: TestClient, pk: int, name: str, permissions: Sequence[str
             "seen_row": seen_row(form),
             "name": name,
             "permissions": list(permissions),
+            "users": [str(member) for member in members],
         },
         follow_redirects=False,
     )

@@ -34,6 +34,47 @@ from app.security_headers import csp_nonce
 KEPT = 1024  # parts (~4 KB each), least recently used first out: a few per page kind and reader
 
 
+def reader_key(request: Request, name: str, extra: tuple[Hashable, ...] = ()) -> Hashable | None:
+    """What a part named `name` depends on (see the module's doc); None for a visitor not
+    signed in, whose parts are never kept."""
+    user = current_user(request)
+    if user is None:
+        return None
+    live = live_settings(request)
+    return (
+        name,
+        user,
+        str(get_locale()),
+        request.scope.get("root_path", ""),
+        request.path_params.get("key") or request.url.path,
+        getattr(request.state, "action", None),
+        live.version if live is not None else None,
+        extra,
+    )
+
+
+class KeptValues:
+    """Values worked out once per `reader_key`, as FrameParts keeps markup: a page's batch
+    actions, say, whose forms the library renders from templates on every request."""
+
+    def __init__(self, kept: int = KEPT) -> None:
+        self.limit = kept
+        self._kept: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable | None) -> Any | None:
+        if key is None or key not in self._kept:
+            return None
+        self._kept.move_to_end(key)
+        return self._kept[key]
+
+    def keep(self, key: Hashable | None, value: Any) -> None:
+        if key is None:
+            return
+        self._kept[key] = value
+        if len(self._kept) > self.limit:
+            self._kept.popitem(last=False)
+
+
 class FrameParts:
     """The kept parts of one admin site (per process; a restart draws them again)."""
 
@@ -42,20 +83,7 @@ class FrameParts:
         self._kept: OrderedDict[Hashable, tuple[str, str, str]] = OrderedDict()
 
     def key(self, request: Request, name: str, extra: tuple[Hashable, ...] = ()) -> Hashable | None:
-        user = current_user(request)
-        if user is None:
-            return None
-        live = live_settings(request)
-        return (
-            name,
-            user,
-            str(get_locale()),
-            request.scope.get("root_path", ""),
-            request.path_params.get("key") or request.url.path,
-            getattr(request.state, "action", None),
-            live.version if live is not None else None,
-            extra,
-        )
+        return reader_key(request, name, extra)
 
     def draw(
         self,

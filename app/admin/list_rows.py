@@ -11,6 +11,7 @@ what the row shows of it: its name, its key and its link.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,15 +41,31 @@ def without_origin(url: str) -> str:
 class LinkPattern:
     """A link with the row's key left open, built through the router once per page."""
 
-    def __init__(self, url: str) -> None:
-        self.pattern = without_origin(url)
+    # Patterns by model, link and mount point: a link's path and query with the origin and the
+    # list to return to taken off depend on nothing else (~0.6 ms of building a page).
+    _kept: dict[tuple[str, str, str], str] = {}
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern  # a site path with KEY_SLOT for the key
 
     def to(self, pk: Any) -> str:
         return with_key(self.pattern, pk)
 
     @classmethod
+    def kept(
+        cls, request: Request, view: BaseModelView, link: str, build: Callable[[], object]
+    ) -> LinkPattern:
+        """The pattern of `view`'s `link`, `build`ing it the first time on this mount point."""
+        key = (str(view.key), link, str(request.scope.get("root_path", "")))
+        pattern = cls._kept.get(key)
+        if pattern is None:
+            pattern = cls._kept[key] = without_origin(str(build()))
+        return cls(pattern)
+
+    @classmethod
     def detail(cls, request: Request, view: BaseModelView) -> LinkPattern:
-        return cls(detail_url(request, str(view.key), KEY_SLOT))
+        key = str(view.key)
+        return cls.kept(request, view, "detail", lambda: detail_url(request, key, KEY_SLOT))
 
 
 class RowLinks:
@@ -65,7 +82,9 @@ class RowLinks:
         self.handlers = row_action_links(view)
         keyed_in_query = {BaseModelView.row_action_1_view, BaseModelView.row_action_2_edit}
         self.patterns = {
-            name: LinkPattern(str(handler(request, KEY_SLOT)))
+            name: LinkPattern.kept(
+                request, view, name, functools.partial(handler, request, KEY_SLOT)
+            )
             for name, handler in self.handlers.items()
             if getattr(handler, "__func__", None) in keyed_in_query
         }

@@ -50,6 +50,35 @@ def test_each_reader_sees_their_own_menu_and_a_revoked_permission_leaves_it_at_o
         assert "/admin/tag/list" not in alice_menu and "/admin/order/list" not in alice_menu
 
 
+def batch_actions(html: str) -> set[str]:
+    """The names of a list page's actions for its selected rows (the library's actions.html)."""
+    menu = re.search(
+        r'data-sa-hook="actions-dropdown".*?<div class="dropdown-menu">.*?</div>', html, re.S
+    )
+    return set(re.findall(r'data-sa-name="([^"]+)"', menu.group(0))) if menu else set()
+
+
+def test_a_lists_batch_actions_follow_each_reader_and_a_granted_permission_at_once(
+    sqlite_url: str,
+) -> None:
+    add_user(sqlite_url, "root")
+    alice_id = add_user(sqlite_url, "alice", superuser=False, groups={"support": ["order:view"]})
+    app = create_app(make_config(sqlite_url))
+    with (
+        TestClient(app, base_url="https://testserver") as alice,
+        TestClient(app, base_url="https://testserver") as root,
+    ):
+        sign_in(alice, "alice")
+        sign_in(root, "root")
+        for _ in range(2):  # worked out, then kept
+            assert "delete" in batch_actions(root.get("/admin/order/list").text)
+            assert "delete" not in batch_actions(alice.get("/admin/order/list").text)
+
+        save_group(root, 1, "support", ["order:view", "order:delete"], members=[alice_id])
+
+        assert "delete" in batch_actions(alice.get("/admin/order/list").text)
+
+
 def test_a_kept_part_carries_this_responses_nonce_and_this_sessions_csrf_token(
     sqlite_url: str,
 ) -> None:
