@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette_admin.fields import BaseField, RelationField
 from starlette_admin.helpers import detail_url
+from starlette_admin.types import RequestAction
 from starlette_admin.views import BaseModelView
 
 from app.admin.library import foreign_view, row_action_links
@@ -146,6 +147,13 @@ class RelatedCells:
         return {str(self.view.pk_attr): pk, "_meta": meta}
 
 
+def _library_serializers() -> tuple[Any, ...]:
+    from app.admin.model_view import AutoModelView  # the view module imports this one
+
+    # Ours gives the library's answer for a list; it differs only in exports.
+    return (BaseModelView.serialize_field_value, AutoModelView.serialize_field_value)
+
+
 class ListRows:
     """One list page's way of serializing its rows (kept on the request, per view)."""
 
@@ -159,6 +167,21 @@ class ListRows:
         }
         self.link = LinkPattern.detail(request, view)
         self.pk_attr = str(view.pk_attr)
+        # Cells whose value and text the library's own chain would give unchanged: read and
+        # serialized here without its three awaits and debug lines per cell (~1.5 ms a page).
+        library_serializes = type(view).serialize_field_value in _library_serializers()
+        self.read_plainly = {
+            field.name
+            for field in self.fields
+            if type(field).parse_obj is BaseField.parse_obj and field.getter is None
+        }
+        self.serialized_plainly = {
+            field.name
+            for field in self.fields
+            if library_serializes
+            and type(field).serialize_none_value is BaseField.serialize_none_value
+            and (field.formatter or {}).get(RequestAction.LIST) is None
+        }
 
     @classmethod
     def of(cls, request: Request, view: BaseModelView) -> ListRows:
@@ -170,14 +193,20 @@ class ListRows:
 
     async def row(self, request: Request, obj: Any) -> dict[str, Any]:
         """The row as the library's `serialize` gives it, for the list's template."""
-        view, row = self.view, {}
+        view, row = self.view, dict[str, Any]()
         for field in self.fields:
-            value = await field.parse_obj(request, obj)
-            related = self.related.get(field.name)
-            if related is not None and value is not None and not field.formatter:
-                row[field.name] = await related.cell(request, value)
+            name = field.name
+            if name in self.read_plainly:
+                value = getattr(obj, name, None)
             else:
-                row[field.name] = await view.serialize_field_value(value, field, request)
+                value = await field.parse_obj(request, obj)
+            related = self.related.get(name)
+            if related is not None and value is not None and not field.formatter:
+                row[name] = await related.cell(request, value)
+            elif name in self.serialized_plainly:
+                row[name] = None if value is None else await field.serialize_value(request, value)
+            else:
+                row[name] = await view.serialize_field_value(value, field, request)
         if self.pk_attr not in row:
             row[self.pk_attr] = await view.get_serialized_pk_value(request, obj)
         pk = await view.get_pk_value(request, obj)

@@ -1011,10 +1011,17 @@ def _dialect(request: Request) -> str:
     return str(request.state.session.get_bind().dialect.name)
 
 
-def _defined_methods(model: type[Any]) -> set[str]:
+_DEFINED: dict[type[Any], frozenset[str]] = {}  # a model class's names never change once mapped
+
+
+def _defined_methods(model: type[Any]) -> frozenset[str]:
+    known = _DEFINED.get(model)
+    if known is not None:
+        return known
     names: set[str] = set()
     for klass in model.__mro__:
         if klass is object:
             break
         names.update(vars(klass))
-    return names
+    known = _DEFINED[model] = frozenset(names)
+    return known

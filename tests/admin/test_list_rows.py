@@ -13,12 +13,14 @@ import anyio
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+from starlette_admin.types import RequestAction
 
 from app.admin.list_rows import RowLinks, without_origin
 from app.admin.model_view import AutoModelView
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import Order
+from app.models.shop import OrderStatus
 from tests import factories
 from tests.conftest import add_user, list_cells, make_config, sign_in
 
@@ -144,3 +146,29 @@ def test_with_inline_editing_on_rows_are_the_ones_its_endpoint_renders(
         row = next(iter(rows(client.get("/admin/order/list").text).values()))
     assert 'data-sa-inline-editable="1" data-sa-field="status"' in row
     assert 'data-column="id"' in row  # the library's own row
+
+
+class ReworkedOrders(AutoModelView):
+    """Orders whose status is read by a getter and whose total is formatted for lists."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields:
+            if field.name == "status":
+                field.getter = lambda request, obj: OrderStatus.REFUNDED
+            if field.name == "total":
+                field.formatter = {RequestAction.LIST: lambda request, value: f"total of {value}"}
+
+
+def test_a_fields_getter_and_list_formatter_still_make_its_cells(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(AutoModelView._overrides, Order, ReworkedOrders)
+    with signed_in(create_app(make_config(sqlite_url)), sqlite_url) as client:
+        page = client.get("/admin/order/list").text
+    shown = rows(page)
+    assert shown, "no rows listed"
+    for row in shown.values():
+        assert re.search(r"total of \d+\.\d\d", row), row
+        assert "Refunded" in row
+        assert not any(status in row for status in ("Pending", "Paid", "Shipped", "Delivered"))
