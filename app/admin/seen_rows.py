@@ -54,16 +54,21 @@ class EditConflict:
     current: str  # the form field's value for the record as it is now: saving again re-applies
 
 
+_MOMENTS = (dt.datetime, dt.date, dt.time)  # a tuple: `A | B` is built anew at each call
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
+    if type(value) is str:  # the commonest, read for every column of every listed row
+        return value
     if isinstance(value, enum.Enum):
         return str(value.value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
+    if isinstance(value, _MOMENTS):
         return value.isoformat()
     if isinstance(value, bytes):
         return value.hex()
-    if isinstance(value, dict | list):
+    if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True, default=str)
     return str(value)
 
@@ -183,7 +188,10 @@ def row_stamp(obj: Any) -> str:
             continue
         text = _text(loaded[key])
         body = b"\x00" if text is None else b"=" + text.encode("utf-8", "surrogatepass")
-        parts.append(base64.urlsafe_b64encode(hashlib.sha256(body).digest())[:STAMP_WIDTH].decode())
+        # Base64 writes 4 characters for each 3 bytes: the first STAMP_WIDTH of the whole digest.
+        parts.append(
+            base64.urlsafe_b64encode(hashlib.sha256(body).digest()[: STAMP_WIDTH * 3 // 4]).decode()
+        )
     return "".join(parts)
 
 
