@@ -24,6 +24,7 @@ from starlette_admin.fields import BaseField, HasOne
 from starlette_admin.helpers import prettify_class_name, slugify_class_name
 
 from app.admin.library import CheckedInline
+from app.admin.list_rows import named_cells, shown_by_name
 from app.admin.unparsed_input import (
     below_least,
     least_values,
@@ -124,6 +125,11 @@ class InlineRows(CheckedInline):
     def row_label(self) -> str:
         """How the rows are named in messages: "order item"."""
         return str(self.display_name or "row").lower()
+
+    async def serialize_field_value(self, value: Any, field: BaseField, request: Request) -> Any:
+        if value is not None and shown_by_name(field, request.state.action):
+            return await named_cells(request, self, field, value)
+        return await super().serialize_field_value(value, field, request)
 
     # --- reading the parent's rows ---------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 from markupsafe import Markup, escape
@@ -24,7 +24,7 @@ from starlette_admin.helpers import detail_url
 from starlette_admin.types import RequestAction
 from starlette_admin.views import BaseModelView
 
-from app.admin.library import foreign_view, row_action_links
+from app.admin.library import foreign_view, row_action_links, serialized_by_the_field
 from app.route_urls import KEY_SLOT, KEY_SLOT_IN_QUERY, request_memo, site_path, with_key
 
 # The list a record's page returns to: added by static/starboard.js as a row's link is followed,
@@ -154,6 +154,33 @@ def _library_serializers() -> tuple[Any, ...]:
     return (BaseModelView.serialize_field_value, AutoModelView.serialize_field_value)
 
 
+# The library's template for a relation on a record's page: it reads the related record's key
+# and name (`_meta.repr`) alone.
+RELATION_DETAIL = "fields/detail/relation.html"
+
+
+def shown_by_name(field: BaseField, action: RequestAction) -> TypeGuard[RelationField]:
+    """Whether a record's page shows this field's related records by name and link alone."""
+    return (
+        action == RequestAction.DETAIL
+        and isinstance(field, RelationField)
+        and field.detail_template == RELATION_DETAIL
+        and serialized_by_the_field(field, action)
+    )
+
+
+async def named_cells(
+    request: Request, view: BaseModelView, field: RelationField, value: Any
+) -> Any:
+    """A relation's value as its detail template reads it: each related record's key, name and
+    link. The library serializes each related record whole (every column, each through its
+    field) for that; an order's page serialized every item's product and order so (~4 ms)."""
+    cells = RelatedCells(request, view, field)
+    if field.multiple:
+        return [await cells.cell(request, related) for related in value]
+    return await cells.cell(request, value)
+
+
 class ListRows:
     """One list page's way of serializing its rows (kept on the request, per view)."""
 
@@ -180,7 +207,7 @@ class ListRows:
             for field in self.fields
             if library_serializes
             and type(field).serialize_none_value is BaseField.serialize_none_value
-            and (field.formatter or {}).get(RequestAction.LIST) is None
+            and serialized_by_the_field(field, RequestAction.LIST)
         }
 
     @classmethod

@@ -58,7 +58,14 @@ from app.admin.library import (
     searched_and_filtered,
     url_key_parts,
 )
-from app.admin.list_rows import ListRows, RowLinks, RowMarkup, RowParts
+from app.admin.list_rows import (
+    ListRows,
+    RowLinks,
+    RowMarkup,
+    RowParts,
+    named_cells,
+    shown_by_name,
+)
 from app.admin.local_number_fields import LocalNumbersConverter
 from app.admin.local_time_field import LocalTimesConverter
 from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
@@ -708,6 +715,8 @@ class AutoModelView(ModelView):
             target = foreign_view(self, str(field.key))
             key = await target.get_serialized_pk_value(request, value)
             return RelatedCell(key, await target.repr(value, request))
+        if value is not None and shown_by_name(field, request.state.action):
+            return await named_cells(request, self, field, value)
         return await super().serialize_field_value(value, field, request)
 
     def row_markup(self, **parts: Any) -> RowMarkup:

@@ -458,3 +458,13 @@ async def _shipped_at(url: str, order_id: int) -> dt.datetime:
             return value
     finally:
         await engine.dispose()
+
+
+def test_an_orders_page_links_its_customer_and_each_items_product_by_name(
+    client: TestClient, shop: Shop
+) -> None:
+    page = client.get(f"/admin/order/detail?pk={shop.order}").text
+    for pk, name in ((shop.products[0], "Anvil"), (shop.products[1], "Bellows")):
+        assert re.search(rf'<a href="/admin/product/detail\?pk={pk}[&"][^>]*>{name} \(SKU', page)
+    assert re.search(rf'<a href="/admin/customer/detail\?pk={shop.customer}[&"][^>]*>Customer', page)
+    assert "Chisel" not in page  # not an item of this order
