@@ -17,6 +17,7 @@ from starlette_admin.helpers import on_commit
 
 from app.admin.choices import ChoiceField
 from app.admin.library import AfterFormCopy
+from app.admin.maintenance import live_settings
 from app.admin.model_view import AutoModelView
 from app.auth import sessions, sign_ins, two_factor
 from app.auth.current import CurrentUser, actor_of, current_user
@@ -250,6 +251,16 @@ class GroupView(GrantsPermissions, AfterFormCopy, AutoModelView):
         await super().validate(request, data)
 
     async def before_form_copy(self, request: Request, obj: Any, data: dict[str, Any]) -> None:
+        renamed = getattr(obj, "id", None) is not None and data.get("name") != obj.name
+        asked = two_factor.named_groups(live_settings(request))
+        if renamed and obj.name in asked and data.get("name") not in asked:
+            # Renamed, its members would no longer be the group the setting asks a code of.
+            raise FormValidationError(
+                {
+                    "name": f"“{obj.name}” is named in the live setting TWO_FACTOR_FOR_GROUPS:"
+                    f" add “{data.get('name')}” there first, then rename the group"
+                }
+            )
         editor = editor_of(request)
         if editor.is_superuser:
             return

@@ -133,6 +133,13 @@ async def recovery_codes_left(session: AsyncSession, user_id: int) -> int:
     return len(rows.all())
 
 
+def named_groups(live: Any) -> list[str]:
+    """The groups whose members the live setting TWO_FACTOR_FOR_GROUPS asks a code of."""
+    if live is None:
+        return []
+    return [name.strip() for name in live.TWO_FACTOR_FOR_GROUPS or []]
+
+
 async def required_for(session: AsyncSession, user: User, live: Any) -> bool:
     """Whether a live setting requires a second factor of this user (superusers, or members of
     the groups listed)."""
@@ -140,7 +147,7 @@ async def required_for(session: AsyncSession, user: User, live: Any) -> bool:
         return False
     if user.is_superuser and live.TWO_FACTOR_FOR_SUPERUSERS:
         return True
-    groups = [name.strip() for name in live.TWO_FACTOR_FOR_GROUPS or []]
+    groups = named_groups(live)
     if not groups:
         return False
     member = await session.scalar(

@@ -466,5 +466,7 @@ def test_an_orders_page_links_its_customer_and_each_items_product_by_name(
     page = client.get(f"/admin/order/detail?pk={shop.order}").text
     for pk, name in ((shop.products[0], "Anvil"), (shop.products[1], "Bellows")):
         assert re.search(rf'<a href="/admin/product/detail\?pk={pk}[&"][^>]*>{name} \(SKU', page)
-    assert re.search(rf'<a href="/admin/customer/detail\?pk={shop.customer}[&"][^>]*>Customer', page)
+    assert re.search(
+        rf'<a href="/admin/customer/detail\?pk={shop.customer}[&"][^>]*>Customer', page
+    )
     assert "Chisel" not in page  # not an item of this order

@@ -32,6 +32,7 @@ from tests.conftest import (
     csrf_token,
     in_session,
     make_config,
+    seen_row,
     sign_in,
 )
 
@@ -718,3 +719,44 @@ def test_each_code_signs_in_once_on_postgresql(
             assert give_code(second, code).status_code == second_time
             assert not signed_in(second)
     assert len(stored(url, "alice")[1]) == 9
+
+
+def members_shown(form: str) -> list[str]:
+    """The user ids a group's edit form shows chosen (its select's `data-initial`)."""
+    match = re.search(r'name="users".*?data-initial="\[([^\]]*)\]"', form, re.S)
+    assert match, "no users field on the group's form"
+    return [pk.strip() for pk in match.group(1).split(",") if pk.strip()]
+
+
+def test_a_group_the_setting_names_is_not_renamed_out_of_it(
+    browser: TestClient, sqlite_url: str
+) -> None:
+    change_setting(browser, "TWO_FACTOR_FOR_GROUPS", ["finance"])
+    sign_in(browser, "root")
+
+    def rename(to: str) -> Any:
+        form = browser.get("/admin/group/edit?pk=1").text
+        return browser.post(
+            "/admin/group/edit?pk=1",
+            data={
+                "csrftoken": csrf_token(form),
+                "seen_row": seen_row(form),
+                "name": to,
+                "permissions": [],
+                "users": members_shown(form),
+            },
+            follow_redirects=False,
+        )
+
+    refused = rename("money")
+    assert refused.status_code == 422
+    shown = unescape(refused.text)
+    assert "“finance” is named in the live setting TWO_FACTOR_FOR_GROUPS" in shown
+    assert "add “money” there first" in shown
+    with TestClient(browser.app, base_url="https://testserver") as fin:
+        assert password_step(fin, "fin").headers["location"].endswith(CODE_PAGE)
+
+    change_setting(browser, "TWO_FACTOR_FOR_GROUPS", ["finance", "money"])
+    assert rename("money").status_code == 303
+    with TestClient(browser.app, base_url="https://testserver") as fin:
+        assert password_step(fin, "fin").headers["location"].endswith(CODE_PAGE)
