@@ -5,6 +5,7 @@ response's own nonce and the session's own CSRF token."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -13,7 +14,8 @@ from starlette.testclient import TestClient
 from app.admin.frame_parts import FrameParts
 from app.auth.current import CurrentUser
 from app.main import create_app
-from tests.conftest import add_user, csrf_token, make_config, save_group, sign_in
+from app.models import Tag
+from tests.conftest import add_user, csrf_token, in_session, make_config, save_group, sign_in
 from tests.test_security_headers import policy_nonce
 
 
@@ -141,3 +143,33 @@ def test_parts_are_kept_per_reader_within_a_bound_and_never_for_a_visitor() -> N
     assert len(parts) == 2  # the oldest went
     parts.draw(request_for(alice), "sidebar", lambda: draw("A"))
     assert drawn[-1] == "A"  # drawn again once it went
+
+
+def footer(html: str) -> str:
+    match = re.search(r'<div class="card-footer[^"]*" data-count-kind.*?</ul>', html, re.S)
+    assert match, "no footer on the page"
+    return " ".join(match.group(0).split())
+
+
+def test_a_lists_footer_and_script_follow_its_count_and_page(sqlite_url: str) -> None:
+    add_user(sqlite_url, "admin")
+
+    async def add_tags(session: Any, names: list[str]) -> None:
+        session.add_all(Tag(name=name) for name in names)
+
+    in_session(sqlite_url, lambda session: add_tags(session, [f"tag {n:02}" for n in range(12)]))
+    app = create_app(make_config(sqlite_url))
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in(client, "admin")
+        for _ in range(2):  # drawn, then kept
+            first = client.get("/admin/tag/list?page_size=10").text
+            assert "Showing 1 to 10 of 12 entries" in footer(first)
+            assert "rowsTotal: 12" in first
+        second = footer(client.get("/admin/tag/list?page_size=10&page=2").text)
+        assert "Showing 11 to 12 of 12 entries" in second
+
+        in_session(sqlite_url, lambda session: add_tags(session, ["tag 12"]))
+
+        again = client.get("/admin/tag/list?page_size=10").text
+        assert "Showing 1 to 10 of 13 entries" in footer(again)
+        assert "rowsTotal: 13" in again
