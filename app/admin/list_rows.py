@@ -90,6 +90,7 @@ class RowLinks:
             if getattr(handler, "__func__", None) in keyed_in_query
         }
         self.icons: dict[str, str] = {}
+        self.drawn: dict[int, tuple[list[dict[str, Any]], str]] = {}
 
     def href(self, name: str, pk: Any) -> str:
         pattern = self.patterns.get(name)
@@ -114,12 +115,18 @@ class RowLinks:
         pk: Any,
     ) -> Markup:
         """A row's action icons, `render`ed once per page with the key left open."""
-        if any(a.get("is_link") and a.get("name") not in self.patterns for a in actions):
-            return Markup(render(actions, pk))  # a link of the view's own: built per row
-        shape = repr(actions)
-        icons = self.icons.get(shape)
-        if icons is None:
-            icons = self.icons[shape] = str(render(actions, KEY_SLOT))
+        seen = self.drawn.get(id(actions))
+        if seen is not None and seen[0] is actions:
+            icons = seen[1]  # the very list of the row before: most pages share one list
+        else:
+            if any(a.get("is_link") and a.get("name") not in self.patterns for a in actions):
+                return Markup(render(actions, pk))  # a link of the view's own: built per row
+            shape = repr(actions)
+            kept = self.icons.get(shape)
+            if kept is None:
+                kept = self.icons[shape] = str(render(actions, KEY_SLOT))
+            icons = kept
+            self.drawn[id(actions)] = (actions, icons)  # held: its id is not reused meanwhile
         return Markup(icons.replace(KEY_SLOT_IN_QUERY, quote_plus(str(pk))))
 
     def cell(
