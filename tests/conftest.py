@@ -397,8 +397,23 @@ ONE_WORKER_MODULES = {
 }
 
 
+# Fixtures whose tests take seconds each: a browser, or app processes started for the test.
+LONG_FIXTURES = {"_chromium", "run_uvicorn", "module_uvicorn", "oidc_provider"}
+
+
+@pytest.hookimpl(trylast=True)  # after the plugins have added or dropped their items
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.nodeid.split("::", 1)[0]
         if module in ONE_WORKER_MODULES:
             item.add_marker(pytest.mark.xdist_group("processes"))
+    # Modules with long tests run first, whole: xdist hands out tests in this order, so the
+    # run ends on short tests that keep both workers busy, not on one worker finishing a
+    # 50-second browser walk while the other waits. Test order is otherwise unchanged.
+    long_modules = {
+        item.nodeid.split("::", 1)[0]
+        for item in items
+        if LONG_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        or item.get_closest_marker("slow")
+    }
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in long_modules)

@@ -30,6 +30,9 @@ from tests.admin.test_model_views import fill_shop
 from tests.conftest import add_user, csrf_token, make_config, migrated_url, sign_in
 from tests.notifications.test_ws_frames import BAD_FRAMES
 
+# Each walk sends thousands of requests: seconds a test (run first, tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 # Path parameters, percent-encoded as a client sends them: a word, a sign, past 63 and 64 bits,
 # NUL, a lone surrogate's UTF-8 bytes, bytes that are no UTF-8, a way out of the tree, very
 # long, other scripts, empty.

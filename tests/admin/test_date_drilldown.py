@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import inspect
@@ -22,13 +23,27 @@ BUCKET = re.compile(
 )
 
 
-@pytest.fixture
-def shop(database_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    add_user(database_url, "admin")
-    keys = fill(database_url)
-    with TestClient(create_app(make_config(database_url)), base_url="https://testserver") as c:
+@contextmanager
+def signed_in_shop(url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    add_user(url, "admin")
+    keys = fill(url)
+    with TestClient(create_app(make_config(url)), base_url="https://testserver") as c:
         sign_in(c, "admin")
         yield c, keys
+
+
+@pytest.fixture
+def shop(database_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """A shop of the test's own, for tests that change its orders behind the app's back."""
+    with signed_in_shop(database_url) as shop:
+        yield shop
+
+
+@pytest.fixture(scope="module")
+def shared_shop(module_database_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """One shop per backend for the tests that only read its buckets."""
+    with signed_in_shop(module_database_url) as shop:
+        yield shop
 
 
 def buckets(client: TestClient, query: str) -> list[tuple[str, str, str]]:
@@ -47,9 +62,9 @@ def test_each_list_drills_down_by_its_first_indexed_date_column() -> None:
 
 
 def test_years_months_and_days_are_counted_and_linked_as_lookup_ranges(
-    shop: tuple[TestClient, dict[str, str]],
+    shared_shop: tuple[TestClient, dict[str, str]],
 ) -> None:
-    client, _ = shop
+    client, _ = shared_shop
     assert buckets(client, "") == [
         (
             "2026",
@@ -68,9 +83,9 @@ def test_years_months_and_days_are_counted_and_linked_as_lookup_ranges(
 
 
 def test_the_counts_honour_the_other_filters_and_the_search(
-    shop: tuple[TestClient, dict[str, str]],
+    shared_shop: tuple[TestClient, dict[str, str]],
 ) -> None:
-    client, keys = shop
+    client, keys = shared_shop
     query = "created_at__gte=2026-01-01&created_at__lt=2027-01-01&status__in=paid,pending"
     assert [(label, count) for label, count, _ in buckets(client, query)] == [
         ("Jan", "1"),
@@ -82,18 +97,18 @@ def test_the_counts_honour_the_other_filters_and_the_search(
 
 
 def test_the_list_page_loads_its_drill_down_after_itself(
-    shop: tuple[TestClient, dict[str, str]],
+    shared_shop: tuple[TestClient, dict[str, str]],
 ) -> None:
-    client, _ = shop
+    client, _ = shared_shop
     page = client.get("/admin/order/list?status__exact=paid").text
     assert 'hx-get="https://testserver/admin/order/dates?status__exact=paid"' in page
     assert client.get("/admin/order/dates?status__exact=lost").status_code == 400
 
 
 def test_a_range_that_is_no_year_month_or_day_shows_the_years_within_it(
-    shop: tuple[TestClient, dict[str, str]],
+    shared_shop: tuple[TestClient, dict[str, str]],
 ) -> None:
-    client, _ = shop
+    client, _ = shared_shop
     query = "created_at__gte=2026-01-15&created_at__lt=2026-02-10"
     assert [(label, count) for label, count, _ in buckets(client, query)] == [("2026", "2")]
 

@@ -127,6 +127,23 @@ def client(database_url: str, shop: Shop) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture(scope="module")
+def shared_shop(module_database_url: str) -> Shop:
+    """One shop per backend for the tests that save nothing (refusals and reads), which
+    check that it stays as it was: a shop and an app for each of them cost most of their time."""
+    add_user(module_database_url, "admin")
+    return make_shop(module_database_url)
+
+
+@pytest.fixture(scope="module")
+def reader(module_database_url: str, shared_shop: Shop) -> Iterator[TestClient]:
+    with TestClient(
+        create_app(make_config(module_database_url)), base_url="https://testserver"
+    ) as c:
+        sign_in(c, "admin")
+        yield c
+
+
 def order_form(
     shop: Shop, token: str, *rows: dict[str, str], status: str = "paid", page: str = ""
 ) -> dict[str, str]:
@@ -183,12 +200,14 @@ def test_orders_get_their_items_as_inline_rows_from_the_mapper() -> None:
         Misspelt(Order)
 
 
-def test_the_order_form_shows_its_items_as_a_table_of_rows(client: TestClient, shop: Shop) -> None:
-    page = client.get(f"/admin/order/edit?pk={shop.order}")
+def test_the_order_form_shows_its_items_as_a_table_of_rows(
+    reader: TestClient, shared_shop: Shop
+) -> None:
+    page = reader.get(f"/admin/order/edit?pk={shared_shop.order}")
     assert page.status_code == 200
     text = page.text
-    assert f'name="{PREFIX}.0.pk" value="{shop.kept}"' in text
-    assert f'name="{PREFIX}.1.pk" value="{shop.dropped}"' in text
+    assert f'name="{PREFIX}.0.pk" value="{shared_shop.kept}"' in text
+    assert f'name="{PREFIX}.1.pk" value="{shared_shop.dropped}"' in text
     assert re.search(rf'<select[^>]*id="{re.escape(PREFIX)}\.0\.product"[^>]*'
                      r'data-url="[^"]*/product/relation-lookup"', text)  # fmt: skip
     assert f'name="{PREFIX}.0.quantity"' in text
@@ -196,7 +215,7 @@ def test_the_order_form_shows_its_items_as_a_table_of_rows(client: TestClient, s
     shown = shown_text(text)
     assert "Row Product Quantity Unit price" in shown
     assert "Add order item" in shown
-    detail = shown_text(client.get(f"/admin/order/detail?pk={shop.order}").text)
+    detail = shown_text(reader.get(f"/admin/order/detail?pk={shared_shop.order}").text)
     assert "Anvil" in detail and "Bellows" in detail  # products by name, not "product 59"
     assert "x product" not in detail
 
@@ -253,16 +272,16 @@ def test_an_order_saved_with_an_item_added_one_changed_one_removed_keeps_all_thr
     ],
 )
 def test_one_bad_row_saves_nothing_and_names_its_row_and_field(
-    client: TestClient, shop: Shop, database_url: str, bad: dict[str, str], named: str
+    reader: TestClient, shared_shop: Shop, module_database_url: str, bad: dict[str, str], named: str
 ) -> None:
-    before = stored_items(database_url, shop.order)
-    page = client.get(f"/admin/order/edit?pk={shop.order}").text
+    before = stored_items(module_database_url, shared_shop.order)
+    page = reader.get(f"/admin/order/edit?pk={shared_shop.order}").text
     token = csrf_token(page)
-    rows = three_changes(shop)
+    rows = three_changes(shared_shop)
     rows[2] = {**rows[2], **bad}
-    refused = client.post(
-        f"/admin/order/edit?pk={shop.order}",
-        data=order_form(shop, token, *rows, status="shipped", page=page),
+    refused = reader.post(
+        f"/admin/order/edit?pk={shared_shop.order}",
+        data=order_form(shared_shop, token, *rows, status="shipped", page=page),
     )
     assert refused.status_code == 422
     assert named in shown_text(refused.text)
@@ -273,9 +292,9 @@ def test_one_bad_row_saves_nothing_and_names_its_row_and_field(
         if name == "quantity" and value.isdigit():  # a number field holds numbers only
             assert re.search(rf'name="{re.escape(PREFIX)}\.2\.{name}"[^>]*value="{value}"',
                              refused.text)  # fmt: skip
-    assert stored_items(database_url, shop.order) == before
-    assert order_status(database_url, shop.order) == "paid"
-    assert audit_entries(database_url) == []
+    assert stored_items(module_database_url, shared_shop.order) == before
+    assert order_status(module_database_url, shared_shop.order) == "paid"
+    assert audit_entries(module_database_url) == []
 
 
 def test_a_row_of_another_order_is_refused_by_name(
@@ -317,16 +336,16 @@ def test_a_new_order_is_created_with_its_rows_in_one_entry(
 
 
 def test_a_save_without_the_forms_csrf_token_is_refused(
-    client: TestClient, shop: Shop, database_url: str
+    reader: TestClient, shared_shop: Shop, module_database_url: str
 ) -> None:
-    before = stored_items(database_url, shop.order)
-    refused = client.post(
-        f"/admin/order/edit?pk={shop.order}",
-        data=order_form(shop, "forged", *three_changes(shop)),
+    before = stored_items(module_database_url, shared_shop.order)
+    refused = reader.post(
+        f"/admin/order/edit?pk={shared_shop.order}",
+        data=order_form(shared_shop, "forged", *three_changes(shared_shop)),
     )
     assert refused.status_code == 403
-    assert stored_items(database_url, shop.order) == before
-    assert audit_entries(database_url) == []
+    assert stored_items(module_database_url, shared_shop.order) == before
+    assert audit_entries(module_database_url) == []
 
 
 def test_a_user_who_may_not_edit_orders_cannot_change_their_items(
@@ -381,41 +400,44 @@ def test_the_order_summary_follows_a_save_made_with_rows(
 
 
 def test_a_parent_with_more_rows_than_the_form_holds_shows_the_first_and_links_the_rest(
-    client: TestClient, shop: Shop, monkeypatch: pytest.MonkeyPatch
+    reader: TestClient, shared_shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(inline_rows, "INLINE_ROWS_LIMIT", 1)
-    page = client.get(f"/admin/order/edit?pk={shop.order}").text
-    assert f'name="{PREFIX}.0.pk" value="{shop.kept}"' in page
+    page = reader.get(f"/admin/order/edit?pk={shared_shop.order}").text
+    assert f'name="{PREFIX}.0.pk" value="{shared_shop.kept}"' in page
     assert f'name="{PREFIX}.1.pk"' not in page
     assert "Only the first 1 are shown here" in shown_text(page)
-    assert f'href="https://testserver/admin/order-item/list?order__id__exact={shop.order}"' in page
-    rest = client.get(f"/admin/order-item/list?order__id__exact={shop.order}")
+    assert (
+        f'href="https://testserver/admin/order-item/list?order__id__exact={shared_shop.order}"'
+        in page
+    )
+    rest = reader.get(f"/admin/order-item/list?order__id__exact={shared_shop.order}")
     assert rest.status_code == 200
     assert sorted(map(int, re.findall(r'<tr data-sa-pk="(\d+)"', rest.text))) == [
-        shop.kept,
-        shop.dropped,
+        shared_shop.kept,
+        shared_shop.dropped,
     ]
 
 
 def test_an_items_own_form_refuses_what_its_row_on_the_order_refuses(
-    client: TestClient, shop: Shop, database_url: str
+    reader: TestClient, shared_shop: Shop, module_database_url: str
 ) -> None:
-    before = stored_items(database_url, shop.order)
-    form = client.get(f"/admin/order-item/edit?pk={shop.kept}").text
-    refused = client.post(
-        f"/admin/order-item/edit?pk={shop.kept}",
+    before = stored_items(module_database_url, shared_shop.order)
+    form = reader.get(f"/admin/order-item/edit?pk={shared_shop.kept}").text
+    refused = reader.post(
+        f"/admin/order-item/edit?pk={shared_shop.kept}",
         data={
             "csrftoken": csrf_token(form),
             "seen_row": seen_row(form),
-            "order": str(shop.order),
-            "product": str(shop.products[0]),
+            "order": str(shared_shop.order),
+            "product": str(shared_shop.products[0]),
             "quantity": "0",
             "unit_price": "9.99",
         },
     )
     assert refused.status_code == 422
     assert "Quantity: at least 1" in shown_text(refused.text)
-    assert stored_items(database_url, shop.order) == before
+    assert stored_items(module_database_url, shared_shop.order) == before
 
 
 def test_a_date_time_on_a_form_is_shown_and_typed_in_the_users_zone(

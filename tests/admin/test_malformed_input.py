@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -31,18 +32,34 @@ WRONG_KEYS = [
 WRONG_COMPOSITE_KEYS = ["1", "1,2,3", "a,b", f"1,{2**63}"]
 
 
-@pytest.fixture
-def root(database_url: str) -> Iterator[TestClient]:
-    """A superuser on a small shop with 30 customers, on SQLite and PostgreSQL."""
-    fill_shop(database_url, customers=30, orders_each=1)
-    add_user(database_url, "root")
-    with TestClient(create_app(make_config(database_url)), base_url="https://testserver") as client:
+@contextmanager
+def signed_in_shop(url: str) -> Iterator[TestClient]:
+    """A superuser on a small shop with 30 customers."""
+    fill_shop(url, customers=30, orders_each=1)
+    add_user(url, "root")
+    with TestClient(create_app(make_config(url)), base_url="https://testserver") as client:
         sign_in(client, "root")
         yield client
 
 
+@pytest.fixture(scope="module")
+def root(module_database_url: str) -> Iterator[TestClient]:
+    """One shop per backend, shared by the tests that change nothing (what they assert):
+    building a shop and an app for each of them cost most of the module's time."""
+    with signed_in_shop(module_database_url) as client:
+        yield client
+
+
+@pytest.fixture
+def own_root(database_url: str) -> Iterator[TestClient]:
+    """A shop of the test's own, for tests that save something into it."""
+    with signed_in_shop(database_url) as client:
+        yield client
+
+
 # For bounds checked before any statement: one backend shows them.
-ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+ON_SQLITE = pytest.mark.parametrize("module_database_url", ["sqlite"], indirect=True)
+OWN_ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def counts(url: str) -> tuple[object, ...]:
@@ -92,15 +109,15 @@ KEYED_ROUTES: dict[str, Ask] = {
 
 @pytest.mark.parametrize("route", sorted(KEYED_ROUTES))
 def test_a_key_no_row_can_have_is_not_found_and_changes_nothing(
-    root: TestClient, database_url: str, route: str
+    root: TestClient, module_database_url: str, route: str
 ) -> None:
     token = token_of(root)
-    before = counts(database_url)
+    before = counts(module_database_url)
     for key in WRONG_KEYS:
         answer = KEYED_ROUTES[route](root, token, key)
         assert answer.status_code == 404, (key[:20], answer.text[-300:])
-    assert counts(database_url) == before
-    assert scalar(database_url, select(Product.name).where(Product.id == 1)) != "Renamed"
+    assert counts(module_database_url) == before
+    assert scalar(module_database_url, select(Product.name).where(Product.id == 1)) != "Renamed"
 
 
 def test_the_json_endpoints_name_the_key_that_matches_nothing(root: TestClient) -> None:
@@ -287,14 +304,14 @@ def test_reverting_a_change_id_past_the_column_is_not_found(root: TestClient) ->
 
 
 def test_a_nul_in_a_form_field_is_refused_naming_the_field(
-    root: TestClient, database_url: str
+    root: TestClient, module_database_url: str
 ) -> None:
     token = csrf_token(root.get("/admin/tag/create").text)
     for name in ["a\x00b", "\x00"]:
         answer = root.post("/admin/tag/create", data={"csrftoken": token, "name": name})
         assert answer.status_code == 422, name
         assert "Name: text cannot contain a NUL byte or a lone surrogate" in answer.text
-    assert scalar(database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
+    assert scalar(module_database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
 
 
 def multipart(token: str, charset: str, name: bytes) -> tuple[bytes, dict[str, str]]:
@@ -312,7 +329,7 @@ def multipart(token: str, charset: str, name: bytes) -> tuple[bytes, dict[str, s
 
 @ON_SQLITE
 def test_a_form_in_a_charset_that_makes_lone_surrogates_is_refused(
-    root: TestClient, database_url: str
+    root: TestClient, module_database_url: str
 ) -> None:
     token = csrf_token(root.get("/admin/tag/create").text)
     for charset, name in [
@@ -326,7 +343,7 @@ def test_a_form_in_a_charset_that_makes_lone_surrogates_is_refused(
         assert answer.text == (
             "Content-Type: a multipart form's charset must be utf-8 (or not given)"
         )
-    assert scalar(database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
+    assert scalar(module_database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
 
 
 def test_a_path_with_a_nul_byte_is_not_found(root: TestClient) -> None:
@@ -336,12 +353,14 @@ def test_a_path_with_a_nul_byte_is_not_found(root: TestClient) -> None:
         assert answer.text == "Not found: no address holds a NUL byte"
 
 
-@ON_SQLITE
-def test_a_form_that_names_utf_8_is_read(root: TestClient, database_url: str) -> None:
-    token = csrf_token(root.get("/admin/tag/create").text)
+@OWN_ON_SQLITE
+def test_a_form_that_names_utf_8_is_read(own_root: TestClient, database_url: str) -> None:
+    token = csrf_token(own_root.get("/admin/tag/create").text)
     body, headers = multipart(token, "UTF-8", "café".encode())
 
-    answer = root.post("/admin/tag/create", content=body, headers=headers, follow_redirects=False)
+    answer = own_root.post(
+        "/admin/tag/create", content=body, headers=headers, follow_redirects=False
+    )
 
     assert answer.status_code == 303
     assert scalar(database_url, select(Tag.id).where(Tag.name == "café")) is not None
@@ -352,10 +371,10 @@ def test_a_form_that_names_utf_8_is_read(root: TestClient, database_url: str) ->
 
 @ON_SQLITE
 def test_a_batch_action_that_names_no_action_is_refused_naming_name(
-    root: TestClient, database_url: str
+    root: TestClient, module_database_url: str
 ) -> None:
     token = token_of(root)
-    before = counts(database_url)
+    before = counts(module_database_url)
 
     answer = root.post(
         "/admin/_api/product/action", params={"pks": ["1"]}, headers={"X-CSRFToken": token}
@@ -365,12 +384,12 @@ def test_a_batch_action_that_names_no_action_is_refused_naming_name(
         400,
         api_refusal("name: the action to run, such as delete or export", "name"),
     )
-    assert counts(database_url) == before
+    assert counts(module_database_url) == before
 
 
 @ON_SQLITE
 def test_a_multipart_body_the_csrf_check_cannot_parse_is_refused_and_changes_nothing(
-    root: TestClient, database_url: str
+    root: TestClient, module_database_url: str
 ) -> None:
     for content_type, body, says in [
         ("multipart/form-data", b"--x\r\n", "Missing boundary in multipart."),
@@ -382,16 +401,16 @@ def test_a_multipart_body_the_csrf_check_cannot_parse_is_refused_and_changes_not
         # 4xx: the form is refused as unreadable (a body-limits check may answer it first).
         assert 400 <= answer.status_code < 500, content_type
         assert says in answer.text, answer.text
-    assert scalar(database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
+    assert scalar(module_database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
 
 
 def test_text_longer_than_its_column_is_refused_naming_the_field(
-    root: TestClient, database_url: str
+    own_root: TestClient, database_url: str
 ) -> None:
-    token = csrf_token(root.get("/admin/tag/create").text)
+    token = csrf_token(own_root.get("/admin/tag/create").text)
 
-    refused = root.post("/admin/tag/create", data={"csrftoken": token, "name": "x" * 41})
-    taken = root.post(
+    refused = own_root.post("/admin/tag/create", data={"csrftoken": token, "name": "x" * 41})
+    taken = own_root.post(
         "/admin/tag/create", data={"csrftoken": token, "name": "y" * 40}, follow_redirects=False
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -16,7 +17,7 @@ from app.db import Base, create_engine, create_session_factory
 from app.main import create_app
 from app.models import Customer, Order, Product
 from tests import factories
-from tests.conftest import add_user, csrf_token, make_config, sign_in
+from tests.conftest import add_user, csrf_token, make_config, migrated_url, sign_in
 
 
 def model_views() -> dict[str, AutoModelView]:
@@ -70,10 +71,21 @@ def _row_texts(html: str) -> list[tuple[int, str]]:
     return [(int(pk), body) for pk, body in rows]
 
 
-@pytest.fixture
-def shop_client(sqlite_url: str, admin_client: TestClient) -> TestClient:
-    fill_shop(sqlite_url)
-    return admin_client
+@pytest.fixture(scope="module")
+def shop_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One filled shop for the module's tests that only read it (or are refused)."""
+    url = migrated_url(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('shop') / 'shop.db'}")
+    add_user(url, "admin")
+    fill_shop(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def shop_client(shop_url: str) -> Iterator[TestClient]:
+    """The admin signed in on `shop_url`'s app, shared like the shop itself."""
+    with TestClient(create_app(make_config(shop_url)), base_url="https://testserver") as client:
+        sign_in(client, "admin")
+        yield client
 
 
 def row_pks(html: str) -> list[int]:
@@ -86,9 +98,9 @@ def column_headers(html: str) -> list[str]:
 
 @pytest.mark.parametrize("key", MODEL_KEYS)
 def test_every_model_has_list_create_and_detail_pages(
-    shop_client: TestClient, sqlite_url: str, key: str
+    shop_client: TestClient, shop_url: str, key: str
 ) -> None:
-    counted = scalar(sqlite_url, select(func.count()).select_from(VIEWS[key].model))
+    counted = scalar(shop_url, select(func.count()).select_from(VIEWS[key].model))
     stored = int(counted)  # type: ignore[call-overload]
     listing = shop_client.get(f"/admin/{key}/list")
     assert listing.status_code == 200
@@ -129,8 +141,8 @@ def test_lists_show_scalar_columns_and_to_one_relations_never_to_many(
     assert "tags" not in column_headers(shop_client.get("/admin/product/list").text)
 
 
-def test_objects_are_labelled_by_their_str(shop_client: TestClient, sqlite_url: str) -> None:
-    email = scalar(sqlite_url, select(Customer.email).limit(1))
+def test_objects_are_labelled_by_their_str(shop_client: TestClient, shop_url: str) -> None:
+    email = scalar(shop_url, select(Customer.email).limit(1))
     html = shop_client.get("/admin/order/list").text
     assert f"&lt;{email}&gt;" in html  # "Name <email>" from Customer.__str__, escaped
 
@@ -196,12 +208,12 @@ def test_a_subclass_in_app_admin_replaces_the_default_view(shop_client: TestClie
 
 
 def test_search_finds_orders_by_their_customers_email(
-    shop_client: TestClient, sqlite_url: str
+    shop_client: TestClient, shop_url: str
 ) -> None:
     buyer = select(Customer.id, Customer.email).order_by(Customer.id.desc()).limit(1)
-    customer_id, email = anyio.run(_first_row, sqlite_url, buyer)
+    customer_id, email = anyio.run(_first_row, shop_url, buyer)
     theirs = select(func.group_concat(Order.id)).where(Order.customer_id == customer_id)
-    expected = sorted(int(pk) for pk in str(scalar(sqlite_url, theirs)).split(","))
+    expected = sorted(int(pk) for pk in str(scalar(shop_url, theirs)).split(","))
     html = shop_client.get("/admin/order/list", params={"q": email}).text
     assert sorted(row_pks(html)) == expected
     count = len(expected)
@@ -278,9 +290,9 @@ def test_a_list_known_to_be_far_past_the_cap_counts_only_past_its_page(
 
 
 def test_text_in_a_number_field_is_refused_by_name_and_nothing_is_stored(
-    shop_client: TestClient, sqlite_url: str
+    shop_client: TestClient, shop_url: str
 ) -> None:
-    before = scalar(sqlite_url, select(func.count()).select_from(Product))
+    before = scalar(shop_url, select(func.count()).select_from(Product))
     form = shop_client.get("/admin/product/create")
     response = shop_client.post(
         "/admin/product/create",
@@ -298,7 +310,7 @@ def test_text_in_a_number_field_is_refused_by_name_and_nothing_is_stored(
     assert "Price: &#39;abc&#39; is not a number, such as 12.50" in text
     assert "Stock: &#39;lots&#39; is not a whole number, such as 42" in text
     assert 'value="Bad price"' in text  # what was typed is kept for correcting
-    assert scalar(sqlite_url, select(func.count()).select_from(Product)) == before
+    assert scalar(shop_url, select(func.count()).select_from(Product)) == before
 
 
 def run_sql(url: str, *statements: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -117,11 +118,11 @@ async def fill(app: Starlette) -> None:
     await notify(app.state.session_factory, app.state.broker, user="boss", title="Hello")
 
 
-@pytest.fixture
-def site(database_url: str) -> Iterator[tuple[TestClient, StatementLog]]:
-    add_user(database_url, "boss")  # a superuser: every card
-    add_user(database_url, "support", superuser=False, permissions=["ticket:view"])
-    app = create_app(make_config(database_url), clock=FakeClock(NOW))
+@contextmanager
+def filled_site(url: str) -> Iterator[tuple[TestClient, StatementLog]]:
+    add_user(url, "boss")  # a superuser: every card
+    add_user(url, "support", superuser=False, permissions=["ticket:view"])
+    app = create_app(make_config(url), clock=FakeClock(NOW))
     log = StatementLog(app.state.engine)
     with TestClient(app, base_url="https://testserver") as client:
         assert client.portal is not None
@@ -130,10 +131,27 @@ def site(database_url: str) -> Iterator[tuple[TestClient, StatementLog]]:
 
 
 @pytest.fixture
+def site(database_url: str) -> Iterator[tuple[TestClient, StatementLog]]:
+    """The filled site of one test: for tests that change it, sign in another user or count
+    statements (a figure another test read first would be kept, not read)."""
+    with filled_site(database_url) as site:
+        yield site
+
+
+@pytest.fixture
 def boss(site: tuple[TestClient, StatementLog]) -> TestClient:
     client, _ = site
     sign_in(client, "boss")
     return client
+
+
+@pytest.fixture(scope="module")
+def reader(module_database_url: str) -> Iterator[TestClient]:
+    """The boss on one filled site per backend, shared by the tests that only read cards:
+    filling a site and signing in for each of them cost most of the module's time."""
+    with filled_site(module_database_url) as (client, _):
+        sign_in(client, "boss")
+        yield client
 
 
 def card(client: TestClient, name: str) -> str:
@@ -147,9 +165,9 @@ def squeeze(html: str) -> str:
 
 
 def test_orders_and_revenue_compare_today_7_and_30_days_with_the_period_before(
-    boss: TestClient,
+    reader: TestClient,
 ) -> None:
-    text = squeeze(card(boss, "orders"))
+    text = squeeze(card(reader, "orders"))
     # Today: three orders (the cancelled one earns nothing) against one by noon yesterday.
     assert "Today 3 +200% €1,300.50 +550%" in text  # in the shop's currency, DEFAULT_CURRENCY
     assert "7 days 5 +400% €2,499.50 +150%" in text
@@ -157,16 +175,16 @@ def test_orders_and_revenue_compare_today_7_and_30_days_with_the_period_before(
 
 
 def test_a_french_browser_gets_the_figures_with_french_separators_and_the_euro_after(
-    boss: TestClient,
+    reader: TestClient,
 ) -> None:
-    response = boss.get("/admin/dashboard/cards/orders", headers={"Accept-Language": "fr-FR"})
+    response = reader.get("/admin/dashboard/cards/orders", headers={"Accept-Language": "fr-FR"})
     # Babel's French: a narrow no-break space between thousands, a comma before the cents.
     assert "Today 3 +200% 1 300,50 € +550%" in squeeze(response.text)
     assert "1\u202f300,50\xa0€" in response.text
 
 
-def test_the_orders_chart_has_a_point_a_day_for_30_days_today_last(boss: TestClient) -> None:
-    html = card(boss, "orders_per_day")
+def test_the_orders_chart_has_a_point_a_day_for_30_days_today_last(reader: TestClient) -> None:
+    html = card(reader, "orders_per_day")
     assert 'data-points="30"' in html
     assert len(re.findall(r"<g data-sb-point=", html)) == 30
     assert len(re.findall(r"<circle ", html)) == 30
@@ -176,50 +194,50 @@ def test_the_orders_chart_has_a_point_a_day_for_30_days_today_last(boss: TestCli
     assert 'data-sb-point="2026-05-17"' in html and 'data-sb-point="2026-05-16"' not in html
 
 
-def test_open_tickets_are_counted_by_priority_most_pressing_first(boss: TestClient) -> None:
-    text = squeeze(card(boss, "open_tickets"))
+def test_open_tickets_are_counted_by_priority_most_pressing_first(reader: TestClient) -> None:
+    text = squeeze(card(reader, "open_tickets"))
     assert "4 urgent 2 high 1 normal 1 low 0" in text
 
 
-def test_the_tickets_chart_counts_opened_and_closed_per_day(boss: TestClient) -> None:
-    html = card(boss, "tickets_per_day")
+def test_the_tickets_chart_counts_opened_and_closed_per_day(reader: TestClient) -> None:
+    html = card(reader, "tickets_per_day")
     assert 'data-points="30"' in html
     assert "<title>2026-06-15: opened 2, closed 1</title>" in html
     assert "<title>2026-06-14: opened 1, closed 0</title>" in html
 
 
-def test_low_stock_lists_products_under_the_live_threshold_lowest_first(boss: TestClient) -> None:
-    html = card(boss, "low_stock")
+def test_low_stock_lists_products_under_the_live_threshold_lowest_first(reader: TestClient) -> None:
+    html = card(reader, "low_stock")
     text = squeeze(html)
     assert "3 products with fewer than 10 in stock Empty : 0 Few : 3 Nine : 9" in text
     assert "Ten" not in text
 
 
-def test_failing_jobs_counts_failures_of_the_last_24_hours_by_job(boss: TestClient) -> None:
-    html = card(boss, "failing_jobs")
+def test_failing_jobs_counts_failures_of_the_last_24_hours_by_job(reader: TestClient) -> None:
+    html = card(reader, "failing_jobs")
     assert "nightly</a>: 2 failed" in html and "hourly</a>: 1 failed" in html
     assert 'href="/admin/jobs/nightly"' in html
 
 
-def test_the_job_runs_chart_has_24_hourly_points_stacked_by_status(boss: TestClient) -> None:
-    html = card(boss, "job_runs_per_hour")
+def test_the_job_runs_chart_has_24_hourly_points_stacked_by_status(reader: TestClient) -> None:
+    html = card(reader, "job_runs_per_hour")
     assert 'data-points="24"' in html
     assert "<title>2026-06-15 10: succeeded 1, failed 1, skipped 0, running 0</title>" in html
     assert "<title>2026-06-15 09: succeeded 0, failed 1, skipped 0, running 0</title>" in html
 
 
-def test_unread_notifications_counts_the_users_own(boss: TestClient) -> None:
-    assert 'data-sb-figure="unread">1<' in card(boss, "unread_notifications")
+def test_unread_notifications_counts_the_users_own(reader: TestClient) -> None:
+    assert 'data-sb-figure="unread">1<' in card(reader, "unread_notifications")
 
 
-def test_recent_activity_links_only_records_the_user_may_open(boss: TestClient) -> None:
-    html = card(boss, "recent_activity")
+def test_recent_activity_links_only_records_the_user_may_open(reader: TestClient) -> None:
+    html = card(reader, "recent_activity")
     assert 'href="/admin/order/detail?pk=1"' in html
     assert "settings-edit" in html and "/admin/settings/detail" not in html
 
 
-def test_numbers_have_thousands_separators(boss: TestClient) -> None:
-    assert "3,499.50" in card(boss, "orders")
+def test_numbers_have_thousands_separators(reader: TestClient) -> None:
+    assert "3,499.50" in card(reader, "orders")
 
 
 def test_a_user_without_order_view_sees_no_order_card_and_no_link_to_orders(
@@ -237,14 +255,14 @@ def test_a_user_without_order_view_sees_no_order_card_and_no_link_to_orders(
     assert client.get("/admin/dashboard/cards/orders").status_code == 403
 
 
-def test_an_unknown_card_is_not_found(boss: TestClient) -> None:
-    assert boss.get("/admin/dashboard/cards/nothing").status_code == 404
+def test_an_unknown_card_is_not_found(reader: TestClient) -> None:
+    assert reader.get("/admin/dashboard/cards/nothing").status_code == 404
 
 
 def test_the_dashboard_is_the_admins_home_with_every_card_for_a_superuser(
-    boss: TestClient,
+    reader: TestClient,
 ) -> None:
-    page = boss.get("/admin/")
+    page = reader.get("/admin/")
     assert page.status_code == 200
     shown = re.findall(r'data-sb-card="([^"]+)"', page.text)
     assert shown == [
