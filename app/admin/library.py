@@ -282,6 +282,24 @@ class CheckedInline(InlineModelView):
         return self._prefix()
 
 
+class CatalogsMergedOnce(Admin):
+    """An admin that merges its plugin and theme translation catalogs into the process's
+    catalogs once, not again for every admin made (each test makes one: ~14 ms each)."""
+
+    # The catalogs last merged, in order: merging the same ones again changes nothing.
+    _merged: tuple[tuple[str, str], ...] | None = None
+
+    # starlette-admin 1.0.3: BaseAdmin._register_translations() merges each (package, domain)
+    # in _plugin_translation_catalogs then _theme_translation_catalogs into i18n.translations,
+    # a process-wide dict; later merges win.
+    def _register_translations(self) -> None:
+        catalogs = (*self._plugin_translation_catalogs, *self._theme_translation_catalogs)
+        if CatalogsMergedOnce._merged == catalogs:
+            return
+        super()._register_translations()
+        CatalogsMergedOnce._merged = catalogs
+
+
 class InlineRowsAdmin(Admin):
     """The admin's inline formsets with the checks of CheckedInline, and one flash message
     for a save: the parent's, not one more for every row the form sent back."""

@@ -33,6 +33,7 @@ from app.admin.frame_parts import FrameParts
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
 from app.admin.library import (
+    CatalogsMergedOnce,
     EditStatusAdmin,
     InlineRowsAdmin,
     error_page,
@@ -108,6 +109,7 @@ class StarboardAdmin(
     InlineRowsAdmin,
     EditStatusAdmin,
     BigImports,
+    CatalogsMergedOnce,
 ):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
