@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -17,7 +17,7 @@ from app.channels.names import EVERYONE_CHANNEL, group_channel, user_channel
 from app.errors import BadInput
 from app.models import Group, Notification, NotificationRead, User
 from app.notifications import LEVELS
-from app.notifications.audience import EVERYONE, visible_to
+from app.notifications.audience import EVERYONE, VISIBLE, visible_parameters, visible_to
 
 TITLE_MAX = 200
 BODY_MAX = 5000  # a toast and an inbox line, not a document
@@ -128,23 +128,26 @@ async def after(
     return (await session.scalars(stmt)).all()
 
 
-def _unread(user: CurrentUser) -> ColumnElement[bool]:
-    read = select(NotificationRead.notification_id).where(NotificationRead.user_id == user.id)
+def _unread(user_id: Any) -> ColumnElement[bool]:
+    read = select(NotificationRead.notification_id).where(NotificationRead.user_id == user_id)
     return Notification.id.not_in(read)
 
 
 async def unread_count(session: AsyncSession, user: CurrentUser) -> int:
-    stmt = select(func.count()).select_from(Notification).where(visible_to(user), _unread(user))
+    stmt = select(func.count()).select_from(Notification).where(visible_to(user), _unread(user.id))
     return int(await session.scalar(stmt) or 0)
+
+
+# Built once on bound parameters: every socket opened runs it (see VISIBLE).
+INBOX_STATE = select(
+    func.max(Notification.id), func.count().filter(_unread(bindparam("user_id")))
+).where(VISIBLE)
 
 
 async def inbox_state(db: AsyncSession | AsyncConnection, user: CurrentUser) -> tuple[int, int]:
     """The newest notification id the user can see (0 for none) and how many are unread, in one
     statement: what a socket tells its tab first."""
-    stmt = select(func.max(Notification.id), func.count().filter(_unread(user))).where(
-        visible_to(user)
-    )
-    newest, unread = (await db.execute(stmt)).one()
+    newest, unread = (await db.execute(INBOX_STATE, visible_parameters(user))).one()
     return int(newest or 0), int(unread or 0)
 
 
