@@ -118,10 +118,10 @@ def test_resume_replays_what_was_missed_in_order_exactly_once(
     assert titles == ["two", "three"]
 
 
-def test_every_socket_opened_reads_its_first_frame_with_the_same_prebuilt_statement(
+def test_sockets_read_their_first_frame_with_a_statement_built_once_per_number_of_groups(
     client_for: Callable[[str], TestClient],
 ) -> None:
-    alice, bob = client_for("alice"), client_for("bob")
+    alice, bob, root = client_for("alice"), client_for("bob"), client_for("root")
     executed: list[Any] = []
 
     def note(_connection: Any, statement: Any, *_: Any) -> None:
@@ -131,13 +131,15 @@ def test_every_socket_opened_reads_its_first_frame_with_the_same_prebuilt_statem
     engine = alice.app.state.engine.sync_engine  # type: ignore[attr-defined]
     event.listen(engine, "before_execute", note)
     try:
-        for client in (alice, alice, bob):
+        for client in (alice, alice, bob, root):  # alice is in a group, bob and root in none
             with client.websocket_connect(WS) as socket:
                 assert socket.receive_json()["type"] == "unread"
     finally:
         event.remove(engine, "before_execute", note)
     # Built once on bound parameters, not anew for each socket (a millisecond of CPU each).
-    assert len(executed) == 3 and all(s is executed[0] for s in executed)
+    assert len(executed) == 4
+    assert executed[0] is executed[1] and executed[2] is executed[3]
+    assert executed[0] is not executed[2]
 
 
 @pytest.mark.parametrize(
