@@ -124,6 +124,14 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         OneTripCursor  # server-side cursors keep the stock class (SQLAlchemy 2.1.9)
     )
 
+    def rollback(self) -> None:
+        # Outside a transaction sqlite3's rollback() does nothing, but only once in aiosqlite's
+        # thread: a connection that only read goes back to the pool without that trip.
+        connection = self._connection._connection
+        if connection is not None and not connection.in_transaction:
+            return
+        super().rollback()
+
     async def _terminate_graceful_close(self) -> None:
         """Closes the connection in its thread, then stops the thread without waiting for it.
 

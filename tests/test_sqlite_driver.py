@@ -60,6 +60,26 @@ async def test_a_statement_is_one_trip_to_the_database_thread(engine: AsyncEngin
         assert counted.jobs == 2
 
 
+async def test_a_connection_that_only_read_goes_back_to_the_pool_without_a_trip(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as connection:
+        counted = await trips(connection)
+        await connection.execute(text("SELECT id, name FROM thing"))
+    assert counted.jobs == 1  # the statement: no rollback of a transaction never begun
+
+
+async def test_a_write_left_uncommitted_is_rolled_back_when_the_connection_goes_back(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as connection:
+        counted = await trips(connection)
+        await connection.execute(text("INSERT INTO thing (name) VALUES ('dropped')"))
+    assert counted.jobs == 2  # the statement and the rollback
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM thing")) == 0
+
+
 async def test_the_engine_hands_out_one_trip_cursors(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()

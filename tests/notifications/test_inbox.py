@@ -230,3 +230,25 @@ def test_web_addresses_in_a_notification_are_links_and_nothing_else_is(
     assert re.search(
         r'<a href="https://status.example.com/" class="small" rel="noopener noreferrer">', page
     )
+
+
+def test_a_sockets_first_frame_counts_what_that_users_inbox_shows(
+    client_for: Callable[[str], TestClient], database_url: str
+) -> None:
+    add_user(database_url, "erin", superuser=False, groups={"ops": [], "sales": []})
+    alice, carol, erin = client_for("alice"), client_for("carol"), client_for("erin")
+    own = send(alice, user="alice", title="For alice")
+    send(alice, group="ops", title="For ops")
+    send(alice, group="sales", title="For sales")
+    send(alice, user="carol", title="For carol")
+    newest = send(alice, everyone=True, title="For everyone")
+    assert mark(alice, own).status_code == 303
+    add_user(database_url, "dave", superuser=False)  # after every one of them was sent
+    dave = client_for("dave")
+    # alice: her own (read), her group's and everyone's; carol, in no group: hers and everyone's;
+    # erin, in two groups: theirs and everyone's.
+    expected = ((alice, 2, newest), (carol, 2, newest), (erin, 3, newest), (dave, 0, 0))
+    for client, unread, last in expected:
+        with client.websocket_connect(WS) as socket:
+            assert socket.receive_json() == {"type": "unread", "count": unread, "newest": last}
+        assert unread_on(client.get(INBOX).text) == unread
