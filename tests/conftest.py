@@ -9,7 +9,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
@@ -282,6 +282,24 @@ def save_group(
         follow_redirects=False,
     )
     assert saved.status_code == 303, saved.text[-500:]
+
+
+@contextmanager
+def root_and_member(
+    url: str, permissions: Sequence[str], group: str = "support"
+) -> Iterator[tuple[TestClient, TestClient, int]]:
+    """A superuser "root" and "alice", the only member of `group` with `permissions`, each
+    signed in on one app; yields (root, alice, alice's id)."""
+    add_user(url, "root")
+    alice_id = add_user(url, "alice", superuser=False, groups={group: list(permissions)})
+    app = create_app(make_config(url))
+    with (
+        TestClient(app, base_url="https://testserver") as alice,
+        TestClient(app, base_url="https://testserver") as root,
+    ):
+        sign_in(alice, "alice")
+        sign_in(root, "root")
+        yield root, alice, alice_id
 
 
 def delete_seen(html: str) -> str:

@@ -16,7 +16,7 @@ from app.clock import FakeClock
 from app.db import create_engine
 from app.main import create_app
 from app.models import Group
-from tests.conftest import add_user, make_config, save_group, sign_in
+from tests.conftest import add_user, make_config, root_and_member, save_group, sign_in
 
 
 class DownBroker(MemoryBroker):
@@ -122,20 +122,12 @@ def revoke_in_the_database(url: str) -> None:
 
 
 def test_a_revoke_saved_on_the_admin_refuses_the_next_request_at_once(sqlite_url: str) -> None:
-    add_user(sqlite_url, "root")
-    add_user(sqlite_url, "alice", superuser=False, groups={"support": ["tag:view"]})
-    app = create_app(make_config(sqlite_url))
-    with (
-        TestClient(app, base_url="https://testserver") as alice,
-        TestClient(app, base_url="https://testserver") as root,
-    ):
-        sign_in(alice, "alice")
-        sign_in(root, "root")
+    with root_and_member(sqlite_url, ["tag:view"]) as (root, alice, alice_id):
         for _ in range(2):
             assert alice.get("/admin/tag/list").status_code == 200
-        assert len(app.state.cache) >= 1  # who alice is, kept
+        assert len(alice.app.state.cache) >= 1  # type: ignore[attr-defined]  # who alice is, kept
 
-        save_group(root, 1, "support", [])
+        save_group(root, 1, "support", [], members=[alice_id])
 
         assert alice.get("/admin/tag/list").status_code == 403
 

@@ -15,7 +15,15 @@ from app.admin.frame_parts import FrameParts
 from app.auth.current import CurrentUser
 from app.main import create_app
 from app.models import Tag
-from tests.conftest import add_user, csrf_token, in_session, make_config, save_group, sign_in
+from tests.conftest import (
+    add_user,
+    csrf_token,
+    in_session,
+    make_config,
+    root_and_member,
+    save_group,
+    sign_in,
+)
 from tests.test_security_headers import policy_nonce
 
 
@@ -28,15 +36,7 @@ def sidebar(html: str) -> str:
 def test_each_reader_sees_their_own_menu_and_a_revoked_permission_leaves_it_at_once(
     sqlite_url: str,
 ) -> None:
-    add_user(sqlite_url, "root")
-    add_user(sqlite_url, "alice", superuser=False, groups={"support": ["tag:view", "order:view"]})
-    app = create_app(make_config(sqlite_url))
-    with (
-        TestClient(app, base_url="https://testserver") as alice,
-        TestClient(app, base_url="https://testserver") as root,
-    ):
-        sign_in(alice, "alice")
-        sign_in(root, "root")
+    with root_and_member(sqlite_url, ["tag:view", "order:view"]) as (root, alice, alice_id):
         for _ in range(2):  # drawn, then kept
             root_menu = sidebar(root.get("/admin/").text)
             alice_menu = sidebar(alice.get("/admin/").text)
@@ -44,7 +44,7 @@ def test_each_reader_sees_their_own_menu_and_a_revoked_permission_leaves_it_at_o
             assert "/admin/user/list" not in alice_menu and ">alice<" in alice_menu
             assert "/admin/tag/list" in alice_menu
 
-        save_group(root, 1, "support", [])
+        save_group(root, 1, "support", [], members=[alice_id])
 
         home = alice.get("/admin/")
         assert home.status_code == 200
@@ -63,15 +63,7 @@ def batch_actions(html: str) -> set[str]:
 def test_a_lists_batch_actions_follow_each_reader_and_a_granted_permission_at_once(
     sqlite_url: str,
 ) -> None:
-    add_user(sqlite_url, "root")
-    alice_id = add_user(sqlite_url, "alice", superuser=False, groups={"support": ["order:view"]})
-    app = create_app(make_config(sqlite_url))
-    with (
-        TestClient(app, base_url="https://testserver") as alice,
-        TestClient(app, base_url="https://testserver") as root,
-    ):
-        sign_in(alice, "alice")
-        sign_in(root, "root")
+    with root_and_member(sqlite_url, ["order:view"]) as (root, alice, alice_id):
         for _ in range(2):  # worked out, then kept
             assert "delete" in batch_actions(root.get("/admin/order/list").text)
             assert "delete" not in batch_actions(alice.get("/admin/order/list").text)
