@@ -165,3 +165,17 @@ def test_a_lists_footer_and_script_follow_its_count_and_page(sqlite_url: str) ->
         again = client.get("/admin/tag/list?page_size=10").text
         assert "Showing 1 to 10 of 13 entries" in footer(again)
         assert "rowsTotal: 13" in again
+
+
+def test_the_filter_panel_kept_for_an_unfiltered_list_never_shows_a_filters_chips(
+    sqlite_url: str,
+) -> None:
+    add_user(sqlite_url, "admin")
+    app = create_app(make_config(sqlite_url))
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in(client, "admin")
+        for _ in range(2):  # drawn, then kept
+            assert "data-sb-filter-chips" not in client.get("/admin/order/list").text
+        filtered = client.get("/admin/order/list?status__exact=paid").text
+        assert "data-sb-filter-chips" in filtered and "Remove filter" in filtered
+        assert "data-sb-filter-chips" not in client.get("/admin/order/list").text
