@@ -872,12 +872,21 @@ class AutoModelView(ModelView):
     ) -> Sequence[Any]:
         skip, limit = self.window(request, skip, limit)
         # The count only needs to know there is a page after this one.
-        request.state.list_window = skip + max(limit, 0)
+        window = skip + max(limit, 0)
+        request.state.list_window = window
         session: AsyncSession = request.state.session
+        # A list far past the count's cap asks for one row more and the table's size estimate
+        # with its page: all its count would tell, without a statement of its own.
+        telling = (
+            limit > 0
+            and getattr(request.state, "action", None) == RequestAction.LIST
+            and self._unfiltered(request, q, filters)
+            and self._far_past_cap(window)
+        )
         pk = self._defaults.mapper.primary_key
         page = self.get_list_query(request).with_only_columns(*pk).offset(skip)
         if limit > 0:
-            page = page.limit(limit)
+            page = page.limit(limit + 1 if telling else limit)
         page = await searched_and_filtered(self, request, page, q, filters)
         page = page.where(*(lookup.clause for lookup in self.lookups(request)))
         sorts = self.affordable_sorts(request, sorts or [])
@@ -887,7 +896,23 @@ class AutoModelView(ModelView):
         stmt = select(self.model).where(keys.in_(page))
         stmt = self.build_order_clauses(request, sorts, stmt)
         stmt = stmt.options(*self._eager_loads(request))
-        return (await session.execute(stmt)).scalars().unique().all()
+        if not telling:
+            return (await session.execute(stmt)).scalars().unique().all()
+        stmt = stmt.add_columns(self._estimate(session).scalar_subquery())
+        rows = (await session.execute(stmt)).unique().all()
+        if rows:  # none past the end: the count is asked
+            more = len(rows) > limit
+            request.state.page_count = (window + 1 if more else skip + len(rows), rows[0][1])
+        return [row[0] for row in rows[:limit]]
+
+    def _unfiltered(self, request: Request, q: str | None, filters: FilterGroup | None) -> bool:
+        return q is None and (filters is None or filters.is_empty()) and not self.lookups(request)
+
+    def _far_past_cap(self, window: int) -> bool:
+        """Whether the table is known to be far past the count's cap for this page: the page
+        then shows the estimate whatever the count, and is counted one row past its end."""
+        cap = min(max(self.exact_count_limit, window + 1), BIGGEST_OFFSET)
+        return (self._known_rows or 0) > 2 * cap
 
     def affordable_sorts(
         self, request: Request, sorts: Sequence[tuple[str, str]]
@@ -936,29 +961,19 @@ class AutoModelView(ModelView):
         q: str | None = None,
         filters: FilterGroup | None = None,
     ) -> int:
-        session: AsyncSession = request.state.session
         window = getattr(request.state, "list_window", 0)
         cap = min(max(self.exact_count_limit, window + 1), BIGGEST_OFFSET)
-        matching: Select[Any] = select(literal(1)).select_from(self._defaults.mapper)
-        matching = await searched_and_filtered(self, request, matching, q, filters)
-        lookups = self.lookups(request)
-        matching = matching.where(*(lookup.clause for lookup in lookups))
-        unfiltered = q is None and (filters is None or filters.is_empty()) and not lookups
-        if unfiltered and (self._known_rows or 0) > 2 * cap:
+        unfiltered = self._unfiltered(request, q, filters)
+        told: tuple[int, int | None] | None = None
+        if unfiltered and self._far_past_cap(window):
             # Far past the cap, the page shows the estimate either way: counting only past
             # the page's last row spares reading 10,000 keys (a shrunk table is seen next time).
             cap = window + 1
-        capped = select(func.count()).select_from(matching.limit(cap).subquery())
-        if unfiltered:
-            # One statement: the capped count and a cheap size estimate side by side.
-            row = (
-                await session.execute(
-                    select(capped.scalar_subquery(), self._estimate(session).scalar_subquery())
-                )
-            ).one()
-            counted, estimate = int(row[0]), int(row[1] or 0)
+            told = getattr(request.state, "page_count", None)  # by find_all, with its page
+        if told is not None:
+            counted, estimate = told[0], int(told[1] or 0)
         else:
-            counted, estimate = int((await session.execute(capped)).scalar_one()), 0
+            counted, estimate = await self._counted(request, q, filters, cap, unfiltered)
         if unfiltered:
             self._known_rows = max(counted, estimate) if counted >= cap else counted
         if counted < cap:
@@ -969,6 +984,30 @@ class AutoModelView(ModelView):
             return estimate
         request.state.count_kind = "at_least"
         return counted
+
+    async def _counted(
+        self,
+        request: Request,
+        q: str | None,
+        filters: FilterGroup | None,
+        cap: int,
+        unfiltered: bool,
+    ) -> tuple[int, int]:
+        """The matching rows counted up to `cap`, and unfiltered the table's size estimate."""
+        session: AsyncSession = request.state.session
+        matching: Select[Any] = select(literal(1)).select_from(self._defaults.mapper)
+        matching = await searched_and_filtered(self, request, matching, q, filters)
+        matching = matching.where(*(lookup.clause for lookup in self.lookups(request)))
+        capped = select(func.count()).select_from(matching.limit(cap).subquery())
+        if not unfiltered:
+            return int((await session.execute(capped)).scalar_one()), 0
+        # One statement: the capped count and a cheap size estimate side by side.
+        row = (
+            await session.execute(
+                select(capped.scalar_subquery(), self._estimate(session).scalar_subquery())
+            )
+        ).one()
+        return int(row[0]), int(row[1] or 0)
 
     def _estimate(self, session: AsyncSession) -> Select[Any]:
         table_name = str(getattr(self._defaults.mapper.local_table, "name", ""))
