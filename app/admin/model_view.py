@@ -875,14 +875,13 @@ class AutoModelView(ModelView):
         window = skip + max(limit, 0)
         request.state.list_window = window
         session: AsyncSession = request.state.session
-        # A list far past the count's cap asks for one row more and the table's size estimate
-        # with its page: all its count would tell, without a statement of its own.
-        telling = (
-            limit > 0
-            and getattr(request.state, "action", None) == RequestAction.LIST
-            and self._unfiltered(request, q, filters)
-            and self._far_past_cap(window)
-        )
+        # A list page's count rides in its own statement (docs/architecture.md, "Page weight
+        # and speed"): one statement, not two.
+        listing = limit > 0 and getattr(request.state, "action", None) == RequestAction.LIST
+        unfiltered = self._unfiltered(request, q, filters)
+        # Far past the count's cap, one row more than the page and the size estimate tell
+        # all a count would, without reading up to the cap.
+        telling = listing and unfiltered and self._far_past_cap(window)
         pk = self._defaults.mapper.primary_key
         page = self.get_list_query(request).with_only_columns(*pk).offset(skip)
         if limit > 0:
@@ -896,23 +895,36 @@ class AutoModelView(ModelView):
         stmt = select(self.model).where(keys.in_(page))
         stmt = self.build_order_clauses(request, sorts, stmt)
         stmt = stmt.options(*self._eager_loads(request))
-        if not telling:
+        if not listing:
             return (await session.execute(stmt)).scalars().unique().all()
-        stmt = stmt.add_columns(self._estimate(session).scalar_subquery())
+        cap = window + 1 if telling else self._cap(window)
+        if telling:
+            stmt = stmt.add_columns(self._estimate(session).scalar_subquery())
+        else:
+            stmt = stmt.add_columns(
+                *await self._count_columns(request, q, filters, cap, unfiltered)
+            )
         rows = (await session.execute(stmt)).unique().all()
-        if rows:  # none past the end: the count is asked
-            more = len(rows) > limit
-            request.state.page_count = (window + 1 if more else skip + len(rows), rows[0][1])
+        if telling and rows:
+            counted = window + 1 if len(rows) > limit else skip + len(rows)
+            request.state.page_count = (counted, int(rows[0][1] or 0), cap)
+        elif not telling and rows:
+            estimate = int(rows[0][2] or 0) if unfiltered else 0
+            request.state.page_count = (int(rows[0][1]), estimate, cap)
+        # An empty page past the end says nothing of the rows before it: the count is asked.
         return [row[0] for row in rows[:limit]]
 
     def _unfiltered(self, request: Request, q: str | None, filters: FilterGroup | None) -> bool:
         return q is None and (filters is None or filters.is_empty()) and not self.lookups(request)
 
+    def _cap(self, window: int) -> int:
+        """How far a page ending at row `window` counts: the next page must be known to exist."""
+        return min(max(self.exact_count_limit, window + 1), BIGGEST_OFFSET)
+
     def _far_past_cap(self, window: int) -> bool:
         """Whether the table is known to be far past the count's cap for this page: the page
         then shows the estimate whatever the count, and is counted one row past its end."""
-        cap = min(max(self.exact_count_limit, window + 1), BIGGEST_OFFSET)
-        return (self._known_rows or 0) > 2 * cap
+        return (self._known_rows or 0) > 2 * self._cap(window)
 
     def affordable_sorts(
         self, request: Request, sorts: Sequence[tuple[str, str]]
@@ -962,18 +974,20 @@ class AutoModelView(ModelView):
         filters: FilterGroup | None = None,
     ) -> int:
         window = getattr(request.state, "list_window", 0)
-        cap = min(max(self.exact_count_limit, window + 1), BIGGEST_OFFSET)
         unfiltered = self._unfiltered(request, q, filters)
-        told: tuple[int, int | None] | None = None
-        if unfiltered and self._far_past_cap(window):
-            # Far past the cap, the page shows the estimate either way: counting only past
-            # the page's last row spares reading 10,000 keys (a shrunk table is seen next time).
-            cap = window + 1
-            told = getattr(request.state, "page_count", None)  # by find_all, with its page
+        told: tuple[int, int, int] | None = getattr(request.state, "page_count", None)
         if told is not None:
-            counted, estimate = told[0], int(told[1] or 0)
+            del request.state.page_count  # the page's own: another count reads afresh
+            counted, estimate, cap = told
         else:
-            counted, estimate = await self._counted(request, q, filters, cap, unfiltered)
+            cap = self._cap(window)
+            if unfiltered and self._far_past_cap(window):
+                # Far past the cap, the page shows the estimate either way: counting only past
+                # its last row spares reading 10,000 keys (a shrunk table is seen next time).
+                cap = window + 1
+            columns = await self._count_columns(request, q, filters, cap, unfiltered)
+            row = (await request.state.session.execute(select(*columns))).one()
+            counted, estimate = int(row[0]), int(row[1] or 0) if unfiltered else 0
         if unfiltered:
             self._known_rows = max(counted, estimate) if counted >= cap else counted
         if counted < cap:
@@ -985,29 +999,25 @@ class AutoModelView(ModelView):
         request.state.count_kind = "at_least"
         return counted
 
-    async def _counted(
+    async def _count_columns(
         self,
         request: Request,
         q: str | None,
         filters: FilterGroup | None,
         cap: int,
         unfiltered: bool,
-    ) -> tuple[int, int]:
-        """The matching rows counted up to `cap`, and unfiltered the table's size estimate."""
+    ) -> list[Any]:
+        """The matching rows counted up to `cap`, and unfiltered the table's size estimate
+        beside it: columns of a list page's statement, or a statement of their own."""
         session: AsyncSession = request.state.session
         matching: Select[Any] = select(literal(1)).select_from(self._defaults.mapper)
         matching = await searched_and_filtered(self, request, matching, q, filters)
         matching = matching.where(*(lookup.clause for lookup in self.lookups(request)))
         capped = select(func.count()).select_from(matching.limit(cap).subquery())
-        if not unfiltered:
-            return int((await session.execute(capped)).scalar_one()), 0
-        # One statement: the capped count and a cheap size estimate side by side.
-        row = (
-            await session.execute(
-                select(capped.scalar_subquery(), self._estimate(session).scalar_subquery())
-            )
-        ).one()
-        return int(row[0]), int(row[1] or 0)
+        columns = [capped.scalar_subquery()]
+        if unfiltered:
+            columns.append(self._estimate(session).scalar_subquery())
+        return columns
 
     def _estimate(self, session: AsyncSession) -> Select[Any]:
         table_name = str(getattr(self._defaults.mapper.local_table, "name", ""))
