@@ -16,6 +16,7 @@ from app.auth.current import CurrentUser
 from app.main import create_app
 from app.models import Tag
 from tests.conftest import (
+    SignedIn,
     add_user,
     csrf_token,
     in_session,
@@ -143,39 +144,37 @@ def footer(html: str) -> str:
     return " ".join(match.group(0).split())
 
 
-def test_a_lists_footer_and_script_follow_its_count_and_page(sqlite_url: str) -> None:
+def test_a_lists_footer_and_script_follow_its_count_and_page(
+    sqlite_url: str, signed_in: SignedIn
+) -> None:
     add_user(sqlite_url, "admin")
 
     async def add_tags(session: Any, names: list[str]) -> None:
         session.add_all(Tag(name=name) for name in names)
 
     in_session(sqlite_url, lambda session: add_tags(session, [f"tag {n:02}" for n in range(12)]))
-    app = create_app(make_config(sqlite_url))
-    with TestClient(app, base_url="https://testserver") as client:
-        sign_in(client, "admin")
-        for _ in range(2):  # drawn, then kept
-            first = client.get("/admin/tag/list?page_size=10").text
-            assert "Showing 1 to 10 of 12 entries" in footer(first)
-            assert "rowsTotal: 12" in first
-        second = footer(client.get("/admin/tag/list?page_size=10&page=2").text)
-        assert "Showing 11 to 12 of 12 entries" in second
+    client = signed_in(create_app(make_config(sqlite_url)), "admin")
+    for _ in range(2):  # drawn, then kept
+        first = client.get("/admin/tag/list?page_size=10").text
+        assert "Showing 1 to 10 of 12 entries" in footer(first)
+        assert "rowsTotal: 12" in first
+    second = footer(client.get("/admin/tag/list?page_size=10&page=2").text)
+    assert "Showing 11 to 12 of 12 entries" in second
 
-        in_session(sqlite_url, lambda session: add_tags(session, ["tag 12"]))
+    in_session(sqlite_url, lambda session: add_tags(session, ["tag 12"]))
 
-        again = client.get("/admin/tag/list?page_size=10").text
-        assert "Showing 1 to 10 of 13 entries" in footer(again)
-        assert "rowsTotal: 13" in again
+    again = client.get("/admin/tag/list?page_size=10").text
+    assert "Showing 1 to 10 of 13 entries" in footer(again)
+    assert "rowsTotal: 13" in again
 
 
 def test_the_filter_panel_kept_for_an_unfiltered_list_never_shows_a_filters_chips(
-    sqlite_url: str,
+    sqlite_url: str, signed_in: SignedIn
 ) -> None:
     add_user(sqlite_url, "admin")
-    app = create_app(make_config(sqlite_url))
-    with TestClient(app, base_url="https://testserver") as client:
-        sign_in(client, "admin")
-        for _ in range(2):  # drawn, then kept
-            assert "data-sb-filter-chips" not in client.get("/admin/order/list").text
-        filtered = client.get("/admin/order/list?status__exact=paid").text
-        assert "data-sb-filter-chips" in filtered and "Remove filter" in filtered
+    client = signed_in(create_app(make_config(sqlite_url)), "admin")
+    for _ in range(2):  # drawn, then kept
         assert "data-sb-filter-chips" not in client.get("/admin/order/list").text
+    filtered = client.get("/admin/order/list?status__exact=paid").text
+    assert "data-sb-filter-chips" in filtered and "Remove filter" in filtered
+    assert "data-sb-filter-chips" not in client.get("/admin/order/list").text
