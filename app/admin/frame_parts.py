@@ -54,8 +54,9 @@ def reader_key(request: Request, name: str, extra: tuple[Hashable, ...] = ()) ->
 
 
 class KeptValues:
-    """Values worked out once per `reader_key`, as FrameParts keeps markup: a page's batch
-    actions, say, whose forms the library renders from templates on every request."""
+    """Values worked out once per `reader_key`, at most `kept` of them, least recently used out
+    first: the parts FrameParts draws, and values such as a page's batch actions, whose forms
+    the library renders from templates on every request."""
 
     def __init__(self, kept: int = KEPT) -> None:
         self.limit = kept
@@ -74,16 +75,16 @@ class KeptValues:
         if len(self._kept) > self.limit:
             self._kept.popitem(last=False)
 
+    def __len__(self) -> int:
+        return len(self._kept)
+
 
 class FrameParts:
     """The kept parts of one admin site (per process; a restart draws them again)."""
 
     def __init__(self, kept: int = KEPT) -> None:
-        self.limit = kept
-        self._kept: OrderedDict[Hashable, tuple[str, str, str]] = OrderedDict()
-
-    def key(self, request: Request, name: str, extra: tuple[Hashable, ...] = ()) -> Hashable | None:
-        return reader_key(request, name, extra)
+        # Each part as drawn, with the nonce and CSRF token it was drawn with.
+        self._kept = KeptValues(kept)
 
     def draw(
         self,
@@ -92,18 +93,15 @@ class FrameParts:
         caller: Callable[[], str],
         extra: tuple[Hashable, ...] = (),
     ) -> Markup:
-        key = self.key(request, name, extra)
+        key = reader_key(request, name, extra)
         if key is None:
             return Markup(caller())
         nonce, token = csp_nonce(request), str(getattr(request.state, "csrf_token", ""))
-        kept = self._kept.get(key)
+        kept: tuple[str, str, str] | None = self._kept.get(key)
         if kept is None:
             text = str(caller())
-            self._kept[key] = (text, nonce, token)
-            if len(self._kept) > self.limit:
-                self._kept.popitem(last=False)
+            self._kept.keep(key, (text, nonce, token))
             return Markup(text)
-        self._kept.move_to_end(key)
         text, drawn_nonce, drawn_token = kept
         if drawn_nonce and drawn_nonce != nonce:
             text = text.replace(drawn_nonce, nonce)

@@ -905,13 +905,14 @@ class AutoModelView(ModelView):
                 *await self._count_columns(request, q, filters, cap, unfiltered)
             )
         rows = (await session.execute(stmt)).unique().all()
-        if telling and rows:
-            counted = window + 1 if len(rows) > limit else skip + len(rows)
-            request.state.page_count = (counted, int(rows[0][1] or 0), cap)
-        elif not telling and rows:
-            estimate = int(rows[0][2] or 0) if unfiltered else 0
-            request.state.page_count = (int(rows[0][1]), estimate, cap)
         # An empty page past the end says nothing of the rows before it: the count is asked.
+        if rows:
+            if telling:
+                counted = window + 1 if len(rows) > limit else skip + len(rows)
+                estimate = rows[0][1]
+            else:
+                counted, estimate = rows[0][1], rows[0][2] if unfiltered else 0
+            request.state.page_count = (int(counted), int(estimate or 0), cap)
         return [row[0] for row in rows[:limit]]
 
     def _unfiltered(self, request: Request, q: str | None, filters: FilterGroup | None) -> bool:
