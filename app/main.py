@@ -17,6 +17,7 @@ from app.auth.sessions import SessionCookieMiddleware
 from app.auth.throttle import create_throttle
 from app.body_limits import BodyLimitMiddleware
 from app.clock import Clock
+from app.collector import settle_for_serving
 from app.compression import CompressedPages
 from app.config import PROJECT_DIR, Config, load_config
 from app.constance import install
@@ -48,6 +49,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(services, listen=True):
+            settle_for_serving()
             yield
 
     app = Starlette(

@@ -32,6 +32,7 @@ from app.shop.seed import seed_demo
 from app.statement_log import StatementLog, background_work, lifespan_as_background
 from tests.conftest import add_user, make_config, migrated_url, postgres_template, sign_in
 from tests.services import PostgresServer, new_database
+from tests.test_collector import collections
 
 # Who is signed in costs no statement: the cache keeps them once read (app/cache.py; the site
 # below reads them once before any budget is counted).
@@ -386,3 +387,13 @@ def test_a_list_page_of_25_orders_stays_within_its_weight(sqlite_site: Site) -> 
     # No tooltip widget per cell, no indentation carried from the templates into the page.
     assert 'data-bs-toggle="tooltip"' not in "".join(rows)
     assert "\n    " not in page
+
+
+def test_three_list_pages_of_25_orders_wake_the_collector_once_at_most(
+    sqlite_site: Site,
+) -> None:
+    # At CPython's default threshold (700) the collector ran about twice a page.
+    with collections() as ran:
+        for _ in range(3):
+            sqlite_site.get("/admin/order/list?page_size=25")
+    assert len(ran) <= 1, ran
