@@ -59,6 +59,7 @@ MAX_STATEMENTS = 3
 PAGE_P50_GOAL_MS = 10.0
 PAGE_P95_GOAL_MS = 25.0
 SEARCH_GOAL_MS = 300.0  # p95
+LIST_PAGE_BYTES = 60_000  # 25 rows, as tests/test_cost_budgets.py holds it on a small shop
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Outcome:
     ours_db: Samples = field(default_factory=Samples)
     stock_db: Samples = field(default_factory=Samples)
     ours_sql: list[int] = field(default_factory=list)
+    ours_bytes: list[int] = field(default_factory=list)  # uncompressed, as the app wrote it
     stock_sql: list[int] = field(default_factory=list)
     stock_rows: list[int] = field(default_factory=list)
     stock_found: list[bool] = field(default_factory=list)
@@ -108,6 +110,9 @@ class Outcome:
             goals.append(Goal(bench, case, "p95 / stock's p95", slower, "x", "<=", 1.0))
         sql = max(self.ours_sql)
         goals.append(Goal(bench, case, "SQL statements", sql, "", "<=", MAX_STATEMENTS))
+        if self.case.lists:
+            weight = max(self.ours_bytes)
+            goals.append(Goal(bench, case, "page bytes", weight, "", "<=", LIST_PAGE_BYTES))
         return goals
 
     def failures(self) -> list[str]:
@@ -273,6 +278,7 @@ async def measure(
             outcome.ours.add(timing.seconds)
             outcome.ours_db.add(timing.db_seconds)
             outcome.ours_sql.append(timing.statements)
+            outcome.ours_bytes.append(len(timing.response.content))
 
     async def stock(i: int, record: bool) -> None:
         timing = await timed_get(client, log, stock_page, case.params(i))
