@@ -170,3 +170,38 @@ def test_a_fields_getter_and_list_formatter_still_make_its_cells(
         assert re.search(r"total of \d+\.\d\d", row), row
         assert "Refunded" in row
         assert not any(status in row for status in ("Pending", "Paid", "Shipped", "Delivered"))
+
+
+def test_a_list_longer_than_its_page_offers_to_select_every_matching_row(
+    shop_client: TestClient, sqlite_url: str
+) -> None:
+    whole = shop_client.get("/admin/order/list", params={"page_size": 10}).text
+    assert len(rows(whole)) == 4
+    assert 'id="select-all-banner"' not in whole  # one page holds them all
+    for _ in range(2):
+        fill_shop(sqlite_url)
+    page = shop_client.get("/admin/order/list", params={"page_size": 10}).text
+    assert len(rows(page)) == 10
+    banner = re.search(r'<div id="select-all-banner".*?</div>', page, flags=re.S)
+    assert banner, "no select-all banner over a list with more rows than its page"
+    # The hooks the library's list script shows, hides and listens on.
+    for hook in (
+        "select-all-banner",
+        "select-all-banner-page",
+        "select-all-matching-link",
+        "select-all-banner-all",
+        "clear-select-all-link",
+    ):
+        assert f'data-sa-hook="{hook}"' in banner.group(0)
+    assert "All 10 rows on this page are selected." in banner.group(0)
+    assert "Select all 12 rows matching the current filter." in banner.group(0)
+
+
+def test_a_list_with_no_rows_says_so_across_its_columns(shop_client: TestClient) -> None:
+    page = shop_client.get("/admin/order/list", params={"status__in": "refunded,cancelled"})
+    body = re.search(r"<tbody>(.*?)</tbody>", page.text, flags=re.S)
+    assert body and not rows(body.group(1))
+    empty = re.search(r'<td colspan="(\d+)"[^>]*>\s*No data\s*</td>', body.group(1))
+    assert empty, body.group(1)
+    header_cells = re.search(r"<thead>(.*?)</thead>", page.text, flags=re.S)
+    assert header_cells and int(empty.group(1)) == header_cells.group(1).count("<th ")
