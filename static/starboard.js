@@ -107,6 +107,12 @@ document.addEventListener("change", (event) => {
     if (!(event.target instanceof Element)) return;
     const row = event.target.closest("tr[data-sa-pk]");
     const link = event.target.closest("a[data-sa-name], a[href]");
+    // A row whose first cell links to its record does not repeat the address for the
+    // library's click-anywhere handler: it is taken from that link now.
+    if (row && row.classList.contains("row-clickable") && !row.hasAttribute("data-sa-href")) {
+      const record = row.querySelector("td:not([data-sa-hook]):not(.sb-row-actions) > a[href]");
+      if (record) row.setAttribute("data-sa-href", record.getAttribute("href"));
+    }
     if (row && row.hasAttribute("data-sa-href")) {
       row.setAttribute("data-sa-href", withOrigin(row.getAttribute("data-sa-href")));
     }

@@ -91,10 +91,6 @@ class FilterPanel:
         left = [name for name, value in self.given if name not in names and name != "page"]
         return {**dict.fromkeys(names), **({} if left else {"_default": "off"})}
 
-    @property
-    def is_applied(self) -> bool:
-        return bool(self.chips)
-
 
 def controlled(field: Filterable) -> list[str]:
     """The query parameters the panel's controls for `field` set."""

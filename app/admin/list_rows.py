@@ -292,7 +292,10 @@ class RowMarkup:
         stamp = parts.stamps.get(str(pk))
         if stamp:
             out.append(f' data-sb-seen="{escape(stamp)}"')
-        if parts.clickable:
+        if parts.clickable and parts.record_link:
+            # static/starboard.js gives the row its first cell's address as it is clicked.
+            out.append(' class="row-clickable"')
+        elif parts.clickable:
             out.append(f' data-sa-href="{escape(meta["detailUrl"])}" class="row-clickable"')
         out.append(">")
         if parts.checkbox:

@@ -118,3 +118,18 @@ def test_the_date_drill_down_goes_from_years_to_months_to_days(
     assert listed(page) == {keys["feb-first"], keys["feb"]}
     drill.locator("[data-sb-drill-up]").click()
     expect(drill.locator("[data-sb-bucket]")).to_have_count(2)
+
+
+def test_a_click_anywhere_on_a_row_opens_its_record_with_the_list_to_come_back_to(
+    new_page: Page, served: tuple[str, dict[str, str]]
+) -> None:
+    base_url, keys = served
+    page = new_page
+    sign_in(page, base_url)
+    page.goto(f"{base_url}/admin/order/list?status__in=shipped")
+    row = page.locator(f'tr[data-sa-pk="{keys["jan-end"]}"]')
+    row.locator("td").nth(3).click()  # the status: a cell with no link of its own
+    page.wait_for_url("**/admin/order/detail?**")
+    query = dict(query_of(page))
+    assert query["pk"] == keys["jan-end"]
+    assert query["_origin"] == "/admin/order/list?status__in=shipped"
