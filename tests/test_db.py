@@ -12,9 +12,11 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app import db
 from app.db import SQLITE_BUSY_TIMEOUT_MS, create_engine
 from app.models import Order, OrderItem, Product
 from tests import factories
+from tests.services import PostgresServer
 
 
 @pytest.fixture
@@ -121,3 +123,47 @@ async def test_constraint_names_follow_the_naming_convention(engine: AsyncEngine
         "uq": {"uq_customer_email"},
         "ix": {"ix_order_item_order_id", "ix_order_item_product_id"},
     }
+
+
+@pytest.mark.postgres
+async def test_a_pooled_connection_is_asked_whether_it_answers_only_after_idling(
+    fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(fresh_postgres_url)
+    pings: list[object] = []
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    try:
+        for _ in range(5):  # back-to-back requests: asyncpg's ping is three round trips
+            async with engine.connect() as connection:
+                assert await connection.scalar(text("SELECT 1")) == 1
+        assert pings == []
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 1")) == 1
+        assert len(pings) == 1
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_restarted_postgres_costs_no_request_an_error(
+    postgres_server: PostgresServer, fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)  # the restart takes longer than it
+    engine = create_engine(fresh_postgres_url)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 1")) == 1
+        postgres_server.stop()
+        postgres_server.start()
+        # The pooled connection died with the server: found so before it is lent, and replaced.
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 2")) == 2
+    finally:
+        await engine.dispose()
