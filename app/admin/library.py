@@ -17,8 +17,10 @@ from starlette.middleware.base import RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette_admin.contrib.sqla import Admin, InlineModelView, ModelView
+from starlette_admin.contrib.sqla.middleware import DBSessionMiddleware
 from starlette_admin.exceptions import FormValidationError
 from starlette_admin.fields import BaseField
+from starlette_admin.flash import _FLASH_COOKIE, _FLASH_SALT
 from starlette_admin.i18n import set_timezone
 from starlette_admin.routing import route
 from starlette_admin.security.csrf import CSRFMiddleware
@@ -28,6 +30,11 @@ from starlette_admin.views import BaseModelView, BaseView
 from starlette_admin.views import InlineModelView as AnyInline
 
 from app.errors import BadQuery
+
+# starlette-admin 1.0.3: the flash messages' cookie and its signing salt (starlette_admin.flash),
+# for app/admin/request_layers.py's FlashMessages, which writes the cookie the library reads.
+FLASH_COOKIE = _FLASH_COOKIE
+FLASH_COOKIE_SALT = _FLASH_SALT
 
 
 def admin_page(
@@ -374,3 +381,26 @@ async def error_page(admin: Admin, request: Request, refusal: HTTPException) -> 
     # starlette-admin 1.0.3: BaseAdmin._render_error, the handler of the admin's HTTPExceptions.
     response: Response = await admin._render_error(request, refusal)
     return response
+
+
+class PlainRequestLayers(Admin):
+    """The SQLAlchemy admin with its request session and flash messages as the plain ASGI
+    layers given (app/admin/request_layers.py), in the places the library puts its own."""
+
+    session_layer: Any  # an ASGI layer class, given `session_provider`
+    flash_layer: Any  # an ASGI layer class, given `secret_key`
+
+    # starlette-admin 1.0.3: contrib.sqla.Admin.__init__ puts DBSessionMiddleware first in
+    # self.middlewares, and BaseAdmin._init_flash adds FlashMiddleware unless one is listed.
+    def _init_flash(self) -> None:
+        assert self.secret_key is not None
+        self.middlewares.append(Middleware(self.flash_layer, secret_key=self.secret_key))
+
+    def mount_to(self, app: Any) -> None:
+        self.middlewares = [
+            Middleware(self.session_layer, **layer.kwargs)
+            if getattr(layer, "cls", None) is DBSessionMiddleware
+            else layer
+            for layer in self.middlewares
+        ]
+        super().mount_to(app)

@@ -44,6 +44,7 @@ from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
 from app.admin.notifications import NotificationBell, NotificationInbox
 from app.admin.own_account import OwnAccount
+from app.admin.request_layers import PlainLayersAdmin
 from app.admin.saved_view_pages import SavedViewPages
 from app.admin.script_nonces import allow_nonced_scripts
 from app.admin.seen_rows import SeenRows
@@ -110,6 +111,7 @@ class StarboardAdmin(
     EditStatusAdmin,
     BigImports,
     CatalogsMergedOnce,
+    PlainLayersAdmin,
 ):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""

@@ -1,0 +1,121 @@
+"""Two of starlette-admin's per-request layers as plain ASGI (docs/architecture.md, "Page weight
+and speed"): the library writes them as BaseHTTPMiddleware, which runs every request through a
+task group and memory streams, ~150 us of CPU a layer on each admin page. Same behaviour:
+
+- `RequestSession`: the request's database session at `request.state.session`, committed as
+  a success answer starts (before the client sees it; a failed commit is raised instead),
+  rolled back on an error answer (400 and up) or an exception; the library's on-commit
+  callbacks run after the commit.
+- `FlashMessages`: flash messages in their signed cookie: the functions `flash()` and
+  `get_flashed_messages()` read the request's state this sets, and the cookie is written (or
+  dropped, once shown) as the answer starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette_admin.cookies import SignedCookie
+from starlette_admin.helpers import run_on_commit_callbacks
+
+from app.admin.library import FLASH_COOKIE, FLASH_COOKIE_SALT, PlainRequestLayers
+
+FLASH_MAX_AGE_S = 300  # as the library's own flash cookie
+
+
+class RequestSession:
+    def __init__(self, app: ASGIApp, session_provider: async_sessionmaker[AsyncSession]) -> None:
+        self.app = app
+        self.sessions = session_provider
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        async with self.sessions() as session:
+            scope.setdefault("state", {})["session"] = session
+            answered = False
+
+            async def send_once_settled(message: Message) -> None:
+                nonlocal answered
+                if message["type"] == "http.response.start" and not answered:
+                    answered = True
+                    await settle(session, scope, message["status"])
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_once_settled)
+            except Exception:
+                if not answered:
+                    await session.rollback()
+                raise
+
+
+async def settle(session: AsyncSession, scope: Scope, status: int) -> None:
+    """Commit for a success answer, roll back for an error one, before either is sent."""
+    if status >= 400:  # a refused form may hold a failed flush: never committed
+        await session.rollback()
+        return
+    try:
+        await session.commit()
+    except Exception:
+        await session.rollback()
+        raise
+    await run_on_commit_callbacks(Request(scope))
+
+
+class FlashMessages:
+    def __init__(self, app: ASGIApp, secret_key: str) -> None:
+        self.app = app
+        self.cookie = SignedCookie(
+            secret_key, salt=FLASH_COOKIE_SALT, timed=True, max_age=FLASH_MAX_AGE_S
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["admin_flash_cookie"] = self.cookie
+        state["admin_flash_pending"] = []
+        state["admin_flash_consumed"] = False
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cookie = self.cookie_header(scope, state)
+                if cookie is not None:
+                    MutableHeaders(scope=message).append("set-cookie", cookie)
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+    def cookie_header(self, scope: Scope, state: dict[str, Any]) -> str | None:
+        """The Set-Cookie value for what the request left: new messages, or shown ones gone."""
+        pending = state.get("admin_flash_pending")
+        if not pending and not state.get("admin_flash_consumed"):
+            return None
+        writer = Response()
+        if pending:
+            writer.set_cookie(
+                FLASH_COOKIE,
+                self.cookie.dumps(pending),
+                httponly=True,
+                samesite="lax",
+                max_age=FLASH_MAX_AGE_S,
+                secure=scope.get("scheme") == "https",
+            )
+        else:
+            writer.delete_cookie(FLASH_COOKIE)
+        return writer.headers["set-cookie"]
+
+
+class PlainLayersAdmin(PlainRequestLayers):
+    """An admin whose request session and flash messages are the layers above."""
+
+    session_layer = RequestSession
+    flash_layer = FlashMessages

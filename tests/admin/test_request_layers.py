@@ -1,0 +1,124 @@
+"""The admin's request session and flash messages as plain ASGI layers
+(app/admin/request_layers.py): the library's behaviour, shown on a small app of their own with
+ours and with the library's BaseHTTPMiddleware layers alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from starlette_admin.contrib.sqla.middleware import DBSessionMiddleware
+from starlette_admin.flash import FlashMiddleware, flash, get_flashed_messages
+from starlette_admin.helpers import on_commit
+
+from app.admin.request_layers import FlashMessages, RequestSession
+from app.db import create_engine, create_session_factory
+from tests.conftest import in_session
+
+
+def noted(url: str) -> list[str]:
+    async def read(session: AsyncSession) -> list[str]:
+        return list((await session.scalars(text("SELECT body FROM note ORDER BY body"))).all())
+
+    result: list[str] = in_session(url, read)
+    return result
+
+
+LAYERS = {
+    "ours": (RequestSession, FlashMessages),
+    "library": (DBSessionMiddleware, FlashMiddleware),
+}
+
+
+@pytest.fixture(params=list(LAYERS))
+def layers(request: pytest.FixtureRequest) -> tuple[type, type]:
+    return LAYERS[request.param]
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'layers.db'}"
+    in_session(url, lambda session: session.execute(text("CREATE TABLE note (body TEXT)")))
+    return url
+
+
+def site(url: str, commits: list[str], layers: tuple[type, type]) -> Starlette:
+    async def write(request: Request) -> Response:
+        session: AsyncSession = request.state.session
+        await session.execute(
+            text("INSERT INTO note VALUES (:b)"), {"b": request.query_params["b"]}
+        )
+        on_commit(request, lambda: commits.append(request.query_params["b"]))
+        if "fail" in request.query_params:
+            raise RuntimeError("a bug after the write")
+        return PlainTextResponse(
+            "refused" if "refuse" in request.query_params else "ok",
+            status_code=400 if "refuse" in request.query_params else 200,
+        )
+
+    async def say(request: Request) -> Response:
+        flash(request, "Saved", "success")
+        return PlainTextResponse("said")
+
+    async def show(request: Request) -> Response:
+        return PlainTextResponse(repr(get_flashed_messages(request)))
+
+    engine = create_engine(url)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    return Starlette(
+        lifespan=lifespan,
+        routes=[Route("/write", write), Route("/say", say), Route("/show", show)],
+        middleware=[
+            Middleware(layers[0], session_provider=create_session_factory(engine)),
+            Middleware(layers[1], secret_key="test-secret"),
+        ],
+    )
+
+
+def test_a_success_answer_commits_before_it_is_sent_then_runs_the_on_commit_callbacks(
+    url: str, layers: tuple[type, type]
+) -> None:
+    commits: list[str] = []
+    with TestClient(site(url, commits, layers)) as client:
+        assert client.get("/write", params={"b": "kept"}).text == "ok"
+    assert noted(url) == ["kept"]
+    assert commits == ["kept"]
+
+
+def test_an_error_answer_or_an_exception_rolls_back_what_the_request_wrote(
+    url: str, layers: tuple[type, type]
+) -> None:
+    commits: list[str] = []
+    with TestClient(site(url, commits, layers), raise_server_exceptions=False) as client:
+        assert client.get("/write", params={"b": "refused", "refuse": "1"}).status_code == 400
+        assert client.get("/write", params={"b": "failed", "fail": "1"}).status_code == 500
+    assert noted(url) == []
+    assert commits == []
+
+
+def test_a_flash_message_rides_in_its_cookie_to_the_next_page_and_is_dropped_once_shown(
+    url: str, layers: tuple[type, type]
+) -> None:
+    with TestClient(site(url, [], layers)) as client:
+        said = client.get("/say")
+        assert "starlette_admin_flash=" in said.headers["set-cookie"]
+        assert "HttpOnly" in said.headers["set-cookie"]
+        shown = client.get("/show")
+        assert "Saved" in shown.text
+        assert 'starlette_admin_flash=""' in shown.headers["set-cookie"]  # dropped
+        assert "Saved" not in client.get("/show").text
