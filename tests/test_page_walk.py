@@ -47,11 +47,13 @@ RUN_AXE = """async (only) => {
     }));
 }"""
 
-# The dark theme on the page as it is, once the theme's colour transitions have ended.
-DARK = """async () => {
+# The dark theme on the page as it is, its colour transitions taken to their ends at once (the
+# colours they end on, without waiting out their durations: a third of a second a page).
+DARK = """() => {
     document.documentElement.setAttribute("data-bs-theme", "dark");
-    const moving = document.getAnimations().filter((a) => a instanceof CSSTransition);
-    await Promise.all(moving.map((a) => a.finished));
+    for (const moving of document.getAnimations()) {
+        if (moving instanceof CSSTransition) moving.finish();
+    }
 }"""
 
 

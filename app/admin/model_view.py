@@ -51,6 +51,7 @@ from app.admin.filter_panel import FilterPanel
 from app.admin.frame_parts import KeptValues, reader_key
 from app.admin.inline_rows import InlineRows, inline_relations
 from app.admin.library import (
+    ActionsFoundOnce,
     foreign_view,
     is_batch_action,
     is_row_action,
@@ -247,7 +248,7 @@ def menu_label_of(class_name: str) -> str:
     return plural(prettify_class_name(class_name))
 
 
-class AutoModelView(ModelView):
+class AutoModelView(ActionsFoundOnce, ModelView):
     """Admin defaults derived from the mapper; see the module docstring."""
 
     page_size = 25

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cron_descriptor import Options, get_description
 from croniter import CroniterBadDateError, croniter
 
 from app.errors import BadInput
@@ -93,6 +92,9 @@ class Schedule:
                 if seconds % size == 0:
                     count = seconds // size
                     return f"Every {count} {unit}{'s' * (count != 1)}"
+        # On first use: only pages that describe a schedule need it (60 ms of every start).
+        from cron_descriptor import Options, get_description
+
         options = Options()
         options.use_24hour_time_format = True
         options.verbose = False
