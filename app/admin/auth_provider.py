@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -20,6 +21,7 @@ from starlette_admin.security.csrf import CSRFMiddleware
 from app.admin import second_factor
 from app.admin.library import edit_times_in
 from app.admin.maintenance import live_settings
+from app.admin.request_layers import SignedInOnly
 from app.admin.single_sign_on import ID_TOKEN, SingleSignOn, password_sign_in_on
 from app.audit.log import record
 from app.auth import pending_sign_ins, sessions, sign_ins, two_factor
@@ -71,6 +73,10 @@ class AccountAuthProvider(AuthProvider):
         self.clock = clock  # session lifetimes are measured on it
         self.static_prefix = f"{base_url}/static/"
         self.time_zone = time_zone  # TIMEZONE: pages' times for users who chose none
+
+    def get_middleware(self) -> Middleware:
+        # The library's AuthMiddleware as a plain ASGI layer (app/admin/request_layers.py).
+        return Middleware(SignedInOnly, provider=self)
 
     async def login(
         self, username: str, password: str, remember_me: bool, request: Request

@@ -1,6 +1,7 @@
-"""Two of starlette-admin's per-request layers as plain ASGI (docs/architecture.md, "Page weight
-and speed"): the library writes them as BaseHTTPMiddleware, which runs every request through a
-task group and memory streams, ~150 us of CPU a layer on each admin page. Same behaviour:
+"""Three of starlette-admin's per-request layers as plain ASGI (docs/architecture.md, "Page
+weight and speed"): the library writes them as BaseHTTPMiddleware, which runs every request
+through a task group and memory streams, ~150 us of CPU a layer on each admin page. Same
+behaviour:
 
 - `RequestSession`: the request's database session at `request.state.session`, committed as
   a success answer starts (before the client sees it; a failed commit is raised instead),
@@ -9,17 +10,25 @@ task group and memory streams, ~150 us of CPU a layer on each admin page. Same b
 - `FlashMessages`: flash messages in their signed cookie: the functions `flash()` and
   `get_flashed_messages()` read the request's state this sets, and the cookie is written (or
   dropped, once shown) as the answer starts.
+- `SignedInOnly`: the auth provider's `authenticate()` decides who the request is; a visitor
+  reaches only the routes the provider allows (and the library's `@login_not_required`), else
+  is sent to the sign-in page with the address to come back to. The library's layer also looks
+  up the request's route when someone is signed in, only to log it.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Match
+from starlette.status import HTTP_303_SEE_OTHER
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette_admin.auth import AdminUser, BaseAuthProvider
 from starlette_admin.cookies import SignedCookie
 from starlette_admin.helpers import run_on_commit_callbacks
 
@@ -112,6 +121,46 @@ class FlashMessages:
         else:
             writer.delete_cookie(FLASH_COOKIE)
         return writer.headers["set-cookie"]
+
+
+class SignedInOnly:
+    def __init__(self, app: ASGIApp, provider: BaseAuthProvider) -> None:
+        self.app = app
+        self.provider = provider
+        self.allowed = {"login", "static", *provider.allow_routes}  # as the library's
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        user = await self.provider.authenticate(request)
+        if user is not None:
+            if not isinstance(user, AdminUser):
+                raise TypeError(f"authenticate() must return an AdminUser, not {type(user)}")
+            request.state.admin_user = user
+            request.state.is_anonymous = False
+        else:
+            request.state.is_anonymous = True
+            if not self.open_to_visitors(scope):
+                await self.to_sign_in(request)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def open_to_visitors(self, scope: Scope) -> bool:
+        for route in scope["app"].routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return getattr(route, "name", None) in self.allowed or bool(
+                    getattr(getattr(route, "endpoint", None), "_login_not_required", False)
+                )
+        return False
+
+    @staticmethod
+    def to_sign_in(request: Request) -> Response:
+        sign_in = request.url_for(request.app.state.ROUTE_NAME + ":login")
+        query = urlencode({"next": str(request.url)})
+        return RedirectResponse(f"{sign_in}?{query}", status_code=HTTP_303_SEE_OTHER)
 
 
 class PlainLayersAdmin(PlainRequestLayers):

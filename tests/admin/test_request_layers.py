@@ -15,13 +15,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
+from starlette_admin.auth import AdminUser, AuthMiddleware, BaseAuthProvider
 from starlette_admin.contrib.sqla.middleware import DBSessionMiddleware
 from starlette_admin.flash import FlashMiddleware, flash, get_flashed_messages
 from starlette_admin.helpers import on_commit
 
-from app.admin.request_layers import FlashMessages, RequestSession
+from app.admin.request_layers import FlashMessages, RequestSession, SignedInOnly
 from app.db import create_engine, create_session_factory
 from tests.conftest import in_session
 
@@ -122,3 +123,43 @@ def test_a_flash_message_rides_in_its_cookie_to_the_next_page_and_is_dropped_onc
         assert "Saved" in shown.text
         assert 'starlette_admin_flash=""' in shown.headers["set-cookie"]  # dropped
         assert "Saved" not in client.get("/show").text
+
+
+class HeaderSignIn(BaseAuthProvider):
+    """Signed in as the `x-user` header says: enough to tell the layers' answers apart."""
+
+    async def authenticate(self, request: Request) -> AdminUser | None:
+        name = request.headers.get("x-user")
+        return AdminUser(username=name) if name else None
+
+
+@pytest.mark.parametrize("layer", [SignedInOnly, AuthMiddleware], ids=["ours", "library"])
+def test_a_visitor_reaches_only_the_open_routes_and_is_sent_to_sign_in_from_the_rest(
+    layer: type,
+) -> None:
+    async def page(request: Request) -> Response:
+        return PlainTextResponse(
+            f"{request.state.admin_user.username} {request.state.is_anonymous}"
+        )
+
+    async def public(request: Request) -> Response:
+        return PlainTextResponse(f"open {request.state.is_anonymous}")
+
+    admin = Starlette(
+        routes=[
+            Route("/login", public, name="login"),
+            Route("/welcome", public, name="welcome"),
+            Route("/page", page, name="page"),
+        ],
+        middleware=[Middleware(layer, provider=HeaderSignIn(allow_routes=["welcome"]))],
+    )
+    admin.state.ROUTE_NAME = "admin"
+    with TestClient(Starlette(routes=[Mount("/admin", app=admin, name="admin")])) as client:
+        assert client.get("/admin/page", headers={"x-user": "ann"}).text == "ann False"
+        for path in ("/admin/login", "/admin/welcome"):
+            assert client.get(path).text == "open True"
+        refused = client.get("/admin/page?x=1", follow_redirects=False)
+        assert refused.status_code == 303
+        assert refused.headers["location"] == (
+            "http://testserver/admin/login?next=http%3A%2F%2Ftestserver%2Fadmin%2Fpage%3Fx%3D1"
+        )
