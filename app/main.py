@@ -22,6 +22,7 @@ from app.config import PROJECT_DIR, Config, load_config
 from app.constance import install
 from app.cross_site import CrossSiteGuard
 from app.errors import StarboardError
+from app.heap import freeze_start_up_objects
 from app.logs import JSON, use_log_format
 from app.metrics import Metrics, MetricsMiddleware
 from app.request_ids import RequestIdMiddleware
@@ -37,7 +38,10 @@ from app.views.metrics import metrics_endpoint
 from app.views.ws import socket_endpoint
 
 
-def create_app(config: Config | None = None, clock: Clock | None = None) -> Starlette:
+def create_app(
+    config: Config | None = None, clock: Clock | None = None, *, served: bool = False
+) -> Starlette:
+    """`served`: the app a server process runs until it stops (`uvicorn app.main:app`)."""
     config = config or load_config()
     use_hashing(config.password_hashing)
     # Built now, for the routes and the admin; started and closed by the lifespan.
@@ -48,6 +52,8 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(services, listen=True):
+            if served:
+                freeze_start_up_objects()
             yield
 
     app = Starlette(
@@ -145,7 +151,7 @@ def __getattr__(name: str) -> Starlette:
         if config.log_format == JSON:
             # uvicorn set up its own text lines before importing us (`serve` passes ours).
             use_log_format(config.log_format)
-        application = create_app(config)
+        application = create_app(config, served=True)
         globals()["app"] = application
         return application
     raise AttributeError(name)
