@@ -13,6 +13,8 @@ who started it (an older browser): only the admin's own pages, a typed address o
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.datastructures import Headers
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -37,8 +39,8 @@ class CompressedPages:
         self.app = app
         self.gzip = GZipMiddleware(app, minimum_size=500, compresslevel=LEVEL)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: no frame of this layer stays on an open socket's stack for its life.
         if scope["type"] == "http" and may_compress(Headers(scope=scope)):
-            await self.gzip(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+            return self.gzip(scope, receive, send)
+        return self.app(scope, receive, send)

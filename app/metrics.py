@@ -10,7 +10,7 @@ never on a request's path. Names and labels are listed in docs/reference.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import anyio.to_thread
@@ -240,13 +240,15 @@ class MetricsMiddleware:
         self.metrics = metrics
         self.routes = RouteTemplates()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: a socket's stack, for its whole life, holds the one frame that counts it.
         if scope["type"] == "websocket":
-            await self._socket(scope, receive, send)
-            return
+            return self._socket(scope, receive, send)
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._timed(scope, receive, send)
+
+    async def _timed(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # what the server answers for an app that fails before answering
 
