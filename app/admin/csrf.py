@@ -24,13 +24,14 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.admin.library import UploadClosingCSRF
+from app.admin.library import UploadClosingCSRF, set_cookie_value
 from app.auth import sessions
 from app.errors import BadInput, Forbidden, StarboardError
 
@@ -93,19 +94,57 @@ class SessionBoundCSRF(UploadClosingCSRF):
             if not submitted or not hmac.compare_digest(submitted.encode(), expected.encode()):
                 return await refusal(request, Forbidden(REFUSED))
         response = await call_next(request)
+        cookie = self.cookie_to_set(request, signed_in_as, expected, response.headers)
+        if cookie is not None:
+            response.headers.append("set-cookie", cookie)
+        return response
+
+    def cookie_to_set(
+        self, request: Request, signed_in_as: str | None, expected: str, answer: Headers
+    ) -> str | None:
+        """The Set-Cookie value carrying the token, when the browser's is not current and the
+        answer sets none of its own."""
         # Signing in or out just now changed the session, and with it the token.
         changed = sign_in_token(request.session) != signed_in_as
         current = self.token(request) if changed else expected
         cookie_prefix = f"{self.cookie_name}="
-        sets_cookie = any(
-            c.startswith(cookie_prefix) for c in response.headers.getlist("set-cookie")
+        if any(c.startswith(cookie_prefix) for c in answer.getlist("set-cookie")):
+            return None
+        if request.cookies.get(self.cookie_name) == current:
+            return None
+        return set_cookie_value(
+            self.cookie_name,
+            current,
+            httponly=False,  # scripts read it for the X-CSRFToken header
+            samesite="lax",
+            secure=request.url.scheme == "https",
         )
-        if request.cookies.get(self.cookie_name) != current and not sets_cookie:
-            response.set_cookie(
-                self.cookie_name,
-                current,
-                httponly=False,  # scripts read it for the X-CSRFToken header
-                samesite="lax",
-                secure=request.url.scheme == "https",
-            )
-        return response
+
+
+class SessionBoundCSRFLayer:
+    """SessionBoundCSRF, with a plain ASGI path for reads (GET, HEAD, OPTIONS, TRACE): the
+    BaseHTTPMiddleware it is costs ~150 us of CPU on every page (docs/architecture.md, "Page
+    weight and speed"); a write still goes through its dispatch, which reads the form."""
+
+    def __init__(self, app: ASGIApp, secret_key: str) -> None:
+        self.app = app
+        self.check = SessionBoundCSRF(app, secret_key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in self.check.safe_methods:
+            await self.check(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        signed_in_as = sign_in_token(request.session)
+        expected = self.check.token(request)
+        request.state.csrf_token = expected  # what csrf_input(request) writes into forms
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                cookie = self.check.cookie_to_set(request, signed_in_as, expected, headers)
+                if cookie is not None:
+                    headers.append("set-cookie", cookie)
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)

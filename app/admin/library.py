@@ -260,7 +260,7 @@ class UploadClosingAdmin(Admin):
     """The SQLAlchemy admin with the CSRF check above (or a subclass of it, `csrf_check`) in
     place of the library's own, and its import closing the upload it reads."""
 
-    csrf_check: type[UploadClosingCSRF] = UploadClosingCSRF
+    csrf_check: Any = UploadClosingCSRF  # an ASGI layer class, given `secret_key`
 
     async def import_arriving(self, request: Request, view: BaseModelView) -> Response | None:
         """Told before the library reads an import the user may make: the moment to answer
@@ -442,3 +442,11 @@ class PlainRequestLayers(Admin):
             for layer in self.middlewares
         ]
         super().mount_to(app)
+
+
+def set_cookie_value(name: str, value: str, **options: Any) -> str:
+    """The Set-Cookie header value Starlette's Response.set_cookie would write, for a layer
+    that adds it to an answer already on its way (a plain ASGI layer has no Response)."""
+    writer = Response()
+    writer.set_cookie(name, value, **options)
+    return writer.headers["set-cookie"]

@@ -32,7 +32,12 @@ from starlette_admin.auth import AdminUser, BaseAuthProvider
 from starlette_admin.cookies import SignedCookie
 from starlette_admin.helpers import run_on_commit_callbacks
 
-from app.admin.library import FLASH_COOKIE, FLASH_COOKIE_SALT, PlainRequestLayers
+from app.admin.library import (
+    FLASH_COOKIE,
+    FLASH_COOKIE_SALT,
+    PlainRequestLayers,
+    set_cookie_value,
+)
 
 FLASH_MAX_AGE_S = 300  # as the library's own flash cookie
 
@@ -108,9 +113,8 @@ class FlashMessages:
         pending = state.get("admin_flash_pending")
         if not pending and not state.get("admin_flash_consumed"):
             return None
-        writer = Response()
         if pending:
-            writer.set_cookie(
+            return set_cookie_value(
                 FLASH_COOKIE,
                 self.cookie.dumps(pending),
                 httponly=True,
@@ -118,8 +122,8 @@ class FlashMessages:
                 max_age=FLASH_MAX_AGE_S,
                 secure=scope.get("scheme") == "https",
             )
-        else:
-            writer.delete_cookie(FLASH_COOKIE)
+        writer = Response()
+        writer.delete_cookie(FLASH_COOKIE)
         return writer.headers["set-cookie"]
 
 

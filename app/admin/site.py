@@ -24,7 +24,7 @@ from app.admin.auth_provider import AccountAuthProvider
 from app.admin.big_imports import BigImports, ImportPages
 from app.admin.chrome import LocalFormats, StarboardChrome
 from app.admin.compact_markup import compact_pages
-from app.admin.csrf import SessionBoundCSRF
+from app.admin.csrf import SessionBoundCSRFLayer
 from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
 from app.admin.export_downloads import ExportDownloads, offer_background_exports
@@ -116,7 +116,7 @@ class StarboardAdmin(
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
 
-    csrf_check = SessionBoundCSRF  # tokens bound to the session, not to a cookie
+    csrf_check = SessionBoundCSRFLayer  # tokens bound to the session, not to a cookie
 
     # One per mapped model, set by build_admin (the library keeps its own list private).
     model_views: tuple[BaseModelView, ...] = ()

@@ -167,3 +167,19 @@ def test_the_sign_in_form_needs_no_session_cookie_only_its_csrf_cookie(app: Star
             follow_redirects=False,
         )
     assert answer.status_code == 303
+
+
+def test_a_page_sets_the_token_cookie_only_when_the_browsers_is_not_current(
+    clients: tuple[TestClient, TestClient],
+) -> None:
+    alice, _ = clients
+    sign_in(alice, "alice")
+    alice.get("/admin/tag/list")
+    token = alice.cookies.get(CSRF_COOKIE)
+    assert token
+    page = alice.get("/admin/tag/list")
+    assert f"{CSRF_COOKIE}=" not in page.headers.get("set-cookie", "")  # already current
+    alice.cookies.delete(CSRF_COOKIE)
+    page = alice.get("/admin/tag/list")
+    assert f"{CSRF_COOKIE}={token}" in page.headers["set-cookie"]
+    assert alice.cookies.get(CSRF_COOKIE) == token
