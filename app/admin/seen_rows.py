@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper
@@ -172,6 +172,7 @@ DELETE_FIELD = "seen"
 STAMP_WIDTH = 4
 # A column the page did not load (deferred): never compared.
 UNLOADED = "?" * STAMP_WIDTH
+DIGEST_BYTES = STAMP_WIDTH * 3 // 4  # what base64 writes as STAMP_WIDTH characters
 
 
 def row_stamp(obj: Any) -> str:
@@ -181,18 +182,21 @@ def row_stamp(obj: Any) -> str:
     """
     state = inspect(obj)
     loaded = state.dict
-    parts = []
+    digests: list[bytes | None] = []
     for key in _column_keys(state.mapper):
         if key not in loaded:
-            parts.append(UNLOADED)
+            digests.append(None)
             continue
         text = _text(loaded[key])
         body = b"\x00" if text is None else b"=" + text.encode("utf-8", "surrogatepass")
-        # Base64 writes 4 characters for each 3 bytes: the first STAMP_WIDTH of the whole digest.
-        parts.append(
-            base64.urlsafe_b64encode(hashlib.sha256(body).digest()[: STAMP_WIDTH * 3 // 4]).decode()
-        )
-    return "".join(parts)
+        digests.append(hashlib.sha256(body).digest()[:DIGEST_BYTES])
+    if None not in digests:
+        # Base64 writes 4 characters for each 3 bytes: the columns' digests encode as one.
+        return base64.urlsafe_b64encode(b"".join(cast(list[bytes], digests))).decode()
+    return "".join(
+        UNLOADED if digest is None else base64.urlsafe_b64encode(digest).decode()
+        for digest in digests
+    )
 
 
 @functools.lru_cache(maxsize=256)
