@@ -29,7 +29,7 @@ class Services:
 def start_uvicorn(env: dict[str, str], log_file: Path, *, serve: bool = False) -> UvicornServer:
     """The app in a uvicorn process, started as tests/services.py's `run_uvicorn` fixture does;
     `serve`: by `python -m app serve` instead, with the options and limits it sets (and its
-    log lines, one per socket)."""
+    log lines: two as a socket opens, "[accepted]" and "connection open", one as it closes)."""
     port = free_port()
     where = ("--host", UvicornServer.host, "--port", str(port))
     command = (
