@@ -13,8 +13,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import redis.asyncio as redis
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -30,11 +30,13 @@ from app.db import create_engine, create_session_factory
 from app.exports.files import use_exports_dir
 from app.metrics import Metrics
 from app.models.jobs import ScheduledJob
-from app.redis_cache import RedisValues
 from app.scheduler.registry import JobDefinition, load_jobs
 from app.scheduler.runner import Scheduler, Timing
 from app.scheduler.service import JobsService
 from app.scheduler.sync import sync_jobs
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,13 @@ def build_services(
     session_factory = create_session_factory(engine)
     broker, client = broker_for(config.redis_url, engine, clock, relay=config.relay, watch=metrics)
     # With Redis, values are kept there too, for every process (app/redis_cache.py).
-    cache = Cache(broker, clock, shared=RedisValues(client) if client is not None else None)
+    shared = None
+    if client is not None:
+        # Imports redis-py, which a process without REDIS_URL never loads (app/channels/choose.py).
+        from app.redis_cache import RedisValues
+
+        shared = RedisValues(client)
+    cache = Cache(broker, clock, shared=shared)
     # Each commit of these sessions drops the cached values it changes (app/cache.py).
     session_factory.configure(info={CACHE_INFO: cache})
     live_settings = LiveSettings(declarations.declared)

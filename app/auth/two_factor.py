@@ -17,7 +17,6 @@ from typing import Any
 
 import anyio.to_thread
 import pyotp
-import segno
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,6 +82,8 @@ def setup_uri(secret: str, username: str) -> str:
 def qr_code_svg(secret: str, username: str) -> str:
     """The setup address as an inline SVG (no request leaves the page), dark on white so it
     scans in the dark theme too."""
+    import segno  # loaded when a QR code is drawn, not at every server's start
+
     qr = segno.make(setup_uri(secret, username), error="m")
     svg: str = qr.svg_inline(scale=5, dark="#000", light="#fff", omitsize=False)
     return svg

@@ -6,23 +6,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
-from starlette_admin import TimezoneConfig
 
-from app.admin.library import link_views
-from app.admin.model_view import AutoModelView
 from app.auth.current import CurrentUser
 from app.auth.permissions import model_permission
 from app.errors import BadInput, Forbidden
 from app.exports.files import export_files
-from app.exports.rows import ListRows, export_fields, export_request, use_export_zone
-from app.exports.writers import WRITERS, ExportColumns
 from app.models import User
 from app.scheduler import JobContext, job
+
+if TYPE_CHECKING:
+    from app.admin.model_view import AutoModelView
 
 EXPORT_JOB = "export_list"
 PURGE_JOB = "purge_exports"
@@ -48,6 +46,9 @@ def background_rows(settings: Any) -> int:
     enabled=False,  # runs on request only: the list's Export queues it with the list's arguments
 )
 async def export_list(ctx: JobContext) -> None:
+    # Admin and writers load when an export runs: every command imports this for the job list.
+    from app.exports.writers import WRITERS
+
     arguments = ctx.arguments
     if not arguments:
         ctx.log("export_list runs from a list's Export, which gives it the list; nothing to do")
@@ -118,6 +119,11 @@ async def write_list_export(
 ) -> int:
     """Writes the list's rows as this user sees them to the export's file; how many rows.
     The file appears only once complete (app/exports/files.py)."""
+    from starlette_admin import TimezoneConfig
+
+    from app.exports.rows import ListRows, export_fields, export_request, use_export_zone
+    from app.exports.writers import WRITERS, ExportColumns
+
     writer = WRITERS[export.format]
     use_export_zone(TimezoneConfig().database_timezone, user.time_zone or "UTC")
     request = export_request(view, user, export.query, session)
@@ -165,6 +171,7 @@ def views_by_key() -> dict[str, AutoModelView]:
     """Every list's view, built once per process and linked to each other as the admin links
     them (a relation field finds its target's view)."""
     if not _views:
+        from app.admin.library import link_views
         from app.admin.site import model_views  # the admin's own list of views
 
         views = model_views()

@@ -16,7 +16,6 @@ from typing import IO, Any, ClassVar
 from starlette_admin.export.helpers import escape_formula
 from starlette_admin.fields import BaseField, DecimalField, RelationField, StringField
 from starlette_admin.helpers import json_dumps
-from xlsxwriter import Workbook
 
 from app.errors import TooLarge
 
@@ -160,6 +159,9 @@ class XlsxWriter(ExportWriter):
     binary = True
 
     def begin(self) -> None:
+        # xlsxwriter loads at the first sheet written, not at every server's start.
+        from xlsxwriter import Workbook
+
         self.book = Workbook(self.out, {"constant_memory": True, "strings_to_numbers": False})
         self.sheet = self.book.add_worksheet()
         for column, label in enumerate(self.columns.labels):
