@@ -32,12 +32,7 @@ from starlette_admin.auth import AdminUser, BaseAuthProvider
 from starlette_admin.cookies import SignedCookie
 from starlette_admin.helpers import run_on_commit_callbacks
 
-from app.admin.library import (
-    FLASH_COOKIE,
-    FLASH_COOKIE_SALT,
-    PlainRequestLayers,
-    set_cookie_value,
-)
+from app.admin.library import FLASH_COOKIE, FLASH_COOKIE_SALT, set_cookie_value
 
 FLASH_MAX_AGE_S = 300  # as the library's own flash cookie
 
@@ -111,8 +106,6 @@ class FlashMessages:
     def cookie_header(self, scope: Scope, state: dict[str, Any]) -> str | None:
         """The Set-Cookie value for what the request left: new messages, or shown ones gone."""
         pending = state.get("admin_flash_pending")
-        if not pending and not state.get("admin_flash_consumed"):
-            return None
         if pending:
             return set_cookie_value(
                 FLASH_COOKIE,
@@ -122,9 +115,9 @@ class FlashMessages:
                 max_age=FLASH_MAX_AGE_S,
                 secure=scope.get("scheme") == "https",
             )
-        writer = Response()
-        writer.delete_cookie(FLASH_COOKIE)
-        return writer.headers["set-cookie"]
+        if state.get("admin_flash_consumed"):
+            return set_cookie_value(FLASH_COOKIE, "", max_age=0, expires=0)  # as delete_cookie
+        return None
 
 
 class SignedInOnly:
@@ -165,10 +158,3 @@ class SignedInOnly:
         sign_in = request.url_for(request.app.state.ROUTE_NAME + ":login")
         query = urlencode({"next": str(request.url)})
         return RedirectResponse(f"{sign_in}?{query}", status_code=HTTP_303_SEE_OTHER)
-
-
-class PlainLayersAdmin(PlainRequestLayers):
-    """An admin whose request session and flash messages are the layers above."""
-
-    session_layer = RequestSession
-    flash_layer = FlashMessages

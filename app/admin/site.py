@@ -36,6 +36,7 @@ from app.admin.library import (
     CatalogsMergedOnce,
     EditStatusAdmin,
     InlineRowsAdmin,
+    PlainRequestLayers,
     error_page,
     menu_lists_only_menu_views,
 )
@@ -44,7 +45,7 @@ from app.admin.maintenance import MaintenanceBanner, MaintenanceChrome
 from app.admin.model_view import AutoModelView
 from app.admin.notifications import NotificationBell, NotificationInbox
 from app.admin.own_account import OwnAccount
-from app.admin.request_layers import PlainLayersAdmin
+from app.admin.request_layers import FlashMessages, RequestSession
 from app.admin.saved_view_pages import SavedViewPages
 from app.admin.script_nonces import allow_nonced_scripts
 from app.admin.seen_rows import SeenRows
@@ -111,12 +112,15 @@ class StarboardAdmin(
     EditStatusAdmin,
     BigImports,
     CatalogsMergedOnce,
-    PlainLayersAdmin,
+    PlainRequestLayers,
 ):
     """Inside the admin, `request.app` is the admin's own app: it gets the host's live settings
     and the host's answer to errors (else its own 500 page answers before the host's handler)."""
 
     csrf_check = SessionBoundCSRFLayer  # tokens bound to the session, not to a cookie
+    # The library's request session and flash messages, as plain ASGI layers.
+    session_layer = RequestSession
+    flash_layer = FlashMessages
 
     # One per mapped model, set by build_admin (the library keeps its own list private).
     model_views: tuple[BaseModelView, ...] = ()

@@ -28,6 +28,13 @@ def served(tmp_path: Path, serve_in_thread: ServeInThread) -> tuple[str, dict[st
     return server.base_url, keys
 
 
+def orders_list(page: Page, base_url: str, query: str = "") -> Page:
+    """The page, signed in as the admin, showing the orders' list with `query`."""
+    sign_in(page, base_url)
+    page.goto(f"{base_url}/admin/order/list{query}")
+    return page
+
+
 def query_of(page: Page) -> list[tuple[str, str]]:
     return parse_qsl(urlsplit(page.url).query)
 
@@ -41,9 +48,7 @@ def test_choosing_filters_yields_the_bookmarkable_url_and_the_right_rows(
     new_page: Page, served: tuple[str, dict[str, str]]
 ) -> None:
     base_url, keys = served
-    page = new_page
-    sign_in(page, base_url)
-    page.goto(f"{base_url}/admin/order/list")
+    page = orders_list(new_page, base_url)
     expect(page.locator("tr[data-sa-pk]")).to_have_count(4)
 
     page.get_by_text("Filter by field", exact=True).click()
@@ -73,9 +78,7 @@ def test_a_date_preset_fills_the_range_and_a_relation_suggests_rows(
     new_page: Page, served: tuple[str, dict[str, str]]
 ) -> None:
     base_url, keys = served
-    page = new_page
-    sign_in(page, base_url)
-    page.goto(f"{base_url}/admin/order/list")
+    page = orders_list(new_page, base_url)
     page.get_by_text("Filter by field", exact=True).click()
 
     box = page.locator('[data-sb-filter="created_at"]')
@@ -105,9 +108,7 @@ def test_the_date_drill_down_goes_from_years_to_months_to_days(
     new_page: Page, served: tuple[str, dict[str, str]]
 ) -> None:
     base_url, keys = served
-    page = new_page
-    sign_in(page, base_url)
-    page.goto(f"{base_url}/admin/order/list")
+    page = orders_list(new_page, base_url)
     drill = page.locator("[data-sb-date-drilldown]")
     expect(drill.locator("[data-sb-bucket]")).to_have_count(1)
     drill.locator('[data-sb-bucket="2026"]').click()
@@ -124,9 +125,7 @@ def test_a_click_anywhere_on_a_row_opens_its_record_with_the_list_to_come_back_t
     new_page: Page, served: tuple[str, dict[str, str]]
 ) -> None:
     base_url, keys = served
-    page = new_page
-    sign_in(page, base_url)
-    page.goto(f"{base_url}/admin/order/list?status__in=shipped")
+    page = orders_list(new_page, base_url, "?status__in=shipped")
     row = page.locator(f'tr[data-sa-pk="{keys["jan-end"]}"]')
     row.locator("td").nth(3).click()  # the status: a cell with no link of its own
     page.wait_for_url("**/admin/order/detail?**")
