@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import html as html_text
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import anyio
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import inspect, select
 from starlette.testclient import TestClient
 
 from app.admin import inline_rows
+from app.admin.inline_fields import InlineFields
 from app.admin.inline_rows import INLINE_FIELDS_LIMIT, inline_relations
 from app.admin.model_view import AutoModelView
 from app.db import create_engine, create_session_factory
@@ -492,3 +494,66 @@ def test_an_orders_page_links_its_customer_and_each_items_product_by_name(
         rf'<a href="/admin/customer/detail\?pk={shop.customer}[&"][^>]*>Customer', page
     )
     assert "Chisel" not in page  # not an item of this order
+
+
+def html_tokens(markup: str) -> list[tuple[object, ...]]:
+    """Markup as tags, attributes and text, whitespace between them aside; escaped markup (the
+    new row's template) is read as markup too."""
+    found: list[tuple[object, ...]] = []
+
+    class Reader(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append(("start", tag, tuple(attrs)))
+
+        def handle_endtag(self, tag: str) -> None:
+            found.append(("end", tag))
+
+        def handle_data(self, data: str) -> None:
+            text = " ".join(data.split())
+            if "<" in text:
+                found.extend(html_tokens(text))
+            elif text:
+                found.append(("text", text))
+
+    reader = Reader()
+    reader.feed(markup)
+    reader.close()
+    return found
+
+
+def formset(page: str) -> list[tuple[object, ...]]:
+    match = re.search(r'<section class="inline-formset.*?</section>', page, flags=re.S)
+    assert match, "no inline rows on the page"
+    return html_tokens(match.group(0))
+
+
+def test_inline_fields_written_in_python_are_the_librarys_markup(
+    reader: TestClient, shared_shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A library upgrade that changes its input or relation template shows up here.
+    order_view = next(v for v in reader.app.state.admin._views if getattr(v, "key", "") == "order")
+    quantity = next(f for f in order_view.inlines[0].fields if f.name == "quantity")
+    monkeypatch.setattr(quantity, "help_text", 'How many, "1" or more')
+    edit = f"/admin/order/edit?pk={shared_shop.order}"
+
+    def both_ways(send: Callable[[], str]) -> tuple[list[tuple[object, ...]], ...]:
+        written = formset(send())
+        with monkeypatch.context() as drawn:
+            drawn.setattr(InlineFields, "written", frozenset())
+            return written, formset(send())
+
+    written, drawn = both_ways(lambda: reader.get(edit).text)
+    assert ("start", "select") in [t[:2] for t in written] and written == drawn
+    rows = three_changes(shared_shop)
+    rows[2] = {**rows[2], "quantity": "0", "product": ""}  # errors on a picker and an input
+
+    def refused() -> str:
+        page = reader.get(edit).text
+        form = order_form(shared_shop, csrf_token(page), *rows, page=page)
+        answer = reader.post(edit, data=form)
+        assert answer.status_code == 422
+        return answer.text
+
+    written, drawn = both_ways(refused)
+    assert any(t[:2] == ("start", "div") and ("class", "invalid-feedback") in t[2] for t in written)
+    assert written == drawn
