@@ -7,6 +7,8 @@ The panel is a GET form whose field names are the lookups themselves (`status__i
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,24 +51,32 @@ class FilterPanel:
         request: Request,
         fields: dict[str, Filterable],
         lookups: list[Lookup],
-        lookup_urls: dict[str, str],
+        lookup_urls: Callable[[], dict[str, str]],
     ) -> None:
-        self.controls = [
-            Control(field, lookup_urls.get(field.relation or "")) for field in fields.values()
-        ]
+        self.fields = fields
+        self.lookup_urls = lookup_urls
+        self.params = request.query_params.multi_items()
         self.values: dict[str, str] = {
-            name: value
-            for name, value in request.query_params.multi_items()
-            if is_lookup_parameter(name)
+            name: value for name, value in self.params if is_lookup_parameter(name)
         }
-        self.given = [(n, v) for n, v in request.query_params.multi_items() if v != ""]
+        self.given = [(n, v) for n, v in self.params if v != ""]
         self.chips = [chip_of(lookup) for lookup in lookups]
-        shown = {name for field in fields.values() for name in controlled(field)}
-        # What the panel's form sends on unchanged: search, sort, page size, columns, and
-        # lookups it has no control for (`total__gt`).
-        self.kept = [
+
+    # The form's parts, worked out only for the form: the list page shows the chips alone.
+
+    @functools.cached_property
+    def controls(self) -> list[Control]:
+        urls = self.lookup_urls()
+        return [Control(field, urls.get(field.relation or "")) for field in self.fields.values()]
+
+    @functools.cached_property
+    def kept(self) -> list[tuple[str, str]]:
+        """What the panel's form sends on unchanged: search, sort, page size, columns, and
+        lookups it has no control for (`total__gt`)."""
+        shown = {name for field in self.fields.values() for name in controlled(field)}
+        return [
             (name, value)
-            for name, value in request.query_params.multi_items()
+            for name, value in self.params
             if name in ("q", "sort", "page_size", "cols", "filter")
             or (is_lookup_parameter(name) and name not in shown)
         ]

@@ -44,6 +44,7 @@ from starlette_admin.filters import FilterGroup
 from starlette_admin.helpers import prettify_class_name
 from starlette_admin.types import RequestAction
 
+from app.admin import list_counts
 from app.admin.choices import LabelledConverter
 from app.admin.date_drilldown import main_date_column
 from app.admin.exports import LabelledJson, RelatedCell, SpreadsheetSafeCsv, StreamedXlsx
@@ -300,6 +301,8 @@ class AutoModelView(ActionsFoundOnce, ModelView):
             raise TypeError(f"{type(self).__name__} needs a model")
         defaults = MapperDefaults(inspect(model))
         self._defaults = defaults
+        list_counts.declare(defaults.mapper)
+        self._filterables: dict[frozenset[str], dict[str, Filterable]] = {}
         secrets = defaults.secrets()
         to_many = defaults.to_many()
         self.exclude_fields_from_list = self._merge(
@@ -788,8 +791,14 @@ class AutoModelView(ActionsFoundOnce, ModelView):
 
     def filterables(self, request: Request) -> dict[str, Filterable]:
         """What this user may filter the list by: the fields they may view."""
-        visible = {f.name for f in self.get_fields_list(request, action=RequestAction.DETAIL)}
-        return filterables(self._defaults.mapper, visible)
+        visible = frozenset(
+            f.name for f in self.get_fields_list(request, action=RequestAction.DETAIL)
+        )
+        # Worked out once per set of visible fields: asked twice a filtered page (~0.1 ms each).
+        found = self._filterables.get(visible)
+        if found is None:
+            found = self._filterables[visible] = filterables(self._defaults.mapper, visible)
+        return found
 
     def lookups(self, request: Request) -> list[Lookup]:
         """The list's lookups; an export or a batch action reads the list page's own."""
@@ -809,13 +818,15 @@ class AutoModelView(ActionsFoundOnce, ModelView):
 
     def filter_panel(self, request: Request) -> FilterPanel:
         """The list's filter panel (templates/admin/filter_panel.html)."""
-        lookup_urls = {}
-        for field in self.get_fields_list(request, action=RequestAction.DETAIL):
-            identity = field.key if isinstance(field, RelationField) else None
-            if identity and self._admin_may_view(request, identity):
-                lookup_urls[field.name] = str(
-                    request.url_for("admin:relation-lookup", key=identity)
-                )
+
+        def lookup_urls() -> dict[str, str]:
+            found = {}
+            for field in self.get_fields_list(request, action=RequestAction.DETAIL):
+                identity = field.key if isinstance(field, RelationField) else None
+                if identity and self._admin_may_view(request, identity):
+                    found[field.name] = str(request.url_for("admin:relation-lookup", key=identity))
+            return found
+
         return FilterPanel(request, self.filterables(request), self.lookups(request), lookup_urls)
 
     @staticmethod
@@ -899,13 +910,19 @@ class AutoModelView(ActionsFoundOnce, ModelView):
         if not listing:
             return (await session.execute(stmt)).scalars().unique().all()
         cap = window + 1 if telling else self._cap(window)
+        # A filter's count past its cap is kept a while (app/admin/list_counts.py).
+        counts = None if unfiltered else self._kept_count(request, q, filters, cap)
+        kept = counts.get() if counts is not None else None
         if telling:
             stmt = stmt.add_columns(self._estimate(session).scalar_subquery())
-        else:
+        elif kept is None:
             stmt = stmt.add_columns(
                 *await self._count_columns(request, q, filters, cap, unfiltered)
             )
         rows = (await session.execute(stmt)).unique().all()
+        if kept is not None:
+            request.state.page_count = (kept, 0, cap)
+            return [row[0] for row in rows[:limit]]
         # An empty page past the end says nothing of the rows before it: the count is asked.
         if rows:
             if telling:
@@ -914,7 +931,15 @@ class AutoModelView(ActionsFoundOnce, ModelView):
             else:
                 counted, estimate = rows[0][1], rows[0][2] if unfiltered else 0
             request.state.page_count = (int(counted), int(estimate or 0), cap)
+            if counts is not None:
+                counts.keep(int(counted))
         return [row[0] for row in rows[:limit]]
+
+    def _kept_count(
+        self, request: Request, q: str | None, filters: FilterGroup | None, cap: int
+    ) -> list_counts.KeptCount:
+        where = (q, repr(filters), tuple(self.lookup_parameters(request)))
+        return list_counts.KeptCount(request, self._defaults.mapper, where, cap)
 
     def _unfiltered(self, request: Request, q: str | None, filters: FilterGroup | None) -> bool:
         return q is None and (filters is None or filters.is_empty()) and not self.lookups(request)
