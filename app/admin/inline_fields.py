@@ -1,11 +1,12 @@
-"""An inline row's form fields written here, not through the library's form templates
-(templates/admin/inline_rows.html). Each field the template draws is an include with a fresh
-copy of the page's context; an order's edit form with three items spent about 1 ms so
-(docs/architecture.md, "Page weight and speed"). A plain input and a to-one relation picker
-are written here with the same markup; any other field is drawn by its template still.
+"""An inline row's fields written here, not through the library's field templates: on the
+parent's form (templates/admin/inline_rows.html) and on its page (templates/inline_detail.html).
+Each field the template draws is an include with a fresh copy of the page's context; an
+order's edit form with three items spent about 1 ms so (docs/architecture.md, "Page weight and
+speed"). A plain input, a to-one relation picker, and on the page a text or a to-one relation's
+link are written here with the same markup; any other field is drawn by its template still.
 
-tests/admin/test_inline_fields.py renders both ways and compares them, so a library upgrade
-that changes a template shows up there.
+tests/admin/test_inline_rows.py renders both ways and compares them, so a library upgrade that
+changes one of these templates shows up there.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from app.admin.library import foreign_view
 # starlette-admin 1.0.3's templates for the fields written here.
 INPUT = "fields/form/input.html"
 RELATION = "fields/form/relation.html"
+TEXT_CELL = "fields/detail/text.html"
+RELATION_CELL = "fields/detail/relation.html"
 
 
 class InlineFields:
@@ -118,3 +121,39 @@ class InlineFields:
         if not error:
             return ""
         return f'<div class="invalid-feedback" id="{escape(field.id)}-error">{escape(error)}</div>'
+
+
+class InlineCells:
+    """One inline table's cells on the parent's page: `cells(field, data)` gives a cell's
+    markup. `detail_url` is the admin's link builder, `included` draws a cell by its template
+    (and a null or empty one)."""
+
+    # The templates written here; the tests empty it to draw every cell by its template.
+    written: ClassVar[frozenset[str]] = frozenset({TEXT_CELL, RELATION_CELL})
+
+    def __init__(
+        self,
+        inline: Any,
+        request: Any,
+        detail_url: Callable[[Any, str, Any], object],
+        included: Callable[[BaseField, Any], object],
+    ) -> None:
+        self.inline = inline
+        self.request = request
+        self.detail_url = detail_url
+        self.included = included
+        self._views: dict[str, Any] = {}
+
+    def __call__(self, field: BaseField, data: Any) -> Markup:
+        template = field.detail_template
+        if data is None or isinstance(data, list | tuple) or template not in self.written:
+            return Markup(self.included(field, data))
+        if template == TEXT_CELL and not field.copy_to_clipboard:
+            return escape(data)
+        if template == RELATION_CELL and isinstance(field, RelationField) and not field.multiple:
+            view = self._views.get(field.name)
+            if view is None:
+                view = self._views[field.name] = foreign_view(self.inline, str(field.key))
+            link = self.detail_url(self.request, str(view.key), data[view.pk_attr])
+            return Markup(f'<a href="{escape(link)}">{escape(data["_meta"]["repr"])}</a>')
+        return Markup(self.included(field, data))

@@ -24,7 +24,7 @@ from starlette_admin.fields import BaseField, HasOne
 from starlette_admin.helpers import prettify_class_name, slugify_class_name
 from starlette_admin.types import RequestAction
 
-from app.admin.inline_fields import InlineFields
+from app.admin.inline_fields import InlineCells, InlineFields
 from app.admin.library import CheckedInline
 from app.admin.list_rows import named_cells, shown_by_name
 from app.admin.unparsed_input import (
@@ -186,6 +186,15 @@ class InlineRows(CheckedInline):
     ) -> InlineFields:
         """The form's writer of this formset's fields (templates/admin/inline_rows.html)."""
         return InlineFields(self, classes, lookup_url, included)
+
+    def detail_cells(
+        self,
+        request: Request,
+        detail_url: Callable[[Any, str, Any], object],
+        included: Callable[[BaseField, Any], object],
+    ) -> InlineCells:
+        """The parent's page's writer of this table's cells (templates/inline_detail.html)."""
+        return InlineCells(self, request, detail_url, included)
 
     def has_more_rows(self, request: Request) -> bool:
         """Whether the parent has more rows than the form shows (templates ask)."""

@@ -17,7 +17,7 @@ from sqlalchemy import inspect, select
 from starlette.testclient import TestClient
 
 from app.admin import inline_rows
-from app.admin.inline_fields import InlineFields
+from app.admin.inline_fields import InlineCells, InlineFields
 from app.admin.inline_rows import INLINE_FIELDS_LIMIT, inline_relations
 from app.admin.model_view import AutoModelView
 from app.db import create_engine, create_session_factory
@@ -556,4 +556,22 @@ def test_inline_fields_written_in_python_are_the_librarys_markup(
 
     written, drawn = both_ways(refused)
     assert any(t[:2] == ("start", "div") and ("class", "invalid-feedback") in t[2] for t in written)
+    assert written == drawn
+
+
+def test_inline_cells_written_in_python_are_the_librarys_markup(
+    reader: TestClient, shared_shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = f"/admin/order/detail?pk={shared_shop.order}"
+
+    def table() -> list[tuple[object, ...]]:
+        text = reader.get(page).text
+        match = re.search(r'<h3 class="card-title">Items</h3>.*?</table>', text, flags=re.S)
+        assert match, "no items table on the order's page"
+        return html_tokens(match.group(0))
+
+    written = table()
+    monkeypatch.setattr(InlineCells, "written", frozenset())
+    drawn = table()
+    assert any(t[0] == "text" and str(t[1]).startswith("Anvil") for t in written)
     assert written == drawn
