@@ -12,6 +12,7 @@ nothing from the template; the dashboard's figures call it directly.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -42,6 +43,21 @@ def zone_of(name: str) -> ZoneInfo:
 @lru_cache(maxsize=4096)
 def _date_text(locale: Locale, day: dt.date) -> str:
     return format_date(day, "medium", locale=locale)
+
+
+# Locales by name, for the memos keyed by name.
+_LOCALES: dict[str, Locale] = {}
+
+
+# A moment's text, by the locale's name, the wall-clock time shown and the zone's abbreviation:
+# a list's times recur on every page of it (~9 µs each worked out, ~2 µs remembered).
+@lru_cache(maxsize=8192)
+def _moment_text(locale_name: str, shown: dt.datetime, zone_name: str, seconds: bool) -> str:
+    locale = _LOCALES[locale_name]
+    date = _date_text(locale, shown.date())
+    time = _clock_text(locale, shown.time(), seconds)
+    joined = str(locale.datetime_formats["medium"]).format(time, date)
+    return f"{joined} {zone_name}"
 
 
 @lru_cache(maxsize=4096)
@@ -102,11 +118,15 @@ class Reader:
         and time (to the second if asked), and the zone's abbreviation, which the tz database
         has for every zone."""
         local = self.local(moment)
-        clock = local.time().replace(second=local.second if seconds else 0, microsecond=0)
-        date = _date_text(self.locale, local.date())
-        time = _clock_text(self.locale, clock, seconds)
-        joined = str(self.locale.datetime_formats["medium"]).format(time, date)
-        return f"{joined} {local.tzname() or self.zone}"
+        shown = local.replace(second=local.second if seconds else 0, microsecond=0, tzinfo=None)
+        return _moment_text(self._locale_name, shown, local.tzname() or self.zone, seconds)
+
+    @functools.cached_property
+    def _locale_name(self) -> str:
+        # Babel's Locale hashes in Python (~0.6 µs): the moments' memo is keyed by its name.
+        name = str(self.locale)
+        _LOCALES.setdefault(name, self.locale)
+        return name
 
     def date_text(self, day: dt.date) -> str:
         return _date_text(self.locale, day)
