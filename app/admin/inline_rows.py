@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Integer, Numeric, Select, String, inspect, select
+from sqlalchemy import Integer, Numeric, Select, String, bindparam, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, joinedload
 from sqlalchemy.sql.functions import FunctionElement
@@ -51,6 +51,8 @@ INLINE_ROWS_LIMIT = 50
 # Where a request notes which formsets had more rows than INLINE_ROWS_LIMIT.
 OVERFLOW = "inline_rows_overflow"
 BEFORE = "inline_rows.before"
+# The bound parameter of a parent's rows' statement.
+PARENT_KEY = "inline_parent_key"
 # The parent's pages, which read each row's fields alone (its form, its page's table).
 PARENT_PAGES = (RequestAction.CREATE, RequestAction.EDIT, RequestAction.DETAIL)
 
@@ -100,6 +102,7 @@ class InlineRows(CheckedInline):
         if not relation.uselist or relation.secondary is not None or len(pairs) != 1:
             raise TypeError(f"{relation}: inline rows need a one-to-many relation on one column")
         self.relation = relation
+        self._statements: dict[tuple[str, ...], Select[Any]] = {}
         child: Mapper[Any] = relation.mapper
         remote = pairs[0][1]
         self.parent_fk: str = next(p.key for p in child.column_attrs if remote in p.columns)
@@ -156,27 +159,36 @@ class InlineRows(CheckedInline):
 
     async def find_by_parent(self, request: Request, parent: Any) -> Sequence[Any]:
         session: AsyncSession = request.state.session
-        stmt: Select[Any] = (
-            select(self.model)
-            .where(getattr(self.model, self.parent_fk) == self.parent_key(parent))
-            .order_by(*self.child.primary_key)
-            .limit(INLINE_ROWS_LIMIT + 1)
-            .options(*self.joined_relations(request))
-        )
-        rows: Sequence[Any] = (await session.execute(stmt)).scalars().unique().all()
+        stmt = self._rows_statement(request)
+        found = await session.execute(stmt, {PARENT_KEY: self.parent_key(parent)})
+        rows: Sequence[Any] = found.scalars().unique().all()
         if len(rows) > INLINE_ROWS_LIMIT:
             overflow: set[str] = getattr(request.state, OVERFLOW, set())
             overflow.add(str(self.key))
             setattr(request.state, OVERFLOW, overflow)
         return rows[:INLINE_ROWS_LIMIT]
 
-    def joined_relations(self, request: Request) -> list[Any]:
+    def _rows_statement(self, request: Request) -> Select[Any]:
+        """A parent's rows, the parent's key left to bind: one statement per set of joined
+        relations, kept, so SQLAlchemy works out its cache key once (~0.1 ms a page)."""
+        joined = self.joined_relations(request)
+        stmt = self._statements.get(joined)
+        if stmt is None:
+            stmt = self._statements[joined] = (
+                select(self.model)
+                .where(getattr(self.model, self.parent_fk) == bindparam(PARENT_KEY))
+                .order_by(*self.child.primary_key)
+                .limit(INLINE_ROWS_LIMIT + 1)
+                .options(*(joinedload(getattr(self.model, name)) for name in joined))
+            )
+        return stmt
+
+    def joined_relations(self, request: Request) -> tuple[str, ...]:
+        """The to-one relations the reader's fields show, loaded with the rows."""
         names = {f.name for f in self.get_fields_list(request)}
-        return [
-            joinedload(getattr(self.model, rel.key))
-            for rel in self.child.relationships
-            if rel.key in names and not rel.uselist
-        ]
+        return tuple(
+            rel.key for rel in self.child.relationships if rel.key in names and not rel.uselist
+        )
 
     def field_markup(
         self,

@@ -15,8 +15,10 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Enum,
+    Integer,
     LargeBinary,
     String,
+    bindparam,
     cast,
     column,
     func,
@@ -102,6 +104,8 @@ from app.route_urls import request_memo, site_path
 from app.row_keys import BIGGEST_OFFSET, is_storable_text, key_value
 from app.security_headers import csp_nonce
 
+# The bound parameter of a record's statement (AutoModelView.find_by_pk).
+RECORD_KEY = "record_key"
 # What maintenance mode pauses for everyone but superusers.
 WRITE_ACTIONS = frozenset({"create", "edit", "delete"})
 
@@ -303,6 +307,12 @@ class AutoModelView(ActionsFoundOnce, ModelView):
         self._defaults = defaults
         list_counts.declare(defaults.mapper)
         self._filterables: dict[frozenset[str], dict[str, Filterable]] = {}
+        self._record_statements: dict[tuple[tuple[str, ...], bool], Select[Any]] = {}
+        # A view that builds its own queries gets the library's find_by_pk, built each time.
+        self._own_queries = (
+            type(self).get_detail_query is not AutoModelView.get_detail_query
+            or type(self).get_list_query is not ModelView.get_list_query
+        )
         secrets = defaults.secrets()
         to_many = defaults.to_many()
         self.exclude_fields_from_list = self._merge(
@@ -649,7 +659,34 @@ class AutoModelView(ActionsFoundOnce, ModelView):
     async def find_by_pk(self, request: Request, pk: Any) -> Any:
         if not self.is_key(pk):
             return None  # the library answers "not found"
-        return await super().find_by_pk(request, pk)
+        stmt = self._record_statement(request)
+        if stmt is None:
+            return await super().find_by_pk(request, pk)
+        key = key_value(self._defaults.mapper.primary_key[0], pk)
+        session: AsyncSession = request.state.session
+        found = await session.execute(stmt, {RECORD_KEY: key})
+        return found.scalars().unique().one_or_none()
+
+    def _record_statement(self, request: Request) -> Select[Any] | None:
+        """The library's statement for one record (its detail query, each relation the reader
+        sees joined), its key left to bind and kept per shape, so SQLAlchemy works out its cache
+        key once (~0.4 ms a record's page). None where the library's own is used: a key of
+        several columns or of another type than a whole number or text, or a view with its
+        own detail or list query."""
+        pk = self._defaults.mapper.primary_key
+        if len(pk) != 1 or not isinstance(pk[0].type, Integer | String) or self._own_queries:
+            return None
+        joined = tuple(
+            f.name for f in self.get_fields_list(request) if isinstance(f, RelationField)
+        )
+        shape = (joined, bool(getattr(request.state, "locking_row", False)))
+        stmt = self._record_statements.get(shape)
+        if stmt is None:
+            stmt = self.get_detail_query(request).where(pk[0] == bindparam(RECORD_KEY))
+            for name in joined:
+                stmt = stmt.options(joinedload(getattr(self.model, name)))
+            self._record_statements[shape] = stmt
+        return stmt
 
     async def find_by_pks(self, request: Request, pks: list[Any]) -> Sequence[Any]:
         self.refuse_wrong_keys(pks, "pks")
