@@ -7,7 +7,7 @@ view of that model; override only what differs (like Django's `ModelAdmin`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from typing import Any, ClassVar
 
 from markupsafe import escape
@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, joinedload
 from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.functions import FunctionElement
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
@@ -104,8 +105,11 @@ from app.route_urls import request_memo, site_path
 from app.row_keys import BIGGEST_OFFSET, is_storable_text, key_value
 from app.security_headers import csp_nonce
 
-# The bound parameter of a record's statement (AutoModelView.find_by_pk).
+# The bound parameters of a record's statement (AutoModelView.find_by_pk) and a list page's.
 RECORD_KEY = "record_key"
+LIST_SKIP, LIST_LIMIT, LIST_CAP = "list_skip", "list_limit", "list_cap"
+# A view's kept list statements, one per sort and relations shown; the oldest go first.
+KEPT_LIST_STATEMENTS = 64
 # What maintenance mode pauses for everyone but superusers.
 WRITE_ACTIONS = frozenset({"create", "edit", "delete"})
 
@@ -308,6 +312,7 @@ class AutoModelView(ActionsFoundOnce, ModelView):
         list_counts.declare(defaults.mapper)
         self._filterables: dict[frozenset[str], dict[str, Filterable]] = {}
         self._record_statements: dict[tuple[tuple[str, ...], bool], Select[Any]] = {}
+        self._list_statements: dict[Hashable, Select[Any]] = {}
         # A view that builds its own queries gets the library's find_by_pk, built each time.
         self._own_queries = (
             type(self).get_detail_query is not AutoModelView.get_detail_query
@@ -931,32 +936,33 @@ class AutoModelView(ActionsFoundOnce, ModelView):
         # Far past the count's cap, one row more than the page and the size estimate tell
         # all a count would, without reading up to the cap.
         telling = listing and unfiltered and self._far_past_cap(window)
-        pk = self._defaults.mapper.primary_key
-        page = self.get_list_query(request).with_only_columns(*pk).offset(skip)
-        if limit > 0:
-            page = page.limit(limit + 1 if telling else limit)
-        page = await searched_and_filtered(self, request, page, q, filters)
-        page = page.where(*(lookup.clause for lookup in self.lookups(request)))
         sorts = self.affordable_sorts(request, sorts or [])
-        page = self.build_order_clauses(request, sorts, page)
-        # Skip rows on the key alone (an index walk), then load and join only this page's rows.
-        keys = tuple_(*pk) if len(pk) > 1 else pk[0]
-        stmt = select(self.model).where(keys.in_(page))
-        stmt = self.build_order_clauses(request, sorts, stmt)
-        stmt = stmt.options(*self._eager_loads(request))
-        if not listing:
-            return (await session.execute(stmt)).scalars().unique().all()
         cap = window + 1 if telling else self._cap(window)
         # A filter's count past its cap is kept a while (app/admin/list_counts.py).
-        counts = None if unfiltered else self._kept_count(request, q, filters, cap)
+        counts = None if unfiltered or not listing else self._kept_count(request, q, filters, cap)
         kept = counts.get() if counts is not None else None
-        if telling:
-            stmt = stmt.add_columns(self._estimate(session).scalar_subquery())
-        elif kept is None:
-            stmt = stmt.add_columns(
-                *await self._count_columns(request, q, filters, cap, unfiltered)
+        # An unfiltered list's statement is kept per shape, its window bound: SQLAlchemy then
+        # works out its cache key once (docs/architecture.md, "Page weight and speed").
+        shape = None
+        if listing and unfiltered and not self._own_queries:
+            dialect = session.get_bind().dialect.name
+            shape = (tuple(sorts), telling, self._eager_names(request), dialect)
+        stmt = self._list_statements.get(shape) if shape is not None else None
+        if stmt is None:
+            stmt = await self._page_statement(
+                request, q, filters, sorts, limit > 0, listing, telling, kept is None, unfiltered
             )
-        rows = (await session.execute(stmt)).unique().all()
+            if shape is not None:
+                if len(self._list_statements) >= KEPT_LIST_STATEMENTS:  # sorts are the reader's
+                    del self._list_statements[next(iter(self._list_statements))]
+                self._list_statements[shape] = stmt
+        window_values = {LIST_SKIP: skip, LIST_LIMIT: limit + 1 if telling else limit}
+        if not listing:
+            found: Sequence[Any] = (
+                (await session.execute(stmt, window_values)).scalars().unique().all()
+            )
+            return found
+        rows = (await session.execute(stmt, {**window_values, LIST_CAP: cap})).unique().all()
         if kept is not None:
             request.state.page_count = (kept, 0, cap)
             return [row[0] for row in rows[:limit]]
@@ -971,6 +977,42 @@ class AutoModelView(ActionsFoundOnce, ModelView):
             if counts is not None:
                 counts.keep(int(counted))
         return [row[0] for row in rows[:limit]]
+
+    async def _page_statement(
+        self,
+        request: Request,
+        q: str | None,
+        filters: FilterGroup | None,
+        sorts: Sequence[tuple[str, str]],
+        limited: bool,
+        listing: bool,
+        telling: bool,
+        counting: bool,
+        unfiltered: bool,
+    ) -> Select[Any]:
+        """A list page's rows, the window (LIST_SKIP, LIST_LIMIT) and the count's cap
+        (LIST_CAP) left to bind; a list page's count or size estimate rides in it."""
+        pk = self._defaults.mapper.primary_key
+        page = self.get_list_query(request).with_only_columns(*pk)
+        page = page.offset(bindparam(LIST_SKIP, type_=BigInteger))
+        if limited:
+            page = page.limit(bindparam(LIST_LIMIT, type_=BigInteger))
+        page = await searched_and_filtered(self, request, page, q, filters)
+        page = page.where(*(lookup.clause for lookup in self.lookups(request)))
+        page = self.build_order_clauses(request, sorts, page)
+        # Skip rows on the key alone (an index walk), then load and join only this page's rows.
+        keys = tuple_(*pk) if len(pk) > 1 else pk[0]
+        stmt = select(self.model).where(keys.in_(page))
+        stmt = self.build_order_clauses(request, sorts, stmt)
+        stmt = stmt.options(*self._eager_loads(request))
+        if not listing:
+            return stmt
+        if telling:
+            return stmt.add_columns(self._estimate(request.state.session).scalar_subquery())
+        if not counting:
+            return stmt
+        cap = bindparam(LIST_CAP, type_=BigInteger)
+        return stmt.add_columns(*await self._count_columns(request, q, filters, cap, unfiltered))
 
     def _kept_count(
         self, request: Request, q: str | None, filters: FilterGroup | None, cap: int
@@ -1023,13 +1065,14 @@ class AutoModelView(ActionsFoundOnce, ModelView):
         return skip, limit
 
     def _eager_loads(self, request: Request) -> list[Any]:
-        """Join every to-one relation shown; to-many ones are never loaded for a list."""
+        return [joinedload(getattr(self.model, name)) for name in self._eager_names(request)]
+
+    def _eager_names(self, request: Request) -> tuple[str, ...]:
+        """Every to-one relation shown is joined; to-many ones are never loaded for a list."""
         names = {f.name for f in self.get_fields_list(request)}
-        return [
-            joinedload(getattr(self.model, rel.key))
-            for rel in self._defaults.relations
-            if rel.key in names and is_to_one(rel)
-        ]
+        return tuple(
+            rel.key for rel in self._defaults.relations if rel.key in names and is_to_one(rel)
+        )
 
     async def count(
         self,
@@ -1068,11 +1111,12 @@ class AutoModelView(ActionsFoundOnce, ModelView):
         request: Request,
         q: str | None,
         filters: FilterGroup | None,
-        cap: int,
+        cap: int | BindParameter[int],
         unfiltered: bool,
     ) -> list[Any]:
-        """The matching rows counted up to `cap`, and unfiltered the table's size estimate
-        beside it: columns of a list page's statement, or a statement of their own."""
+        """The matching rows counted up to `cap` (a number, or a parameter bound later), and
+        unfiltered the table's size estimate beside it: columns of a list page's statement, or
+        a statement of their own."""
         session: AsyncSession = request.state.session
         matching: Select[Any] = select(literal(1)).select_from(self._defaults.mapper)
         matching = await searched_and_filtered(self, request, matching, q, filters)

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import inspect
 from starlette.testclient import TestClient
 
+from app.admin import model_view
 from app.admin.model_view import AutoModelView, MapperDefaults
 from app.main import create_app
 from app.models import Customer, Order, Ticket
@@ -62,3 +63,22 @@ def test_a_trigram_index_finds_text_inside_values_but_sorts_nothing() -> None:
         "Customer.name",
         "Customer.email",
     ]
+
+
+def test_each_sort_gets_its_own_statement_and_only_so_many_are_kept(
+    shop: tuple[TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kept statements bind the page's window (app/admin/model_view.py _page_statement): a sort
+    # read from a kept one must still be the sort asked for, and readers' sorts cannot grow
+    # the kept ones without bound.
+    client, keys = shop
+    monkeypatch.setattr(model_view, "KEPT_LIST_STATEMENTS", 2)
+    view = next(v for v in client.app.state.admin.model_views if v.key == "order")  # type: ignore[attr-defined]
+    client.get("/admin/order/list")  # the list learns the table's size from its count
+    by_total = [keys["feb"], keys["jan-end"], keys["feb-first"], keys["jan"]]
+    for _ in range(2):
+        for sort, expected in (("total__desc", by_total), ("total__asc", by_total[::-1])):
+            page = client.get(f"/admin/order/list?sort={sort}").text
+            assert ROW.findall(page) == expected
+        assert ROW.findall(client.get("/admin/order/list?page=2&page_size=10").text) == []
+        assert len(view._list_statements) <= 2
