@@ -73,7 +73,7 @@ from app.admin.list_rows import (
 )
 from app.admin.local_number_fields import LocalNumbersConverter
 from app.admin.local_time_field import LocalTimesConverter
-from app.admin.lookups import Filterable, Lookup, filterables, read_lookups
+from app.admin.lookups import Filterable, Lookup, filterables, is_lookup_parameter, read_lookups
 from app.admin.maintenance import changes_paused, refuse_if_writing
 from app.admin.model_search import ModelSearch, Related
 from app.admin.paging import MAX_PAGE, query_number
@@ -108,8 +108,19 @@ from app.security_headers import csp_nonce
 # The bound parameters of a record's statement (AutoModelView.find_by_pk) and a list page's.
 RECORD_KEY = "record_key"
 LIST_SKIP, LIST_LIMIT, LIST_CAP = "list_skip", "list_limit", "list_cap"
-# A view's kept list statements, one per sort and relations shown; the oldest go first.
+# A view's kept list statements (one per sort, relations shown and search or filters) and read
+# lookups; the oldest go first.
 KEPT_LIST_STATEMENTS = 64
+
+
+def keep_bounded(kept: dict[Hashable, Any], key: Hashable, value: Any) -> None:
+    """Keeps the value, dropping the oldest first past KEPT_LIST_STATEMENTS: what is kept
+    follows what readers ask for."""
+    if len(kept) >= KEPT_LIST_STATEMENTS:
+        del kept[next(iter(kept))]
+    kept[key] = value
+
+
 # What maintenance mode pauses for everyone but superusers.
 WRITE_ACTIONS = frozenset({"create", "edit", "delete"})
 
@@ -313,6 +324,7 @@ class AutoModelView(ActionsFoundOnce, ModelView):
         self._filterables: dict[frozenset[str], dict[str, Filterable]] = {}
         self._record_statements: dict[tuple[tuple[str, ...], bool], Select[Any]] = {}
         self._list_statements: dict[Hashable, Select[Any]] = {}
+        self._read_lookups: dict[Hashable, list[Lookup]] = {}
         # A view that builds its own queries gets the library's find_by_pk, built each time.
         self._own_queries = (
             type(self).get_detail_query is not AutoModelView.get_detail_query
@@ -850,7 +862,15 @@ class AutoModelView(ActionsFoundOnce, ModelView):
             if getattr(request.state, "action", None) != RequestAction.LIST:
                 # Actions (export too) carry the list page's query string; their own is theirs.
                 params = QueryParams(params.get("_list_query", "").lstrip("?"))
-            cached = read_lookups(params.multi_items(), self.filterables(request), str(self.key))
+            fields = self.filterables(request)
+            given = tuple((n, v) for n, v in params.multi_items() if is_lookup_parameter(n))
+            # Read once per query and set of fields (a filtered list is paged and reloaded):
+            # each lookup's where-clause costs ~0.1 ms to build, and a bad one raises each time.
+            known = (given, frozenset(fields))
+            cached = self._read_lookups.get(known)
+            if cached is None:
+                cached = read_lookups(given, fields, str(self.key))
+                keep_bounded(self._read_lookups, known, cached)
             request.state.list_lookups = cached
         return cached
 
@@ -943,19 +963,22 @@ class AutoModelView(ActionsFoundOnce, ModelView):
         kept = counts.get() if counts is not None else None
         # An unfiltered list's statement is kept per shape, its window bound: SQLAlchemy then
         # works out its cache key once (docs/architecture.md, "Page weight and speed").
-        shape = None
-        if listing and unfiltered and not self._own_queries:
+        shape: tuple[Hashable, ...] | None = None
+        if listing and not self._own_queries:
             dialect = session.get_bind().dialect.name
-            shape = (tuple(sorts), telling, self._eager_names(request), dialect)
+            shape = (tuple(sorts), telling, kept is None, self._eager_names(request), dialect)
+            if not unfiltered:
+                # The same search and filters for a reader who sees the same fields.
+                visible = tuple(f.name for f in self.get_fields_list(request))
+                where = (q, repr(filters), tuple(self.lookup_parameters(request)), visible)
+                shape = (*shape, where)
         stmt = self._list_statements.get(shape) if shape is not None else None
         if stmt is None:
             stmt = await self._page_statement(
                 request, q, filters, sorts, limit > 0, listing, telling, kept is None, unfiltered
             )
             if shape is not None:
-                if len(self._list_statements) >= KEPT_LIST_STATEMENTS:  # sorts are the reader's
-                    del self._list_statements[next(iter(self._list_statements))]
-                self._list_statements[shape] = stmt
+                keep_bounded(self._list_statements, shape, stmt)
         window_values = {LIST_SKIP: skip, LIST_LIMIT: limit + 1 if telling else limit}
         if not listing:
             found: Sequence[Any] = (

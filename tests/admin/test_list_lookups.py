@@ -328,3 +328,23 @@ def test_a_float_column_is_compared_with_a_float_and_a_decimal_one_with_a_decima
     values = [lookup.clause.right.value for lookup in found]  # type: ignore[attr-defined]
     assert values == [0.5, Decimal("9.99")]
     assert [type(value) for value in values] == [float, Decimal]
+
+
+def test_lookups_read_again_list_the_same_rows_and_a_different_value_its_own(
+    shop: tuple[TestClient, dict[str, str]],
+) -> None:
+    # A filter's lookups and statement are kept once read (app/admin/model_view.py): asking
+    # again must list the same rows, and the same lookup with another value its own rows.
+    client, keys = shop
+    for _ in range(2):
+        for query, wanted in (
+            ("status__exact=paid", {"jan"}),
+            ("status__exact=shipped", {"jan-end"}),
+            ("status__exact=paid&q=ann", {"jan"}),
+            ("status__exact=paid&q=bob", set()),
+            ("created_at__gte=2026-02-01", {"feb-first", "feb"}),
+            ("created_at__gte=2026-01-31", {"jan-end", "feb-first", "feb"}),
+        ):
+            assert set(listed(client, f"/admin/order/list?{query}")) == names(keys, *wanted)
+    assert client.get("/admin/order/list?status__exact=bogus").status_code == 400
+    assert client.get("/admin/order/list?status__exact=bogus").status_code == 400
