@@ -67,8 +67,8 @@ def _clock_text(locale: Locale, clock: dt.time, seconds: bool) -> str:
 
 # Amounts repeat across a list's pages and between requests; Babel takes ~15 µs for each.
 @lru_cache(maxsize=8192)
-def _money_text(locale: Locale, currency: str, amount: int | float | Decimal) -> str:
-    return format_currency(amount, currency, locale=locale)
+def _money_text(locale_name: str, currency: str, amount: int | float | Decimal) -> str:
+    return format_currency(amount, currency, locale=_LOCALES[locale_name])
 
 
 @lru_cache(maxsize=1)
@@ -148,7 +148,7 @@ class Reader:
 
     def money(self, amount: int | float | Decimal, currency: str | None = None) -> str:
         """€1,234.50 (en), 1 234,50 € (fr); in the site's currency unless another is named."""
-        return _money_text(self.locale, currency or self.currency, amount)
+        return _money_text(self._locale_name, currency or self.currency, amount)
 
 
 _reader: ContextVar[Reader | None] = ContextVar("reader", default=None)

@@ -3,9 +3,10 @@ lists, detail, forms and exports. Labels come from app/models/labels.py."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from enum import IntEnum
-from typing import Any
+from enum import Enum, IntEnum
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette_admin.contrib.sqla.converters import ModelConverter
@@ -37,6 +38,19 @@ class ChoiceField(EnumField):
             self.detail_template = "fields/detail/chips.html"
             self.list_template = "fields/list/chips.html"
 
+    def _label(self, value: Any) -> str | None:
+        """One value's label from a fixed set of choices; None to leave it to the library."""
+        if self.multiple or self.choices_loader is not None or self.choices is None:
+            return None
+        labels: dict[Any, str] | None = self.__dict__.get("_labels")
+        if labels is None:
+            pairs = cast("Sequence[tuple[Any, Any]]", self.choices)  # pairs after __post_init__
+            labels = self.__dict__["_labels"] = {v: label for v, label in pairs}
+        try:
+            return labels.get(value.value if isinstance(value, Enum) else value)
+        except TypeError:  # a value no choice can be (unhashable): the library says so
+            return None
+
     def prompt(self) -> str:
         """The picker's placeholder: the library's reads \"Select a Permissions\"."""
         words = self.label.lower() if self.label else self.name
@@ -45,8 +59,11 @@ class ChoiceField(EnumField):
         return f"Choose {'an' if words[:1] in 'aeiou' else 'a'} {words}"
 
     async def serialize_value(self, request: Request, value: Any) -> Any:
-        if request.state.action != RequestAction.EXPORT:
-            return await super().serialize_value(request, value)
+        action = request.state.action
+        if action != RequestAction.EXPORT:
+            label = self._label(value) if not action.is_form() else None
+            # The library finds a label by walking the choices, with two log calls (~6 µs).
+            return label if label is not None else await super().serialize_value(request, value)
         # An export is read by people too: "Delivered", not "delivered".
         request.state.action = RequestAction.LIST
         try:
