@@ -21,7 +21,12 @@ from starlette_admin.contrib.sqla.middleware import DBSessionMiddleware
 from starlette_admin.exceptions import FormValidationError
 from starlette_admin.fields import BaseField
 from starlette_admin.flash import _FLASH_COOKIE, _FLASH_SALT
-from starlette_admin.i18n import set_timezone
+from starlette_admin.i18n import (
+    get_database_timezone,
+    get_timezone,
+    is_timezone_conversion_enabled,
+    set_timezone,
+)
 from starlette_admin.routing import route
 from starlette_admin.security.csrf import CSRFMiddleware
 from starlette_admin.tools.iter import iterdecode, iterencode
@@ -57,6 +62,13 @@ def edit_times_in(zone: str) -> None:
     # starlette-admin 1.0.3: starlette_admin.i18n.set_timezone, which its TimezoneMiddleware
     # calls with a cookie the browser sets; ours is the signed-in user's zone instead.
     set_timezone(zone)
+
+
+def edit_times_zone() -> tuple[str, str, bool]:
+    """What the library's reading of typed times depends on in this request: the user's zone,
+    the database's, and whether it converts at all (its filters' date rules read them)."""
+    # starlette-admin 1.0.3: starlette_admin.i18n, per-request context variables.
+    return (get_timezone(), get_database_timezone(), is_timezone_conversion_enabled())
 
 
 def row_action_links(view: BaseModelView) -> dict[str, Callable[[Request, Any], Awaitable[Any]]]:

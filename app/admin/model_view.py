@@ -56,6 +56,7 @@ from app.admin.frame_parts import KeptValues, reader_key
 from app.admin.inline_rows import InlineRows, inline_relations
 from app.admin.library import (
     ActionsFoundOnce,
+    edit_times_zone,
     foreign_view,
     is_batch_action,
     is_row_action,
@@ -968,10 +969,11 @@ class AutoModelView(ActionsFoundOnce, ModelView):
             dialect = session.get_bind().dialect.name
             shape = (tuple(sorts), telling, kept is None, self._eager_names(request), dialect)
             if not unfiltered:
-                # The same search and filters for a reader who sees the same fields.
+                # The same search and filters for a reader who sees the same fields, typing
+                # times in the same zone (the filter builder's date rules read it).
                 visible = tuple(f.name for f in self.get_fields_list(request))
                 where = (q, repr(filters), tuple(self.lookup_parameters(request)), visible)
-                shape = (*shape, where)
+                shape = (*shape, where, edit_times_zone())
         stmt = self._list_statements.get(shape) if shape is not None else None
         if stmt is None:
             stmt = await self._page_statement(
