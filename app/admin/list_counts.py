@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy.orm import Mapper
 from starlette.requests import Request
 
-from app.admin.frame_parts import reader_key
 from app.cache import Cache, reads_from
 
 # Long enough to page through a big filtered list; a change made outside the app (raw SQL) that
@@ -46,6 +45,10 @@ class KeptCount:
     def __init__(
         self, request: Request, mapper: Mapper[Any], where: tuple[Hashable, ...], cap: int
     ) -> None:
+        # Imported here: the admin's frame (starlette-admin) is no import for a command,
+        # which declares these namespaces too (app/services.py).
+        from app.admin.frame_parts import reader_key
+
         cache: Cache | None = getattr(request.app.state, "cache", None)
         self.cache = cache
         self.namespace = namespace(mapper)

@@ -164,3 +164,23 @@ async def test_a_grant_revoked_by_a_command_stops_working_on_the_server_within_o
             assert time.monotonic() - revoked < 1.0, "still allowed a second after the revoke"
             await asyncio.sleep(0.05)
         assert (await alice.http.get("/admin/tag/list")).status_code == 403
+
+
+async def test_a_password_changed_by_a_command_ends_the_servers_sessions_within_one_second(
+    env: dict[str, str], server: UvicornServer
+) -> None:
+    # The server keeps who a sign-in is (app/cache.py); a command process declares what it
+    # may have to drop before it commits (app/services.py), or the server would not hear.
+    await asyncio.to_thread(add_user, env["DATABASE_URL"], "bob")
+    async with AsyncExitStack() as stack:
+        bob = Browser(server, stack)
+        stack.push_async_callback(bob.http.aclose)
+        await bob.sign_in("bob")
+        for _ in range(3):  # kept after the first
+            assert (await bob.http.get("/admin/tag/list")).status_code == 200
+
+        await command(env, "users", "set-password", "bob", "--password", "another-long-secret")
+        changed = time.monotonic()
+        while (await bob.http.get("/admin/tag/list")).status_code == 200:
+            assert time.monotonic() - changed < 1.0, "still signed in a second after the change"
+            await asyncio.sleep(0.05)
