@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -54,6 +55,14 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
         str(Path(tempfile.gettempdir()) / f"starboard-bytecode-{os.getuid()}"),
     )
 
+# The suite's files (tmp_path, SQLite databases, the PostgreSQL cluster, the browser's profile)
+# go to memory where there is a tmpfs and the runner set no TMPDIR: copying the template
+# database for a test takes ~0.03 s there, ~0.4 s on this machine's disk.
+MEMORY_DIR = Path("/dev/shm")
+if "TMPDIR" not in os.environ and os.access(MEMORY_DIR, os.W_OK | os.X_OK):
+    os.environ["TMPDIR"] = str(MEMORY_DIR)
+    tempfile.tempdir = None  # gettempdir() looks again, from the environment
+
 # Property tests run a fixed, bounded number of examples with no database of past failures:
 # the suite stays within its time and gives the same answer on every run and every machine.
 settings.register_profile(
@@ -83,6 +92,7 @@ def _copy_sqlite_template(target: Path) -> None:
     global _sqlite_template
     if _sqlite_template is None:
         path = Path(tempfile.mkdtemp(prefix="starboard-template-")) / "migrated.db"
+        atexit.register(shutil.rmtree, path.parent, True)  # one per process and run: not kept
         schema.upgrade(f"sqlite+aiosqlite:///{path}", quiet=True)
         with closing(sqlite3.connect(path)) as connection:  # all of it in the one file
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
