@@ -15,9 +15,10 @@ run: $(VENV)/.runtime $(HTMX)
 	$(PY) -m app serve
 
 # Both cores; modules that start their own processes keep to one worker (tests/conftest.py).
-# Compiled modules are kept (__pycache__) even where the environment says not to write them:
-# each worker and each server or command the suite starts would compile them again (collecting
-# the suite took 5.0 s without, 1.1 s with).
+# Compiled modules are kept beside the sources even where the environment says not to write
+# them: the suite's own processes reuse them too (collecting the suite in one process took 5.0 s
+# without, 1.1 s with), and the servers and commands it starts use the libraries' compiled
+# modules as installed (tests/conftest.py's separate directory, for a bare pytest, has none).
 test: $(VENV)/.dev $(HTMX) system-deps check
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n auto --dist loadgroup
 
