@@ -19,6 +19,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.cache import CACHE_INFO, Cache
+from app.cached_reads import declare_cached_reads
 from app.channels import Broker
 from app.channels.choose import broker_for
 from app.clock import Clock, SystemClock
@@ -127,24 +128,6 @@ def build_services(
         else None,
         metrics=metrics,
     )
-
-
-def declare_cached_reads() -> None:
-    """Every namespace of the cache with the tables it is read from, declared in each process
-    before it commits: a command's change (a password, a revoked grant) is then dropped by the
-    servers too, not left to age out (app/cache.py). The declarations live beside their
-    readers, which a command would not otherwise load (~30 ms to import)."""
-    # Importing declares "saved_views" and "auth"; the models package maps every table.
-    import app.admin.saved_views
-    import app.auth.lookup
-    import app.models  # noqa: F401
-    from app.admin import list_counts
-    from app.dashboard.registry import load_cards
-    from app.db import Base
-
-    load_cards()  # each card declares its own
-    for mapper in Base.registry.mappers:
-        list_counts.declare(mapper)
 
 
 @contextlib.asynccontextmanager

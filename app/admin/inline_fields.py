@@ -68,7 +68,7 @@ class InlineFields:
             f'<div class="{wrong}"><input id="{id_}" name="{id_}"'
             f' class="{escape(self.classes(getattr(field, "class_", "")))} {wrong}" value="{value}"'
             f"{self._described(field, error)} {field.input_params()} />"
-            f"{self._help(field, 'form-hint')}</div>{self._error(field, error)}"
+            f"{self._help(field, 'form-hint')}</div>{self._error_note(field, error)}"
         )
 
     def picker(self, field: RelationField, data: Any, error: Any) -> Markup:
@@ -87,7 +87,7 @@ class InlineFields:
             f'{self._described(field, error)} class="form-control {kind} {wrong}"'
             f' data-url="{escape(url)}" data-pk="{escape(key)}"{initial}'
             f"{' multiple' if field.multiple else ''}></select>"
-            f"{self._help(field, 'form-hint mt-2')}</div>{self._error(field, error)}"
+            f"{self._help(field, 'form-hint mt-2')}</div>{self._error_note(field, error)}"
         )
 
     def _picker(self, field: RelationField) -> tuple[str, str]:
@@ -117,7 +117,7 @@ class InlineFields:
         )
 
     @staticmethod
-    def _error(field: BaseField, error: Any) -> str:
+    def _error_note(field: BaseField, error: Any) -> str:
         if not error:
             return ""
         return f'<div class="invalid-feedback" id="{escape(field.id)}-error">{escape(error)}</div>'
@@ -142,7 +142,7 @@ class InlineCells:
         self.request = request
         self.detail_url = detail_url
         self.included = included
-        self._views: dict[str, Any] = {}
+        self._foreign_views: dict[str, Any] = {}
 
     def __call__(self, field: BaseField, data: Any) -> Markup:
         template = field.detail_template
@@ -151,9 +151,9 @@ class InlineCells:
         if template == TEXT_CELL and not field.copy_to_clipboard:
             return escape(data)
         if template == RELATION_CELL and isinstance(field, RelationField) and not field.multiple:
-            view = self._views.get(field.name)
+            view = self._foreign_views.get(field.name)
             if view is None:
-                view = self._views[field.name] = foreign_view(self.inline, str(field.key))
+                view = self._foreign_views[field.name] = foreign_view(self.inline, str(field.key))
             link = self.detail_url(self.request, str(view.key), data[view.pk_attr])
             return Markup(f'<a href="{escape(link)}">{escape(data["_meta"]["repr"])}</a>')
         return Markup(self.included(field, data))

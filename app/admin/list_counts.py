@@ -5,8 +5,9 @@ A list counts its matching rows up to `exact_count_limit` (10,000) and then says
 filter that matches more than that reads 10,000 index entries on every page of it, about 1 ms on
 SQLite, for a figure that is not exact anyway. Such a count is kept for KEPT_S seconds per
 reader, list and cap (app/cache.py): a commit that changes the model's table, or the table of a
-model it relates to (what its search and lookups read), drops it in every process. Counts under
-the cap are what a person reads as exact, and are counted afresh each time.
+model it relates to (what its search and lookups read), drops it in every process (the
+namespaces are declared in app/cached_reads.py). Counts under the cap are what a person reads
+as exact, and are counted afresh each time.
 """
 
 from __future__ import annotations
@@ -17,26 +18,13 @@ from typing import Any
 from sqlalchemy.orm import Mapper
 from starlette.requests import Request
 
-from app.cache import Cache, reads_from
+from app.admin.frame_parts import reader_key
+from app.cache import Cache
+from app.cached_reads import list_counts_namespace
 
 # Long enough to page through a big filtered list; a change made outside the app (raw SQL) that
 # brings a filter under the cap is seen within this.
 KEPT_S = 10.0
-
-
-def namespace(mapper: Mapper[Any]) -> str:
-    return f"list_counts:{getattr(mapper.local_table, 'name', mapper.class_.__name__)}"
-
-
-def declare(mapper: Mapper[Any]) -> None:
-    """The model's counts are read from its table and its related models' tables (and the
-    tables between, for many-to-many)."""
-    tables = [mapper.local_table]
-    for relation in mapper.relationships:
-        tables.append(relation.mapper.local_table)
-        if relation.secondary is not None:
-            tables.append(relation.secondary)
-    reads_from(namespace(mapper), *tables)
 
 
 class KeptCount:
@@ -45,13 +33,9 @@ class KeptCount:
     def __init__(
         self, request: Request, mapper: Mapper[Any], where: tuple[Hashable, ...], cap: int
     ) -> None:
-        # Imported here: the admin's frame (starlette-admin) is no import for a command,
-        # which declares these namespaces too (app/services.py).
-        from app.admin.frame_parts import reader_key
-
         cache: Cache | None = getattr(request.app.state, "cache", None)
         self.cache = cache
-        self.namespace = namespace(mapper)
+        self.namespace = list_counts_namespace(mapper)
         self.key = reader_key(request, "list_count", (*where, cap))
         self.cap = cap
         # Taken before the database is read: a count read across a drop is not kept.

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import diff
 from app.audit.log import record
 from app.auth.current import Actor, CurrentUser
-from app.cache import Cache, reads_from
+from app.cache import Cache
+from app.cached_reads import SAVED_VIEWS
 from app.errors import BadInput, Forbidden, NotFound
 from app.models import DefaultView, Group, SavedView, User
 from app.row_keys import fits, is_storable_text
@@ -43,8 +44,7 @@ class ShownView:
 
 # A user's views of a list, kept per process (app/cache.py) until a view, a default, a user
 # or a group changes: a list page then reads its rows and its count, and nothing more.
-NAMESPACE = "saved_views"
-reads_from(NAMESPACE, SavedView, DefaultView, User, Group)
+NAMESPACE = SAVED_VIEWS  # declared in app/cached_reads.py, for every process
 
 
 async def kept_visible_views(
