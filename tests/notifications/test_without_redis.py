@@ -145,42 +145,41 @@ async def test_job_frames_from_a_command_and_a_standalone_scheduler_reach_an_ope
     assert statuses[0] == "running" and statuses[-1] == "succeeded", statuses
 
 
+async def a_command_ends_access_within_one_second(
+    env: dict[str, str], server: UvicornServer, username: str, *args: str
+) -> int:
+    """Signs `username` in, reads the tag list until the server keeps who they are, runs the
+    command; the status the list answers once it stops answering 200, within a second."""
+    async with AsyncExitStack() as stack:
+        browser = Browser(server, stack)
+        stack.push_async_callback(browser.http.aclose)
+        await browser.sign_in(username)
+        for _ in range(3):  # kept after the first
+            assert (await browser.http.get("/admin/tag/list")).status_code == 200
+
+        await command(env, *args)
+        done = time.monotonic()
+        while (answer := await browser.http.get("/admin/tag/list")).status_code == 200:
+            assert time.monotonic() - done < 1.0, f"{username} still let in a second after {args}"
+            await asyncio.sleep(0.05)
+        return answer.status_code
+
+
 async def test_a_grant_revoked_by_a_command_stops_working_on_the_server_within_one_second(
     env: dict[str, str], server: UvicornServer
 ) -> None:
     # Who alice is and what she may do is kept by the server (app/cache.py): the command's
     # change must reach it, not wait for the kept value to age out.
     await command(env, "groups", "grant", "support", "tag:view")
-    async with AsyncExitStack() as stack:
-        alice = Browser(server, stack)
-        stack.push_async_callback(alice.http.aclose)
-        await alice.sign_in("alice")
-        for _ in range(3):  # kept after the first
-            assert (await alice.http.get("/admin/tag/list")).status_code == 200
-
-        await command(env, "groups", "revoke", "support", "tag:view")
-        revoked = time.monotonic()
-        while (await alice.http.get("/admin/tag/list")).status_code == 200:
-            assert time.monotonic() - revoked < 1.0, "still allowed a second after the revoke"
-            await asyncio.sleep(0.05)
-        assert (await alice.http.get("/admin/tag/list")).status_code == 403
+    revoke = ("groups", "revoke", "support", "tag:view")
+    assert await a_command_ends_access_within_one_second(env, server, "alice", *revoke) == 403
 
 
 async def test_a_password_changed_by_a_command_ends_the_servers_sessions_within_one_second(
     env: dict[str, str], server: UvicornServer
 ) -> None:
-    # The server keeps who a sign-in is (app/cache.py); a command process declares what it
-    # may have to drop before it commits (app/services.py), or the server would not hear.
+    # A command process declares what the servers may have to drop before it commits
+    # (app/cached_reads.py), or they would not hear of the change.
     await asyncio.to_thread(add_user, env["DATABASE_URL"], "bob")
-    async with AsyncExitStack() as stack:
-        bob = Browser(server, stack)
-        stack.push_async_callback(bob.http.aclose)
-        await bob.sign_in("bob")
-        for _ in range(3):  # kept after the first
-            assert (await bob.http.get("/admin/tag/list")).status_code == 200
-
-        await command(env, "users", "set-password", "bob", "--password", "another-long-secret")
-        changed = time.monotonic()
-        while (await bob.http.get("/admin/tag/list")).status_code == 200:
-            assert time.monotonic() - changed < 1.0, "still signed in a second after the change"
-            await asyncio.sleep(0.05)
+    change = ("users", "set-password", "bob", "--password", "another-long-secret")
+    assert await a_command_ends_access_within_one_second(env, server, "bob", *change) != 200
