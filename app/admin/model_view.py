@@ -99,7 +99,6 @@ from app.admin.unparsed_input import (
 from app.auth.current import current_user
 from app.auth.permissions import model_permission
 from app.auth.secrets import is_secret
-from app.cached_reads import declare_list_counts
 from app.errors import BadQuery, Conflict, NotFound
 from app.models import AuditEntry
 from app.models.labels import model_label, plural, plural_label
@@ -322,7 +321,6 @@ class AutoModelView(ActionsFoundOnce, ModelView):
             raise TypeError(f"{type(self).__name__} needs a model")
         defaults = MapperDefaults(inspect(model))
         self._defaults = defaults
-        declare_list_counts(defaults.mapper)
         self._filterables: dict[frozenset[str], dict[str, Filterable]] = {}
         self._record_statements: dict[tuple[tuple[str, ...], bool], Select[Any]] = {}
         self._list_statements: dict[Hashable, Select[Any]] = {}
