@@ -92,6 +92,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     engine = create_async_engine(url, **kwargs)
     ping_after_idling(engine)
+    if engine.dialect.driver == "asyncpg":
+        event.listen(engine.sync_engine, "before_cursor_execute", _begin_only_when_needed)
     return engine
 
 
@@ -123,6 +125,36 @@ def ping_after_idling(engine: AsyncEngine) -> None:
 
     event.listen(engine.sync_engine, "checkin", note_return)
     event.listen(engine.sync_engine, "checkout", ping_if_idle)
+
+
+# An execution option: the connection's plain reads run without a transaction until a statement
+# needs one (docs/architecture.md, "PostgreSQL reads without BEGIN").
+READS_OUTSIDE_TRANSACTION = "reads_outside_transaction"
+
+
+def reads_outside_transaction(engine: AsyncEngine) -> AsyncEngine:
+    """The engine, for sessions whose reads need no transaction: a page answering a GET.
+
+    Under PostgreSQL's READ COMMITTED each statement takes its own snapshot, inside a
+    transaction or not, so a SELECT sees the same rows without one, and is spared the BEGIN and
+    the COMMIT or ROLLBACK around it (two of the page's three round trips through asyncpg). The
+    first statement that is not a plain SELECT (a write, FOR UPDATE, raw SQL) opens the
+    transaction as usual, and everything after it runs inside. SQLite opens none for reads."""
+    return engine.execution_options(**{READS_OUTSIDE_TRANSACTION: True})
+
+
+def _begin_only_when_needed(
+    connection: Any, _cursor: Any, _statement: str, _parameters: Any, context: Any, _many: bool
+) -> None:
+    # asyncpg's adapter sends BEGIN before a statement when no transaction is open, unless its
+    # `autocommit` is set; inside an open transaction every statement runs there either way.
+    compiled = context.compiled
+    connection.connection.dbapi_connection.autocommit = bool(
+        context.execution_options.get(READS_OUTSIDE_TRANSACTION)
+        and compiled is not None
+        and compiled.statement.is_select
+        and getattr(compiled.statement, "_for_update_arg", None) is None
+    )
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

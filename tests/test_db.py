@@ -6,14 +6,15 @@ import stat
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, inspect, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, inspect, literal_column, select, table, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import db
-from app.db import SQLITE_BUSY_TIMEOUT_MS, create_engine
+from app.db import SQLITE_BUSY_TIMEOUT_MS, create_engine, reads_outside_transaction
 from app.models import Order, OrderItem, Product
 from tests import factories
 from tests.services import PostgresServer
@@ -167,3 +168,71 @@ async def test_a_restarted_postgres_costs_no_request_an_error(
             assert await connection.scalar(text("SELECT 2")) == 2
     finally:
         await engine.dispose()
+
+
+# now() is when the transaction began: the same for every statement in one.
+NOW = select(func.now())
+
+
+async def in_one_transaction(session: AsyncSession) -> bool:
+    """Whether the session's statements run in one transaction from here on."""
+    return await session.scalar(NOW) == await session.scalar(NOW)
+
+
+@pytest.fixture
+async def noted_postgres(fresh_postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(fresh_postgres_url)
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT)"))
+        await connection.execute(text("INSERT INTO note VALUES (1, 'kept')"))
+    yield engine
+    await engine.dispose()
+
+
+def note_rows() -> Any:
+    return select(literal_column("body")).select_from(table("note"))
+
+
+@pytest.mark.postgres
+async def test_reads_for_a_page_run_without_a_transaction_and_others_inside_one(
+    noted_postgres: AsyncEngine,
+) -> None:
+    async with AsyncSession(reads_outside_transaction(noted_postgres)) as session:
+        assert (await session.scalars(note_rows())).all() == ["kept"]
+        assert not await in_one_transaction(session)
+    async with AsyncSession(reads_outside_transaction(noted_postgres)) as session:
+        await session.execute(text("SELECT 1"))  # raw SQL may do anything: it opens one
+        assert await in_one_transaction(session)
+    async with AsyncSession(noted_postgres) as session:  # every other session, as before
+        assert (await session.scalars(note_rows())).all() == ["kept"]
+        assert await in_one_transaction(session)
+
+
+@pytest.mark.postgres
+async def test_a_write_after_reads_outside_a_transaction_is_all_or_nothing(
+    noted_postgres: AsyncEngine,
+) -> None:
+    async with AsyncSession(reads_outside_transaction(noted_postgres)) as session:
+        assert (await session.scalars(note_rows())).all() == ["kept"]
+        await session.execute(text("UPDATE note SET body = 'changed'"))
+        await session.execute(text("INSERT INTO note VALUES (2, 'added')"))
+        # Later reads run in the write's transaction and see it.
+        assert sorted((await session.scalars(note_rows())).all()) == ["added", "changed"]
+        await session.rollback()
+    async with AsyncSession(noted_postgres) as session:
+        assert (await session.scalars(note_rows())).all() == ["kept"]
+
+
+@pytest.mark.postgres
+async def test_a_locking_read_outside_a_transaction_holds_its_lock_until_the_end(
+    noted_postgres: AsyncEngine,
+) -> None:
+    locking = select(literal_column("id")).select_from(table("note")).with_for_update()
+    async with AsyncSession(reads_outside_transaction(noted_postgres)) as session:
+        assert await session.scalar(locking) == 1
+        async with noted_postgres.connect() as other:
+            with pytest.raises(DBAPIError, match="could not obtain lock"):
+                await other.execute(text("SELECT id FROM note FOR UPDATE NOWAIT"))
+        await session.rollback()
+    async with noted_postgres.connect() as other:
+        assert await other.scalar(text("SELECT id FROM note FOR UPDATE NOWAIT")) == 1

@@ -6,7 +6,8 @@ behaviour:
 - `RequestSession`: the request's database session at `request.state.session`, committed as
   a success answer starts (before the client sees it; a failed commit is raised instead),
   rolled back on an error answer (400 and up) or an exception; the library's on-commit
-  callbacks run after the commit.
+  callbacks run after the commit. A GET's plain reads run outside a transaction
+  (`app/db.py` `reads_outside_transaction`).
 - `FlashMessages`: flash messages in their signed cookie: the functions `flash()` and
   `get_flashed_messages()` read the request's state this sets, and the cookie is written (or
   dropped, once shown) as the answer starts.
@@ -33,20 +34,24 @@ from starlette_admin.cookies import SignedCookie
 from starlette_admin.helpers import run_on_commit_callbacks
 
 from app.admin.library import FLASH_COOKIE, FLASH_COOKIE_SALT, set_cookie_value
+from app.db import reads_outside_transaction
 
 FLASH_MAX_AGE_S = 300  # as the library's own flash cookie
+READING_METHODS = frozenset({"GET", "HEAD"})
 
 
 class RequestSession:
     def __init__(self, app: ASGIApp, session_provider: async_sessionmaker[AsyncSession]) -> None:
         self.app = app
         self.sessions = session_provider
+        self.reads = reads_outside_transaction(session_provider.kw["bind"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        async with self.sessions() as session:
+        reading = scope["method"] in READING_METHODS
+        async with self.sessions(bind=self.reads) if reading else self.sessions() as session:
             scope.setdefault("state", {})["session"] = session
             answered = False
 

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -46,9 +46,13 @@ def layers(request: pytest.FixtureRequest) -> tuple[type, type]:
     return LAYERS[request.param]
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'layers.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'layers.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("fresh_postgres_url")
+    )
     in_session(url, lambda session: session.execute(text("CREATE TABLE note (body TEXT)")))
     return url
 
@@ -67,6 +71,11 @@ def site(url: str, commits: list[str], layers: tuple[type, type]) -> Starlette:
             status_code=400 if "refuse" in request.query_params else 200,
         )
 
+    async def read(request: Request) -> Response:
+        session: AsyncSession = request.state.session
+        moments = [await session.scalar(select(func.now())) for _ in range(2)]
+        return PlainTextResponse("one transaction" if len(set(moments)) == 1 else "each alone")
+
     async def say(request: Request) -> Response:
         flash(request, "Saved", "success")
         return PlainTextResponse("said")
@@ -83,7 +92,12 @@ def site(url: str, commits: list[str], layers: tuple[type, type]) -> Starlette:
 
     return Starlette(
         lifespan=lifespan,
-        routes=[Route("/write", write), Route("/say", say), Route("/show", show)],
+        routes=[
+            Route("/write", write),
+            Route("/read", read, methods=["GET", "POST"]),
+            Route("/say", say),
+            Route("/show", show),
+        ],
         middleware=[
             Middleware(layers[0], session_provider=create_session_factory(engine)),
             Middleware(layers[1], secret_key="test-secret"),
@@ -110,6 +124,17 @@ def test_an_error_answer_or_an_exception_rolls_back_what_the_request_wrote(
         assert client.get("/write", params={"b": "failed", "fail": "1"}).status_code == 500
     assert noted(url) == []
     assert commits == []
+
+
+@pytest.mark.postgres
+def test_a_get_reads_without_a_transaction_on_postgres_and_a_post_in_one(
+    fresh_postgres_url: str,
+) -> None:
+    """Two of a page's three round trips saved (app/db.py `reads_outside_transaction`); the
+    tests above show a GET's writes still commit or roll back as one."""
+    with TestClient(site(fresh_postgres_url, [], LAYERS["ours"])) as client:
+        assert client.get("/read").text == "each alone"
+        assert client.post("/read").text == "one transaction"
 
 
 def test_a_flash_message_rides_in_its_cookie_to_the_next_page_and_is_dropped_once_shown(
