@@ -56,6 +56,7 @@ from app.admin.frame_parts import KeptValues, reader_key
 from app.admin.inline_rows import InlineRows, inline_relations
 from app.admin.library import (
     ActionsFoundOnce,
+    OwnFilterPanel,
     edit_times_zone,
     foreign_view,
     is_batch_action,
@@ -269,7 +270,7 @@ def menu_label_of(class_name: str) -> str:
     return plural(prettify_class_name(class_name))
 
 
-class AutoModelView(ActionsFoundOnce, ModelView):
+class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
     """Admin defaults derived from the mapper; see the module docstring."""
 
     page_size = 25

@@ -29,6 +29,7 @@ from app.admin.dashboard import Dashboard
 from app.admin.date_drilldown import DateDrillDown
 from app.admin.export_downloads import ExportDownloads, offer_background_exports
 from app.admin.filter_panel import FilterForms
+from app.admin.flat_globals import flatten_globals
 from app.admin.frame_parts import FrameParts
 from app.admin.global_search import GlobalSearch
 from app.admin.jobs import JobsPage
@@ -265,4 +266,5 @@ def build_admin(
     admin.imports_dir = config.imports_dir
     # Every admin serves the same models, so one list serves every app in the process.
     GrantsPermissions.grantable_permissions = grantable(keys)
+    flatten_globals(admin.templates.env)  # last: every global is set
     return admin
