@@ -83,6 +83,15 @@ async def settle(session: AsyncSession, scope: Scope, status: int) -> None:
     await run_on_commit_callbacks(Request(scope))
 
 
+_FLASH_COOKIE_NAMED = f"{FLASH_COOKIE}=".encode()
+
+
+def carries_flash_cookie(scope: Scope) -> bool:
+    return any(
+        name == b"cookie" and _FLASH_COOKIE_NAMED in value for name, value in scope["headers"]
+    )
+
+
 class FlashMessages:
     def __init__(self, app: ASGIApp, secret_key: str) -> None:
         self.app = app
@@ -120,8 +129,10 @@ class FlashMessages:
                 max_age=FLASH_MAX_AGE_S,
                 secure=scope.get("scheme") == "https",
             )
-        if state.get("admin_flash_consumed"):
-            return set_cookie_value(FLASH_COOKIE, "", max_age=0, expires=0)  # as delete_cookie
+        # Shown: dropped, as the library's delete_cookie; it drops one on every page that shows
+        # flashes, carried or not, and this writes the header only when the browser sent one.
+        if state.get("admin_flash_consumed") and carries_flash_cookie(scope):
+            return set_cookie_value(FLASH_COOKIE, "", max_age=0, expires=0)
         return None
 
 
