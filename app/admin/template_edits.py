@@ -36,14 +36,18 @@ def edit_templates(env: Environment, edit: Edit) -> None:
     env.loader = EditingLoader(env.loader, edit)
 
 
+def unprefixed(template: str) -> str:
+    """The template's name without the prefix the library's templates are also reachable by
+    (`@core/layout.html`, `@theme/…`)."""
+    return template.split("/", 1)[1] if template.startswith("@") else template
+
+
 def replaced(
     template: str, source: str, edits: Mapping[str, Sequence[tuple[str, str]]], owner: str
 ) -> str:
     """`source` with each (text found, its replacement) listed for the template; `owner`, the
     module listing them, is named when a library version no longer has the text."""
-    # The library's templates are also reachable by prefix (`@core/layout.html`, `@theme/…`).
-    name = template.split("/", 1)[1] if template.startswith("@") else template
-    for found, replacement in edits.get(name, ()):
+    for found, replacement in edits.get(unprefixed(template), ()):
         if found not in source:
             raise TemplateError(f"{template}: no {found!r} to replace (see {owner})")
         source = source.replace(found, replacement)
