@@ -64,6 +64,9 @@ def test_two_people_editing_one_order_see_each_other_and_the_second_save_is_refu
     expect(bob.locator("#total")).to_have_value("222.00")  # what bob typed is kept
     assert order_total(path) == "111"
 
+    # The refused form's item shows its product once the picker has fetched it (the library's
+    # form.js asks for it after the page loads), as a person sees it before saving again.
+    expect(bob.locator('select[name="inlines.items.0.product"]')).not_to_have_value("")
     bob.get_by_role("button", name="Save", exact=True).click()  # re-apply, having looked
     expect(bob.get_by_text("was changed successfully")).to_be_visible(timeout=10_000)
     assert order_total(path) == "222"
