@@ -6,7 +6,6 @@ import stat
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, inspect, literal_column, select, table, text
@@ -189,8 +188,12 @@ async def noted_postgres(fresh_postgres_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def note_rows() -> Any:
-    return select(literal_column("body")).select_from(table("note"))
+async def notes(session: AsyncSession) -> list[str]:
+    """The notes' bodies, oldest first, as the session reads them."""
+    statement = (
+        select(literal_column("body")).select_from(table("note")).order_by(literal_column("id"))
+    )
+    return list((await session.scalars(statement)).all())
 
 
 @pytest.mark.postgres
@@ -198,13 +201,13 @@ async def test_reads_for_a_page_run_without_a_transaction_and_others_inside_one(
     noted_postgres: AsyncEngine,
 ) -> None:
     async with AsyncSession(reads_outside_transaction(noted_postgres)) as session:
-        assert (await session.scalars(note_rows())).all() == ["kept"]
+        assert await notes(session) == ["kept"]
         assert not await in_one_transaction(session)
     async with AsyncSession(reads_outside_transaction(noted_postgres)) as session:
         await session.execute(text("SELECT 1"))  # raw SQL may do anything: it opens one
         assert await in_one_transaction(session)
     async with AsyncSession(noted_postgres) as session:  # every other session, as before
-        assert (await session.scalars(note_rows())).all() == ["kept"]
+        assert await notes(session) == ["kept"]
         assert await in_one_transaction(session)
 
 
@@ -213,14 +216,14 @@ async def test_a_write_after_reads_outside_a_transaction_is_all_or_nothing(
     noted_postgres: AsyncEngine,
 ) -> None:
     async with AsyncSession(reads_outside_transaction(noted_postgres)) as session:
-        assert (await session.scalars(note_rows())).all() == ["kept"]
+        assert await notes(session) == ["kept"]
         await session.execute(text("UPDATE note SET body = 'changed'"))
         await session.execute(text("INSERT INTO note VALUES (2, 'added')"))
         # Later reads run in the write's transaction and see it.
-        assert sorted((await session.scalars(note_rows())).all()) == ["added", "changed"]
+        assert await notes(session) == ["changed", "added"]
         await session.rollback()
     async with AsyncSession(noted_postgres) as session:
-        assert (await session.scalars(note_rows())).all() == ["kept"]
+        assert await notes(session) == ["kept"]
 
 
 @pytest.mark.postgres

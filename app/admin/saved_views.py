@@ -42,21 +42,17 @@ class ShownView:
     is_default: bool  # this user's default for the list
 
 
-# A user's views of a list, kept per process (app/cache.py) until a view, a default, a user
-# or a group changes: a list page then reads its rows and its count, and nothing more.
-NAMESPACE = SAVED_VIEWS  # declared in app/cached_reads.py, for every process
-
-
 async def kept_visible_views(
     cache: Cache, session: AsyncSession, user: CurrentUser, model: str
 ) -> list[ShownView]:
-    """`visible_views`, read once until something they were read from changes."""
+    """`visible_views`, kept per process (app/cache.py) until a view, a default, a user or a
+    group changes (app/cached_reads.py): a list page then reads its rows and its count alone."""
     key = (user.id, tuple(sorted(group_id for group_id, _ in user.groups)), model)
 
     async def read() -> tuple[ShownView, ...]:
         return tuple(await visible_views(session, user, model))
 
-    return list(await cache.fetch(NAMESPACE, key, read) or ())
+    return list(await cache.fetch(SAVED_VIEWS, key, read) or ())
 
 
 async def visible_views(session: AsyncSession, user: CurrentUser, model: str) -> list[ShownView]:
