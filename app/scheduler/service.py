@@ -233,11 +233,12 @@ class JobsService:
                 object_label=name,
                 changes={"run": {"old": None, "new": run_id}},
             )
-        await self._tell({"type": "run-queued", "name": name, "run_id": run_id})
-        # Open pages show the queued run at once, before a scheduler takes it.
+        # Open pages show the queued run at once; published before the schedulers are told, so
+        # a scheduler's "running" never reaches a page ahead of it.
         with contextlib.suppress(Exception):
             frame = job_frame({"job": name, "id": run_id, "status": RunStatus.QUEUED})
             await self.broker.publish(JOBS_CHANNEL, frame)
+        await self._tell({"type": "run-queued", "name": name, "run_id": run_id})
         return ManualRun(run_id, already_queued=False)
 
     async def cancel(self, run_id: int, actor: Actor) -> bool:
