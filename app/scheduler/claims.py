@@ -3,17 +3,17 @@
 No lock service: the unique constraint on job_run decides, on SQLite and on PostgreSQL alike.
 Starting a queued run is one conditional UPDATE that also checks no other run of its job is
 running; SQLite runs one writer at a time, and on PostgreSQL the claim first locks the job's row
-so two claims of one job take turns. Each function takes `now` from the caller's clock, so tests
-can move time instead of waiting.
+so two claims of one job take turns. Each function takes `now` (or the clock) from the caller, so
+tests can move time instead of waiting.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, select, update
+from sqlalchemy import and_, exists, false, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -36,9 +36,12 @@ def now() -> dt.datetime:
 
 
 async def lock_job(session: AsyncSession, job: str) -> None:
-    """On PostgreSQL, holds the job's row until the transaction ends: claims of one job take
-    turns, so each sees what the previous one committed. SQLite needs none (one writer)."""
+    """Holds the job until the transaction ends: claims of one job take turns, so each sees
+    what the previous one committed, and reads its clock after it. On PostgreSQL the job's row;
+    on SQLite the database's write lock, which an UPDATE takes even when it changes no row (a
+    check and the claim after it are then one step, with no writer in between)."""
     if session.get_bind().dialect.name != "postgresql":
+        await session.execute(update(ScheduledJob).where(false()).values(name=ScheduledJob.name))
         return
     # NO KEY UPDATE: runs being inserted meanwhile (their foreign key) are not held up.
     await session.execute(
@@ -162,11 +165,13 @@ async def take_queued(
     *,
     worker: str,
     lease: dt.timedelta,
-    now: dt.datetime,
+    clock: Callable[[], dt.datetime],
     alone: bool = True,
 ) -> bool:
     """Moves a queued run to running for this process; False if someone else took it first
-    or, when the job runs `alone` (overlap other than "allow"), another run of it is running."""
+    or, when the job runs `alone` (overlap other than "allow"), another run of it is running.
+    Its start is read from `clock` once the job is held: a run that waited for the previous one
+    to end never starts before that end as recorded."""
     job = await session.scalar(select(JobRun.job).where(JobRun.id == run_id))
     if job is None:
         return False
@@ -176,6 +181,7 @@ async def take_queued(
         other = aliased(JobRun)
         running = exists().where(other.job == job, other.status == RunStatus.RUNNING)
         statement = statement.where(~running)
+    now = clock()
     result = await session.execute(
         statement.values(
             status=RunStatus.RUNNING, worker=worker, started_at=now, lease_until=now + lease

@@ -386,7 +386,7 @@ class Scheduler:
                     run_id,
                     worker=self.worker,
                     lease=lease,
-                    now=self.clock.now(),
+                    clock=self.clock.now,
                     alone=planned.row.overlap != "allow",
                 )
             if not taken:

@@ -326,13 +326,13 @@ async def test_two_schedulers_never_start_two_queued_runs_of_one_job_at_once(
     async def second_claim() -> bool:
         async with other_process.begin() as session:
             return await claims.take_queued(
-                session, two, worker="worker-1", lease=lease, now=clock.now()
+                session, two, worker="worker-1", lease=lease, clock=clock.now
             )
 
     try:
         async with session_factory.begin() as session:
             assert await claims.take_queued(
-                session, one, worker="worker-0", lease=lease, now=clock.now()
+                session, one, worker="worker-0", lease=lease, clock=clock.now
             )
             second = asyncio.create_task(second_claim())
             await asyncio.sleep(0.3)  # the second claim is under way before the first commits
@@ -344,6 +344,54 @@ async def test_two_schedulers_never_start_two_queued_runs_of_one_job_at_once(
         (one, "running", "worker-0"),
         (two, "queued", None),
     ]
+
+
+async def test_a_queued_run_that_waited_for_the_previous_one_starts_after_its_recorded_end(
+    database_url: str, session_factory: SessionFactory
+) -> None:
+    """A claim that waits while another process records the job's running run's end reads its
+    clock once it holds the job: the run history never shows the next run starting before the
+    previous one finished (it did by 3 ms, the claim having read the time before waiting)."""
+    now = claims.now()
+    async with session_factory.begin() as session:
+        await sync_jobs(session, jobs("sleeper"), "UTC")
+        previous, waiting = (
+            JobRun(
+                job="sleeper",
+                trigger="manual",
+                scheduled_for=now + n * dt.timedelta(seconds=1),
+                status=status,
+                started_at=now if status == "running" else None,
+                log="",
+            )
+            for n, status in enumerate(("running", "queued"))
+        )
+        session.add_all([previous, waiting])
+    lease = dt.timedelta(seconds=FAST.lease)
+    other_engine = create_engine(database_url)
+    other_process = create_session_factory(other_engine)
+
+    async def claim() -> bool:
+        async with other_process.begin() as session:
+            return await claims.take_queued(
+                session, waiting.id, worker="worker-1", lease=lease, clock=claims.now
+            )
+
+    try:
+        async with session_factory.begin() as session:
+            await claims.lock_job(session, "sleeper")
+            taking = asyncio.create_task(claim())
+            await asyncio.sleep(0.3)  # the claim is under way, waiting for the job
+            assert not taking.done()
+            await claims.record_end(
+                session, previous.id, {"status": "succeeded", "finished_at": claims.now()}
+            )
+        assert await taking
+    finally:
+        await other_engine.dispose()
+    ended, started = (await runs_of(session_factory, "sleeper"))[:2]
+    assert (ended.status, started.status) == ("succeeded", "running")
+    assert utc(started.started_at) >= utc(ended.finished_at)
 
 
 async def test_two_schedulers_waking_together_run_queued_runs_one_at_a_time(
