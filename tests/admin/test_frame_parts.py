@@ -34,6 +34,13 @@ def sidebar(html: str) -> str:
     return match.group(0)
 
 
+def header(html: str) -> str:
+    """The header above the page (wide screens), with the user menu."""
+    match = re.search(r'<header class="navbar.*?</header>', html, re.S)
+    assert match, "no header on the page"
+    return match.group(0)
+
+
 def test_each_reader_sees_their_own_menu_and_a_revoked_permission_leaves_it_at_once(
     sqlite_url: str,
 ) -> None:
@@ -44,6 +51,14 @@ def test_each_reader_sees_their_own_menu_and_a_revoked_permission_leaves_it_at_o
             assert "/admin/user/list" in root_menu and ">root<" in root_menu
             assert "/admin/user/list" not in alice_menu and ">alice<" in alice_menu
             assert "/admin/tag/list" in alice_menu
+            # The header's user menu names its own reader, and signs out with their token.
+            root_page, alice_page = (
+                root.get("/admin/tag/list").text,
+                alice.get("/admin/tag/list").text,
+            )
+            assert ">root<" in header(root_page) and ">alice<" in header(alice_page)
+            assert "alice" not in header(root_page) and "root" not in header(alice_page)
+            assert csrf_token(alice_page) in header(alice_page)
 
         save_group(root, 1, "support", [], members=[alice_id])
 
