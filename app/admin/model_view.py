@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from markupsafe import escape
@@ -516,34 +517,40 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
 
     async def get_row_actions_for_obj(self, request: Request, obj: Any) -> list[dict[str, Any]]:
         listing = request.state.action == RequestAction.LIST
-        same_for_every_row = listing and not row_actions_differ_by_row(self)
-        page: dict[str, list[dict[str, Any]]] = {}
-        if same_for_every_row:
-            page = request_memo(request, "page_row_actions")
-        actions = page.get(str(self.key))
-        if actions is None:
-            actions = await super().get_row_actions_for_obj(request, obj)
-        if not any(action.get("name") == "delete" for action in actions):
+        if listing:
+            pages: dict[str, ListedRowActions | None] = request_memo(request, "page_row_actions")
+            if str(self.key) not in pages:
+                pages[str(self.key)] = await self._listed_row_actions(request, obj)
+            listed = pages[str(self.key)]
+            if listed is not None:
+                # A list's rows all share their actions (~40 us a row): each adds its stamp.
+                if listed.deletes:
+                    pk = await self.get_serialized_pk_value(request, obj)
+                    listed.shown[str(pk)] = row_stamp(obj)
+                return listed.actions
+        actions = await super().get_row_actions_for_obj(request, obj)
+        if not _deletes(actions):
             return actions
         stamp = row_stamp(obj)
         # The list's "Delete" for the selected rows carries the stamps of every row it shows.
         shown = request_memo(request, "shown_rows")
         shown[str(await self.get_serialized_pk_value(request, obj))] = stamp
-        if listing:
-            # The row carries its stamp (data-sb-seen); the page's one copy of the delete's
-            # form takes it as the row's delete is clicked (static/starboard.js).
-            stamp = ""
-        if str(self.key) in page:
-            return actions  # already this page's, stamped with no row's
-        actions = [
-            {**action, "form": _with_stamp(action.get("form"), stamp)}
-            if action.get("name") == "delete"
-            else action
-            for action in actions
-        ]
-        if same_for_every_row:
-            page[str(self.key)] = actions  # a list's rows all share it (~40 µs a row)
-        return actions
+        return _stamped(actions, "" if listing else stamp)
+
+    async def _listed_row_actions(self, request: Request, obj: Any) -> ListedRowActions | None:
+        """A list page's row actions, given its first row, when every row has the same; None
+        when they may differ by row."""
+        if row_actions_differ_by_row(self):
+            return None
+        actions = await super().get_row_actions_for_obj(request, obj)
+        deletes = _deletes(actions)
+        # The row carries its stamp (data-sb-seen); the page's one copy of the delete's form
+        # takes it as the row's delete is clicked (static/starboard.js).
+        return ListedRowActions(
+            _stamped(actions, "") if deletes else actions,
+            deletes,
+            request_memo(request, "shown_rows"),
+        )
 
     async def get_all_actions(self, request: Request) -> list[dict[str, Any]]:
         # The library renders the batch actions' forms from templates on every list page (~0.5
@@ -1181,6 +1188,29 @@ def seen_rows_of(request: Request) -> SeenRows:
     """The admin's signer of what edit forms saw (set by app/admin/site.py)."""
     signer: SeenRows = request.app.state.seen_rows
     return signer
+
+
+@dataclass(frozen=True)
+class ListedRowActions:
+    """A list page's row actions when every row has the same, and the stamps of its rows."""
+
+    actions: list[dict[str, Any]]
+    deletes: bool  # a delete among them: each row's stamp is kept in `shown`
+    shown: dict[str, str]  # the stamps by row key (request.state.shown_rows)
+
+
+def _deletes(actions: list[dict[str, Any]]) -> bool:
+    return any(action.get("name") == "delete" for action in actions)
+
+
+def _stamped(actions: list[dict[str, Any]], stamp: str) -> list[dict[str, Any]]:
+    """The actions with the delete's form carrying `stamp`."""
+    return [
+        {**action, "form": _with_stamp(action.get("form"), stamp)}
+        if action.get("name") == "delete"
+        else action
+        for action in actions
+    ]
 
 
 def _with_stamp(form: Any, stamp: str) -> str:

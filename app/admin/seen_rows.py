@@ -13,16 +13,19 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import decimal
 import enum
 import functools
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper
+from sqlalchemy.orm.attributes import instance_state
 from starlette_admin.fields import BaseField, FileField, RelationField
 
 from app.errors import BadQuery
@@ -180,16 +183,23 @@ def row_stamp(obj: Any) -> str:
 
     Not signed: a forged stamp only lets someone delete a changed row, which reloading allows.
     """
-    state = inspect(obj)
+    # Worked out for every row of every list page (~6 columns each): instance_state, not
+    # inspect (1.2 us), and each value's text by its exact type first.
+    state = instance_state(obj)
     loaded = state.dict
     digests: list[bytes | None] = []
     for key in _column_keys(state.mapper):
         if key not in loaded:
             digests.append(None)
             continue
-        text = _text(loaded[key])
-        body = b"\x00" if text is None else b"=" + text.encode("utf-8", "surrogatepass")
-        digests.append(hashlib.sha256(body).digest()[:DIGEST_BYTES])
+        value = loaded[key]
+        if value is None:
+            body = b"\x00"
+        else:
+            plain = _PLAIN_TEXT.get(type(value))
+            text = plain(value) if plain is not None else _text(value)
+            body = b"=" + cast(str, text).encode("utf-8", "surrogatepass")
+        digests.append(_sha256(body).digest()[:DIGEST_BYTES])
     if None not in digests:
         # Base64 writes 4 characters for each 3 bytes: the columns' digests encode as one.
         return base64.urlsafe_b64encode(b"".join(cast(list[bytes], digests))).decode()
@@ -197,6 +207,19 @@ def row_stamp(obj: Any) -> str:
         UNLOADED if digest is None else base64.urlsafe_b64encode(digest).decode()
         for digest in digests
     )
+
+
+_sha256 = hashlib.sha256
+# Column values whose text is theirs alone, as _text gives it, by exact type.
+_PLAIN_TEXT: dict[type, Callable[[Any], str]] = {
+    str: str,
+    int: str,
+    float: str,
+    decimal.Decimal: str,
+    bool: str,
+    dt.datetime: dt.datetime.isoformat,
+    dt.date: dt.date.isoformat,
+}
 
 
 @functools.lru_cache(maxsize=256)

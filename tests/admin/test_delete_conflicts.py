@@ -3,12 +3,15 @@ and deletes nothing; the delete carries what the page showed (`seen`, app/admin/
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
+from app.admin import seen_rows
 from app.models import Product
 from tests.admin.test_edit_conflicts import (  # noqa: F401  (fixture)
     PAGE,
@@ -155,3 +158,25 @@ def test_every_page_that_deletes_carries_what_it_showed(
     one = delete_seen(detail)
     assert len(one) == 4 * len(Product.__table__.columns)  # four characters a column
     assert json.loads(delete_seen(listed))["1"] == one
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "naïve \udcff",
+        0,
+        -17,
+        True,
+        2.5,
+        Decimal("19.90"),
+        Decimal("1E+3"),
+        dt.datetime(2026, 12, 2, 3, 4, 5, 678, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 2),
+        dt.date(2026, 12, 2),
+    ],
+)
+def test_a_rows_stamp_reads_each_plain_value_as_its_text(value: object) -> None:
+    """Stamps read a column's value by its exact type first (seen_rows.py, for speed): the text
+    is the one every other value gets, so a page's stamps still match the delete's."""
+    assert seen_rows._PLAIN_TEXT[type(value)](value) == seen_rows._text(value)
