@@ -10,15 +10,9 @@ library's scripts draw (select2, flatpickr, the JSON editor) are set by static/s
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import starlette_admin
 from jinja2 import Environment
 
-from app.admin.template_edits import edit_templates, replaced
-
-# Where the library's own templates are read from: a project template of the same name is ours.
-LIBRARY_TEMPLATES = str(Path(starlette_admin.__file__).parent / "templates")
+from app.admin.template_edits import edit_templates, from_library, replaced
 
 # Each edit of the library's templates, by template: (text found, its replacement).
 EDITS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -45,7 +39,7 @@ EDITS: dict[str, tuple[tuple[str, str], ...]] = {
 
 def accessible(template: str, source: str, filename: str | None = None) -> str:
     """The library's template with its edits above; a project template of the same name as is."""
-    if filename is None or not filename.startswith(LIBRARY_TEMPLATES):
+    if not from_library(filename):
         return source
     return replaced(template, source, EDITS, __name__)
 

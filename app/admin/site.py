@@ -32,7 +32,7 @@ from app.admin.filter_panel import FilterForms
 from app.admin.flat_globals import flatten_globals
 from app.admin.frame_parts import FrameParts
 from app.admin.global_search import GlobalSearch
-from app.admin.imported_macros import import_macros_alone
+from app.admin.imported_macros import import_macros_where_used
 from app.admin.jobs import JobsPage
 from app.admin.library import (
     CatalogsMergedOnce,
@@ -242,7 +242,7 @@ def build_admin(
     make_accessible(admin.templates.env)
     menu_lists_only_menu_views(admin.templates.env)
     offer_background_exports(admin.templates.env)
-    import_macros_alone(admin.templates.env)
+    import_macros_where_used(admin.templates.env)
     compact_pages(admin.templates.env)  # last: the edits above find the library's indentation
     admin.templates.env.filters["site_path"] = site_path
     admin.templates.env.globals["frame_part"] = FrameParts().template_function()

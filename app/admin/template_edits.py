@@ -6,8 +6,13 @@ brings its fixes with it, and one that moves an edited line fails loudly."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
+import starlette_admin
 from jinja2 import BaseLoader, Environment, TemplateError
+
+# Where the library's own templates are read from: a project template of the same name is ours.
+LIBRARY_TEMPLATES = str(Path(starlette_admin.__file__).parent / "templates")
 
 # (template name, its source, the file it was read from) -> the source Jinja compiles.
 Edit = Callable[[str, str, str | None], str]
@@ -34,6 +39,12 @@ def edit_templates(env: Environment, edit: Edit) -> None:
     """Makes `env` read every template through `edit` (after the edits given before it)."""
     assert env.loader is not None, "the admin builds its environment with a loader"
     env.loader = EditingLoader(env.loader, edit)
+
+
+def from_library(filename: str | None) -> bool:
+    """Whether a template was read from the library's own (not a project template of the same
+    name, such as our layout.html, which extends the library's)."""
+    return filename is not None and filename.startswith(LIBRARY_TEMPLATES)
 
 
 def unprefixed(template: str) -> str:

@@ -20,8 +20,7 @@ from starlette_admin.auth import login_not_required
 from starlette_admin.base import BaseAdmin
 from starlette_admin.plugins import BasePlugin
 
-from app.admin.accessible_markup import LIBRARY_TEMPLATES
-from app.admin.template_edits import edit_templates, replaced
+from app.admin.template_edits import edit_templates, from_library, replaced
 
 ROUTE = "theme-script"
 # A year: the address changes with the content.
@@ -43,7 +42,7 @@ EDITS = {
 
 
 def theme_tables(template: str, source: str, filename: str | None = None) -> str:
-    if filename is None or not filename.startswith(LIBRARY_TEMPLATES):
+    if not from_library(filename):
         return source
     return replaced(template, source, EDITS, __name__)
 

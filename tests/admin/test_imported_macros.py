@@ -1,5 +1,6 @@
-"""The list page imports the library's action macro without drawing the action menus the
-macro's template draws (app/admin/imported_macros.py): the same page, less work."""
+"""The list and layout templates import their macros in the blocks that use them, and the
+library's action macro without drawing the action menus its template draws
+(app/admin/imported_macros.py): the same pages, less work."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from app.main import create_app
 from tests.admin.test_model_views import fill_shop
 from tests.conftest import add_user, make_config, sign_in
 
-PAGES = ("/admin/order/list", "/admin/tag/list?sort=name__desc")
+# A list, a sorted one, and one filtered by the library's filter expression (its filter bar).
+PAGES = (
+    "/admin/order/list",
+    "/admin/tag/list?sort=name__desc",
+    "/admin/audit/list?filter=action__eq=edit",
+)
 # What differs between two answers of one page anyway.
 PER_ANSWER = re.compile(r'(nonce|name="csrftoken" value)="[^"]*"')
 
@@ -36,13 +42,16 @@ def shop(sqlite_url: str) -> str:
     return sqlite_url
 
 
-def test_a_list_page_is_the_same_with_the_import_of_the_macro_alone(
+def test_a_list_page_is_the_same_with_the_macros_imported_where_used(
     shop: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     edited = list(pages(shop))
-    monkeypatch.setattr(site, "import_macros_alone", lambda env: None)
+    monkeypatch.setattr(site, "import_macros_where_used", lambda env: None)
     assert list(pages(shop)) == edited
-    assert all('id="actions-dropdown"' in page for page in edited)  # the menus are drawn
+    orders, tags, audit = edited
+    assert all('id="actions-dropdown"' in page for page in (orders, tags))  # the menus
+    assert 'data-sa-hook="sort-link"' in orders  # the columns' headers
+    assert 'id="active-filters"' in audit  # the filter expression's bar
 
 
 def test_the_action_menus_are_not_drawn_by_the_import(
