@@ -9,6 +9,7 @@ their own (`/admin/<model>/dates`), loaded after the page: the list keeps its st
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +33,7 @@ from app.shop.order_hours import on_summary
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+@functools.lru_cache(maxsize=256)  # asked on every list page; a mapper's columns do not change
 def main_date_column(mapper: Mapper[Any]) -> ColumnElement[Any] | None:
     """The model's first indexed Date or DateTime column: what its list drills down by."""
     table = mapper.local_table

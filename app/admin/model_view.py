@@ -67,6 +67,7 @@ from app.admin.library import (
     url_key_parts,
 )
 from app.admin.list_rows import (
+    LinkPattern,
     ListRows,
     RowLinks,
     RowMarkup,
@@ -918,8 +919,11 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
     def check_columns(self, request: Request, params: QueryParams) -> None:
         """Each `cols` names columns of this list; the library drops unknown ones silently, so a
         typo would show every column: refused (400) naming the parameter instead."""
+        chosen = params.getlist("cols")
+        if not chosen:
+            return
         known = self.list_columns(request)
-        for text in params.getlist("cols"):
+        for text in chosen:
             for part in text.split(","):
                 name = part.strip()
                 if name and name not in known:
@@ -938,8 +942,11 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
         """Where the list's date drill-down loads from; None without an indexed date column."""
         if main_date_column(self._defaults.mapper) is None:
             return None
-        url = request.url_for("admin:dates", key=str(self.key))
-        return f"{url}?{request.url.query}" if request.url.query else str(url)
+        # Its path is found through the router once per model and mount point.
+        path = LinkPattern.kept(
+            request, self, "dates", lambda: request.url_for("admin:dates", key=str(self.key))
+        ).pattern
+        return f"{path}?{request.url.query}" if request.url.query else path
 
     # --- listing -----------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from app.admin.saved_views import (
 )
 from app.auth.current import CurrentUser, actor_of, current_user
 from app.errors import BadInput, Forbidden, NotFound
+from app.route_urls import route_path
 
 # The mark that shows a list without its default view.
 NO_DEFAULT = ("_default", "off")
@@ -193,7 +194,8 @@ class SavedViewPages(ListOpeningAdmin):
         return view, user
 
     def list_url(self, request: Request, key: str) -> str:
-        return str(request.url_for(f"{self.route_name}:list", key=key))
+        # A path, as every link of the site's pages, found through the remembered routes.
+        return route_path({"request": request}, f"{self.route_name}:list", key=key)
 
     def back(self, request: Request, key: str, query: str) -> Response:
         """To the list with `query`: the path is always the list's, only the query is given."""

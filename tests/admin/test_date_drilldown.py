@@ -101,7 +101,7 @@ def test_the_list_page_loads_its_drill_down_after_itself(
 ) -> None:
     client, _ = shared_shop
     page = client.get("/admin/order/list?status__exact=paid").text
-    assert 'hx-get="https://testserver/admin/order/dates?status__exact=paid"' in page
+    assert 'hx-get="/admin/order/dates?status__exact=paid"' in page  # a path, as every link
     assert client.get("/admin/order/dates?status__exact=lost").status_code == 400
 
 
