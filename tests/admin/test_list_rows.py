@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from starlette_admin.types import RequestAction
 
-from app.admin.list_rows import RowLinks, without_origin
+from app.admin.list_rows import RowLinks, plain_key, without_origin
 from app.admin.model_view import AutoModelView
 from app.db import create_engine, create_session_factory
 from app.main import create_app
@@ -206,3 +206,31 @@ def test_a_list_with_no_rows_says_so_across_its_columns(shop_client: TestClient)
     assert empty, body.group(1)
     header_cells = re.search(r"<thead>(.*?)</thead>", page.text, flags=re.S)
     assert header_cells and int(empty.group(1)) == header_cells.group(1).count("<th ")
+
+
+class KeyedByGetterOrders(AutoModelView):
+    """Orders whose key is read through a getter (ten times the id, to be told apart)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pk_field.getter = lambda request, obj: obj.id * 10
+
+
+def test_rows_read_a_plain_integer_key_directly_and_any_other_key_the_librarys_way(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row's key is the id attribute read as is (list_rows.py plain_key) only where the
+    library's own reading would give the same; a key field with a getter keeps its getter."""
+    app = create_app(make_config(sqlite_url))
+    with signed_in(app, sqlite_url) as client:
+        plain = rows(client.get("/admin/order/list").text)
+    views = {str(view.key): view for view in app.state.admin._views if hasattr(view, "key")}
+    assert plain_key(views["order"]) == "id"
+    assert sorted(plain) == ["1", "2", "3", "4"]
+
+    monkeypatch.setitem(AutoModelView._overrides, Order, KeyedByGetterOrders)
+    with TestClient(create_app(make_config(sqlite_url)), base_url="https://testserver") as client:
+        sign_in(client, "admin")
+        by_getter = rows(client.get("/admin/order/list").text)
+    assert sorted(by_getter) == ["10", "20", "30", "40"]
+    assert all('href="/admin/order/detail?pk=' in row for row in by_getter.values())
