@@ -183,6 +183,11 @@ def test_a_lists_footer_and_script_follow_its_count_and_page(
     assert "rowsTotal: 13" in again
 
 
+def chips(page: str) -> str:
+    match = re.search(r"data-sb-filter-chips.*?</div>", page, re.S)
+    return match.group(0) if match else ""
+
+
 def test_the_filter_panel_kept_for_an_unfiltered_list_never_shows_a_filters_chips(
     sqlite_url: str, signed_in: SignedIn
 ) -> None:
@@ -193,3 +198,10 @@ def test_the_filter_panel_kept_for_an_unfiltered_list_never_shows_a_filters_chip
     filtered = client.get("/admin/order/list?status__exact=paid").text
     assert "data-sb-filter-chips" in filtered and "Remove filter" in filtered
     assert "data-sb-filter-chips" not in client.get("/admin/order/list").text
+    # A filtered list's panel is kept too, for its own address: each shows its own chips.
+    for _ in range(2):
+        paid = client.get("/admin/order/list?status__exact=paid").text
+        pending = client.get("/admin/order/list?status__exact=pending&customer__exact=1").text
+        assert "Remove filter: Status is Paid" in paid and "Pending" not in chips(paid)
+        assert "Remove filter: Status is Pending" in pending and "Paid" not in chips(pending)
+        assert "Customer #" in chips(pending) and "Customer" not in chips(paid)
