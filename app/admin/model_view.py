@@ -538,6 +538,11 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
         shown[str(await self.get_serialized_pk_value(request, obj))] = stamp
         return _stamped(actions, "" if listing else stamp)
 
+    def row_actions_shared(self, request: Request) -> bool:
+        """Whether this list page's rows all have the same actions (and it has rows)."""
+        pages: dict[str, ListedRowActions | None] = request_memo(request, "page_row_actions")
+        return pages.get(str(self.key)) is not None
+
     async def _listed_row_actions(self, request: Request, obj: Any) -> ListedRowActions | None:
         """A list page's row actions, given its first row, when every row has the same; None
         when they may differ by row."""

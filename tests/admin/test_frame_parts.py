@@ -34,6 +34,10 @@ def sidebar(html: str) -> str:
     return match.group(0)
 
 
+def has_rows(html: str) -> bool:
+    return "data-sa-pk=" in html
+
+
 def header(html: str) -> str:
     """The header above the page (wide screens), with the user menu."""
     match = re.search(r'<header class="navbar.*?</header>', html, re.S)
@@ -44,6 +48,10 @@ def header(html: str) -> str:
 def test_each_reader_sees_their_own_menu_and_a_revoked_permission_leaves_it_at_once(
     sqlite_url: str,
 ) -> None:
+    async def add_tag(session: Any) -> None:
+        session.add(Tag(name="urgent"))
+
+    in_session(sqlite_url, add_tag)
     with root_and_member(sqlite_url, ["tag:view", "order:view"]) as (root, alice, alice_id):
         for _ in range(2):  # drawn, then kept
             root_menu = sidebar(root.get("/admin/").text)
@@ -59,6 +67,10 @@ def test_each_reader_sees_their_own_menu_and_a_revoked_permission_leaves_it_at_o
             assert ">root<" in header(root_page) and ">alice<" in header(alice_page)
             assert "alice" not in header(root_page) and "root" not in header(alice_page)
             assert csrf_token(alice_page) in header(alice_page)
+            # The rows' delete copy follows the reader's permission too.
+            assert has_rows(root_page) and has_rows(alice_page)
+            assert 'data-sb-row-action="delete"' in root_page
+            assert 'data-sb-row-action="delete"' not in alice_page
 
         save_group(root, 1, "support", [], members=[alice_id])
 
