@@ -73,6 +73,7 @@ from app.admin.list_rows import (
     RowMarkup,
     RowParts,
     named_cells,
+    plain_key,
     shown_by_name,
 )
 from app.admin.local_number_fields import LocalNumbersConverter
@@ -526,7 +527,10 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
             if listed is not None:
                 # A list's rows all share their actions (~40 us a row): each adds its stamp.
                 if listed.deletes:
-                    pk = await self.get_serialized_pk_value(request, obj)
+                    key = listed.key and getattr(obj, listed.key, None)
+                    pk = (
+                        key if key is not None else await self.get_serialized_pk_value(request, obj)
+                    )
                     listed.shown[str(pk)] = row_stamp(obj)
                 return listed.actions
         actions = await super().get_row_actions_for_obj(request, obj)
@@ -556,6 +560,7 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
             _stamped(actions, "") if deletes else actions,
             deletes,
             request_memo(request, "shown_rows"),
+            plain_key(self),
         )
 
     async def get_all_actions(self, request: Request) -> list[dict[str, Any]]:
@@ -1209,6 +1214,7 @@ class ListedRowActions:
     actions: list[dict[str, Any]]
     deletes: bool  # a delete among them: each row's stamp is kept in `shown`
     shown: dict[str, str]  # the stamps by row key (request.state.shown_rows)
+    key: str | None  # the attribute holding a row's key as the library gives it (plain_key)
 
 
 def _deletes(actions: list[dict[str, Any]]) -> bool:
