@@ -17,13 +17,15 @@ from starlette_admin.types import RequestAction
 
 from app.local_formats import reader
 
+NUMBERS = (int, float, Decimal)  # a tuple: `A | B` is built anew at each call, once per cell
+
 
 def shown_locally(request: Request, value: Any) -> bool:
     """A value on a page people read (as date-times are, app/admin/local_time_field.py): not in
     a form or an export, which parse it back."""
     action = request.state.action
     readable = not (action == RequestAction.EXPORT or action.is_form())
-    return readable and isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    return readable and isinstance(value, NUMBERS) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass

@@ -23,6 +23,10 @@ PLAIN, DECIMAL, NAME, KEY = "plain", "decimal", "related name", "related key"
 # Excel's sheet holds 1,048,576 rows, one of them the header.
 XLSX_MAX_ROWS = 1_048_575
 
+# Tuples of types: `A | B` is built anew at each call, here once per cell of a million rows.
+SEVERAL = (list, tuple)
+NUMBERS = (int, float, Decimal)
+
 
 @dataclass(frozen=True, slots=True)
 class RelatedCell:
@@ -75,7 +79,7 @@ class ExportColumns:
         for name, kind in self.plan:
             value = row.get(name, "")
             if kind is PLAIN:
-                append(as_cell(value) if isinstance(value, list | tuple) else value)
+                append(as_cell(value) if isinstance(value, SEVERAL) else value)
             elif kind is DECIMAL:
                 append(as_number(as_cell(value)))
             elif kind is NAME:
@@ -178,7 +182,7 @@ class XlsxWriter(ExportWriter):
                     continue
                 if isinstance(value, bool):
                     sheet.write_boolean(self.rows, column, value)
-                elif isinstance(value, int | float | Decimal):
+                elif isinstance(value, NUMBERS):
                     sheet.write_number(self.rows, column, value)
                 else:
                     sheet.write_string(self.rows, column, str(value))
@@ -198,7 +202,7 @@ WRITERS: dict[str, type[ExportWriter]] = {
 
 def as_cell(value: Any) -> Any:
     """Several values (permissions) in one cell as a comma-separated list, not Python's."""
-    if isinstance(value, list | tuple):
+    if isinstance(value, SEVERAL):
         return ", ".join(str(each) for each in value)
     return value
 
