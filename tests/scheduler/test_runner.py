@@ -300,6 +300,32 @@ async def test_overlap_allow_runs_concurrently(
     assert len({e.run_id for e in EXECUTIONS}) >= 2
 
 
+@contextlib.asynccontextmanager
+async def another_process(database_url: str) -> AsyncIterator[SessionFactory]:
+    """Sessions as another scheduler process has them: an engine of its own, disposed after."""
+    engine = create_engine(database_url)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def take(
+    session: AsyncSession, run_id: int, worker: str, clock: Callable[[], dt.datetime]
+) -> bool:
+    """`worker`'s claim of a queued run, in `session`."""
+    lease = dt.timedelta(seconds=FAST.lease)
+    return await claims.take_queued(session, run_id, worker=worker, lease=lease, clock=clock)
+
+
+async def claim(
+    factory: SessionFactory, run_id: int, worker: str, clock: Callable[[], dt.datetime]
+) -> bool:
+    """`worker`'s claim of a queued run, in a transaction of its own."""
+    async with factory.begin() as session:
+        return await take(session, run_id, worker, clock)
+
+
 async def test_two_schedulers_never_start_two_queued_runs_of_one_job_at_once(
     database_url: str, session_factory: SessionFactory, clock: FakeClock
 ) -> None:
@@ -319,26 +345,12 @@ async def test_two_schedulers_never_start_two_queued_runs_of_one_job_at_once(
         ]
         session.add_all(queued)
     one, two = (run.id for run in queued)
-    lease = dt.timedelta(seconds=FAST.lease)
-    other_engine = create_engine(database_url)
-    other_process = create_session_factory(other_engine)
-
-    async def second_claim() -> bool:
-        async with other_process.begin() as session:
-            return await claims.take_queued(
-                session, two, worker="worker-1", lease=lease, clock=clock.now
-            )
-
-    try:
+    async with another_process(database_url) as other_process:
         async with session_factory.begin() as session:
-            assert await claims.take_queued(
-                session, one, worker="worker-0", lease=lease, clock=clock.now
-            )
-            second = asyncio.create_task(second_claim())
+            assert await take(session, one, "worker-0", clock.now)
+            second = asyncio.create_task(claim(other_process, two, "worker-1", clock.now))
             await asyncio.sleep(0.3)  # the second claim is under way before the first commits
         assert not await second
-    finally:
-        await other_engine.dispose()
     rows = await runs_of(session_factory, "sleeper")
     assert [(r.id, r.status, r.worker) for r in rows] == [
         (one, "running", "worker-0"),
@@ -367,28 +379,16 @@ async def test_a_queued_run_that_waited_for_the_previous_one_starts_after_its_re
             for n, status in enumerate(("running", "queued"))
         )
         session.add_all([previous, waiting])
-    lease = dt.timedelta(seconds=FAST.lease)
-    other_engine = create_engine(database_url)
-    other_process = create_session_factory(other_engine)
-
-    async def claim() -> bool:
-        async with other_process.begin() as session:
-            return await claims.take_queued(
-                session, waiting.id, worker="worker-1", lease=lease, clock=claims.now
-            )
-
-    try:
+    async with another_process(database_url) as other_process:
         async with session_factory.begin() as session:
             await claims.lock_job(session, "sleeper")
-            taking = asyncio.create_task(claim())
+            taking = asyncio.create_task(claim(other_process, waiting.id, "worker-1", claims.now))
             await asyncio.sleep(0.3)  # the claim is under way, waiting for the job
             assert not taking.done()
             await claims.record_end(
                 session, previous.id, {"status": "succeeded", "finished_at": claims.now()}
             )
         assert await taking
-    finally:
-        await other_engine.dispose()
     ended, started = (await runs_of(session_factory, "sleeper"))[:2]
     assert (ended.status, started.status) == ("succeeded", "running")
     assert utc(started.started_at) >= utc(ended.finished_at)
