@@ -157,6 +157,13 @@ def plain_key(view: BaseModelView) -> str | None:
     return None
 
 
+def key_read(obj: Any, attribute: str | None) -> int | None:
+    """The record's key read from its `plain_key` attribute, as the library would serialize it;
+    None where the view has no plain key (or the record none yet): ask the view."""
+    value = None if attribute is None else getattr(obj, attribute, None)
+    return None if value is None else int(value)
+
+
 class RelatedCells:
     """A to-one relation's cell on a list row: the related record's name, key and link."""
 
@@ -166,9 +173,8 @@ class RelatedCells:
         self.key = plain_key(self.view)
 
     async def cell(self, request: Request, related: Any) -> dict[str, Any]:
-        if self.key is not None and (value := getattr(related, self.key, None)) is not None:
-            pk: Any = int(value)
-        else:
+        pk: Any = key_read(related, self.key)
+        if pk is None:
             pk = await self.view.get_serialized_pk_value(request, related)
         meta = {"repr": await self.view.repr(related, request), "detailUrl": self.link.to(pk)}
         return {str(self.view.pk_attr): pk, "_meta": meta}
@@ -262,9 +268,9 @@ class ListRows:
                 row[name] = None if value is None else await field.serialize_value(request, value)
             else:
                 row[name] = await view.serialize_field_value(value, field, request)
-        key = None if self.key is None else getattr(obj, self.key, None)
+        key = key_read(obj, self.key)
         if key is not None:
-            pk = row.setdefault(self.pk_attr, int(key))  # as the library reads and serializes it
+            pk = row.setdefault(self.pk_attr, key)  # as the library reads and serializes it
         else:
             if self.pk_attr not in row:
                 row[self.pk_attr] = await view.get_serialized_pk_value(request, obj)

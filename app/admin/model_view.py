@@ -72,6 +72,7 @@ from app.admin.list_rows import (
     RowLinks,
     RowMarkup,
     RowParts,
+    key_read,
     named_cells,
     plain_key,
     shown_by_name,
@@ -527,10 +528,9 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
             if listed is not None:
                 # A list's rows all share their actions (~40 us a row): each adds its stamp.
                 if listed.deletes:
-                    key = listed.key and getattr(obj, listed.key, None)
-                    pk = (
-                        key if key is not None else await self.get_serialized_pk_value(request, obj)
-                    )
+                    pk = key_read(obj, listed.key)
+                    if pk is None:
+                        pk = await self.get_serialized_pk_value(request, obj)
                     listed.shown[str(pk)] = row_stamp(obj)
                 return listed.actions
         actions = await super().get_row_actions_for_obj(request, obj)
