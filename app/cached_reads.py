@@ -2,7 +2,8 @@
 commits (app/cache.py; docs/architecture.md, "Caches"): a command's change (a password, a
 revoked grant, an order) is then dropped by the servers too, not left to age out.
 
-The sign-in check's namespace is declared beside its reader (app/auth/lookup.py), each dashboard
+The sign-in check's namespace is declared beside its reader (app/auth/lookup.py), as is the
+sockets' first frame's (app/notifications/service.py); each dashboard
 card's by the card (app/dashboard/registry.py); those of the admin's pages are here, so a
 process that builds no page still declares them.
 """
@@ -39,7 +40,8 @@ def declare_list_counts(mapper: Mapper[Any]) -> None:
 
 def declare_cached_reads() -> None:
     """Every namespace, with the tables it is read from (~30 ms of imports for a command)."""
-    import app.auth.lookup  # noqa: F401  declares "auth" as it is imported
+    import app.auth.lookup  # declares "auth" as it is imported
+    import app.notifications.service  # noqa: F401  declares "inbox" as it is imported
     from app.dashboard.registry import load_cards
     from app.db import Base
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, select
@@ -13,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.auth.current import CurrentUser
+from app.cache import Cache, reads_from
 from app.channels import Broker
 from app.channels.names import EVERYONE_CHANNEL, group_channel, user_channel
 from app.errors import BadInput
@@ -22,6 +24,11 @@ from app.notifications.audience import EVERYONE, visible_in, visible_parameters,
 
 TITLE_MAX = 200
 BODY_MAX = 5000  # a toast and an inbox line, not a document
+
+# What a user's sockets are told first, kept until a notification or a read mark is committed
+# (docs/architecture.md, "Caches"). Also read: the account's created_at, which never changes.
+INBOX = "inbox"
+reads_from(INBOX, Notification, NotificationRead)
 
 
 class NotifyError(BadInput, ValueError):
@@ -153,6 +160,22 @@ async def inbox_state(db: AsyncSession | AsyncConnection, user: CurrentUser) -> 
     statement = _inbox_state(len(user.groups))
     newest, unread = (await db.execute(statement, visible_parameters(user))).one()
     return int(newest or 0), int(unread or 0)
+
+
+async def kept_inbox_state(
+    cache: Cache,
+    database: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+    user: CurrentUser,
+) -> tuple[int, int]:
+    """`inbox_state`, kept in the cache: every page a user opens opens a socket, which asks it
+    again. Keyed by the groups too, which decide what the user sees."""
+
+    async def read() -> tuple[int, int]:
+        async with database() as connection:
+            return await inbox_state(connection, user)
+
+    kept = await cache.fetch(INBOX, (user.id, tuple(sorted(user.groups))), read)
+    return kept if kept is not None else await read()  # None is never kept nor read
 
 
 async def mark_read(session: AsyncSession, user: CurrentUser, ids: Sequence[int] | None) -> int:

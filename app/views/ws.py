@@ -213,9 +213,12 @@ class Tab:
 
     async def send_inbox_state(self) -> None:
         """The first frame: the unread count and the newest id, where a tab that knows nothing
-        resumes after. (Its own frame: what it read is not kept for the socket's life.)"""
-        async with self.websocket.app.state.engine.connect() as connection:
-            self.floor, unread = await service.inbox_state(connection, self.user)
+        resumes after. (Its own frame: what it read is not kept for the socket's life.) Read
+        after subscribing: a notification it does not count reaches the socket live."""
+        state = self.websocket.app.state
+        self.floor, unread = await service.kept_inbox_state(
+            state.cache, state.engine.connect, self.user
+        )
         await self.send({"type": "unread", "count": unread, "newest": self.floor})
 
     async def start_editing(self, editing: Editing) -> None:

@@ -252,3 +252,26 @@ def test_a_sockets_first_frame_counts_what_that_users_inbox_shows(
         with client.websocket_connect(WS) as socket:
             assert socket.receive_json() == {"type": "unread", "count": unread, "newest": last}
         assert unread_on(client.get(INBOX).text) == unread
+
+
+def test_a_sockets_first_frame_is_kept_until_a_notification_or_a_read_mark_changes_it(
+    client_for: Callable[[str], TestClient],
+) -> None:
+    alice = client_for("alice")  # in "ops"
+
+    def first_frame() -> Any:
+        with alice.websocket_connect(WS) as socket:
+            return socket.receive_json()
+
+    assert first_frame() == {"type": "unread", "count": 0, "newest": 0}
+    assert first_frame() == {"type": "unread", "count": 0, "newest": 0}  # now kept
+    to_alice = send(alice, user="alice", title="One")
+    assert first_frame() == {"type": "unread", "count": 1, "newest": to_alice}
+    to_ops = send(alice, group="ops", title="Two")
+    assert first_frame() == {"type": "unread", "count": 2, "newest": to_ops}
+    send(alice, user="carol", title="Not hers")
+    assert first_frame() == {"type": "unread", "count": 2, "newest": to_ops}
+    assert mark(alice, to_alice).status_code == 303
+    assert first_frame() == {"type": "unread", "count": 1, "newest": to_ops}
+    to_everyone = send(alice, everyone=True, title="Three")
+    assert first_frame() == {"type": "unread", "count": 2, "newest": to_everyone}

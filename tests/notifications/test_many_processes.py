@@ -21,9 +21,12 @@ import pytest
 import redis.asyncio
 from websockets.asyncio.client import ClientConnection, connect
 
+from app.cache import CACHE_INFO, Cache
 from app.channels.redis import RedisBroker
+from app.clock import SystemClock
 from app.db import create_engine, create_session_factory
 from app.notifications.service import notify
+from app.redis_cache import RedisValues
 from tests.conftest import ADMIN_PASSWORD, add_user, csrf_token, migrated_url
 from tests.services import ROOT, RedisServer, RunUvicorn, UvicornServer, app_environment
 
@@ -74,20 +77,22 @@ class Browser:
         assert signed_in.status_code == 303, signed_in.text[-500:]
         assert "starboard_session" in self.http.cookies
 
+    def connect(self, server: UvicornServer | None) -> connect:
+        url = (server or self.server).base_url.replace("http://", "ws://") + "/ws"
+        headers = {"Cookie": self.cookies.header()}
+        return connect(url, additional_headers=headers, proxy=None, open_timeout=WAIT_S)
+
     async def socket(self, server: UvicornServer | None = None) -> ClientConnection:
         """An open /ws, its first frame (the unread count) already checked and read."""
-        url = (server or self.server).base_url.replace("http://", "ws://") + "/ws"
-        socket = await self.stack.enter_async_context(
-            connect(
-                url,
-                additional_headers={"Cookie": self.cookies.header()},
-                proxy=None,
-                open_timeout=WAIT_S,
-            )
-        )
+        socket = await self.stack.enter_async_context(self.connect(server))
         first = await next_frame(socket)
         assert first["type"] == "unread", first
         return socket
+
+    async def first_frame(self, server: UvicornServer) -> Frame:
+        """What a /ws opened now on `server` is told first (the socket is then closed)."""
+        async with self.connect(server) as socket:
+            return await next_frame(socket)
 
 
 @pytest.fixture
@@ -187,12 +192,18 @@ async def servers(two: Two) -> Two:
 
 
 async def notify_from_here(env: Mapping[str, str], **values: Any) -> int:
-    """notify() in the test's own process: one more process publishing through Redis."""
+    """notify() in the test's own process: one more process publishing through Redis, whose
+    commit drops what the servers keep, as every process's does (app/services.py)."""
     engine = create_engine(env["DATABASE_URL"])
     client = redis.asyncio.from_url(env["REDIS_URL"])
+    broker = RedisBroker(client)
+    cache = Cache(broker, SystemClock(), shared=RedisValues(client))
+    session_factory = create_session_factory(engine)
+    session_factory.configure(info={CACHE_INFO: cache})
     try:
-        sent = await notify(create_session_factory(engine), RedisBroker(client), **values)
+        sent = await notify(session_factory, broker, **values)
     finally:
+        await cache.stop()  # the drops still on their way
         await client.aclose()
         await engine.dispose()
     return sent.id
@@ -262,3 +273,21 @@ async def test_an_admin_change_on_one_process_reaches_sockets_on_the_other(
     assert (await next_frame(carol_tab))["id"] == to_carol
     await nothing_more(carol_tab)
     await nothing_more(alice_tab)
+
+
+async def test_a_socket_opened_after_a_notification_from_the_cli_counts_it_on_every_process(
+    servers: Two, browsers: Callable[[UvicornServer, str], Any]
+) -> None:
+    a, b, env = servers.a, servers.b, servers.env
+    carol = await browsers(a, "carol")
+    # What each process tells a new socket of carol's now, and keeps (earlier tests sent some).
+    before = [await carol.first_frame(server) for server in (a, b)]
+    assert before[0] == before[1] == await carol.first_frame(b)
+    to_carol = await cli_notify(env, "--user", "carol", "Kept counts move")
+    expected = {"type": "unread", "count": before[0]["count"] + 1, "newest": to_carol}
+    # The command's commit drops what both kept: the drop travels over Redis in milliseconds.
+    for server in (a, b):
+        async with asyncio.timeout(1.0):
+            while (frame := await carol.first_frame(server)) != expected:
+                assert frame == before[0], frame  # the kept one, until the drop arrives
+                await asyncio.sleep(0.02)
