@@ -6,8 +6,9 @@ query, only on who reads the page (their permissions, groups, theme and zone: th
 `CurrentUser` as a whole), the language, where the site is mounted, which model or page is
 open, the kind of page (list, detail, ...) and the live settings' version; a list's toolbar
 and column headers on its query string too. Drawing them is about a third of a list page's
-time; a template wraps such a block in `{% call frame_part("name", *extra) %}...{% endcall %}`
-and it is drawn once per such key.
+time; a template wraps such a block in
+`{% call frame_part(request, "name", *extra) %}...{% endcall %}` and it is drawn once per such
+key.
 
 Two values change with every request or session inside a kept part and are put back: the
 response's CSP nonce and the session's CSRF token. Both are long random strings, so replacing
@@ -21,8 +22,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from jinja2 import pass_context
-from jinja2.runtime import Context
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette_admin.i18n import get_locale
@@ -123,14 +122,15 @@ class FrameParts:
         return Markup(text)
 
     def template_function(self) -> Callable[..., Markup]:
-        """`frame_part(name, *extra)` for the admin's templates, called with a `{% call %}` body;
-        `extra` is what else the part depends on (a list's query string, for its toolbar)."""
+        """`frame_part(request, name, *extra)` for the admin's templates, called with a
+        `{% call %}` body; `extra` is what else the part depends on (a list's query string, for
+        its toolbar). The request is handed over, not read from the template's context: Jinja
+        copies the whole context (every variable and block) to call a function that asks for it
+        from a block that sets a variable, about 0.1 ms a call."""
 
-        @pass_context
         def frame_part(
-            context: Context, name: str, *extra: Hashable, caller: Callable[[], str]
+            request: Any, name: str, *extra: Hashable, caller: Callable[[], str]
         ) -> Markup:
-            request: Any = context.get("request")
             if not isinstance(request, Request):
                 return Markup(caller())
             return self.draw(request, name, caller, extra)
