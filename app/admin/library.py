@@ -6,6 +6,7 @@ beside it (requirements.lock); when the library is upgraded, this module is the 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment
@@ -69,6 +70,19 @@ def edit_times_zone() -> tuple[str, str, bool]:
     the database's, and whether it converts at all (its filters' date rules read them)."""
     # starlette-admin 1.0.3: starlette_admin.i18n, per-request context variables.
     return (get_timezone(), get_database_timezone(), is_timezone_conversion_enabled())
+
+
+def exported_time_text(value: datetime) -> str | None:
+    """What the library's DateTimeField writes into an export for a naive date-time read from
+    a UTC database, or None when the database is in another zone (the library's path then)."""
+    # starlette-admin 1.0.3: DateTimeField.serialize_value, for RequestAction.EXPORT, gives the
+    # value in the database's zone, moved to UTC, as ISO 8601; from UTC that is the value's own
+    # text and its offset, without the three conversions (3 us a cell of a million-row export).
+    if value.tzinfo is not None or not is_timezone_conversion_enabled():
+        return None
+    if get_database_timezone() != "UTC":
+        return None
+    return value.isoformat() + "+00:00"
 
 
 def row_action_links(view: BaseModelView) -> dict[str, Callable[[Request, Any], Awaitable[Any]]]:

@@ -13,6 +13,7 @@ from starlette_admin.converters import converts
 from starlette_admin.fields import BaseField, DateTimeField
 from starlette_admin.types import RequestAction
 
+from app.admin.library import exported_time_text
 from app.local_formats import reader
 
 
@@ -20,6 +21,11 @@ from app.local_formats import reader
 class LocalDateTimeField(DateTimeField):
     async def serialize_value(self, request: Request, value: Any) -> str:
         action = request.state.action
+        if action == RequestAction.EXPORT and type(value) is datetime:
+            # Two cells of every exported order: the library's text, found faster.
+            text = exported_time_text(value)
+            if text is not None:
+                return text
         if action == RequestAction.EXPORT or action.is_form() or not isinstance(value, datetime):
             return await super().serialize_value(request, value)
         return reader().time_text(value)
