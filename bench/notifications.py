@@ -726,7 +726,8 @@ def report(results: Results, samples: int) -> str:
         f"opening the {many.clients:,} sockets ({CONNECTING_AT_ONCE} handshakes at a time):"
         f" {many.connect_seconds:.1f}s, {many.clients / many.connect_seconds:,.0f} per second;"
         f" the uvicorn process spent {many.connect_cpu * 1000 / many.clients:.1f} ms of CPU on"
-        " each (sign-in check, 3 queries, subscribe, handshake)",
+        " each (handshake, sign-in check, subscribe, first frame; the user and their unread count"
+        " kept in the process after the first)",
         "\nMemory of the uvicorn process (RSS from /proc)",
         "",
         memory_table(many, stalled),

@@ -10,7 +10,9 @@ the end. One sign-in's cookie serves every socket of a user, as in bench/notific
   through a round of keepalive pings; the server's RSS before and after, per socket; errors are
   sockets refused or failed, closed by the server while idle, or not answering a `ping` at the
   end, plus error lines in the server's log.
-- 1,000 sockets opened, timed the same way, with the server's CPU per socket.
+- 1,000 sockets opened, timed the same way, with the server's CPU per socket. All are one
+  user's: who they are and their first frame are read once, then kept in the server's cache (as
+  for a user opening page after page); a thousand users' sockets would each read them once.
 - a flood: 100,000 messages published through Redis on one user's channel, that user having a
   socket reading everything and one that stopped reading, while another user's socket gets a
   notification frame every few milliseconds: publish to frame, p50/p95/p99.
