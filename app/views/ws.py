@@ -213,8 +213,9 @@ class Tab:
 
     async def send_inbox_state(self) -> None:
         """The first frame: the unread count and the newest id, where a tab that knows nothing
-        resumes after. (Its own frame: what it read is not kept for the socket's life.) Read
-        after subscribing: a notification it does not count reaches the socket live."""
+        resumes after; the socket itself holds neither. Kept per user in the process's cache
+        (every page opens a socket) and asked after subscribing, so a notification the figures
+        miss reaches the socket live (docs/architecture.md, "How a notification flows")."""
         state = self.websocket.app.state
         self.floor, unread = await service.kept_inbox_state(
             state.cache, state.engine.connect, self.user
