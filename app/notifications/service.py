@@ -175,7 +175,8 @@ async def kept_inbox_state(
             return await inbox_state(connection, user)
 
     kept = await cache.fetch(INBOX, (user.id, tuple(sorted(user.groups))), read)
-    return kept if kept is not None else await read()  # None is never kept nor read
+    assert kept is not None, "read() gives a pair, never None"
+    return kept
 
 
 async def mark_read(session: AsyncSession, user: CurrentUser, ids: Sequence[int] | None) -> int:
