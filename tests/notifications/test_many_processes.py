@@ -77,21 +77,21 @@ class Browser:
         assert signed_in.status_code == 303, signed_in.text[-500:]
         assert "starboard_session" in self.http.cookies
 
-    def connect(self, server: UvicornServer | None) -> connect:
+    def dial(self, server: UvicornServer | None) -> connect:
         url = (server or self.server).base_url.replace("http://", "ws://") + "/ws"
         headers = {"Cookie": self.cookies.header()}
         return connect(url, additional_headers=headers, proxy=None, open_timeout=WAIT_S)
 
     async def socket(self, server: UvicornServer | None = None) -> ClientConnection:
         """An open /ws, its first frame (the unread count) already checked and read."""
-        socket = await self.stack.enter_async_context(self.connect(server))
+        socket = await self.stack.enter_async_context(self.dial(server))
         first = await next_frame(socket)
         assert first["type"] == "unread", first
         return socket
 
     async def first_frame(self, server: UvicornServer) -> Frame:
         """What a /ws opened now on `server` is told first (the socket is then closed)."""
-        async with self.connect(server) as socket:
+        async with self.dial(server) as socket:
             return await next_frame(socket)
 
 
