@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from app.admin.frame_parts import FrameParts
+from app.admin.model_view import AutoModelView
 from app.auth.current import CurrentUser
 from app.main import create_app
 from app.models import Tag
@@ -241,3 +242,40 @@ def test_a_list_page_seen_again_never_copies_the_templates_whole_context(
         copies.clear()
         assert client.get(address).status_code == 200
         assert copies == [], address
+
+
+def test_a_records_stylesheets_scripts_and_dialogs_are_drawn_once_per_kind_of_page(
+    sqlite_url: str, signed_in: SignedIn, monkeypatch: Any
+) -> None:
+    """They follow the model and the kind of page (edit, detail), never the record, and carry
+    each response's own nonce."""
+    add_user(sqlite_url, "admin")
+
+    async def add_tags(session: Any) -> None:
+        session.add_all(Tag(name=name) for name in ("urgent", "later"))
+
+    in_session(sqlite_url, add_tags)
+    client = signed_in(create_app(make_config(sqlite_url)), "admin")
+    view = AutoModelView
+    asked: list[str] = []
+    for links in ("_additional_js_links", "_additional_css_links"):
+        library = getattr(view, links)
+
+        def counted(self: Any, request: Any, library: Any = library, links: str = links) -> Any:
+            asked.append(f"{request.state.action.value} {links}")
+            return library(self, request)
+
+        monkeypatch.setattr(view, links, counted)
+    pages = {}
+    for pk in (1, 2, 1):
+        for page in ("edit", "detail"):
+            response = client.get(f"/admin/tag/{page}?pk={pk}")
+            assert response.status_code == 200
+            assert set(re.findall(r'nonce="([^"]*)"', response.text)) == {policy_nonce(response)}
+            pages[page] = response.text
+    assert sorted(asked) == sorted(
+        f"{page} _additional_{kind}_links" for page in ("EDIT", "DETAIL") for kind in ("js", "css")
+    )
+    assert "js/form.js" in pages["edit"] and "js/form.js" not in pages["detail"]
+    assert "js/detail.js" in pages["detail"] and "js/detail.js" not in pages["edit"]
+    assert 'id="modal-loading"' in pages["edit"] and 'id="modal-loading"' in pages["detail"]
