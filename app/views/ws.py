@@ -191,10 +191,18 @@ class Tab:
         self.editing_tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
-        await self.send_inbox_state()
+        """Serves the tab until it goes: it closes the socket, or is gone as a frame is written
+        to it (a page left mid-answer), which is the same leaving and no error of ours. (Caught
+        here, not in a wrapper: each frame on an open socket's stack is memory per tab.)"""
+        try:
+            await self.send_inbox_state()
+        except WebSocketDisconnect:
+            return
         forward = asyncio.create_task(self.forward())
         try:
             await self.listen()
+        except WebSocketDisconnect:
+            pass
         finally:
             forward.cancel()
             for task in self.editing_tasks:
