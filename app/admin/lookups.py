@@ -28,6 +28,7 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     String,
+    false,
 )
 from sqlalchemy.orm import ColumnProperty, Mapper
 from sqlalchemy.sql import ColumnElement
@@ -216,11 +217,15 @@ def _clause(parameter: str, text: str, field: Filterable, lookup: str) -> Column
 def _day_clause(column: ColumnElement[Any], lookup: str, day: dt.date) -> ColumnElement[bool]:
     """A datetime compared with a date: the day runs from its midnight (UTC) to the next."""
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    if lookup in ("gte", "lt"):
+        return column >= start if lookup == "gte" else column < start
+    if day == dt.date.max:  # the last day has no next: nothing is past it, all is up to it
+        if lookup == "exact":
+            return column >= start
+        return false() if lookup == "gt" else column.is_not(None)
     end = start + dt.timedelta(days=1)
     if lookup == "exact":
         return (column >= start) & (column < end)
-    if lookup in ("gte", "lt"):
-        return column >= start if lookup == "gte" else column < start
     return column >= end if lookup == "gt" else column < end  # gt / lte: past the whole day
 
 

@@ -130,6 +130,13 @@ CASES = [
     ("order", "created_at__lte=2026-01-31", {"jan", "jan-end"}),
     ("order", "created_at__gt=2026-01-31", {"feb-first", "feb"}),
     ("order", "created_at__gte=2026-01-31T23:30:00", {"feb-first", "feb"}),
+    # The calendar's first and last days: the last has no next day to end at.
+    ("order", "created_at__gte=0001-01-01", {"jan", "jan-end", "feb-first", "feb"}),
+    ("order", "created_at__exact=9999-12-31", set()),
+    ("order", "created_at__gt=9999-12-31", set()),
+    ("order", "created_at__gte=9999-12-31", set()),
+    ("order", "created_at__lte=9999-12-31", {"jan", "jan-end", "feb-first", "feb"}),
+    ("order", "created_at__lt=9999-12-31", {"jan", "jan-end", "feb-first", "feb"}),
     ("order", "total__gte=100", {"jan-end", "feb-first", "feb"}),
     ("order", "total__gt=100&total__lte=250.50", {"jan-end", "feb"}),
     ("order", "total__exact=250.5", {"feb"}),
@@ -348,3 +355,13 @@ def test_lookups_read_again_list_the_same_rows_and_a_different_value_its_own(
             assert set(listed(client, f"/admin/order/list?{query}")) == names(keys, *wanted)
     assert client.get("/admin/order/list?status__exact=bogus").status_code == 400
     assert client.get("/admin/order/list?status__exact=bogus").status_code == 400
+
+
+@pytest.mark.parametrize("lookup", ["exact", "gt", "gte", "lt", "lte"])
+@pytest.mark.parametrize("part", ["list", "dates", "filters"])
+def test_the_calendars_last_day_is_a_day_like_any_other_on_every_part_of_a_list(
+    shop: tuple[TestClient, dict[str, str]], part: str, lookup: str
+) -> None:
+    client, _ = shop
+    response = client.get(f"/admin/order/{part}?created_at__{lookup}=9999-12-31")
+    assert response.status_code == 200, response.text[-400:]
