@@ -22,13 +22,13 @@ from app.clock import SYSTEM_CLOCK
 from app.exports.files import ExportFiles
 from app.exports.jobs import EXPORT_JOB, background_rows
 from app.exports.links import ExportLinks, ExportTicket
+from app.exports.names import download_name
 from app.exports.rows import ListRows, export_fields
 from app.exports.writers import WRITERS, XLSX_MAX_ROWS
 from app.route_urls import site_path
 from app.scheduler.service import JobsService
 
 BACKGROUND_FIELD = "background"  # the export form's "in the background" box
-SAFE_FILENAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. ")
 
 
 async def export_in_background(
@@ -115,9 +115,3 @@ def chosen_fields(form: FormData) -> list[str]:
 def list_query(request: Request) -> str:
     """The list page's query string, as the export action carries it."""
     return str(QueryParams(request.query_params.get("_list_query", "").lstrip("?")))
-
-
-def download_name(typed: str, model: str) -> str:
-    """The name typed on the form, as a plain file name; the model's name when none is left."""
-    kept = "".join(c for c in typed.strip() if c in SAFE_FILENAME).strip(". ")
-    return kept[:100] or model

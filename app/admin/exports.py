@@ -17,9 +17,11 @@ from __future__ import annotations
 import io
 from typing import Any, ClassVar
 
-from starlette_admin.export import BaseExporter, CsvExporter, JsonExporter
+from starlette.responses import Response
+from starlette_admin.export import BaseExporter, CsvExporter, ExportContext, JsonExporter
 from starlette_admin.fields import BaseField
 
+from app.exports.names import download_name
 from app.exports.writers import (
     CsvWriter,
     ExportColumns,
@@ -45,7 +47,16 @@ def written(
     return content if isinstance(content, bytes) else content.encode("utf-8")
 
 
-class SpreadsheetSafeCsv(CsvExporter):
+class PlainlyNamed(BaseExporter):
+    """Saved under the typed name made plain, as a background export is: the library puts the
+    name into the header as typed, and a euro sign or a control character there is a 500."""
+
+    async def build_response(self, ctx: ExportContext) -> Response:
+        ctx.filename = download_name(ctx.filename, str(ctx.view.key or "export"))
+        return await super().build_response(ctx)
+
+
+class SpreadsheetSafeCsv(PlainlyNamed, CsvExporter):
     """CSV with every text cell neutralised; numbers, negative ones too, stay numbers."""
 
     def __init__(self) -> None:
@@ -55,14 +66,14 @@ class SpreadsheetSafeCsv(CsvExporter):
         return written(CsvWriter, fields, rows)
 
 
-class LabelledJson(JsonExporter):
+class LabelledJson(PlainlyNamed, JsonExporter):
     """JSON with related records as name and key, like the CSV."""
 
     async def generate(self, fields: list[BaseField], rows: list[dict[str, Any]]) -> bytes:
         return written(JsonWriter, fields, rows)
 
 
-class StreamedXlsx(BaseExporter):
+class StreamedXlsx(PlainlyNamed):
     """An Excel sheet (xlsxwriter): numbers as numbers, text as text, never as a formula."""
 
     extension: ClassVar[str] = XlsxWriter.extension  # type: ignore[misc]

@@ -109,3 +109,28 @@ def test_every_model_list_offers_only_the_spreadsheet_safe_csv_json_and_xlsx() -
         assert {extension for _, extension in formats} == {"csv", "json", "xlsx"}, view.key
         assert (SpreadsheetSafeCsv, "csv") in formats, view.key
         assert (StreamedXlsx, "xlsx") in formats, view.key
+
+
+@pytest.mark.parametrize(
+    ("typed", "saved"),
+    [
+        ("Umsätze €", "Umsatze"),
+        ("日本", "product"),  # nothing plain left: the model's name
+        ("a\x00b\x01c\x7fd", "abcd"),
+        ('q"u\\o/te\r\nd', "quoted"),
+        ("  ..hidden  name..  ", "hidden name"),
+        ("x" * 300, "x" * 100),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
+def test_an_instant_export_is_saved_under_the_typed_name_made_plain(
+    admin: TestClient, fmt: str, typed: str, saved: str
+) -> None:
+    token = csrf_token(admin.get("/admin/product/list").text)
+    exported = admin.post(
+        "/admin/_api/product/action?name=export",
+        data={"csrftoken": token, "format": fmt, "scope": "page", "filename": typed},
+        headers={"X-CSRFToken": token},
+    )
+    assert exported.status_code == 200, exported.text[:300]
+    assert exported.headers["content-disposition"] == f'attachment; filename="{saved}.{fmt}"'

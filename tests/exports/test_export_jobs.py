@@ -118,6 +118,7 @@ def export(
     background: bool = False,
     every_row: bool = False,
     fields: tuple[str, ...] = (),
+    filename: str | None = None,
 ) -> Any:
     token = csrf_token(client.get(f"/admin/order/list?{list_query}").text)
     query = {"name": "export", "_list_query": f"?{list_query}"}
@@ -131,6 +132,8 @@ def export(
     }
     if background:
         data["background"] = "1"
+    if filename is not None:
+        data["filename"] = filename
     return client.post(
         f"/admin/_api/order/action?{urlencode(query)}",
         data=data,
@@ -228,6 +231,17 @@ def test_a_background_export_holds_exactly_what_the_instant_export_of_the_list_h
             "-Minus",
         }
     assert [p.name for p in exports_dir.iterdir()] == [run.arguments["file"]]  # no partial left
+
+
+def test_a_background_export_is_saved_under_the_typed_name_made_plain(
+    shop: str, as_user: AsUser
+) -> None:
+    """As the instant export is (tests/admin/test_exports.py): accents off, the rest dropped."""
+    clerk = as_user("clerk")
+    run = exported_in_background(clerk, shop, "csv", filename="Umsätze €\x00")
+    download = clerk.get(run.arguments["link"])
+    assert download.status_code == 200
+    assert download.headers["content-disposition"] == 'attachment; filename="Umsatze.csv"'
 
 
 def test_a_background_xlsx_export_holds_the_filtered_list_as_text_and_number_cells(
