@@ -30,6 +30,7 @@ from sqlalchemy.orm.attributes import instance_state
 from starlette_admin.fields import BaseField, FileField, RelationField
 
 from app.errors import BadQuery
+from app.json_input import read_json
 
 FIELD = "seen_row"
 # Longer values are compared by digest and shown cut, so the form does not carry them twice.
@@ -258,7 +259,7 @@ def read_delete_stamps(text: str | None, pks: list[str], one: bool) -> dict[str,
     if one:
         return {pks[0]: text}
     try:
-        stamps = json.loads(text)
+        stamps = read_json(text)
     except ValueError:
         stamps = None
     if not isinstance(stamps, dict) or not all(isinstance(v, str) for v in stamps.values()):

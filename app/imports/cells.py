@@ -27,6 +27,7 @@ from sqlalchemy import (
     Time,
 )
 
+from app import json_input
 from app.errors import BadInput
 from app.models.labels import choice_label
 
@@ -167,8 +168,8 @@ def read_json(raw: Any) -> Any:
     if not isinstance(raw, str):
         return raw
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
+        return json_input.read_json(raw)
+    except ValueError:
         raise CellRefused(f'{shown(raw)} is not JSON, such as {{"key": "value"}}') from None
 
 

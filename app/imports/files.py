@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app import json_input
 from app.errors import BadInput, TooLarge
 
 FORMATS = ("csv", "tsv", "json")
@@ -85,9 +86,9 @@ def read_delimited(text: str, delimiter: str, fmt: str) -> Table:
 
 def read_json(text: str) -> Table:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FileRefused(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+        data = json_input.read_json(text)
+    except ValueError as exc:
+        raise FileRefused(f"not JSON ({json_input.reason(exc)})") from None
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise FileRefused("expected a JSON array of objects, one a row")
     headers: dict[str, None] = {}

@@ -22,6 +22,7 @@ from app.auth.lookup import current_user_of, load_current_user
 from app.channels import Broker, Message, Subscription
 from app.channels.names import JOBS_CHANNEL, MODELS_CHANNEL, PRESENCE_CHANNEL
 from app.errors import BadInput, StarboardError
+from app.json_input import read_json
 from app.models import Notification
 from app.notifications import service
 from app.notifications.audience import channels_of
@@ -55,8 +56,8 @@ def read_frame(message: Mapping[str, Any]) -> dict[str, Any] | None:
     if not isinstance(text, str):
         return None  # a binary frame
     try:
-        frame = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
+        frame = read_json(text)
+    except ValueError:
         return None
     return frame if isinstance(frame, dict) else None
 

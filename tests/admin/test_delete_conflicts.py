@@ -136,6 +136,7 @@ def test_a_delete_without_what_its_page_showed_is_a_400_naming_seen(
         "selected, none": delete_selected(alice, page, [1, 2], None),
         "selected, not json": delete_selected(alice, page, [1, 2], "1:abc"),
         "selected, a list": delete_selected(alice, page, [1, 2], '["abc"]'),
+        "selected, nested deep": delete_selected(alice, page, [1, 2], "[" * 5000 + "]" * 5000),
         "selected, one not shown": delete_selected(
             alice, page, [1, 2], json.dumps({"1": delete_seen(detail)})
         ),

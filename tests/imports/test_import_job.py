@@ -318,8 +318,20 @@ def test_only_who_asked_sees_the_import_and_applies_it(shop: Shop) -> None:
         (b"customer,status\n", "csv", 422, "file: it has no rows"),
         (b'{"customer": 1}', "json", 422, "file: expected a JSON array of objects"),
         (b"[{]", "json", 422, "file: not JSON"),
+        (b"[" * 5000 + b"]" * 5000, "json", 422, "file: not JSON (nested too deeply to read)"),
+        (b'[{"total": ' + b"9" * 5000 + b"}]", "json", 422, "file: not JSON (Exceeds the limit"),
     ],
-    ids=["encoding", "not-csv", "columns", "empty", "header-only", "json-object", "not-json"],
+    ids=[
+        "encoding",
+        "not-csv",
+        "columns",
+        "empty",
+        "header-only",
+        "json-object",
+        "not-json",
+        "json-nested-deep",
+        "json-long-number",
+    ],
 )
 def test_a_malformed_file_is_refused_naming_what_is_accepted(
     shop: Shop, content: bytes, fmt: str, status: int, message: str
