@@ -77,6 +77,27 @@ def test_a_view_only_user_can_list_and_read_but_not_change(
     assert products(sqlite_url) == before
 
 
+@pytest.mark.parametrize(
+    "action",
+    [
+        "/admin/_api/customer/action?name=delete&pks=1",
+        "/admin/_api/customer/action?name=export",
+        "/admin/_api/customer/row-action?name=delete&pk=1",
+        "/admin/_api/user/row-action?name=set_password&pk=1",
+    ],
+)
+def test_an_action_on_a_model_one_may_not_view_is_a_403(client_for: Client, action: str) -> None:
+    """As on the model's pages: a refusal, not a 400 about the request."""
+    viewer = client_for("viewer")
+    token = csrf_token(viewer.get("/admin/product/list").text)
+    refused = viewer.post(
+        action,
+        headers={"X-CSRFToken": token},
+        data={"csrftoken": token, "format": "csv", "scope": "page"},
+    )
+    assert refused.status_code == 403, refused.text[-300:]
+
+
 def test_the_page_shows_only_what_one_may_do(client_for: Client) -> None:
     viewer = client_for("viewer").get("/admin/product/list").text
     assert "/admin/product/create" not in viewer
