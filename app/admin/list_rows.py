@@ -165,18 +165,21 @@ def key_read(obj: Any, attribute: str | None) -> int | None:
 
 
 class RelatedCells:
-    """A to-one relation's cell on a list row: the related record's name, key and link."""
+    """A to-one relation's cell on a list row: the related record's name, key and link (none
+    for a reader who may not view that model: the page would be a 403)."""
 
     def __init__(self, request: Request, view: BaseModelView, field: RelationField) -> None:
         self.view = foreign_view(view, str(field.key))
-        self.link = LinkPattern.detail(request, self.view)
+        viewable = self.view.can_view_detail(request)
+        self.link = LinkPattern.detail(request, self.view) if viewable else None
         self.key = plain_key(self.view)
 
     async def cell(self, request: Request, related: Any) -> dict[str, Any]:
         pk: Any = key_read(related, self.key)
         if pk is None:
             pk = await self.view.get_serialized_pk_value(request, related)
-        meta = {"repr": await self.view.repr(related, request), "detailUrl": self.link.to(pk)}
+        link = self.link.to(pk) if self.link is not None else None
+        meta = {"repr": await self.view.repr(related, request), "detailUrl": link}
         return {str(self.view.pk_attr): pk, "_meta": meta}
 
 
@@ -356,9 +359,9 @@ class RowMarkup:
         if field.list_template == TEXT_CELL and not field.copy_to_clipboard:
             return cut(str(escape(data)), len(str(data)), data)
         if field.list_template == RELATION_CELL and isinstance(data, Mapping):
-            name = data["_meta"]["repr"]
-            link = f'<a href="{escape(data["_meta"]["detailUrl"])}">{escape(name)}</a>'
-            return cut(link, len(str(name)), name)
+            name, url = data["_meta"]["repr"], data["_meta"]["detailUrl"]
+            text = f'<a href="{escape(url)}">{escape(name)}</a>' if url else str(escape(name))
+            return cut(text, len(str(name)), name)
         return str(self.parts.included_cell(field, data))
 
     def nothing(self, field: BaseField, null: bool) -> str:

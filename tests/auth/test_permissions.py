@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -164,3 +165,18 @@ def test_own_grants_and_group_grants_add_up(client_for: Client, sqlite_url: str)
     name = scalar(sqlite_url, select(Product.name).where(Product.id == 1))
     assert name == "Edited by the group's grant"
     assert products(sqlite_url) == 5  # edited in place, nothing added
+
+
+def test_a_related_record_is_linked_only_for_a_reader_who_may_view_its_model(
+    client_for: Client,
+) -> None:
+    """An order names its customer for everyone who may see orders; the customer's page is
+    linked only for those who may see customers (for the others it would be a 403)."""
+    editor = client_for("editor")  # order:view, no customer:view
+    root = client_for("root")
+    for page in ("/admin/order/list", "/admin/order/detail?pk=1"):
+        theirs, roots = editor.get(page), root.get(page)
+        assert theirs.status_code == roots.status_code == 200
+        assert "/admin/customer/detail" in roots.text
+        assert "/admin/customer/detail" not in theirs.text, page
+        assert re.search(r"customer\d+@example\.com", theirs.text), page  # named all the same
