@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from app.errors import BadInput
 
 MIN_LENGTH = 10
+MAX_LENGTH = 1024
 
 # The names `PASSWORD_HASHING` accepts (docs/reference.md), and the argon2 parameters of each.
 HASHING = {
@@ -37,6 +38,14 @@ def check_strength(password: str, username: str | None = None) -> None:
     if len(password) < MIN_LENGTH:
         raise WeakPassword(
             f"password: must be at least {MIN_LENGTH} characters long", field="password"
+        )
+    if len(password) > MAX_LENGTH:  # the sign-in form could not carry a longer one
+        raise WeakPassword(
+            f"password: must be at most {MAX_LENGTH:,} characters long", field="password"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in password):  # no keyboard types them
+        raise WeakPassword(
+            "password: must not hold control characters (NUL, tab, line breaks)", field="password"
         )
     if username is not None and password.casefold() == username.casefold():
         raise WeakPassword("password: must not be the same as the username", field="password")

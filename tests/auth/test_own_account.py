@@ -124,8 +124,11 @@ def test_a_wrong_current_password_shows_the_form_again_naming_the_field_and_chan
     [
         (NEW_PASSWORD, "a-brand-new-passphrasE", "password_again", "must be the same"),
         ("short", "short", "password", "at least 10 characters"),
+        # The sign-in form could not carry it back: its owner would be locked out.
+        ("x" * 1025, "x" * 1025, "password", "at most 1,024 characters"),
+        ("a\x00" * 10, "a\x00" * 10, "password", "must not hold control characters"),
     ],
-    ids=["mismatch", "too-short"],
+    ids=["mismatch", "too-short", "too-long", "control-characters"],
 )
 def test_a_new_password_that_breaks_a_rule_is_refused_naming_the_field(
     alice: TestClient, sqlite_url: str, new: str, again: str, field: str, message: str

@@ -61,3 +61,27 @@ def test_password_hashing_defaults_to_the_production_parameters(
     monkeypatch.setenv("SECRET_KEY", "test-secret")
     monkeypatch.delenv("PASSWORD_HASHING")
     assert load_config(env_file=None).password_hashing == "standard"
+
+
+@pytest.mark.parametrize(
+    ("password", "refused"),
+    [
+        ("x" * 9, "at least 10 characters"),
+        ("x" * 1025, "at most 1,024 characters"),
+        ("ten chars\x00", "control characters"),
+        ("tab\tin the middle", "control characters"),
+        ("a line\nbreak here", "control characters"),
+        ("alice-Smith", "the same as the username"),
+    ],
+)
+def test_a_password_breaking_a_rule_is_refused_naming_the_field(
+    password: str, refused: str
+) -> None:
+    with pytest.raises(passwords.WeakPassword) as error:
+        passwords.check_strength(password, "ALICE-smith")
+    assert error.value.field == "password" and refused in error.value.message
+
+
+@pytest.mark.parametrize("password", ["x" * 10, "x" * 1024, "ünïcödé pässwörd ✓"])
+def test_a_password_within_the_rules_is_taken(password: str) -> None:
+    passwords.check_strength(password, "alice")
