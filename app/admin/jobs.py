@@ -24,7 +24,7 @@ from app.admin.job_form import FORM_FIELDS, JobForm
 from app.admin.library import admin_page
 from app.admin.paging import page_count, page_number
 from app.auth.current import actor_of, current_user
-from app.errors import Forbidden, NotFound
+from app.errors import BadInput, Forbidden, NotFound
 from app.local_formats import reader
 from app.models.jobs import JobRun
 from app.row_keys import fits
@@ -184,7 +184,9 @@ class JobsPage(CustomView):
         form = await request.form()
         # A switch follows its hidden "false": when on, the last value is the switch's.
         values = [v for v in form.getlist("enabled") if isinstance(v, str)]
-        enabled = bool(values) and values[-1] == "true"
+        if not values or values[-1] not in ("true", "false"):
+            raise BadInput("enabled: true or false", field="enabled")
+        enabled = values[-1] == "true"
         feedback = await self.edit(request, name, enabled=enabled)
         if not from_htmx(request):
             return self.back_to(request, "jobs-job", feedback, name=name)

@@ -654,6 +654,18 @@ def test_switching_a_job_off_and_on_from_its_row(
     ]
 
 
+@pytest.mark.parametrize("sent", [{}, {"enabled": "maybe"}, {"enabled": ["true", "1"]}])
+def test_a_switch_that_says_neither_on_nor_off_is_refused_and_changes_nothing(
+    sqlite_url: str, sqlite_client_for: Clients, sent: dict[str, Any]
+) -> None:
+    editor = sqlite_client_for("editor")
+    before = job_row(sqlite_url, "purge_job_runs").enabled
+    refused = post(editor, f"{PAGE}/purge_job_runs/enabled", **sent)
+    assert refused.status_code == 422
+    assert "enabled: true or false" in refused.text
+    assert job_row(sqlite_url, "purge_job_runs").enabled is before
+
+
 def test_reset_to_code_defaults_forgets_the_browser_edits(
     database_url: str, client_for: Clients
 ) -> None:
