@@ -78,6 +78,14 @@ def test_the_starboard_script_is_installed(tmp_path: Path) -> None:
         (["serve", "--workers", "9" * 30], "--workers: expected a whole number from 1 to"),
         (["serve", "--port", "70000"], "--port: expected a port from 1 to 65535"),
         (["makemigrations"], "the following arguments are required: -m/--message"),
+        # Bytes that are not UTF-8 reach Python as lone surrogates.
+        (
+            ["users", "create", "\udcff", "--password", "long enough"],
+            "users: username: not UTF-8 text ('\\udcff'); arguments are read as UTF-8",
+        ),
+        (["notify", "--user", "root", "\udced\udcb0\udc80"], "notify: title: not UTF-8 text"),
+        (["settings", "set", "VAT_RATE", "0.2", "--reason", "\udcff"], "reason: not UTF-8 text"),
+        (["settings", "set", "MAINTENANCE_MESSAGE", "\udced\udca0\udc80"], "value: not UTF-8"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line_naming_the_field(
@@ -87,6 +95,21 @@ def test_bad_usage_exits_2_with_one_line_naming_the_field(
     assert result.code == 2
     assert says in one_line(result.err)
     assert result.out == ""
+
+
+def test_an_argument_that_is_not_utf8_is_refused_before_any_work(sqlite_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": sqlite_url, "SECRET_KEY": "test-secret"}
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "jobs", "run", b"\xff"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert one_line(result.stderr.decode()) == (
+        "starboard jobs: name: not UTF-8 text ('\\udcff'); arguments are read as UTF-8"
+    )
 
 
 def test_users_create_and_set_password(sqlite_url: str, cli: RunCli) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.notifications import LEVELS
 from app.notifications.service import BODY_MAX, TITLE_MAX, NotifyError
+from app.row_keys import is_storable_text
 
 RECIPIENTS = ("user", "group", "everyone")
 NAME_MAX = 150  # usernames and group names
@@ -61,6 +62,9 @@ class SendForm:
             errors["title"] = f"Title: at most {TITLE_MAX} characters"
         if len(self.body) > BODY_MAX:
             errors["body"] = f"Body: at most {BODY_MAX} characters"
+        for name in ("name", "title", "body", "link"):
+            if not is_storable_text(getattr(self, name) or ""):  # PostgreSQL refuses a NUL
+                errors.setdefault(name, f"{name.capitalize()}: text without NUL bytes")
         return errors
 
     def recipient(self) -> dict[str, Any]:

@@ -57,13 +57,12 @@ from app.constance.transfer import (
     read_document,
     read_import,
 )
-from app.errors import Forbidden, NotFound
+from app.errors import BadInput, Forbidden, NotFound
 from app.local_formats import reader
 from app.models import SettingChange
 from app.row_keys import fits
 
 HISTORY_PAGE_SIZE = 20
-REASON_LIMIT = 500
 DEFAULT_SHOWN = "(default)"
 
 
@@ -239,7 +238,7 @@ def seen_version(form: FormData) -> int:
 
 
 def reason_of(form: FormData) -> str | None:
-    return str(form.get("reason") or "").strip()[:REASON_LIMIT] or None
+    return str(form.get("reason") or "").strip() or None  # checked by the store
 
 
 def submitted_value(form: FormData) -> str:
@@ -355,6 +354,9 @@ class SettingsPage(CustomView):
                 request, setting, typed=typed, conflict_by=by or "someone else"
             )
             return self.render(request, block, HTTP_409_CONFLICT)
+        except BadInput as exc:  # the reason, refused by the store: the field shows why
+            block = await self.block(request, setting, typed=typed, error=exc.message)
+            return self.render(request, block, HTTP_422_UNPROCESSABLE_CONTENT)
         done = "Reset" if isinstance(change.value, Reset) else "Saved"
         block = await self.block(request, setting, saved=done if changed else "No change")
         return self.render(request, block)

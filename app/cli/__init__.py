@@ -100,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         use_hashing(config.password_hashing)
         args = build_parser().parse_args(argv)
         who = f"starboard {args.command}"
+        refuse_unreadable(args)
         return handler_for(args.command)(args, config) or 0
     except StarboardError as exc:
         # Every refusal, from any command: one line naming the field, the kind's exit status.
@@ -107,6 +108,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 1
+
+
+def refuse_unreadable(args: argparse.Namespace) -> None:
+    """Arguments are UTF-8 text: bytes that are not reach Python as lone surrogates, which no
+    database, log or terminal takes (a traceback deep in a command otherwise)."""
+    for name, given in vars(args).items():
+        for text in given if isinstance(given, list) else [given]:
+            if not isinstance(text, str):
+                continue
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(
+                    f"{name}: not UTF-8 text ({text!a}); arguments are read as UTF-8"
+                ) from None
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:

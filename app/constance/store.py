@@ -24,6 +24,8 @@ from app.constance.hooks import Hooks, SettingChanged
 from app.constance.records import Change, Snapshot, read_snapshot, read_version, stored_value
 from app.constance.records import write_changes as write
 from app.constance.values import LiveSettings
+from app.errors import BadInput
+from app.row_keys import is_storable_text
 
 CHECK_INTERVAL_S = 2.0
 
@@ -32,6 +34,18 @@ log = logging.getLogger(__name__)
 
 def settings_frame(keys: Sequence[str], version: int) -> dict[str, Any]:
     return {"type": "settings", "keys": list(keys), "version": version}
+
+
+REASON_LIMIT = 500  # characters of a change's reason, kept in the setting's history
+
+
+def check_reason(reason: str | None) -> None:
+    """A reason is kept as given: refused, not cut, when longer than REASON_LIMIT, and refused
+    with a NUL byte, which PostgreSQL stores nowhere."""
+    if reason is not None and (len(reason) > REASON_LIMIT or not is_storable_text(reason)):
+        raise BadInput(
+            f"reason: at most {REASON_LIMIT} characters, without NUL bytes", field="reason"
+        )
 
 
 class SettingsStore:
@@ -72,6 +86,7 @@ class SettingsStore:
         self, changes: Sequence[Change], actor: Actor, reason: str | None = None
     ) -> list[str]:
         """Writes all the changes or none; returns the keys whose value changed."""
+        check_reason(reason)
         for change in changes:
             self.declared[change.key]  # an unknown key is refused before any write
         async with self.session_factory() as session, session.begin() as transaction:

@@ -21,6 +21,7 @@ from app.errors import BadInput
 from app.models import Group, Notification, NotificationRead, User
 from app.notifications import LEVELS
 from app.notifications.audience import EVERYONE, visible_in, visible_parameters, visible_to
+from app.row_keys import is_storable_text
 
 TITLE_MAX = 200
 BODY_MAX = 5000  # a toast and an inbox line, not a document
@@ -59,6 +60,9 @@ def _check(title: str, body: str, level: str, link: str | None, audiences: int) 
         raise NotifyError(f"title: at most {TITLE_MAX} characters")
     if len(body) > BODY_MAX:
         raise NotifyError(f"body: at most {BODY_MAX} characters")
+    for name, text in (("title", title), ("body", body)):
+        if not is_storable_text(text):  # PostgreSQL refuses a NUL in any statement
+            raise NotifyError(f"{name}: text without NUL bytes")
     if level not in LEVELS:
         raise NotifyError(f"level: {level!r} is not one of {', '.join(LEVELS)}")
     if link is not None and not _safe_link(link):

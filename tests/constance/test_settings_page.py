@@ -349,6 +349,18 @@ BAD_VALUES = [
 ]
 
 
+@pytest.mark.parametrize("reason", ["r" * 501, "a\x00b"], ids=["longer than 500", "a NUL byte"])
+def test_a_reason_the_history_cannot_keep_as_given_is_refused_and_nothing_is_stored(
+    client_for: Clients, database_url: str, reason: str
+) -> None:
+    """Refused, not cut to fit (nor, on PostgreSQL, a 500 for the NUL)."""
+    editor = client_for("editor")
+    response = save(editor, "VAT_RATE", "0.2", reason=reason)
+    assert response.status_code == 422, response.text[-300:]
+    assert "reason: at most 500 characters, without NUL bytes" in words(response.text)
+    assert changes_of(database_url, "VAT_RATE") == []
+
+
 def test_a_bad_value_is_refused_next_to_its_field_and_nothing_is_stored(
     sqlite_client_for: Clients, sqlite_url: str
 ) -> None:

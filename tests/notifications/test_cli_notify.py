@@ -37,6 +37,7 @@ def test_notify_persists_and_prints_the_id(sqlite_url: str, cli: RunCli) -> None
         (["--all", "--link", "/\t/evil.example", "Hi"], "link: '/\\t/evil.example' must be"),
         (["--all", "--link", "/admin\\..\\x", "Hi"], "must be a path like /admin/"),
         (["--all", "   "], "title: must not be empty"),
+        (["--all", "Hi", "\udcff"], "body: not UTF-8 text"),
         (["--all", "--level", "loud", "Hi"], "--level: invalid choice: 'loud'"),
         (["Hi"], "one of the arguments --user --group --all is required"),
     ],

@@ -93,6 +93,9 @@ def test_a_sender_reaches_the_chosen_recipients_live_and_in_their_inbox(
         ),
         ({"to": "everyone", "title": "Hi", "link": "/\\evil.example"}, "link", "Link: "),
         ({"to": "everyone", "title": "Hi", "link": "javascript:alert(1)"}, "link", "Link: "),
+        ({"to": "everyone", "title": "a\x00"}, "title", "Title: text without NUL bytes"),
+        ({"to": "user", "name": "a\x00", "title": "Hi"}, "name", "Name: text without NUL"),
+        ({"to": "everyone", "title": "Hi", "body": "\x00"}, "body", "Body: text without NUL"),
     ],
 )
 def test_a_bad_field_is_named_nothing_is_sent_and_the_typing_is_kept(
