@@ -86,6 +86,27 @@ def test_the_starboard_script_is_installed(tmp_path: Path) -> None:
         (["notify", "--user", "root", "\udced\udcb0\udc80"], "notify: title: not UTF-8 text"),
         (["settings", "set", "VAT_RATE", "0.2", "--reason", "\udcff"], "reason: not UTF-8 text"),
         (["settings", "set", "MAINTENANCE_MESSAGE", "\udced\udca0\udc80"], "value: not UTF-8"),
+        # As the user form refuses them (the columns hold 150 and 254 characters).
+        (
+            ["users", "create", "u" * 151, "--password", "long enough pw"],
+            "users: username: at most 150 characters",
+        ),
+        (
+            ["users", "create", "bob", "--password", "long enough pw", "--email", "not-an-email"],
+            "users: email: an e-mail address such as ops@example.com, at most 254 characters",
+        ),
+        (
+            [
+                "createsuperuser",
+                "--username",
+                "bob",
+                "--password",
+                "long enough pw",
+                "--email",
+                "a" * 250 + "@example.com",
+            ],
+            "createsuperuser: email: an e-mail address",
+        ),
     ],
 )
 def test_bad_usage_exits_2_with_one_line_naming_the_field(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from app.auth.passwords import check_strength, hash_password
 from app.auth.permissions import CAPABILITY_PERMISSIONS, MODEL_ACTIONS
+from app.constance.kinds import EMAIL
 from app.errors import BadInput
 from app.models import Group, User
 
@@ -19,6 +20,8 @@ class AccountError(BadInput, ValueError):
 
 
 GROUP_NAME_MAX = 150  # auth_group.name's length
+USERNAME_MAX = 150  # auth_user.username's length
+EMAIL_MAX = 254  # auth_user.email's length
 
 
 async def create_user(
@@ -33,6 +36,12 @@ async def create_user(
     username = username.strip()
     if not username:
         raise AccountError("username: must not be empty")
+    if len(username) > USERNAME_MAX:
+        raise AccountError(f"username: at most {USERNAME_MAX} characters")
+    if email is not None and (len(email) > EMAIL_MAX or not EMAIL.fullmatch(email)):
+        raise AccountError(
+            f"email: an e-mail address such as ops@example.com, at most {EMAIL_MAX} characters"
+        )
     check_strength(password, username)
     taken = await session.scalar(
         select(func.count()).select_from(User).where(User.username == username)
