@@ -149,6 +149,8 @@ class JobsService:
         """Forgets every browser edit of the job: the code's values apply again."""
         definition = self.definitions.get(name)
         if definition is None:
+            async with self.session_factory() as session:
+                await self._job(session, name)  # a job never heard of is a 404, not this 409
             raise JobConflict(f"job {name!r}: not in the code, so it has no code defaults")
         code = {
             k: v for k, v in code_values(definition, self.default_timezone).items() if k in EDITABLE

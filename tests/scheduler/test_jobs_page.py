@@ -226,6 +226,11 @@ def test_an_orphaned_job_is_greyed_marked_and_offers_no_run_or_switch(
     assert "not scheduled" in row
     assert post(root, f"{PAGE}/old_export/run").status_code == 409
     assert post(root, f"{PAGE}/old_export/enabled", enabled="true").status_code == 409
+    assert post(root, f"{PAGE}/old_export/reset").status_code == 409
+    # A job never heard of is not there at all.
+    for action in ("reset", "run"):
+        assert post(root, f"{PAGE}/no_such_job/{action}").status_code == 404, action
+    assert post(root, f"{PAGE}/no_such_job/enabled", enabled="true").status_code == 404
     assert runs(sqlite_url, "old_export") == []
     page = root.get(f"{PAGE}/old_export")
     assert "No longer in the code" in page.text and ">Save<" not in page.text
