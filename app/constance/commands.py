@@ -194,9 +194,11 @@ async def settings_export(args: argparse.Namespace, services: Services) -> int:
 
 
 async def settings_import(args: argparse.Namespace, services: Services) -> int:
+    from app.constance.store import check_reason
     from app.constance.transfer import ImportRefused, plan_import, read_document, read_import
 
     store = services.settings_store
+    check_reason(args.reason)  # before the differences are printed as if they would be saved
 
     data = await asyncio.to_thread(_read_file, args.file)
     try:

@@ -338,6 +338,20 @@ def test_import_with_one_bad_entry_writes_nothing_and_names_every_problem(
     assert state(database_url) == State(0, {}, [])
 
 
+def test_an_import_with_a_reason_too_long_prints_no_differences_and_writes_nothing(
+    cli: Any, sqlite_url: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "plan.json"
+    file.write_text(json.dumps({"settings": {"LOW_STOCK_THRESHOLD": 3}}))
+    ran = cli(sqlite_url, "settings", "import", str(file), "--reason", "r" * 501)
+    assert ran.code == 2
+    assert one_line(ran.err) == (
+        "starboard settings: reason: at most 500 characters, without NUL bytes"
+    )
+    assert ran.out == ""
+    assert state(sqlite_url) == State(0, {}, [])
+
+
 def test_import_dry_run_prints_the_differences_and_writes_nothing(
     cli: Any, sqlite_url: str, tmp_path: Path
 ) -> None:
