@@ -92,6 +92,10 @@ def test_the_starboard_script_is_installed(tmp_path: Path) -> None:
             "users: username: at most 150 characters",
         ),
         (
+            ["users", "create", "new\nline", "--password", "long enough pw"],
+            "users: username: no control or invisible characters",
+        ),
+        (
             ["users", "create", "bob", "--password", "long enough pw", "--email", "not-an-email"],
             "users: email: an e-mail address such as ops@example.com, at most 254 characters",
         ),

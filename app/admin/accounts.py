@@ -20,6 +20,7 @@ from app.admin.library import AfterFormCopy
 from app.admin.maintenance import live_settings
 from app.admin.model_view import AutoModelView
 from app.auth import sessions, sign_ins, two_factor
+from app.auth.accounts import email_problem, username_problem
 from app.auth.current import CurrentUser, actor_of, current_user
 from app.auth.passwords import WeakPassword, check_strength, hash_password
 from app.auth.privileges import (
@@ -131,6 +132,12 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
 
     async def validate(self, request: Request, data: dict[str, Any]) -> None:
         errors = self.unknown_permissions(data)
+        for field, problem in (
+            ("username", username_problem(str(data.get("username") or ""))),
+            ("email", email_problem(data.get("email"))),
+        ):
+            if problem is not None:
+                errors[field] = problem
         if PASSWORD in data:  # only the create form asks for one
             errors |= password_errors(
                 data.get(PASSWORD) or "", data.get(PASSWORD_AGAIN) or "", data.get("username")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
@@ -24,6 +25,30 @@ USERNAME_MAX = 150  # auth_user.username's length
 EMAIL_MAX = 254  # auth_user.email's length
 
 
+# Characters no one types into a name and that make two names look alike: controls, and the
+# invisible formatting ones (zero-width space, joiners, direction marks).
+UNSEEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def username_problem(username: str) -> str | None:
+    """What is wrong with a username, as the user form and the commands refuse it."""
+    if not username.strip():
+        return "must not be empty"
+    if len(username) > USERNAME_MAX:
+        return f"at most {USERNAME_MAX} characters"
+    if username != username.strip():
+        return "no spaces at its start or end"
+    if any(unicodedata.category(c) in UNSEEN for c in username):
+        return "no control or invisible characters (line breaks, tabs, zero-width spaces)"
+    return None
+
+
+def email_problem(email: str | None) -> str | None:
+    if email and (len(email) > EMAIL_MAX or not EMAIL.fullmatch(email)):
+        return f"an e-mail address such as ops@example.com, at most {EMAIL_MAX} characters"
+    return None
+
+
 async def create_user(
     session: AsyncSession,
     username: str,
@@ -34,14 +59,12 @@ async def create_user(
     groups: Sequence[str] = (),
 ) -> User:
     username = username.strip()
-    if not username:
-        raise AccountError("username: must not be empty")
-    if len(username) > USERNAME_MAX:
-        raise AccountError(f"username: at most {USERNAME_MAX} characters")
-    if email is not None and (len(email) > EMAIL_MAX or not EMAIL.fullmatch(email)):
-        raise AccountError(
-            f"email: an e-mail address such as ops@example.com, at most {EMAIL_MAX} characters"
-        )
+    for field, problem in (
+        ("username", username_problem(username)),
+        ("email", email_problem(email)),
+    ):
+        if problem is not None:
+            raise AccountError(f"{field}: {problem}")
     check_strength(password, username)
     taken = await session.scalar(
         select(func.count()).select_from(User).where(User.username == username)
