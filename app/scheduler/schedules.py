@@ -335,12 +335,18 @@ def _check_field(expression: str, value: str, name: str, low: int, high: int) ->
     names = MONTH_NAMES if name == "month" else DAY_NAMES if name == "day of week" else []
     for part in value.lower().split(","):
         body, _, step = part.partition("/")
-        if step and (not _is_number(step) or int(step) < 1):
-            raise InvalidSchedule(expression, f"{name} step must be a whole number of at least 1")
+        # A step past the field's span names a single fire, not "every N" as it reads.
+        span = high - low + 1
+        if step and (not _is_number(step) or not 1 <= int(step) <= span):
+            raise InvalidSchedule(
+                expression, f"{name} step must be a whole number from 1 to {span}"
+            )
         if body in ("*", "?"):
             continue
+        bounds = []
         for bound in body.split("-"):
             if bound in names:
+                bounds.append(names.index(bound) + (1 if name == "month" else 0))
                 continue
             if not _is_number(bound):
                 raise InvalidSchedule(
@@ -348,6 +354,11 @@ def _check_field(expression: str, value: str, name: str, low: int, high: int) ->
                 )
             if not low <= int(bound) <= high:
                 raise InvalidSchedule(expression, f"{name} must be {low}-{high}")
+            bounds.append(int(bound))
+        if len(bounds) == 2 and bounds[0] > bounds[1]:  # croniter reads "5-1" as every value
+            raise InvalidSchedule(
+                expression, f"{name} range {body} runs backwards: write it low-high"
+            )
 
 
 def _is_number(text: str) -> bool:

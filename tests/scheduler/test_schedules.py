@@ -300,10 +300,17 @@ def test_the_latest_fixed_fire_seen_from_the_second_pass_is_the_first_pass_one()
         ("* * * 13 *", "month must be 1-12"),
         ("* * * * 8", "day of week must be 0-7"),
         ("60 * * * * *", "second must be 0-59"),
-        ("*/0 * * * *", "minute step must be a whole number of at least 1"),
+        ("*/0 * * * *", "minute step must be a whole number from 1 to 60"),
+        # Read by croniter as one fire an hour, yet described as every N minutes.
+        ("*/99999999999999999999 * * * *", "minute step must be a whole number from 1 to 60"),
+        ("0 */25 * * *", "hour step must be a whole number from 1 to 24"),
+        # Read by croniter as every value of the field.
+        ("1-0 * * * *", "minute range 1-0 runs backwards: write it low-high"),
+        ("0 0 * dec-jan *", "month range dec-jan runs backwards"),
+        ("0 0 * * fri-mon", "day of week range fri-mon runs backwards"),
         ("a * * * *", "minute must be 0-59 or *"),
         ("\u00b2 * * * *", "minute must be 0-59 or *"),  # SUPERSCRIPT TWO: a digit, not a number
-        ("*/\u00b2 * * * *", "minute step must be a whole number of at least 1"),
+        ("*/\u00b2 * * * *", "minute step must be a whole number from 1 to 60"),
         ("1 2 3", "3 fields; expected 5-field cron"),
         ("", "empty"),
         ("every 0s", "an interval must be at least 1"),
@@ -388,7 +395,10 @@ def random_field(chance: random.Random, low: int, high: int, names: list[str]) -
     if roll < 0.25:
         field = chance.choice(["*", "*", "*", "?"])
     elif roll < 0.45:
-        field = f"{atom()}-{atom()}"
+        ends = [atom(), atom()]
+        if all(end.isdigit() for end in ends) and chance.random() < 0.8:
+            ends.sort(key=int)  # mostly written low-high, now and then backwards
+        field = "-".join(ends)
     else:
         field = atom()
     if chance.random() < 0.2:
