@@ -18,9 +18,10 @@ class NestedTooDeep(BadInput, ValueError):
     """Brackets nested deeper than the parser's stack reaches."""
 
 
-def read_json(text: str | bytes) -> Any:
+def read_json(text: str | bytes, **options: Any) -> Any:
+    """`json.loads(text, **options)`, every failure a ValueError (NestedTooDeep for depth)."""
     try:
-        return json.loads(text)
+        return json.loads(text, **options)
     except RecursionError:
         raise NestedTooDeep("nested too deeply to read") from None
 

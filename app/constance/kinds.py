@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from app.errors import BadInput
+from app.json_input import NestedTooDeep, read_json
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", "n", "f", ""})
@@ -449,8 +450,8 @@ class JsonKind(Kind):
         if len(text) > TEXT_LIMIT:  # before the parser, whose depth is bounded by the stack
             raise self.over_limit(f"longer than {TEXT_LIMIT:,} characters")
         try:
-            return json.loads(text, parse_constant=_no_constant)
-        except RecursionError:
+            return read_json(text, parse_constant=_no_constant)
+        except NestedTooDeep:
             raise self.over_limit(f"nested deeper than {JSON_DEPTH_LIMIT} levels") from None
         except ValueError as exc:
             raise BadValue(f"expected {self.accepted}; {exc}") from None

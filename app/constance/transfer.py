@@ -13,6 +13,7 @@ from app.constance.declared import MASK, DeclaredSettings, SettingError, Unknown
 from app.constance.kinds import JSON_DEPTH_LIMIT, KINDS, brief
 from app.constance.records import RESET, Change, Reset, read_snapshot, stored_value
 from app.errors import BadInput
+from app.json_input import NestedTooDeep, read_json
 
 FORMAT = "starboard-settings"
 FILE_LIMIT_BYTES = 1_000_000  # an import file, uploaded or read by the CLI (docs/reference.md)
@@ -73,8 +74,8 @@ def read_document(data: bytes, name: str = "file") -> Any:
     try:
         # NaN and Infinity are read as numbers here, so the setting they are for refuses them
         # by name, as its form would.
-        return json.loads(text)
-    except RecursionError:
+        return read_json(text)
+    except NestedTooDeep:
         raise ImportRefused(
             [f"{name}: nested too deeply to read; a json setting nests at most {JSON_DEPTH_LIMIT}"]
         ) from None
