@@ -175,7 +175,7 @@ class SeenRows:
 DELETE_FIELD = "seen"
 # Characters per column: 24 bits of the value's CRC-32, enough to tell a change on one row. A
 # checksum, not a hash: the stamp is no secret (see row_stamp), and it is worked out for every
-# column of every listed row, where CRC-32 costs a seventh of SHA-256 (bench/admin_list.py).
+# column of every listed row, where CRC-32 costs about a seventh of what SHA-256 does.
 STAMP_WIDTH = 4
 # A column the page did not load (deferred): never compared.
 UNLOADED = "?" * STAMP_WIDTH

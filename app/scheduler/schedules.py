@@ -333,10 +333,10 @@ def _fires_at_all(text: str) -> bool:
 
 def _check_field(expression: str, value: str, name: str, low: int, high: int) -> None:
     names = MONTH_NAMES if name == "month" else DAY_NAMES if name == "day of week" else []
+    # A step past the field's span names a single fire, not "every N" as it reads.
+    span = high - low + 1
     for part in value.lower().split(","):
         body, _, step = part.partition("/")
-        # A step past the field's span names a single fire, not "every N" as it reads.
-        span = high - low + 1
         if step and (not _is_number(step) or not 1 <= int(step) <= span):
             raise InvalidSchedule(
                 expression, f"{name} step must be a whole number from 1 to {span}"
