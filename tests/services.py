@@ -14,8 +14,9 @@ Fixtures (registered for the whole suite by tests/conftest.py):
 - ``oidc_provider`` (module): an :class:`OidcProvider`, the ``oidc-provider-mock`` package's
   OpenID Connect provider in a process of its own (nonces required), for single sign-on tests.
 - ``browser``: Playwright's sync ``Browser`` on Debian's Chromium, launched once per session;
-  ``new_page`` (function): a ``Page`` in a fresh context; ``open_page(**context_options)``
+  ``new_page`` (function): a ``Page`` in a context of its own; ``open_page(**context_options)``
   (function): opens more such pages (several users, a ``base_url``); all closed after the test.
+  A context is wiped (cookies, storage, permissions, pages) and kept for a later test.
   Browser tests are sync tests (see ``browser`` for what that means for asyncio).
 
 A test may stop or kill the shared servers for a fault test; the next ``fresh_postgres_url`` or
@@ -28,6 +29,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -42,12 +44,13 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, CDPSession, Page, Request
     from starlette.types import ASGIApp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -792,6 +795,41 @@ def serve_in_thread() -> Iterator[ServeInThread]:
         server.stop()
 
 
+class _KeptContext:
+    """A browser context kept between tests, with a blank page of its own left open.
+
+    A context's first page costs Chromium ~0.7 s of CPU, a page beside an open one ~0.2 s
+    (measured on this machine): a new context per test spent minutes of the suite's time.
+    """
+
+    def __init__(self, browser: Browser, options: Mapping[str, Any]) -> None:
+        self.context = browser.new_context(**options)
+        self.keeper = self.context.new_page()
+        self.storage: CDPSession = self.context.new_cdp_session(self.keeper)
+        self.origins: set[str] = set()
+        self.context.on("request", self.note_origin)
+        self.wipe()
+
+    def note_origin(self, request: Request) -> None:
+        scheme, netloc, *_ = urlsplit(request.url)
+        if scheme in ("http", "https"):
+            self.origins.add(f"{scheme}://{netloc}")
+
+    def wipe(self) -> None:
+        """As new for the next test: its pages closed, nothing it stored left."""
+        for page in self.context.pages:
+            if page is not self.keeper:
+                page.close()
+        self.context.clear_cookies()
+        self.context.clear_permissions()
+        for origin in self.origins:
+            wiped = {"origin": origin, "storageTypes": "all"}
+            self.storage.send("Storage.clearDataForOrigin", wiped)
+        self.origins.clear()
+        self.context.set_default_timeout(PAGE_TIMEOUT_MS)
+        self.context.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
+
+
 class _Chromium:
     """One Chromium for the session, driven through Playwright's sync API.
 
@@ -815,6 +853,21 @@ class _Chromium:
             raise
         self.loop = asyncio.get_running_loop()  # Playwright's, marked running just now
         self.unmark()
+        self.idle: dict[str, list[_KeptContext]] = {}
+
+    def take(self, options: Mapping[str, Any]) -> _KeptContext:
+        """A wiped context with these options: a kept one, or a new one."""
+        kept = self.idle.get(_options_key(options))
+        return kept.pop() if kept else _KeptContext(self.browser, options)
+
+    def give_back(self, kept: _KeptContext, options: Mapping[str, Any]) -> None:
+        try:
+            kept.wipe()
+        except Exception:
+            with contextlib.suppress(Exception):
+                kept.context.close()
+            return
+        self.idle.setdefault(_options_key(options), []).append(kept)
 
     def mark(self) -> None:
         asyncio._set_running_loop(self.loop)
@@ -879,23 +932,26 @@ def browser(_chromium: _Chromium) -> Iterator[Browser]:
         _chromium.unmark()
 
 
+def _options_key(options: Mapping[str, Any]) -> str:
+    return json.dumps(options, sort_keys=True, default=repr)
+
+
 @pytest.fixture
 def open_page(browser: Browser, _chromium: _Chromium) -> Iterator[Callable[..., Page]]:
-    """`open_page(**context_options)`: a page in a fresh context (own cookies), closed after."""
-    contexts: list[Any] = []
+    """`open_page(**context_options)`: a page in a context of its own (own cookies and
+    storage), closed after; the context is wiped and kept for a later test."""
+    taken: list[tuple[_KeptContext, Mapping[str, Any]]] = []
 
     def open_page(**context_options: Any) -> Page:
         _chromium.mark()
-        context = browser.new_context(**context_options)
-        context.set_default_timeout(PAGE_TIMEOUT_MS)
-        contexts.append(context)
-        return context.new_page()
+        kept = _chromium.take(context_options)
+        taken.append((kept, context_options))
+        return kept.context.new_page()
 
     yield open_page
     _chromium.mark()
-    for context in contexts:
-        with contextlib.suppress(Exception):
-            context.close()
+    for kept, options in taken:
+        _chromium.give_back(kept, options)
 
 
 @pytest.fixture

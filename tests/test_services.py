@@ -12,14 +12,20 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
 from tests.conftest import migrated_url
 from tests.services import (
     PostgresServer,
     RedisServer,
     RunUvicorn,
+    ServeInThread,
     ServiceError,
+    _Chromium,
     create_superuser,
 )
 
@@ -164,3 +170,27 @@ def test_browser_signs_in_through_the_login_form(
 async def test_asyncio_still_runs_after_a_browser_test() -> None:
     # Runs after the browser test in this module: Playwright must not leave its loop marked.
     assert await asyncio.to_thread(lambda: 42) == 42
+
+
+def test_a_kept_browser_context_comes_back_with_nothing_the_last_test_left(
+    browser: Browser, _chromium: _Chromium, serve_in_thread: ServeInThread
+) -> None:
+    async def blank(request: Request) -> HTMLResponse:
+        return HTMLResponse("<!doctype html><title>blank</title>")
+
+    site = serve_in_thread(Starlette(routes=[Route("/", blank)])).base_url
+    options = {"base_url": site}
+    kept = _chromium.take(options)
+    page = kept.context.new_page()
+    page.goto("/")
+    page.evaluate("() => { localStorage.setItem('theme', 'dark'); document.cookie = 'a=1'; }")
+    assert kept.context.cookies()
+    _chromium.give_back(kept, options)
+
+    again = _chromium.take(options)
+    assert again is kept  # kept, not made anew
+    assert again.context.pages == [again.keeper] and not again.context.cookies()
+    page = again.context.new_page()
+    page.goto("/")
+    assert page.evaluate("() => localStorage.length") == 0
+    _chromium.give_back(again, options)
