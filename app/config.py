@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,6 +14,7 @@ from starlette.datastructures import Secret
 
 from app.errors import BadInput
 from app.origins import normal_origin
+from app.zone_names import known_zones
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # templates, static, migrations
 VAR_DIR = Path("var")
@@ -237,7 +237,7 @@ def load_config(env_file: str | Path | None = ".env") -> Config:
         raise ConfigError(f"JOBS_MODULE={jobs_module!r}: expected a module name such as app.jobs")
     lease, heartbeat, grace = _job_timing(env)
     timezone = str(env("TIMEZONE", default="UTC")).strip()
-    if timezone not in zoneinfo.available_timezones():
+    if timezone not in known_zones():
         raise ConfigError(
             f"TIMEZONE={timezone[:100]!r}: expected an IANA time zone name like UTC, "
             "Europe/Paris or America/New_York"

@@ -4,14 +4,14 @@
 
 from __future__ import annotations
 
-import zoneinfo
-from functools import lru_cache
-
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import BadInput
 from app.models import User
+from app.zone_names import known_zones
+
+__all__ = ["UnknownTimeZone", "check_time_zone", "known_zones", "store_time_zone"]
 
 FIELD = "time_zone"
 LONGEST = 64  # the column's length; the longest IANA name has 32 characters
@@ -21,16 +21,10 @@ class UnknownTimeZone(BadInput, ValueError):
     """A name the zone database does not know."""
 
 
-@lru_cache(maxsize=1)
-def known_zones() -> frozenset[str]:
-    """Every IANA name this machine's zone database has (the list a picker offers)."""
-    return frozenset(zoneinfo.available_timezones())
-
-
 def check_time_zone(name: object, field: str = FIELD) -> str:
     """The name, trimmed, if the zone database knows it; else UnknownTimeZone naming `field`."""
     text = str(name or "").strip()
-    # Only listed names: ZoneInfo would also open paths and the legacy aliases' files.
+    # Only listed places: ZoneInfo would also open paths, `localtime` and the like.
     if text not in known_zones():
         shown = repr(text[:LONGEST]) if text else "nothing"
         raise UnknownTimeZone(

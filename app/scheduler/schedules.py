@@ -19,12 +19,13 @@ import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
 
 from app.errors import BadInput
 from app.models.jobs import SCHEDULE_LENGTH
+from app.zone_names import known_zones
 
 INTERVAL = re.compile(r"every\s+(\d+)\s*(s|m|h)", re.IGNORECASE)
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -61,12 +62,9 @@ class InvalidSchedule(BadInput, ValueError):
 
 
 def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
-        raise ValueError(
-            f"timezone {name!r}: expected an IANA name such as UTC or Europe/Paris"
-        ) from None
+    if name not in known_zones():  # ZoneInfo would also open paths, `localtime` and the like
+        raise ValueError(f"timezone {name!r}: expected an IANA name such as UTC or Europe/Paris")
+    return ZoneInfo(name)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.auth.time_zones import UnknownTimeZone, check_time_zone, store_time_zone
+from app.auth.time_zones import UnknownTimeZone, check_time_zone, known_zones, store_time_zone
 from app.config import ConfigError, load_config
 from app.local_formats import Reader, locale_for
 from app.main import create_app
@@ -122,7 +122,9 @@ def test_the_browsers_zone_is_proposed_until_a_zone_is_chosen_and_then_stored(
     assert 'id="sb-time-zone"' not in client.get(INBOX).text
 
 
-@pytest.mark.parametrize("typed", ["Mars/Olympus", "", "../../etc/passwd", "europe/paris"])
+@pytest.mark.parametrize(
+    "typed", ["Mars/Olympus", "", "../../etc/passwd", "europe/paris", "localtime", "Factory"]
+)
 def test_a_zone_that_is_not_an_iana_name_is_a_400_naming_the_field_and_nothing_is_stored(
     sqlite_url: str, signed_in: SignedIn, typed: str
 ) -> None:
@@ -152,13 +154,20 @@ def test_check_time_zone_accepts_iana_names_only_and_names_the_field_it_is_given
         check_time_zone("CEST", field="zone")
 
 
+@pytest.mark.parametrize("zone", ["Paris", "localtime", "Factory", "posixrules"])
 def test_an_unknown_timezone_setting_stops_start_up_naming_it(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, zone: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TIMEZONE", "Paris")
-    with pytest.raises(ConfigError, match=r"^TIMEZONE='Paris': expected an IANA time zone name"):
+    monkeypatch.setenv("TIMEZONE", zone)
+    with pytest.raises(ConfigError, match=rf"^TIMEZONE='{zone}': expected an IANA time zone name"):
         load_config(None)
+
+
+def test_the_zone_databases_files_that_are_no_place_are_not_offered() -> None:
+    # `localtime` follows the machine, `Factory` reads "-00": neither is a place to live in.
+    assert {"localtime", "Factory", "posixrules"}.isdisjoint(known_zones())
+    assert {"UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"} <= known_zones()
 
 
 @pytest.mark.parametrize(

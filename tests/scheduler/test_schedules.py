@@ -324,9 +324,10 @@ def test_invalid_schedules_name_the_field_and_what_it_accepts(expression: str, r
     assert str(caught.value).startswith(f"invalid schedule {expression!r}: {reason}")
 
 
-def test_an_unknown_timezone_is_refused_with_an_example() -> None:
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "Factory", "posixrules", "right/UTC"])
+def test_an_unknown_timezone_is_refused_with_an_example(zone: str) -> None:
     with pytest.raises(ValueError, match="expected an IANA name such as UTC or Europe/Paris"):
-        parse("* * * * *", "Mars/Olympus")
+        parse("* * * * *", zone)
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,7 @@ def state(job: ScheduledJob) -> dict[str, Any]:
         (JobEdit(schedule=TOO_LONG), "at most 200 characters, got 202"),
         (JobEdit(timezone="Mars/Olympus"), "timezone 'Mars/Olympus': expected an IANA name"),
         (JobEdit(timezone="x" * 300), "expected an IANA name"),
+        (JobEdit(timezone="localtime"), "timezone 'localtime': expected an IANA name"),
         (JobEdit(timeout_s=-1), "timeout: expected seconds from 1 to 604800"),
         (JobEdit(overlap="sometimes"), "overlap: expected one of skip, queue, allow"),
         (JobEdit(misfire="later"), "misfire: expected one of run_once, skip"),
