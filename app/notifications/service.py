@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,6 +26,7 @@ from app.row_keys import is_storable_text
 
 TITLE_MAX = 200
 BODY_MAX = 5000  # a toast and an inbox line, not a document
+LINK_MAX = 500  # the column's length
 
 # What a user's sockets are told first, kept until a notification or a read mark is committed
 # (docs/architecture.md, "Caches"). Also read: the account's created_at, which never changes.
@@ -65,8 +67,13 @@ def _check(title: str, body: str, level: str, link: str | None, audiences: int) 
             raise NotifyError(f"{name}: text without NUL bytes")
     if level not in LEVELS:
         raise NotifyError(f"level: {level!r} is not one of {', '.join(LEVELS)}")
+    if link is not None and len(link) > LINK_MAX:
+        raise NotifyError(f"link: at most {LINK_MAX} characters")
     if link is not None and not _safe_link(link):
-        raise NotifyError(f"link: {link!r} must be a path like /admin/… or an http(s) URL")
+        raise NotifyError(
+            f"link: {link!r} must be a path like /admin/… or an http(s) URL with a host "
+            "(a port from 1 to 65535, no user name)"
+        )
 
 
 def _safe_link(link: str) -> bool:
@@ -74,9 +81,17 @@ def _safe_link(link: str) -> bool:
     # "/\t/evil" would leave the site, so neither may appear anywhere in a link.
     if "\\" in link or any(ord(c) < 32 or ord(c) == 127 for c in link):
         return False
-    return (link.startswith("/") and not link.startswith("//")) or link.startswith(
-        ("https://", "http://")
-    )
+    if link.startswith("/"):
+        return not link.startswith("//")
+    if not link.startswith(("https://", "http://")):
+        return False
+    parts = urlsplit(link)
+    try:
+        port = parts.port  # ValueError for one out of range or not a number
+    except ValueError:
+        return False
+    # A user name before the host (https://admin.example@evil.example) hides where it goes.
+    return bool(parts.hostname) and port != 0 and "@" not in parts.netloc
 
 
 async def notify(
