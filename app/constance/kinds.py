@@ -23,7 +23,12 @@ from app.json_input import NestedTooDeep, read_json
 TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", "n", "f", ""})
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
-DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(d|h|m|s)")
+# Digits are ASCII only: \d and int() would also read Arabic-Indic and other digits.
+NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+CLOCK = r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+DATE_TIME = re.compile(rf"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ]{CLOCK}(?:Z|[+-]{CLOCK})?")
+# Each unit at most once, largest first: "1h30m", never "1h1h" or "30m1h".
+DURATION = re.compile("".join(rf"(?:(?P<{unit}>{NUMBER}){unit})?" for unit in "dhms"))
 DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 # The documented limits (docs/reference.md, "Limits"): beyond them a value is refused, naming it.
@@ -31,6 +36,8 @@ TEXT_LIMIT = 50_000  # characters of a text value, and of a json value written o
 JSON_DEPTH_LIMIT = 32  # levels of arrays and objects in a json value
 DURATION_LIMIT = dt.timedelta(days=36_500)  # about a century; timedelta itself ends at 999999999d
 INT_LIMIT = 10**18 - 1  # 18 digits: a 64-bit integer column holds it everywhere
+# Digits of a decimal either side of the point: 1e999999999 would be a billion written out.
+DECIMAL_DIGITS_LIMIT = 30
 
 _QUOTE = reprlib.Repr()
 _QUOTE.maxstring = _QUOTE.maxother = _QUOTE.maxlong = 60
@@ -131,7 +138,7 @@ class IntKind(Kind):
 
     def parse(self, text: str) -> int:
         stripped = text.strip().replace("_", "")
-        if not re.fullmatch(r"[+-]?\d{1,18}", stripped):
+        if not re.fullmatch(r"[+-]?[0-9]{1,18}", stripped):
             raise self.refuse(text)
         return int(stripped)
 
@@ -150,6 +157,8 @@ class FloatKind(Kind):
     ordered = True
 
     def parse(self, text: str) -> float:
+        if not text.isascii():  # float() reads other scripts' digits too
+            raise self.refuse(text)
         try:
             value = float(text.strip())
         except ValueError:
@@ -181,18 +190,27 @@ class DecimalKind(Kind):
     ordered = True
 
     def parse(self, text: str) -> Decimal:
+        if not text.isascii():  # Decimal() reads other scripts' digits too
+            raise self.refuse(text)
         try:
             value = Decimal(text.strip())
         except InvalidOperation:
             raise self.refuse(text) from None
         if not value.is_finite():
             raise self.refuse(text)
-        return value
+        try:
+            return self.check(value)  # type: ignore[no-any-return]
+        except BadValue as over:
+            raise BadValue(f"{self.refuse(text)}: {over.why}", over.why) from None
 
     def check(self, value: Any) -> Any:
         super().check(value)
         if not value.is_finite():
             raise self.over_limit("NaN and infinities are not numbers here")
+        if value and not -DECIMAL_DIGITS_LIMIT < value.adjusted() < DECIMAL_DIGITS_LIMIT:
+            raise self.over_limit(
+                f"more than {DECIMAL_DIGITS_LIMIT} digits before or after the decimal point"
+            )
         return value
 
     def dump(self, value: Any) -> str:
@@ -275,6 +293,12 @@ class UrlKind(StrKind):
             raise self.refuse(text) from None
         if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
             raise self.refuse(text)
+        try:
+            port = parts.port  # ValueError beyond 65535 or not a number
+        except ValueError:
+            raise self.refuse(text) from None
+        if port == 0:
+            raise self.refuse(text)
         return value
 
 
@@ -286,6 +310,9 @@ class DateKind(Kind):
     ordered = True
 
     def parse(self, text: str) -> dt.date:
+        # fromisoformat() also reads 20261201 and 2026-W49-2: only the documented form here.
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text.strip()):
+            raise self.refuse(text)
         try:
             return dt.date.fromisoformat(text.strip())
         except ValueError:
@@ -314,6 +341,9 @@ class DateTimeKind(Kind):
     def parse_in(self, text: str, zone: str) -> dt.datetime:
         """Without an offset, a wall time in `zone`: refused when that zone's clocks skip it
         or show it twice (the offset then says which), never moved by a guess."""
+        # fromisoformat() also reads 20261201T1200 and week dates: only the documented form here.
+        if not DATE_TIME.fullmatch(text.strip()):
+            raise BadValue(f"expected {self.accepted_in(zone)}, got {brief(text)}")
         try:
             value = dt.datetime.fromisoformat(text.strip())
         except ValueError:
@@ -368,7 +398,7 @@ class TimeKind(Kind):
 
     def parse(self, text: str) -> dt.time:
         value = text.strip()
-        if not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", value):
+        if not re.fullmatch(r"[0-9]{2}:[0-9]{2}(:[0-9]{2})?", value):
             raise self.refuse(text)
         try:
             return dt.time.fromisoformat(value)
@@ -387,14 +417,16 @@ class DurationKind(Kind):
 
     def parse(self, text: str) -> dt.timedelta:
         value = text.strip().lower().replace(" ", "")
-        clock = re.fullmatch(r"(\d+):([0-5]\d):([0-5]\d)", value)
+        clock = re.fullmatch(r"([0-9]+):([0-5][0-9]):([0-5][0-9])", value)
         if clock:
             hours, minutes, seconds = (int(part) for part in clock.groups())
             return self._seconds(hours * 3600 + minutes * 60 + seconds)
-        if value and DURATION_PART.sub("", value) == "":
+        units = DURATION.fullmatch(value)
+        if value and units:
             total = sum(
                 float(number) * DURATION_UNITS[unit]
-                for number, unit in DURATION_PART.findall(value)
+                for unit, number in units.groupdict().items()
+                if number is not None
             )
             return self._seconds(total)
         raise self.refuse(text)
