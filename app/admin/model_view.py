@@ -45,7 +45,7 @@ from starlette_admin.exceptions import FormValidationError
 from starlette_admin.export import BaseExporter
 from starlette_admin.fields import BaseField, RelationField
 from starlette_admin.filters import FilterGroup
-from starlette_admin.helpers import prettify_class_name
+from starlette_admin.helpers import prettify_class_name, slugify_class_name
 from starlette_admin.types import RequestAction
 
 from app.admin import list_counts
@@ -370,7 +370,9 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
             self.sortable_fields = defaults.orderable()
         self._indexed = set(defaults.sortable())
         self._known_rows: int | None = None  # the table's size as the last unfiltered count saw
-        self._search: ModelSearch | None = None  # built on first use, after searchable_fields
+        # Built on first use (after searchable_fields), one per set of related models shown.
+        self._searches: dict[frozenset[str], ModelSearch] = {}
+        self._related_searches: list[tuple[str, Related]] | None = None
         if self.searchable_fields is None:
             self.searchable_fields = [str(c.key) for c in defaults.string_columns()] + [
                 rel.key
@@ -831,7 +833,7 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
         term = term.strip()
         if not is_storable_text(term):
             return literal(False)  # no stored text holds a NUL or a lone surrogate
-        return self.model_search().clause(term, _dialect(request))
+        return self.model_search(request).clause(term, _dialect(request))
 
     def search_glance(
         self, request: Request, term: str, limit: int
@@ -841,24 +843,47 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
         term = term.strip()
         if not is_storable_text(term):
             return select(self.model).where(literal(False)), {}
-        return self.model_search().glance(term, _dialect(request), limit)
+        return self.model_search(request).glance(term, _dialect(request), limit)
 
-    def model_search(self) -> ModelSearch:
-        """How this list's search matches rows: its text columns, the searchable to-one
-        relations' labels, its key (app/admin/model_search.py)."""
-        if self._search is None:
-            related = []
+    def model_search(self, request: Request) -> ModelSearch:
+        """How this list's search matches rows for this reader: its text columns, its key, and
+        the searchable to-one relations' labels where the reader may view the related model
+        (else an order searched by a customer's e-mail would tell who buys what)
+        (app/admin/model_search.py)."""
+        related = self.related_searches()
+        shown = self.searched_models(request)
+        search = self._searches.get(shown)
+        if search is None:
+            search = self._searches[shown] = ModelSearch(
+                self._defaults.mapper,
+                self._defaults.string_columns(),
+                [way for key, way in related if key in shown],
+            )
+        return search
+
+    def related_searches(self) -> list[tuple[str, Related]]:
+        """The searchable to-one relations, each with its related model's key."""
+        if self._related_searches is None:
+            self._related_searches = []
             for rel in self._defaults.relations:
                 if not is_to_one(rel) or rel.key not in (self.searchable_fields or []):
                     continue
                 labels = self._defaults.label_columns(rel)
                 if labels and len(rel.local_remote_pairs or []) == 1:
                     (local, remote) = (rel.local_remote_pairs or [])[0]
-                    related.append(Related(local, remote, labels))
-            self._search = ModelSearch(
-                self._defaults.mapper, self._defaults.string_columns(), related
-            )
-        return self._search
+                    key = slugify_class_name(rel.mapper.class_.__name__)  # as the library keys it
+                    self._related_searches.append((key, Related(local, remote, labels)))
+        return self._related_searches
+
+    def searched_models(self, request: Request) -> frozenset[str]:
+        """The related models whose labels this reader's search reads: those they may view."""
+        return frozenset(key for key, _ in self.related_searches() if self._may_view(request, key))
+
+    def _may_view(self, request: Request, key: str) -> bool:
+        try:
+            return foreign_view(self, key).can_view_detail(request)
+        except HTTPException:  # a model with no admin view: nobody reads it here
+            return False
 
     # --- filters: Django-style lookups in the query string (app/admin/lookups.py) ------
 
@@ -993,10 +1018,18 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
             dialect = session.get_bind().dialect.name
             shape = (tuple(sorts), telling, kept is None, self._eager_names(request), dialect)
             if not unfiltered:
-                # The same search and filters for a reader who sees the same fields, typing
-                # times in the same zone (the filter builder's date rules read it).
+                # The same search and filters for a reader who sees the same fields and related
+                # models (the search reads those), typing times in the same zone (the filter
+                # builder's date rules read it).
                 visible = tuple(f.name for f in self.get_fields_list(request))
-                where = (q, repr(filters), tuple(self.lookup_parameters(request)), visible)
+                searched = self.searched_models(request) if q else frozenset()
+                where = (
+                    q,
+                    repr(filters),
+                    tuple(self.lookup_parameters(request)),
+                    visible,
+                    searched,
+                )
                 shape = (*shape, where, edit_times_zone())
         stmt = self._list_statements.get(shape) if shape is not None else None
         if stmt is None:

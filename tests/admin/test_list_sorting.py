@@ -58,10 +58,10 @@ def test_a_trigram_index_finds_text_inside_values_but_sorts_nothing() -> None:
     assert "city" not in customer.sortable()
     assert {"subject", "body"}.isdisjoint(ticket.sortable())
     # Nor does one make the city an order's customer is searched by.
-    orders = AutoModelView(Order).model_search()
-    assert [str(label) for rel in orders.related for label in rel.labels] == [
-        "Customer.name",
-        "Customer.email",
+    related = AutoModelView(Order).related_searches()
+    assert [(key, str(label)) for key, rel in related for label in rel.labels] == [
+        ("customer", "Customer.name"),
+        ("customer", "Customer.email"),
     ]
 
 

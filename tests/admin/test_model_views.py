@@ -17,7 +17,14 @@ from app.db import Base, create_engine, create_session_factory
 from app.main import create_app
 from app.models import Customer, Order, Product
 from tests import factories
-from tests.conftest import add_user, csrf_token, make_config, migrated_url, sign_in
+from tests.conftest import (
+    SignedIn,
+    add_user,
+    csrf_token,
+    make_config,
+    migrated_url,
+    sign_in,
+)
 
 
 def model_views() -> dict[str, AutoModelView]:
@@ -218,6 +225,24 @@ def test_search_finds_orders_by_their_customers_email(
     assert sorted(row_pks(html)) == expected
     count = len(expected)
     assert f"Showing 1 to {count} of {count} entries" in " ".join(html.split())
+
+
+def test_an_orders_customer_is_searched_only_for_readers_who_may_view_customers(
+    sqlite_url: str, app: Starlette, signed_in: SignedIn
+) -> None:
+    fill_shop(sqlite_url, customers=2, orders_each=2)
+    email = str(scalar(sqlite_url, select(Customer.email).order_by(Customer.id).limit(1)))
+    add_user(sqlite_url, "clerk", superuser=False, permissions=["order:view"])
+    add_user(sqlite_url, "manager", superuser=False, permissions=["order:view", "customer:view"])
+    found = {
+        name: row_pks(signed_in(app, name).get("/admin/order/list", params={"q": email}).text)
+        for name in ("clerk", "manager")
+    }
+    # Else a clerk could learn who buys what by trying e-mails in the orders' search box.
+    assert found["clerk"] == []
+    assert len(found["manager"]) == 2
+    glance = signed_in(app, "clerk").get("/admin/search", params={"q": email})
+    assert glance.status_code == 200 and "/admin/order/detail" not in glance.text
 
 
 def test_search_treats_like_wildcards_literally(shop_client: TestClient) -> None:
