@@ -143,6 +143,9 @@ def test_users_create_and_set_password(sqlite_url: str, cli: RunCli) -> None:
     again = cli(sqlite_url, "users", "create", "ops-anna", "--password", "a-long-password")
     assert again.code == 2
     assert "username: 'ops-anna' is already taken" in one_line(again.err)
+    shouting = cli(sqlite_url, "users", "create", "OPS-Anna", "--password", "a-long-password")
+    assert shouting.code == 2
+    assert "username: 'OPS-Anna' is already taken as 'ops-anna'" in one_line(shouting.err)
     weak = cli(sqlite_url, "users", "set-password", "ops-anna", "--password", "short")
     assert weak.code == 2
     assert "password: must be at least 10 characters long" in one_line(weak.err)

@@ -20,7 +20,7 @@ from app.admin.library import AfterFormCopy
 from app.admin.maintenance import live_settings
 from app.admin.model_view import AutoModelView
 from app.auth import sessions, sign_ins, two_factor
-from app.auth.accounts import email_problem, username_problem
+from app.auth.accounts import email_problem, taken_problem, username_holder, username_problem
 from app.auth.current import CurrentUser, actor_of, current_user
 from app.auth.passwords import WeakPassword, check_strength, hash_password
 from app.auth.privileges import (
@@ -138,6 +138,14 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
         ):
             if problem is not None:
                 errors[field] = problem
+        username = str(data.get("username") or "").strip()
+        if "username" not in errors and username:
+            # The same name exactly is the unique constraint's to refuse (imports name no key).
+            editing = str(request.query_params.get("pk") or "")
+            other = int(editing) if editing.isdigit() else None
+            held = await username_holder(request.state.session, username, other_than=other)
+            if held is not None and held != username:
+                errors["username"] = taken_problem(username, held)
         if PASSWORD in data:  # only the create form asks for one
             errors |= password_errors(
                 data.get(PASSWORD) or "", data.get(PASSWORD_AGAIN) or "", data.get("username")

@@ -49,6 +49,23 @@ def email_problem(email: str | None) -> str | None:
     return None
 
 
+async def username_holder(
+    session: AsyncSession, username: str, *, other_than: int | None = None
+) -> str | None:
+    """The username of another account (not `other_than`) with this one in any case."""
+    holder = select(User.username).where(func.lower(User.username) == username.lower())
+    if other_than is not None:
+        holder = holder.where(User.id != other_than)
+    return await session.scalar(holder.limit(1))
+
+
+def taken_problem(username: str, held: str) -> str:
+    if held == username:
+        return f"{username!r} is already taken"
+    # `Admin` beside `admin` would pass for one person in the audit log and the inbox.
+    return f"{username!r} is already taken as {held!r} (usernames differ by more than case)"
+
+
 async def create_user(
     session: AsyncSession,
     username: str,
@@ -66,11 +83,9 @@ async def create_user(
         if problem is not None:
             raise AccountError(f"{field}: {problem}")
     check_strength(password, username)
-    taken = await session.scalar(
-        select(func.count()).select_from(User).where(User.username == username)
-    )
-    if taken:
-        raise AccountError(f"username: {username!r} is already taken")
+    held = await username_holder(session, username)
+    if held is not None:
+        raise AccountError(f"username: {taken_problem(username, held)}")
     members_of = await find_groups(session, groups)
     user = User(
         username=username,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.audit.log import record
+from app.auth.accounts import username_holder
 from app.auth.current import Actor
 from app.db import now_utc
 from app.errors import BadQuery, Forbidden
@@ -196,7 +197,7 @@ async def _groups_named(session: AsyncSession, names: list[str]) -> list[Group]:
 async def _free_username(session: AsyncSession, wanted: str) -> str:
     """`wanted`, or `wanted-2`, `wanted-3`, … when another account has it already."""
     candidate, number = wanted, 1
-    while await session.scalar(select(User.id).where(User.username == candidate)) is not None:
+    while await username_holder(session, candidate) is not None:
         number += 1
         suffix = f"-{number}"
         candidate = wanted[: USERNAME_LENGTH - len(suffix)] + suffix

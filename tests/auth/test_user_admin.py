@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 import pytest
+from httpx import Response
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -12,7 +13,7 @@ from starlette.testclient import TestClient
 from app.auth.passwords import verify_password
 from app.models import Group, User
 from tests.auth.test_sessions import run_sql
-from tests.conftest import add_user, csrf_token, sign_in
+from tests.conftest import add_user, csrf_token, seen_row, sign_in
 
 GOOD = "a-long-enough-password"
 
@@ -78,6 +79,7 @@ def test_creating_a_user_stores_an_argon2_hash_only(root: TestClient, sqlite_url
         ({"username": "do\u200bra"}, "username", "no control or invisible characters"),
         ({"username": "d" * 151}, "username", "at most 150 characters"),
         ({"email": "not-an-email"}, "email", "an e-mail address such as ops@example.com"),
+        ({"username": "ADMIN"}, "username", "'ADMIN' is already taken as 'admin' (usernames"),
     ],
 )
 def test_bad_input_names_the_field_and_stores_nothing(
@@ -92,6 +94,34 @@ def test_bad_input_names_the_field_and_stores_nothing(
     assert set(users(sqlite_url)) == {"admin"}
     if "email" not in values:
         assert 'value="dora@example.com"' in response.text  # what was typed is kept
+
+
+def test_a_user_renamed_in_other_case_keeps_the_name_and_others_may_not_take_it(
+    root: TestClient, sqlite_url: str
+) -> None:
+    add_user(sqlite_url, "erin", superuser=False)
+    erin, admin = users(sqlite_url)["erin"], users(sqlite_url)["admin"]
+
+    def edit(pk: int, username: str) -> Response:
+        form = root.get(f"/admin/user/edit?pk={pk}").text
+        return root.post(
+            f"/admin/user/edit?pk={pk}",
+            data={
+                "csrftoken": csrf_token(form),
+                "seen_row": seen_row(form),
+                "username": username,
+                "is_active": "on",
+            },
+            follow_redirects=False,
+        )
+
+    renamed = edit(erin.id, "Erin")
+    assert renamed.status_code == 303, renamed.text[-1500:]
+    assert "Erin" in users(sqlite_url)
+    clash = edit(admin.id, "erin")
+    assert clash.status_code == 422
+    assert "'erin' is already taken as 'Erin'" in html.unescape(clash.text)
+    assert set(users(sqlite_url)) == {"admin", "Erin"}
 
 
 def test_the_set_password_action_checks_both_entries(root: TestClient, sqlite_url: str) -> None:
