@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin.site import build_admin
@@ -19,7 +18,7 @@ from app.body_limits import BodyLimitMiddleware
 from app.clock import Clock
 from app.collector import settle_for_serving
 from app.compression import CompressedPages
-from app.config import PROJECT_DIR, Config, load_config
+from app.config import Config, load_config
 from app.constance import install
 from app.cross_site import CrossSiteGuard
 from app.errors import StarboardError
@@ -30,6 +29,7 @@ from app.route_urls import remember_route_urls
 from app.security_headers import SecurityHeadersMiddleware
 from app.services import Services, build_services, open_services
 from app.statement_log import count_each_request
+from app.static_files import STATIC_DIR, OwnStaticFiles
 from app.unreadable_input import UnreadableInputMiddleware
 from app.views.errors import error_response, failure_response
 from app.views.health import healthz
@@ -61,7 +61,7 @@ def create_app(config: Config | None = None, clock: Clock | None = None) -> Star
             WebSocketRoute("/ws", socket_endpoint, name="ws_endpoint"),
             Mount(
                 "/static",
-                StaticFiles(directory=PROJECT_DIR / "static", check_dir=False),
+                OwnStaticFiles(directory=STATIC_DIR, check_dir=False),
                 name="static",
             ),
         ],

@@ -3,6 +3,7 @@ our favicon."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -45,7 +46,10 @@ def test_our_scripts_parse() -> None:
 
 
 def test_every_page_links_our_own_favicon(admin_client: TestClient) -> None:
-    icon = re.compile(r'<link rel="icon" type="image/svg\+xml" href="([^"]*/static/favicon\.svg)">')
+    icon = re.compile(
+        r'<link rel="icon" type="image/svg\+xml" '
+        r'href="([^"]*/static/favicon\.svg\?v=[0-9a-f]{12})">'
+    )
     for path in ("/admin/", "/admin/login", "/admin/product/list", "/admin/order/detail?pk=999"):
         found = icon.findall(admin_client.get(path).text)
         assert len(found) == 1, path
@@ -53,3 +57,24 @@ def test_every_page_links_our_own_favicon(admin_client: TestClient) -> None:
     assert served.status_code == 200
     assert served.headers["content-type"].startswith("image/svg+xml")
     assert served.text.startswith("<svg")
+
+
+def test_our_files_are_linked_by_their_content_and_kept_for_a_year_under_that_link(
+    admin_client: TestClient,
+) -> None:
+    page = admin_client.get("/admin/order/list").text
+    for file in ("starboard.css", "accessibility.css", "starboard.js", "list_filters.js"):
+        content = (PROJECT_DIR / "static" / file).read_bytes()
+        digest = hashlib.sha256(content).hexdigest()[:12]
+        link = f"/static/{file}?v={digest}"
+        assert link in page, file  # a deploy that changes the file changes its link
+        served = admin_client.get(link)
+        assert served.content == content
+        assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # Asked for without a version (an old page, a bookmark): checked again before each use.
+    plain = admin_client.get("/static/starboard.js")
+    assert plain.headers["cache-control"] == "no-cache"
+    again = admin_client.get(
+        "/static/starboard.js", headers={"If-None-Match": plain.headers["etag"]}
+    )
+    assert again.status_code == 304 and again.headers["cache-control"] == "no-cache"

@@ -15,8 +15,13 @@ from app.local_formats import (
     local_relative,
     local_time,
 )
+from app.static_files import versioned
 
 HTMX_VERSION = "2.0.11"  # kept equal to package.json; the query string busts browser caches
+
+
+def own_file(request: Request, file: str) -> str:
+    return versioned(request.url_for("static", path=file), file)
 
 
 class StarboardChrome(BasePlugin):
@@ -24,18 +29,18 @@ class StarboardChrome(BasePlugin):
 
     def css_links(self, request: Request) -> Sequence[str]:
         return [
-            str(request.url_for("static", path="starboard.css")),
+            own_file(request, "starboard.css"),
             # Contrast and focus rings (WCAG 2 AA), after the theme's rules it adjusts.
-            str(request.url_for("static", path="accessibility.css")),
+            own_file(request, "accessibility.css"),
         ]
 
     def js_links(self, request: Request) -> Sequence[str]:
         htmx = request.url_for("static", path="vendor/htmx.min.js")
         return [
             f"{htmx}?v={HTMX_VERSION}",
-            str(request.url_for("static", path="starboard.js")),
+            own_file(request, "starboard.js"),
             # Names for the controls the library's widgets draw (select2, flatpickr, JSON).
-            str(request.url_for("static", path="accessibility.js")),
+            own_file(request, "accessibility.js"),
         ]
 
 

@@ -83,6 +83,7 @@ from app.models import (
 )
 from app.request_ids import HEADER
 from app.route_urls import links_as_paths, site_path
+from app.static_files import static_file
 from app.template_code import COMPILED_TEMPLATES
 
 # Served by /admin/settings, /admin/jobs and each list's saved views, which validate, version,
@@ -246,6 +247,7 @@ def build_admin(
     compact_pages(admin.templates.env)  # last: the edits above find the library's indentation
     admin.templates.env.filters["site_path"] = site_path
     admin.templates.env.globals["frame_part"] = FrameParts().template_function()
+    admin.templates.env.globals["static_file"] = static_file
     admin.templates.env.globals["sign_in_offer"] = (
         single_sign_on.offer if single_sign_on is not None else lambda request: None
     )

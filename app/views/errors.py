@@ -18,12 +18,14 @@ from app.config import PROJECT_DIR
 from app.errors import StarboardError
 from app.request_ids import HEADER, log_failure
 from app.security_headers import template_nonce
+from app.static_files import static_file
 from app.template_code import COMPILED_TEMPLATES
 
 # Its own small environment: the page needs no admin context, so any app can render it.
 templates = Jinja2Templates(directory=PROJECT_DIR / "templates")
 templates.env.bytecode_cache = COMPILED_TEMPLATES
 templates.env.globals["csp_nonce"] = template_nonce  # `nonce="{{ csp_nonce() }}"` on inline tags
+templates.env.globals["static_file"] = static_file
 
 
 # The admin's endpoints that only ever answer JSON (the pickers' lookup, actions, inline edits).
