@@ -39,11 +39,11 @@ from app.auth.own_account import (
     save_preferences,
 )
 from app.auth.throttle import SignInThrottle, retry_message
-from app.auth.time_zones import known_zones
 from app.clock import SYSTEM_CLOCK, Clock
 from app.errors import BadInput, Forbidden
 from app.models import User
 from app.models.auth import Theme
+from app.zone_names import known_zones
 
 PAGE_SIZE = 25
 PASSWORD_LABELS = {

@@ -11,8 +11,6 @@ from app.errors import BadInput
 from app.models import User
 from app.zone_names import known_zones
 
-__all__ = ["UnknownTimeZone", "check_time_zone", "known_zones", "store_time_zone"]
-
 FIELD = "time_zone"
 LONGEST = 64  # the column's length; the longest IANA name has 32 characters
 

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.auth.time_zones import UnknownTimeZone, check_time_zone, known_zones, store_time_zone
+from app.auth.time_zones import UnknownTimeZone, check_time_zone, store_time_zone
 from app.config import ConfigError, load_config
 from app.local_formats import Reader, locale_for
 from app.main import create_app
 from app.models import Notification, User
+from app.zone_names import known_zones
 from tests.conftest import SignedIn, add_user, csrf_token, in_session, make_config
 
 INBOX = "/admin/notifications"
