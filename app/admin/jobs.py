@@ -26,7 +26,7 @@ from app.admin.paging import page_count, page_number
 from app.auth.current import actor_of, current_user
 from app.errors import BadInput, Forbidden, NotFound
 from app.local_formats import reader
-from app.models.jobs import JobRun
+from app.models.jobs import JobRun, RunStatus
 from app.row_keys import fits
 from app.scheduler.claims import now
 from app.scheduler.queries import JobOverview, overview, runs_of
@@ -385,7 +385,12 @@ class JobsPage(CustomView):
             assert run is not None, "cancel found it"
             found = await overview(session, run.job)
         shown = RunShown(run, found[0].job.timezone if found else "UTC")
-        feedback = "Cancel requested." if asked else f"Already {run.status}: nothing to cancel."
+        if asked:
+            feedback = "Cancel requested."
+        elif run.status == RunStatus.RUNNING and run.cancel_requested:
+            feedback = "Cancel already requested."
+        else:
+            feedback = f"Already {run.status}: nothing to cancel."
         if not from_htmx(request):
             return self.back_to(request, "jobs-run", feedback, name=run.job, run_id=run_id)
         template = (

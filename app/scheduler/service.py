@@ -244,26 +244,44 @@ class JobsService:
         return ManualRun(run_id, already_queued=False)
 
     async def cancel(self, run_id: int, actor: Actor) -> bool:
-        """Asks the run's process to stop it; a queued run is simply never started."""
+        """Asks the run's process to stop it; a queued run is simply never started. False when
+        there is nothing (left) to cancel: the run has ended, or its cancel was asked already.
+
+        Each change is one UPDATE on the status it expects, so of several people (or tabs)
+        cancelling at once exactly one does it and is recorded in the audit log."""
         async with self.session_factory() as session, session.begin():
-            run = await session.get(JobRun, run_id)
-            if run is None:
+            job = await session.scalar(select(JobRun.job).where(JobRun.id == run_id))
+            if job is None:
                 raise UnknownRun(run_id)
-            if run.status == RunStatus.QUEUED:
-                run.status = RunStatus.FAILED
-                run.error = f"cancelled by {actor.username or 'an operator'} before it started"
-                run.finished_at = self.clock.now()
-            elif run.status == RunStatus.RUNNING:
-                run.cancel_requested = True
-            else:
-                return False
+            by = actor.username or "an operator"
+            never_started = await session.execute(
+                update(JobRun)
+                .where(JobRun.id == run_id, JobRun.status == RunStatus.QUEUED)
+                .values(
+                    status=RunStatus.FAILED,
+                    error=f"cancelled by {by} before it started",
+                    finished_at=self.clock.now(),
+                )
+            )
+            if not never_started.rowcount:  # type: ignore[attr-defined]
+                asked = await session.execute(
+                    update(JobRun)
+                    .where(
+                        JobRun.id == run_id,
+                        JobRun.status == RunStatus.RUNNING,
+                        JobRun.cancel_requested.is_(False),
+                    )
+                    .values(cancel_requested=True)
+                )
+                if not asked.rowcount:  # type: ignore[attr-defined]
+                    return False
             record(
                 session,
                 "job-cancel",
                 actor,
                 model="jobs",
-                object_pk=run.job,
-                object_label=run.job,
+                object_pk=job,
+                object_label=job,
                 changes={"run": {"old": run_id, "new": "cancel"}},
             )
         await self._tell({"type": "cancel", "run_id": run_id, "by": actor.username})

@@ -24,7 +24,7 @@ from app.channels.memory import MemoryBroker
 from app.clock import SYSTEM_CLOCK, Clock, FakeClock
 from app.constance import DeclaredSettings, LiveSettings, Setting
 from app.db import create_engine, create_session_factory
-from app.models import Group, JobRun, Notification, ScheduledJob
+from app.models import AuditEntry, Group, JobRun, Notification, ScheduledJob
 from app.scheduler import claims
 from app.scheduler.context import LOG_LIMIT, TRUNCATED
 from app.scheduler.registry import JobDefinition, jobs_in
@@ -645,6 +645,22 @@ async def test_cancel_reaches_the_run_without_the_channel(
         done = await finished(session_factory, run_id, clock)
     assert done.status == "failed"
     assert done.error is not None and done.error.startswith("cancelled by")
+
+
+async def test_of_several_cancelling_a_queued_run_at_once_one_does_it_and_is_recorded(
+    session_factory: SessionFactory,
+) -> None:
+    definitions = jobs("yearly")
+    service = JobsService(definitions, session_factory, MemoryBroker())
+    async with schedulers(session_factory, definitions):
+        pass  # synced the job's row
+    run_id = await service.run_now("yearly", ANNA)
+    answers = await asyncio.gather(*(service.cancel(run_id, ANNA) for _ in range(4)))
+    assert sorted(answers) == [False, False, False, True]
+    async with session_factory() as session:
+        cancels = await session.scalars(select(AuditEntry).where(AuditEntry.action == "job-cancel"))
+        assert len(cancels.all()) == 1
+    assert (await run(session_factory, run_id)).error == "cancelled by ops-anna before it started"
 
 
 async def test_cancel_a_queued_run_means_it_never_starts(
