@@ -15,12 +15,13 @@ from starlette.status import HTTP_303_SEE_OTHER
 from starlette.templating import Jinja2Templates
 from starlette_admin.auth import AdminUser, AuthProvider
 from starlette_admin.exceptions import LoginFailed
-from starlette_admin.helpers import index_url, safe_redirect_url
+from starlette_admin.helpers import index_url
 from starlette_admin.security.csrf import CSRFMiddleware
 
 from app.admin import second_factor
 from app.admin.library import edit_times_in
 from app.admin.maintenance import live_settings
+from app.admin.next_pages import safe_next, without_foreign_next
 from app.admin.request_layers import SignedInOnly
 from app.admin.single_sign_on import ID_TOKEN, SingleSignOn, password_sign_in_on
 from app.audit.log import record
@@ -133,6 +134,9 @@ class AccountAuthProvider(AuthProvider):
             return None
         return self.single_sign_on.password_refusal(request, username)
 
+    async def render_login(self, request: Request, templates: Jinja2Templates) -> Response:
+        return await super().render_login(without_foreign_next(request), templates)
+
     def get_routes(self, templates: Jinja2Templates) -> list[Route]:
         self.templates = templates  # the admin's, for the page that signs out at the provider
 
@@ -219,7 +223,7 @@ class AccountAuthProvider(AuthProvider):
     def signed_in_response(self, request: Request, next_url: str | None) -> Response:
         """To `next_url` when it stays on this site, else the admin's index."""
         fallback = index_url(request)
-        target = safe_redirect_url(next_url or fallback, request, fallback)
+        target = safe_next(next_url or fallback, request, fallback)
         response = RedirectResponse(target, status_code=HTTP_303_SEE_OTHER)
         # A new session gets a new CSRF token: the next page issues a fresh cookie.
         response.delete_cookie(CSRFMiddleware.cookie_name)

@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER
 from starlette_admin.flash import flash
-from starlette_admin.helpers import safe_redirect_url
 from starlette_admin.types import RequestAction
 
 from app.admin.model_view import AutoModelView
+from app.admin.next_pages import safe_next
 from app.auth.current import actor_of, current_user
 from app.clock import SYSTEM_CLOCK
 from app.exports.files import ExportFiles
@@ -104,7 +104,7 @@ async def queue_export(view: AutoModelView, request: Request, form: FormData, fm
 
 def back_to_list(view: AutoModelView, request: Request) -> Response:
     fallback = str(request.url_for("admin:list", key=str(view.key)))
-    back = safe_redirect_url(request.query_params.get("_origin") or fallback, request, fallback)
+    back = safe_next(request.query_params.get("_origin") or fallback, request, fallback)
     return RedirectResponse(back, status_code=HTTP_303_SEE_OTHER)
 
 

@@ -15,9 +15,10 @@ from starlette.status import (
     HTTP_429_TOO_MANY_REQUESTS,
 )
 from starlette.templating import Jinja2Templates
-from starlette_admin.helpers import index_url, safe_redirect_url
+from starlette_admin.helpers import index_url
 from starlette_admin.security.csrf import CSRFMiddleware
 
+from app.admin.next_pages import safe_next
 from app.auth import pending_sign_ins, two_factor
 from app.auth.current import Actor, client_address
 from app.auth.throttle import retry_message
@@ -127,7 +128,7 @@ async def second_factor_page(
     response = page(
         username=user.username,
         recovery_codes=codes,
-        next_url=safe_redirect_url(pending.next_url or fallback, request, fallback),
+        next_url=safe_next(pending.next_url or fallback, request, fallback),
     )
     response.delete_cookie(CSRFMiddleware.cookie_name)
     return response

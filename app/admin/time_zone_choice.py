@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER, HTTP_400_BAD_REQUEST
-from starlette_admin.helpers import index_url, safe_redirect_url
+from starlette_admin.helpers import index_url
 from starlette_admin.plugins import BasePlugin
 from starlette_admin.routing import route
 from starlette_admin.views import CustomView
 
+from app.admin.next_pages import safe_next
 from app.auth.current import current_user
 from app.auth.time_zones import UnknownTimeZone, store_time_zone
 
@@ -58,5 +59,5 @@ class TimeZoneChoice(CustomView):
         except UnknownTimeZone as refused:
             return PlainTextResponse(refused.message, HTTP_400_BAD_REQUEST)
         home = index_url(request)
-        back = safe_redirect_url(str(form.get("next") or home), request, home)
+        back = safe_next(str(form.get("next") or home), request, home)
         return RedirectResponse(back, status_code=HTTP_303_SEE_OTHER)

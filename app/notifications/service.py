@@ -78,17 +78,18 @@ def _check(title: str, body: str, level: str, link: str | None, audiences: int) 
 
 def _safe_link(link: str) -> bool:
     # Browsers read a backslash as a slash and drop tabs and newlines from URLs: "/\\evil" and
-    # "/\t/evil" would leave the site, so neither may appear anywhere in a link.
-    if "\\" in link or any(ord(c) < 32 or ord(c) == 127 for c in link):
+    # "/\t/evil" would leave the site, so neither may appear anywhere in a link; nor a space,
+    # which no URL holds unescaped.
+    if "\\" in link or any(ord(c) < 32 or ord(c) == 127 or c.isspace() for c in link):
         return False
     if link.startswith("/"):
         return not link.startswith("//")
-    if not link.startswith(("https://", "http://")):
+    if not link.lower().startswith(("https://", "http://")):
         return False
-    parts = urlsplit(link)
     try:
-        port = parts.port  # ValueError for one out of range or not a number
-    except ValueError:
+        parts = urlsplit(link)
+        port = parts.port  # out of range or not a number: ValueError
+    except ValueError:  # also a malformed host: "http://[::1"
         return False
     # A user name before the host (https://admin.example@evil.example) hides where it goes.
     return bool(parts.hostname) and port != 0 and "@" not in parts.netloc

@@ -124,6 +124,27 @@ def test_the_browsers_zone_is_proposed_until_a_zone_is_chosen_and_then_stored(
 
 
 @pytest.mark.parametrize(
+    "next_page", ["http://[::1", "http://[zz]/", "/\t/evil.example", "//evil.example"]
+)
+def test_a_next_page_off_the_site_or_malformed_goes_home_instead(
+    sqlite_url: str, signed_in: SignedIn, next_page: str
+) -> None:
+    add_user(sqlite_url, "ana")
+    client = signed_in(create_app(make_config(sqlite_url)), "ana")
+    answer = client.post(
+        CHOICE,
+        data={
+            "csrftoken": csrf_token(client.get(INBOX).text),
+            "time_zone": "UTC",
+            "next": next_page,
+        },
+        follow_redirects=False,
+    )
+    assert (answer.status_code, answer.headers["location"]) == (303, "/admin/")
+    assert zone_of(sqlite_url, "ana") == "UTC"
+
+
+@pytest.mark.parametrize(
     "typed", ["Mars/Olympus", "", "../../etc/passwd", "europe/paris", "localtime", "Factory"]
 )
 def test_a_zone_that_is_not_an_iana_name_is_a_400_naming_the_field_and_nothing_is_stored(

@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import anyio
 import itsdangerous
@@ -453,3 +454,13 @@ def test_static_files_do_not_look_the_user_up(client: TestClient, app: Starlette
         assert statements  # the same listener does see a page's lookup
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+@pytest.mark.parametrize("next_page", ["http://[::1", "http://[zz]/"])
+def test_a_malformed_next_page_signs_in_to_the_home_page(
+    client: TestClient, next_page: str
+) -> None:
+    answer = post_login(client, "alice", ADMIN_PASSWORD, next=quote(next_page, safe=""))
+    assert answer.status_code == 303  # type: ignore[attr-defined]
+    assert answer.headers["location"] == "/admin/"  # type: ignore[attr-defined]
+    assert signed_in(client)
