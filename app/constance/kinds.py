@@ -207,7 +207,9 @@ class DecimalKind(Kind):
         super().check(value)
         if not value.is_finite():
             raise self.over_limit("NaN and infinities are not numbers here")
-        if value and not -DECIMAL_DIGITS_LIMIT < value.adjusted() < DECIMAL_DIGITS_LIMIT:
+        # Digits before the point (1E+29 has 30) and after it (0E-2000000 has two million).
+        before, after = value.adjusted() + 1, -int(value.as_tuple().exponent)
+        if before > DECIMAL_DIGITS_LIMIT or after > DECIMAL_DIGITS_LIMIT:
             raise self.over_limit(
                 f"more than {DECIMAL_DIGITS_LIMIT} digits before or after the decimal point"
             )
@@ -291,7 +293,10 @@ class UrlKind(StrKind):
             parts = urlsplit(value)
         except ValueError:
             raise self.refuse(text) from None
-        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+        # The parser drops tabs and line breaks that a stored value would keep.
+        if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+            raise self.refuse(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise self.refuse(text)
         try:
             port = parts.port  # ValueError beyond 65535 or not a number

@@ -34,6 +34,8 @@ GOOD: list[tuple[str, str, Any]] = [
     ("decimal", "19.99", Decimal("19.99")),
     ("decimal", " 0.10 ", Decimal("0.10")),
     ("decimal", "-5", Decimal("-5")),
+    ("decimal", "1E-30", Decimal("1E-30")),  # 30 digits after the point, the most
+    ("decimal", "9" * 30, Decimal("9" * 30)),  # and 30 before it
     ("str", "hello world", "hello world"),
     ("str", "  kept as typed  ", "  kept as typed  "),
     ("str", "", ""),
@@ -85,6 +87,9 @@ BAD: list[tuple[str, str, str]] = [
     ("decimal", "Infinity", "a decimal number such as 19.99"),
     ("decimal", "1e999999999", "more than 30 digits before or after the decimal point"),
     ("decimal", "1e-31", "more than 30 digits before or after the decimal point"),
+    ("decimal", "1E+30", "more than 30 digits before or after the decimal point"),
+    ("decimal", "0." + "1" * 31, "more than 30 digits before or after the decimal point"),
+    ("decimal", "0E-2000000", "more than 30 digits before or after the decimal point"),
     ("str", "two\nlines", "one line of text"),
     ("str", "carriage\rreturn", "one line of text"),
     ("email", "ops", "an e-mail address"),
@@ -98,6 +103,8 @@ BAD: list[tuple[str, str, str]] = [
     ("url", "http://[::1", "an http:// or https:// URL"),
     ("url", "https://example.com:99999/", "an http:// or https:// URL"),
     ("url", "https://example.com:0/", "an http:// or https:// URL"),
+    ("url", "http://exa\nmple.com/", "an http:// or https:// URL"),
+    ("url", "http://exa\tmple.com/", "an http:// or https:// URL"),
     ("date", "27/11/2026", "a date as YYYY-MM-DD"),
     ("date", "2026-02-30", "a date as YYYY-MM-DD"),
     ("date", "20261201", "a date as YYYY-MM-DD"),
