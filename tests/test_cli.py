@@ -146,6 +146,11 @@ def test_users_create_and_set_password(sqlite_url: str, cli: RunCli) -> None:
     shouting = cli(sqlite_url, "users", "create", "OPS-Anna", "--password", "a-long-password")
     assert shouting.code == 2
     assert "username: 'OPS-Anna' is already taken as 'ops-anna'" in one_line(shouting.err)
+    greek = cli(sqlite_url, "users", "create", "σας", "--password", "a-long-password")
+    assert greek.code == 0, greek.err
+    shouting = cli(sqlite_url, "users", "create", "ΣΑΣ", "--password", "a-long-password")
+    assert shouting.code == 2  # SQLite's lower() leaves Greek letters as they are
+    assert "username: 'ΣΑΣ' is already taken as 'σας'" in one_line(shouting.err)
     weak = cli(sqlite_url, "users", "set-password", "ops-anna", "--password", "short")
     assert weak.code == 2
     assert "password: must be at least 10 characters long" in one_line(weak.err)

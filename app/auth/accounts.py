@@ -53,10 +53,18 @@ async def username_holder(
     session: AsyncSession, username: str, *, other_than: int | None = None
 ) -> str | None:
     """The username of another account (not `other_than`) with this one in any case."""
-    holder = select(User.username).where(func.lower(User.username) == username.lower())
+    others = select(User.username)
     if other_than is not None:
-        holder = holder.where(User.id != other_than)
-    return await session.scalar(holder.limit(1))
+        others = others.where(User.id != other_than)
+    if username.isascii():
+        return await session.scalar(
+            others.where(func.lower(User.username) == username.lower()).limit(1)
+        )
+    # SQLite's lower() folds ASCII letters only (ΣΑΣ, σας): these are compared here, among the
+    # names as long (folding keeps nearly every name's length).
+    wanted = username.casefold()
+    same_length = await session.scalars(others.where(func.length(User.username) == len(username)))
+    return next((held for held in same_length if held.casefold() == wanted), None)
 
 
 def taken_problem(username: str, held: str) -> str:

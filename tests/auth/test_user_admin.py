@@ -115,13 +115,17 @@ def test_a_user_renamed_in_other_case_keeps_the_name_and_others_may_not_take_it(
             follow_redirects=False,
         )
 
+    add_user(sqlite_url, "éric", superuser=False)
+    accented = root.post("/admin/user/create", data=create_user_form(root, username="Éric"))
+    assert accented.status_code == 422
+    assert "'Éric' is already taken as 'éric'" in html.unescape(accented.text)
     renamed = edit(erin.id, "Erin")
     assert renamed.status_code == 303, renamed.text[-1500:]
     assert "Erin" in users(sqlite_url)
     clash = edit(admin.id, "erin")
     assert clash.status_code == 422
     assert "'erin' is already taken as 'Erin'" in html.unescape(clash.text)
-    assert set(users(sqlite_url)) == {"admin", "Erin"}
+    assert set(users(sqlite_url)) == {"admin", "Erin", "éric"}
 
 
 def test_the_set_password_action_checks_both_entries(root: TestClient, sqlite_url: str) -> None:
