@@ -647,14 +647,21 @@ async def test_cancel_reaches_the_run_without_the_channel(
     assert done.error is not None and done.error.startswith("cancelled by")
 
 
-async def test_of_several_cancelling_a_queued_run_at_once_one_does_it_and_is_recorded(
+async def queued_yearly_run(
     session_factory: SessionFactory,
-) -> None:
+) -> tuple[dict[str, JobDefinition], JobsService, int]:
+    """The yearly job's row synced, no scheduler running, and a manual run of it queued."""
     definitions = jobs("yearly")
     service = JobsService(definitions, session_factory, MemoryBroker())
     async with schedulers(session_factory, definitions):
         pass  # synced the job's row
-    run_id = await service.run_now("yearly", ANNA)
+    return definitions, service, await service.run_now("yearly", ANNA)
+
+
+async def test_of_several_cancelling_a_queued_run_at_once_one_does_it_and_is_recorded(
+    session_factory: SessionFactory,
+) -> None:
+    _, service, run_id = await queued_yearly_run(session_factory)
     answers = await asyncio.gather(*(service.cancel(run_id, ANNA) for _ in range(4)))
     assert sorted(answers) == [False, False, False, True]
     async with session_factory() as session:
@@ -666,11 +673,7 @@ async def test_of_several_cancelling_a_queued_run_at_once_one_does_it_and_is_rec
 async def test_cancel_a_queued_run_means_it_never_starts(
     session_factory: SessionFactory, clock: FakeClock
 ) -> None:
-    definitions = jobs("yearly")
-    service = JobsService(definitions, session_factory, MemoryBroker())
-    async with schedulers(session_factory, definitions):
-        pass  # synced the job's row
-    run_id = await service.run_now("yearly", ANNA)
+    definitions, service, run_id = await queued_yearly_run(session_factory)
     assert await service.cancel(run_id, ANNA)
     assert not await service.cancel(run_id, ANNA)  # finished already: nothing to do
     control = await service.run_now("yearly", ANNA)  # not cancelled: taken at start
