@@ -8,11 +8,12 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette_admin.helpers import safe_redirect_url
 
+from app.web_addresses import has_control_characters
+
 
 def safe_next(next_url: str, request: Request, fallback: str) -> str:
     """`next_url` if the library finds it on this site, else `fallback`."""
-    # Browsers drop tabs and line breaks from a URL: "/\t/evil.example" would leave the site.
-    if any(ord(c) < 32 or ord(c) == 127 for c in next_url):
+    if has_control_characters(next_url):
         return fallback
     try:
         return safe_redirect_url(next_url, request, fallback)

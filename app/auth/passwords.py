@@ -9,6 +9,7 @@ from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.errors import BadInput
+from app.web_addresses import has_control_characters
 
 MIN_LENGTH = 10
 MAX_LENGTH = 1024
@@ -43,7 +44,7 @@ def check_strength(password: str, username: str | None = None) -> None:
         raise WeakPassword(
             f"password: must be at most {MAX_LENGTH:,} characters long", field="password"
         )
-    if any(ord(c) < 32 or ord(c) == 127 for c in password):  # no keyboard types them
+    if has_control_characters(password):
         raise WeakPassword(
             "password: must not hold control characters (NUL, tab, line breaks)", field="password"
         )

@@ -14,11 +14,11 @@ import re
 import reprlib
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from app.errors import BadInput
 from app.json_input import NestedTooDeep, read_json
+from app.web_addresses import is_web_address
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", "n", "f", ""})
@@ -289,20 +289,7 @@ class UrlKind(StrKind):
 
     def parse(self, text: str) -> str:
         value = text.strip()
-        try:
-            parts = urlsplit(value)
-        except ValueError:
-            raise self.refuse(text) from None
-        # The parser drops tabs and line breaks that a stored value would keep.
-        if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
-            raise self.refuse(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise self.refuse(text)
-        try:
-            port = parts.port  # ValueError beyond 65535 or not a number
-        except ValueError:
-            raise self.refuse(text) from None
-        if port == 0:
+        if not is_web_address(value):
             raise self.refuse(text)
         return value
 

@@ -7,7 +7,6 @@ import functools
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,6 +22,7 @@ from app.models import Group, Notification, NotificationRead, User
 from app.notifications import LEVELS
 from app.notifications.audience import EVERYONE, visible_in, visible_parameters, visible_to
 from app.row_keys import is_storable_text
+from app.web_addresses import has_control_characters, is_web_address
 
 TITLE_MAX = 200
 BODY_MAX = 5000  # a toast and an inbox line, not a document
@@ -77,22 +77,12 @@ def _check(title: str, body: str, level: str, link: str | None, audiences: int) 
 
 
 def _safe_link(link: str) -> bool:
-    # Browsers read a backslash as a slash and drop tabs and newlines from URLs: "/\\evil" and
-    # "/\t/evil" would leave the site, so neither may appear anywhere in a link; nor a space,
-    # which no URL holds unescaped.
-    if "\\" in link or any(ord(c) < 32 or ord(c) == 127 or c.isspace() for c in link):
+    # Browsers read a backslash as a slash: "/\\evil" would leave the site, like "//evil".
+    if "\\" in link:
         return False
     if link.startswith("/"):
-        return not link.startswith("//")
-    if not link.lower().startswith(("https://", "http://")):
-        return False
-    try:
-        parts = urlsplit(link)
-        port = parts.port  # out of range or not a number: ValueError
-    except ValueError:  # also a malformed host: "http://[::1"
-        return False
-    # A user name before the host (https://admin.example@evil.example) hides where it goes.
-    return bool(parts.hostname) and port != 0 and "@" not in parts.netloc
+        return not link.startswith("//") and not has_control_characters(link)
+    return is_web_address(link, user_allowed=False)
 
 
 async def notify(
