@@ -27,6 +27,24 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 Outcome = tuple[Any, int, int | None, list[Any]]
 
 
+def _stop_unanswered(connection: Any) -> None:  # an aiosqlite.Connection
+    """Closes what is still open in aiosqlite's thread and ends the thread, asking no answer.
+
+    aiosqlite 0.22.1's stop() asks for one on the current event loop, and a terminated
+    connection's loop may close before the thread gets to it (a cancelled task's connection,
+    as a test client or a command ends): answering a closed loop raises in that thread.
+    """
+    connection._running = False
+
+    def close_and_end() -> object:
+        if connection._connection is not None:
+            connection._connection.close()
+            connection._connection = None
+        return aiosqlite.core._STOP_RUNNING_SENTINEL  # ends the thread's loop (0.22.1)
+
+    connection._tx.put_nowait((None, close_and_end))
+
+
 def _run(connection: sqlite3.Connection, operation: str, parameters: Any) -> Outcome:
     """In aiosqlite's thread: the whole statement, from opening a cursor to closing it."""
     cursor = connection.cursor()
@@ -149,7 +167,10 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             pass
         finally:
             connection._connection = None
-            connection.stop()  # not awaited: see above
+            _stop_unanswered(connection)  # not awaited: see above
+
+    def _terminate_force_close(self) -> None:
+        _stop_unanswered(self._connection)  # as the stock stop(), answering no event loop
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from queue import SimpleQueue
 from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import create_engine
-from app.sqlite_driver import OneTripCursor
+from app.sqlite_driver import OneTripConnection, OneTripCursor, one_trip_module
 
 
 @pytest.fixture
@@ -151,3 +155,43 @@ async def test_a_connection_stopped_while_it_closes_still_finishes_closing(
         adapted._terminate_force_close()  # ...and the thread told to stop right after it
         await asyncio.wait_for(closing, timeout=5)
         await connection.invalidate()
+
+
+class LateQueue:
+    """Stands in for aiosqlite's queue to its thread: every job waits a while before it runs."""
+
+    def __init__(self, queue: SimpleQueue[Any]) -> None:
+        self.queue = queue
+
+    def put_nowait(self, item: Any) -> None:
+        self.queue.put_nowait((None, partial(time.sleep, 0.1)))
+        self.queue.put_nowait(item)
+
+
+@pytest.mark.parametrize("termination", ["graceful", "forced"])
+def test_a_connection_terminated_as_its_event_loop_ends_stops_its_thread_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, termination: str
+) -> None:
+    # A cancelled task's connection is terminated, and its event loop (a test client's, a
+    # command's) may close before the thread gets to the stop: the thread must not answer it.
+    failures: list[Any] = []
+    monkeypatch.setattr(threading, "excepthook", failures.append)
+
+    async def terminate() -> threading.Thread:
+        driver = await aiosqlite.connect(tmp_path / "late.db")
+        driver._tx = LateQueue(driver._tx)  # type: ignore[assignment]
+        adapted = OneTripConnection(one_trip_module(), driver)
+        if termination == "graceful":
+            await adapted._terminate_graceful_close()
+        else:
+            adapted._terminate_force_close()
+        return driver._thread
+
+    loop = asyncio.new_event_loop()
+    try:
+        thread = loop.run_until_complete(terminate())
+    finally:
+        loop.close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert failures == []
