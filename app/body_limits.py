@@ -27,6 +27,7 @@ from app.auth.sessions import USER_ID
 from app.errors import TooLarge
 from app.form_fields import FormFields
 from app.views.errors import error_response
+from app.whole_numbers import whole_number
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -49,7 +50,7 @@ def body_limit(scope: Scope) -> tuple[int, str]:
 
 def declared_length(headers: Headers) -> int | None:
     value = headers.get("content-length")
-    return int(value) if value is not None and value.isdigit() else None
+    return whole_number(value, 19) if value is not None else None
 
 
 class BodyLimitMiddleware:

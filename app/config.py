@@ -14,6 +14,7 @@ from starlette.datastructures import Secret
 
 from app.errors import BadInput
 from app.origins import normal_origin
+from app.whole_numbers import is_whole_number
 from app.zone_names import known_zones
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # templates, static, migrations
@@ -230,7 +231,7 @@ def load_config(env_file: str | Path | None = ".env") -> Config:
     if scheduler not in ("embedded", "off"):
         raise ConfigError(f"SCHEDULER={scheduler!r}: accepted values are 'embedded' or 'off'")
     port = env("PORT", default="8000")
-    if not str(port).isdigit() or not 0 < int(port) < 65536:
+    if not is_whole_number(str(port)) or not 0 < int(port) < 65536:
         raise ConfigError(f"PORT={port!r}: expected a whole number from 1 to 65535")
     jobs_module = env("JOBS_MODULE", default="app.jobs")
     if not MODULE_NAME.fullmatch(jobs_module):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 
@@ -26,4 +27,14 @@ def is_web_address(text: str, *, user_allowed: bool = True) -> bool:
         return False
     if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
         return False
+    if "[" in parts.netloc and not _is_ipv6(parts.hostname):  # urlsplit takes "[v1.x]" too
+        return False
     return user_allowed or "@" not in parts.netloc
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return "%" not in host  # a zone names an interface of the reader's own machine

@@ -25,6 +25,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         "LOG_FORMAT",
         "METRICS_TOKEN",
         "EXPORTS_DIR",
+        "PORT",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -83,6 +84,16 @@ def test_a_debug_value_that_is_not_true_or_false_is_refused_naming_it(
 ) -> None:
     monkeypatch.setenv("DEBUG", value)
     with pytest.raises(ConfigError, match=rf"DEBUG='{value}': expected true or false"):
+        load_config(env_file=None)
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "http", "80.5", "\u00b2", "\u0663"])
+def test_a_port_that_is_no_port_number_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # "²" is a digit to str.isdigit() but not to int(); "٣" is one to int() but to no reader.
+    monkeypatch.setenv("PORT", value)
+    with pytest.raises(ConfigError, match=rf"^PORT='{value}': expected a whole number from 1 to"):
         load_config(env_file=None)
 
 

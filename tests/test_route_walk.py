@@ -47,6 +47,7 @@ PATH_VALUES = [
     "..%2F..%2Fetc%2Fpasswd",
     "x" * 5000,
     "%E2%98%83%D9%A3",
+    "%C2%B2",  # a digit to str.isdigit(), not to int()
     "",
 ]
 
@@ -62,6 +63,7 @@ QUERY_VALUES = [
     "%ED%A0%80",
     "..%2F..%2Fetc%2Fpasswd",
     "%E2%98%83",
+    "%C2%B2",  # a digit to str.isdigit(), not to int()
     "",
     "(((a__b__c%3D%22",
 ]
@@ -123,6 +125,7 @@ FORM_VALUES = [
     "%ED%A0%80",
     "%FF%FE",
     "..%2F..%2Fetc%2Fpasswd",
+    "%C2%B2",
 ]
 
 T = TypeVar("T")

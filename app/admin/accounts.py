@@ -32,6 +32,7 @@ from app.auth.privileges import (
     stored_group,
 )
 from app.models import Group, User
+from app.whole_numbers import whole_number
 
 PASSWORD = "password"
 PASSWORD_AGAIN = "password_again"
@@ -142,7 +143,7 @@ class UserView(GrantsPermissions, AfterFormCopy, AutoModelView):
         if "username" not in errors and username:
             # The same name exactly is the unique constraint's to refuse (imports name no key).
             editing = str(request.query_params.get("pk") or "")
-            other = int(editing) if editing.isdigit() else None
+            other = whole_number(editing, 18)
             held = await username_holder(request.state.session, username, other_than=other)
             if held is not None and held != username:
                 errors["username"] = taken_problem(username, held)

@@ -15,6 +15,7 @@ from app.admin.lookups import read_lookups
 from app.admin.model_view import AutoModelView
 from app.errors import BadInput, BadQuery
 from app.row_keys import is_storable_text
+from app.whole_numbers import is_whole_number
 
 # The longest query a view keeps (the column's length).
 MOST_QUERY_CHARS = 2000
@@ -107,7 +108,7 @@ def check_sorts(view: AutoModelView, request: Request, sorts: list[str]) -> None
 def check_page_size(view: AutoModelView, sizes: list[str]) -> None:
     allowed = sorted({*view.page_size_options, view.page_size})
     for text in sizes:
-        if not (text.isdecimal() and len(text) <= 9 and int(text) in allowed):
+        if not (is_whole_number(text, 9) and int(text) in allowed):
             raise BadQuery(
                 f"page_size: one of {', '.join(str(n) for n in allowed)}", field="page_size"
             )

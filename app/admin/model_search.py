@@ -17,6 +17,7 @@ from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, false, o
 from sqlalchemy.orm import Mapper
 
 from app.row_keys import key_value
+from app.whole_numbers import is_whole_number
 
 __all__ = ["ModelSearch", "Related", "like_pattern"]
 
@@ -78,7 +79,7 @@ class ModelSearch:
     def key_number(self, term: str) -> int | None:
         """The term as the key, when it is a whole number the key column can hold."""
         pk = self.mapper.primary_key
-        if len(pk) != 1 or not term.isdigit() or pk[0].type.python_type is not int:
+        if len(pk) != 1 or not is_whole_number(term) or pk[0].type.python_type is not int:
             return None
         number = key_value(pk[0], term)  # None past the column's range: no row has it
         return number if isinstance(number, int) else None

@@ -39,6 +39,7 @@ from app.models import Notification, NotificationRead
 from app.notifications import LEVELS, service
 from app.notifications.audience import visible_to
 from app.row_keys import fits
+from app.whole_numbers import is_whole_number
 
 PAGE_SIZE = 25
 LEVEL_COLOURS = {"info": "blue", "success": "green", "warning": "yellow", "error": "red"}
@@ -114,7 +115,7 @@ async def inbox_page(session: AsyncSession, user: CurrentUser, page: int) -> lis
 def positive_int(raw: object) -> int | None:
     """A form or query value as a notification id; None for anything else (or out of range)."""
     text = str(raw or "")
-    if not (text.isdecimal() and len(text) <= 18) or int(text) < 1:
+    if not is_whole_number(text, 18) or int(text) < 1:
         return None
     # PostgreSQL's INTEGER ids stop at 2**31 - 1: a larger number names no notification.
     return int(text) if fits(Notification.__table__.c.id, int(text)) else None

@@ -6,6 +6,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from app.errors import BadQuery
+from app.whole_numbers import whole_number
 
 # The last page any admin page shows; far beyond any table, well inside a 64-bit OFFSET.
 MAX_PAGE = 999_999_999
@@ -14,7 +15,8 @@ MAX_PAGE = 999_999_999
 def page_number(request: Request) -> int:
     """The `page` query parameter; 1 for anything but a whole number from 1 to MAX_PAGE."""
     text = request.query_params.get("page", "")
-    return int(text) if text.isdecimal() and 0 < len(text) <= 9 and int(text) > 0 else 1
+    number = whole_number(text, 9)
+    return number if number else 1
 
 
 def page_count(total: int, page_size: int) -> int:
@@ -28,7 +30,7 @@ def query_number(params: QueryParams, name: str, default: int, low: int, high: i
     text = params.get(name, "")
     if not text:
         return default
-    number = int(text) if text.isascii() and text.isdecimal() and len(text) <= 19 else None
+    number = whole_number(text, 19)
     if number is None or not low <= number <= high:
         raise BadQuery(f"{name}: a whole number from {low:,} to {high:,}", field=name)
     return number

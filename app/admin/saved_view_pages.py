@@ -46,6 +46,7 @@ from app.admin.saved_views import (
 from app.auth.current import CurrentUser, actor_of, current_user
 from app.errors import BadInput, Forbidden, NotFound
 from app.route_urls import route_path
+from app.whole_numbers import is_whole_number
 
 # The mark that shows a list without its default view.
 NO_DEFAULT = ("_default", "off")
@@ -166,7 +167,7 @@ class SavedViewPages(ListOpeningAdmin):
         form = await request.form()
         session = request.state.session
         text = text_of(form, "id") or ""
-        if text and not (text.isdecimal() and len(text) <= 18):
+        if text and not is_whole_number(text, 18):
             raise BadInput("id: a saved view's number, or empty for no default", field="id")
         chosen = (
             await find_view(session, user, str(view.key), int(text), to_change=False)

@@ -23,6 +23,7 @@ from app.cached_reads import SAVED_VIEWS
 from app.errors import BadInput, Forbidden, NotFound
 from app.models import DefaultView, Group, SavedView, User
 from app.row_keys import fits, is_storable_text
+from app.whole_numbers import whole_number
 
 MOST_NAME_CHARS = 80
 AUDITED_AS = "saved-view"  # the audit log's model name for these entries
@@ -119,7 +120,7 @@ def checked_group(user: CurrentUser, text: str | None) -> int | None:
     if not text:
         return None
     mine = dict(user.groups)
-    group_id = int(text) if text.isdecimal() and len(text) <= 9 else None
+    group_id = whole_number(text, 9)
     if group_id is None or group_id not in mine:
         names = ", ".join(sorted(mine.values())) or "you are in none"
         raise BadInput(

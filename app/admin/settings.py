@@ -61,6 +61,7 @@ from app.errors import BadInput, Forbidden, NotFound
 from app.local_formats import reader
 from app.models import SettingChange
 from app.row_keys import fits
+from app.whole_numbers import is_whole_number
 
 HISTORY_PAGE_SIZE = 20
 DEFAULT_SHOWN = "(default)"
@@ -230,7 +231,7 @@ def value_before(setting: Setting, change: SettingChange) -> Any:
 
 def seen_version(form: FormData) -> int:
     text = str(form.get("seen_version") or "")
-    if not (text.isdecimal() and len(text) <= 18):
+    if not is_whole_number(text, 18):
         raise HTTPException(
             HTTP_400_BAD_REQUEST, "seen_version: the version of the value you loaded, 0 or more"
         )

@@ -27,6 +27,7 @@ from app.auth.passwords import hash_password, verify_password
 from app.errors import BadInput, Conflict
 from app.models import Group, User, user_group
 from app.models.two_factor import RecoveryCode, TwoFactor
+from app.whole_numbers import is_whole_number
 
 ISSUER = "Starboard"  # the name authenticator apps list the account under
 CODE = "code"  # the form field a code is typed in
@@ -101,8 +102,7 @@ def typed_code(value: object) -> str:
 
 
 def is_app_code(code: str) -> bool:
-    # 0-9 only: str.isdigit() also takes other scripts' digits, which no app shows.
-    return len(code) == CODE_DIGITS and code.isascii() and code.isdigit()
+    return len(code) == CODE_DIGITS and is_whole_number(code)
 
 
 def step_of(secret: str, code: str, now: dt.datetime) -> int | None:

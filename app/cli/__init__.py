@@ -17,13 +17,14 @@ from app.cli.shared import Parser, UsageError, positive_int, run_async, whole_nu
 from app.config import Config, load_config
 from app.errors import StarboardError
 from app.notifications import LEVELS
+from app.whole_numbers import is_whole_number
 
 # Ten times what the benchmarks seed (bench/admin_list.py): past it, a typo, not a demo.
 MOST_DEMO_ORDERS = 10_000_000
 
 
 def port_number(value: str) -> int:
-    if not value.isdigit() or not 0 < int(value) < 65536:
+    if not is_whole_number(value) or not 0 < int(value) < 65536:
         raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {value!r}")
     return int(value)
 

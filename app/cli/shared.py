@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from app.errors import EXIT_USAGE, BadInput
+from app.whole_numbers import is_whole_number
 
 if TYPE_CHECKING:
     from app.auth.current import Actor
@@ -33,8 +34,7 @@ def whole_number_up_to(most: int) -> Callable[[str], int]:
     """An argument type: a whole number from 1 to `most`, else a usage error saying so."""
 
     def read(value: str) -> int:
-        # isascii(): str.isdigit() also takes superscripts and other scripts' digits.
-        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
+        if not is_whole_number(value) or not 1 <= int(value) <= most:
             raise argparse.ArgumentTypeError(
                 f"expected a whole number from 1 to {most:,}, got {value[:40]!r}"
             )

@@ -26,7 +26,10 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 # Digits are ASCII only: \d and int() would also read Arabic-Indic and other digits.
 NUMBER = r"[0-9]+(?:\.[0-9]+)?"
 CLOCK = r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
-DATE_TIME = re.compile(rf"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ]{CLOCK}(?:Z|[+-]{CLOCK})?")
+# An offset is hours and minutes: fromisoformat() also reads seconds there, which no zone uses.
+DATE_TIME = re.compile(
+    rf"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ]{CLOCK}(?:Z|[+-][0-9]{{2}}:[0-9]{{2}})?"
+)
 # Each unit at most once, largest first: "1h30m", never "1h1h" or "30m1h".
 DURATION = re.compile("".join(rf"(?:(?P<{unit}>{NUMBER}){unit})?" for unit in "dhms"))
 DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -138,7 +141,7 @@ class IntKind(Kind):
 
     def parse(self, text: str) -> int:
         stripped = text.strip().replace("_", "")
-        if not re.fullmatch(r"[+-]?[0-9]{1,18}", stripped):
+        if not re.fullmatch(r"[+-]?0*[0-9]{1,18}", stripped):  # leading zeros are not digits
             raise self.refuse(text)
         return int(stripped)
 
@@ -165,7 +168,10 @@ class FloatKind(Kind):
             raise self.refuse(text) from None
         if not math.isfinite(value):
             raise self.refuse(text)
-        return value
+        if value == 0 and re.search(r"[1-9]", text.split("e")[0].split("E")[0]):
+            why = "too small to tell from 0"
+            raise BadValue(f"{self.refuse(text)}: {why}", why)
+        return value + 0.0  # -0.0 is 0
 
     def load(self, stored: Any) -> float:
         # Checked before float(): a JSON integer past a float's range would overflow there.
@@ -284,7 +290,7 @@ class EmailKind(StrKind):
 
 class UrlKind(StrKind):
     name = "url"
-    accepted = "an http:// or https:// URL with a host"
+    accepted = "an http:// or https:// URL with a host (a port, if any, from 1 to 65535)"
     input_type = "url"
 
     def parse(self, text: str) -> str:

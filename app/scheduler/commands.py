@@ -21,6 +21,7 @@ from app.cli.shared import (
     positive_int,
     print_table,
     run_async,
+    whole_number_up_to,
 )
 from app.config import Config
 
@@ -58,7 +59,12 @@ def add_jobs_parser(commands: Any) -> None:
     )
     history = actions.add_parser("history", help="a job's runs, newest first")
     history.add_argument("name")
-    history.add_argument("--limit", type=history_limit, default=20, help="runs shown (1-1000)")
+    history.add_argument(
+        "--limit",
+        type=whole_number_up_to(HISTORY_LIMIT_MAX),
+        default=20,
+        help="runs shown (1-1000)",
+    )
     history.add_argument("--json", action="store_true", help="a JSON array of objects")
 
 
@@ -66,14 +72,6 @@ START_TIMEOUT_S = 60  # `jobs run --wait`: how long a run may wait for some sche
 
 
 HISTORY_LIMIT_MAX = 1000
-
-
-def history_limit(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= HISTORY_LIMIT_MAX:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number from 1 to {HISTORY_LIMIT_MAX}, got {value!r}"
-        )
-    return int(value)
 
 
 def job_definitions(config: Config) -> dict[str, JobDefinition]:

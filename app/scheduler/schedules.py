@@ -25,6 +25,7 @@ from croniter import CroniterBadDateError, croniter
 
 from app.errors import BadInput
 from app.models.jobs import SCHEDULE_LENGTH
+from app.whole_numbers import is_whole_number
 from app.zone_names import known_zones
 
 INTERVAL = re.compile(r"every\s+(\d+)\s*(s|m|h)", re.IGNORECASE)
@@ -335,7 +336,7 @@ def _check_field(expression: str, value: str, name: str, low: int, high: int) ->
     span = high - low + 1
     for part in value.lower().split(","):
         body, _, step = part.partition("/")
-        if step and (not _is_number(step) or not 1 <= int(step) <= span):
+        if step and (not is_whole_number(step) or not 1 <= int(step) <= span):
             raise InvalidSchedule(
                 expression, f"{name} step must be a whole number from 1 to {span}"
             )
@@ -346,7 +347,7 @@ def _check_field(expression: str, value: str, name: str, low: int, high: int) ->
             if bound in names:
                 bounds.append(names.index(bound) + (1 if name == "month" else 0))
                 continue
-            if not _is_number(bound):
+            if not is_whole_number(bound):
                 raise InvalidSchedule(
                     expression, f"{name} must be {low}-{high}{', a name' if names else ''} or *"
                 )
@@ -357,8 +358,3 @@ def _check_field(expression: str, value: str, name: str, low: int, high: int) ->
             raise InvalidSchedule(
                 expression, f"{name} range {body} runs backwards: write it low-high"
             )
-
-
-def _is_number(text: str) -> bool:
-    # ASCII only: str.isdigit() also takes "²", which int() refuses.
-    return text.isascii() and text.isdigit()

@@ -28,9 +28,12 @@ GOOD: list[tuple[str, str, Any]] = [
     ("int", "+3", 3),
     ("int", "1_000", 1000),
     ("int", "999999999999999999", 999_999_999_999_999_999),
+    ("int", "0000000000000000000042", 42),  # leading zeros are not digits of the number
     ("float", "0.75", 0.75),
     ("float", "-2", -2.0),
     ("float", "1e3", 1000.0),
+    ("float", "-0.0", 0.0),
+    ("float", "0e-400", 0.0),
     ("decimal", "19.99", Decimal("19.99")),
     ("decimal", " 0.10 ", Decimal("0.10")),
     ("decimal", "-5", Decimal("-5")),
@@ -82,6 +85,8 @@ BAD: list[tuple[str, str, str]] = [
     ("float", "inf", "a number such as 0.75"),
     ("float", "", "a number such as 0.75"),
     ("float", "\u0663.\u0665", "a number such as 0.75"),  # Arabic-Indic 3.5
+    ("float", "1e-400", "too small to tell from 0"),  # float() reads it as 0.0
+    ("float", "-0.5e-999", "too small to tell from 0"),
     ("decimal", "1,5", "a decimal number such as 19.99"),
     ("decimal", "NaN", "a decimal number such as 19.99"),
     ("decimal", "Infinity", "a decimal number such as 19.99"),
@@ -102,7 +107,9 @@ BAD: list[tuple[str, str, str]] = [
     ("url", "https://exa mple.com", "an http:// or https:// URL"),
     ("url", "http://[::1", "an http:// or https:// URL"),
     ("url", "https://example.com:99999/", "an http:// or https:// URL"),
-    ("url", "https://example.com:0/", "an http:// or https:// URL"),
+    ("url", "https://example.com:0/", "a port, if any, from 1 to 65535"),
+    ("url", "https://[v1.x]/", "an http:// or https:// URL"),  # urlsplit takes IPvFuture
+    ("url", "https://[fe80::1%25eth0]/", "an http:// or https:// URL"),  # the reader's interface
     ("url", "http://exa\nmple.com/", "an http:// or https:// URL"),
     ("url", "http://exa\tmple.com/", "an http:// or https:// URL"),
     ("date", "27/11/2026", "a date as YYYY-MM-DD"),
@@ -112,6 +119,7 @@ BAD: list[tuple[str, str, str]] = [
     ("datetime", "20261201T1200", "a date and time as YYYY-MM-DDTHH:MM"),
     ("datetime", "tomorrow", "a date and time as YYYY-MM-DDTHH:MM"),
     ("datetime", "2026-13-01T00:00", "a date and time as YYYY-MM-DDTHH:MM"),
+    ("datetime", "2026-12-01T10:00+01:00:30", "[+HH:MM]"),  # fromisoformat() reads offset seconds
     ("time", "7:00", "a time of day as HH:MM"),
     ("time", "25:00", "a time of day as HH:MM"),
     ("time", "07:00pm", "a time of day as HH:MM"),

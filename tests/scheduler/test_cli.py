@@ -294,7 +294,7 @@ def test_an_unknown_job_exits_2_naming_the_known_ones(
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["history", "quick", "--limit", "0"], "--limit: expected a whole number from 1 to 1000"),
+        (["history", "quick", "--limit", "0"], "--limit: expected a whole number from 1 to 1,000"),
         (["history", "quick", "--limit", "1001"], "--limit: expected a whole number from 1"),
         (["history", "quick", "--limit", "ten"], "--limit: expected a whole number from 1"),
         (["run", "quick", "--wait", "--start-timeout", "0"], "--start-timeout: expected a whole"),
