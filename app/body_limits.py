@@ -26,8 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.auth.sessions import USER_ID
 from app.errors import TooLarge
 from app.form_fields import FormFields
+from app.typed_values import whole_number
 from app.views.errors import error_response
-from app.whole_numbers import whole_number
 
 KIB = 1024
 MIB = 1024 * KIB

@@ -14,7 +14,7 @@ from starlette.datastructures import Secret
 
 from app.errors import BadInput
 from app.origins import normal_origin
-from app.whole_numbers import is_whole_number
+from app.typed_values import is_whole_number
 from app.zone_names import known_zones
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # templates, static, migrations

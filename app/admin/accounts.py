@@ -32,7 +32,7 @@ from app.auth.privileges import (
     stored_group,
 )
 from app.models import Group, User
-from app.whole_numbers import whole_number
+from app.typed_values import whole_number
 
 PASSWORD = "password"
 PASSWORD_AGAIN = "password_again"

@@ -30,6 +30,7 @@ from app.admin.list_rows import named_cells, shown_by_name
 from app.admin.unparsed_input import (
     below_least,
     least_values,
+    refused_by_column,
     too_long_text,
     unreadable_fields,
     unstorable_text,
@@ -250,6 +251,8 @@ class InlineRows(CheckedInline):
         errors.update(too_long_text(fields, data, self.text_lengths()))
         # Text the library could not read wins: it read "abc" as nothing ("required").
         errors.update(unreadable_fields(fields, typed, data, by_name=True))
+        refused = refused_by_column(fields, typed, data, self.child, by_name=True)
+        errors |= {name: problem for name, problem in refused.items() if name not in errors}
         return errors
 
     async def check_field(
@@ -270,7 +273,7 @@ class InlineRows(CheckedInline):
         if isinstance(column.type, Integer) and not fits(column, value):
             low, high = integer_bounds(column)
             return f"{field.label}: a whole number from {max(low, least or low):,} to {high:,}"
-        if isinstance(column.type, Numeric) and isinstance(value, Decimal):
+        if isinstance(column.type, Numeric) and isinstance(value, Decimal) and value.is_finite():
             whole = (column.type.precision or 0) - (column.type.scale or 0)
             if column.type.precision and abs(value) >= Decimal(10) ** whole:
                 return f"{field.label}: less than {10**whole:,}"

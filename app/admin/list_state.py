@@ -15,7 +15,7 @@ from app.admin.lookups import read_lookups
 from app.admin.model_view import AutoModelView
 from app.errors import BadInput, BadQuery
 from app.row_keys import is_storable_text
-from app.whole_numbers import is_whole_number
+from app.typed_values import is_whole_number
 
 # The longest query a view keeps (the column's length).
 MOST_QUERY_CHARS = 2000

@@ -17,7 +17,7 @@ from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, false, o
 from sqlalchemy.orm import Mapper
 
 from app.row_keys import key_value
-from app.whole_numbers import is_whole_number
+from app.typed_values import is_whole_number
 
 __all__ = ["ModelSearch", "Related", "like_pattern"]
 

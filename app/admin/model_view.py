@@ -97,7 +97,9 @@ from app.admin.seen_rows import (
 from app.admin.unparsed_input import (
     below_least,
     least_values,
+    refused_by_column,
     too_long_text,
+    unmatched_keys,
     unreadable_fields,
     unstorable_text,
 )
@@ -183,15 +185,26 @@ class MapperDefaults:
             if isinstance(getattr(prop.columns[0].server_default, "arg", None), FunctionElement)
         ]
 
-    def duplicated_field(self, error: IntegrityError) -> str | None:
-        """The form field a unique-constraint violation is about, if it names one of ours."""
+    def refused_field(self, error: IntegrityError) -> tuple[str, str] | None:
+        """The form field a unique or not-null violation is about, if it names one of ours,
+        and what to say of it."""
         text = str(error.orig)
         table = str(getattr(self.mapper.local_table, "name", ""))
+        unique = "UNIQUE constraint" in text or "unique constraint" in text
+        missing = "NOT NULL constraint" in text or "not-null constraint" in text
         for prop in self.columns:
             name = prop.columns[0].name
             # SQLite: "UNIQUE constraint failed: product.sku"; PostgreSQL: "uq_product_sku".
-            if f"{table}.{name}" in text or f"uq_{table}_{name}" in text:
-                return str(prop.key)
+            if unique and (f"{table}.{name}" in text or f"uq_{table}_{name}" in text):
+                return str(
+                    prop.key
+                ), "another record already has this value; choose a different one"
+            # SQLite: "NOT NULL constraint failed: product.stock"; PostgreSQL: 'null value in
+            # column "stock" of relation "product" violates not-null constraint'.
+            if missing and (
+                f"{table}.{name}" in text or f'column "{name}" of relation "{table}"' in text
+            ):
+                return str(prop.key), "required"
         return None
 
     def text_lengths(self) -> dict[str, int]:
@@ -473,13 +486,11 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
         return await super().handle_row_action(request, pk, name)
 
     async def handle_exception(self, request: Request, exc: Exception) -> None:
-        # A value another row already has is bad input: name the field, not a 500.
+        # A value another row already has, or none where one is needed: bad input, not a 500.
         if isinstance(exc, IntegrityError):
-            field = self._defaults.duplicated_field(exc)
-            if field is not None:
-                raise FormValidationError(
-                    {field: "another record already has this value; choose a different one"}
-                )
+            refused = self._defaults.refused_field(exc)
+            if refused is not None:
+                raise FormValidationError({refused[0]: refused[1]})
         await super().handle_exception(request, exc)
 
     # --- edits: a save over someone else's change is refused (app/admin/seen_rows.py) ---
@@ -824,8 +835,20 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
         errors.update(unstorable_text(fields, data))
         errors.update(too_long_text(fields, data, self._defaults.text_lengths()))
         errors.update(below_least(fields, data, least_values(self._defaults.mapper)))
+        refused = refused_by_column(fields, form, data, self._defaults.mapper)
+        errors |= {name: problem for name, problem in refused.items() if name not in errors}
         if errors:
             raise FormValidationError(errors)
+
+    async def validate(self, request: Request, data: dict[str, Any]) -> None:
+        # Here the library has looked the picked rows up; validate_fields sees their keys only.
+        fields = self.get_fields_list(request)
+        unmatched = unmatched_keys(fields, await request.form(), data, self._defaults.mapper)
+        if unmatched:
+            errors: dict[str | int, Any] = {}
+            errors.update(unmatched)
+            raise FormValidationError(errors)
+        await super().validate(request, data)
 
     # --- search ------------------------------------------------------------------------
 

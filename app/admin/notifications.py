@@ -39,7 +39,7 @@ from app.models import Notification, NotificationRead
 from app.notifications import LEVELS, service
 from app.notifications.audience import visible_to
 from app.row_keys import fits
-from app.whole_numbers import is_whole_number
+from app.typed_values import is_whole_number
 
 PAGE_SIZE = 25
 LEVEL_COLOURS = {"info": "blue", "success": "green", "warning": "yellow", "error": "red"}

@@ -6,7 +6,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from app.errors import BadQuery
-from app.whole_numbers import whole_number
+from app.typed_values import whole_number
 
 # The last page any admin page shows; far beyond any table, well inside a 64-bit OFFSET.
 MAX_PAGE = 999_999_999

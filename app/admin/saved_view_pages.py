@@ -46,7 +46,7 @@ from app.admin.saved_views import (
 from app.auth.current import CurrentUser, actor_of, current_user
 from app.errors import BadInput, Forbidden, NotFound
 from app.route_urls import route_path
-from app.whole_numbers import is_whole_number
+from app.typed_values import is_whole_number
 
 # The mark that shows a list without its default view.
 NO_DEFAULT = ("_default", "off")

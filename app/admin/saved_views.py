@@ -23,7 +23,7 @@ from app.cached_reads import SAVED_VIEWS
 from app.errors import BadInput, Forbidden, NotFound
 from app.models import DefaultView, Group, SavedView, User
 from app.row_keys import fits, is_storable_text
-from app.whole_numbers import whole_number
+from app.typed_values import whole_number
 
 MOST_NAME_CHARS = 80
 AUDITED_AS = "saved-view"  # the audit log's model name for these entries

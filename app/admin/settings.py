@@ -61,7 +61,7 @@ from app.errors import BadInput, Forbidden, NotFound
 from app.local_formats import reader
 from app.models import SettingChange
 from app.row_keys import fits
-from app.whole_numbers import is_whole_number
+from app.typed_values import is_whole_number
 
 HISTORY_PAGE_SIZE = 20
 DEFAULT_SHOWN = "(default)"

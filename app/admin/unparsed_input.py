@@ -7,11 +7,13 @@ database stores is named the same way, before the database fails on it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.orm import Mapper
+from sqlalchemy import inspect
+from sqlalchemy.orm import ColumnProperty, Mapper
 from starlette.datastructures import FormData
 from starlette_admin.fields import (
     BaseField,
@@ -20,13 +22,16 @@ from starlette_admin.fields import (
     DecimalField,
     EnumField,
     FloatField,
+    HasMany,
     IntegerField,
     JSONField,
     RelationField,
     TimeField,
 )
+from starlette_admin.helpers import prettify_class_name
 
-from app.row_keys import is_storable_text
+from app.imports.cells import CellRefused, reader_for
+from app.row_keys import is_storable_text, key_value
 
 # Checked in order: DateTimeField before DateField matters if one derives from the other.
 ACCEPTED: list[tuple[type[BaseField], str]] = [
@@ -69,10 +74,17 @@ def below_least(
         field.name: f"{field.label}: at least {least[field.name]}"
         for field in fields
         if field.name in least
-        and isinstance(data.get(field.name), int | float | Decimal)
-        and not isinstance(data.get(field.name), bool)
+        and is_finite_number(data.get(field.name))
         and data[field.name] < least[field.name]
     }
+
+
+def is_finite_number(value: Any) -> bool:
+    """A number that compares: NaN (a Decimal's signals on comparing) and infinities are left
+    for refused_by_column to name."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return False
+    return value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
 
 
 def unstorable_text(fields: Iterable[BaseField], data: Mapping[str, Any]) -> dict[str, str]:
@@ -118,4 +130,66 @@ def unreadable_fields(
             continue
         if data.get(field.name) is None:
             errors[field.name] = f"{field.label}: {raw.strip()[:40]!r} is not {expected}"
+    return errors
+
+
+def refused_by_column(
+    fields: Iterable[BaseField],
+    form: FormData | Mapping[str, str],
+    data: Mapping[str, Any],
+    mapper: Mapper[Any],
+    *,
+    by_name: bool = False,
+) -> dict[str, str]:
+    """Typed values the library read but their column cannot hold, checked as an import's cell
+    is (app/imports/cells.py): a choice not listed (a 500 at the insert), NaN, infinities and
+    numbers past the column's range or digits and places, other scripts' digits, compact dates.
+    `form` and `by_name` as for unreadable_fields."""
+    errors: dict[str, str] = {}
+    for field in fields:
+        prop = mapper.attrs.get(field.name)
+        if field.read_only or not isinstance(prop, ColumnProperty) or len(prop.columns) != 1:
+            continue
+        if getattr(field, "multiple", False):  # several values for one column (permissions)
+            continue
+        raw = form.get(field.name if by_name else field.id)
+        if not isinstance(raw, str) or not raw.strip() or data.get(field.name) is None:
+            continue  # nothing typed, or unreadable_fields names it
+        typed = raw.strip()
+        if isinstance(field, EnumField) and field.choices_loader is None and field.choices:
+            # A form sends a choice's value exactly; the library stores any text it is given.
+            offered = [str(choice[0]) for choice in field.choices]  # (value, label) pairs
+            if typed not in offered:
+                errors[field.name] = f"{field.label}: {typed[:40]!r} is not one of " + ", ".join(
+                    offered
+                )
+            continue
+        try:
+            reader_for(prop.columns[0])(typed)  # type: ignore[arg-type]
+        except CellRefused as refused:
+            errors[field.name] = f"{field.label}: {refused}"
+    return errors
+
+
+def unmatched_keys(
+    fields: Iterable[BaseField], form: FormData, data: Mapping[str, Any], mapper: Mapper[Any]
+) -> dict[str, str]:
+    """Related rows picked by a key that matches none: the library drops such a key, which
+    would clear a to-one link, or every link of a many-to-many one, without a word."""
+    errors: dict[str, str] = {}
+    for field in fields:
+        relation = mapper.relationships.get(field.name)
+        if field.read_only or not isinstance(field, RelationField) or relation is None:
+            continue
+        target = relation.mapper
+        typed = [str(value).strip() for value in form.getlist(field.id) if str(value).strip()]
+        if not typed or len(target.primary_key) != 1:
+            continue
+        found = data.get(field.name)
+        picked: list[Any] = list(found or ()) if isinstance(field, HasMany) else [found]
+        held = {inspect(row).identity[0] for row in picked if row is not None}
+        missing = [key for key in typed if key_value(target.primary_key[0], key) not in held]
+        if missing:
+            name = prettify_class_name(target.class_.__name__).lower()
+            errors[field.name] = f"{field.label}: no {name} has the key {missing[0][:40]!r}"
     return errors

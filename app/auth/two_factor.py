@@ -27,7 +27,7 @@ from app.auth.passwords import hash_password, verify_password
 from app.errors import BadInput, Conflict
 from app.models import Group, User, user_group
 from app.models.two_factor import RecoveryCode, TwoFactor
-from app.whole_numbers import is_whole_number
+from app.typed_values import is_whole_number
 
 ISSUER = "Starboard"  # the name authenticator apps list the account under
 CODE = "code"  # the form field a code is typed in

@@ -17,7 +17,7 @@ from app.cli.shared import Parser, UsageError, positive_int, run_async, whole_nu
 from app.config import Config, load_config
 from app.errors import StarboardError
 from app.notifications import LEVELS
-from app.whole_numbers import is_whole_number
+from app.typed_values import is_whole_number
 
 # Ten times what the benchmarks seed (bench/admin_list.py): past it, a typo, not a demo.
 MOST_DEMO_ORDERS = 10_000_000

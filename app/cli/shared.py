@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from app.errors import EXIT_USAGE, BadInput
-from app.whole_numbers import is_whole_number
+from app.typed_values import is_whole_number
 
 if TYPE_CHECKING:
     from app.auth.current import Actor

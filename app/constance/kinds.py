@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from app.errors import BadInput
 from app.json_input import NestedTooDeep, read_json
+from app.typed_values import DATE, DATE_TIME
 from app.web_addresses import is_web_address
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y", "t"})
@@ -25,11 +26,6 @@ FALSE_WORDS = frozenset({"false", "0", "no", "off", "n", "f", ""})
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 # Digits are ASCII only: \d and int() would also read Arabic-Indic and other digits.
 NUMBER = r"[0-9]+(?:\.[0-9]+)?"
-CLOCK = r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
-# An offset is hours and minutes: fromisoformat() also reads seconds there, which no zone uses.
-DATE_TIME = re.compile(
-    rf"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ]{CLOCK}(?:Z|[+-][0-9]{{2}}:[0-9]{{2}})?"
-)
 # Each unit at most once, largest first: "1h30m", never "1h1h" or "30m1h".
 DURATION = re.compile("".join(rf"(?:(?P<{unit}>{NUMBER}){unit})?" for unit in "dhms"))
 DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -309,7 +305,7 @@ class DateKind(Kind):
 
     def parse(self, text: str) -> dt.date:
         # fromisoformat() also reads 20261201 and 2026-W49-2: only the documented form here.
-        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text.strip()):
+        if not DATE.fullmatch(text.strip()):
             raise self.refuse(text)
         try:
             return dt.date.fromisoformat(text.strip())

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     Integer,
     Numeric,
     SmallInteger,
@@ -30,9 +33,13 @@ from sqlalchemy import (
 from app import json_input
 from app.errors import BadInput
 from app.models.labels import choice_label
+from app.typed_values import DATE, DATE_TIME, TIME
 
 TRUE = frozenset({"true", "1", "yes", "y", "on", "t"})
 FALSE = frozenset({"false", "0", "no", "n", "off", "f"})
+# ASCII digits only: int() and Decimal() also read other scripts' digits and "1_000".
+WHOLE = re.compile(r"[+-]?[0-9]+")
+NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 INTEGER_RANGES = {
     SmallInteger: 2**15,
     BigInteger: 2**63,
@@ -71,6 +78,8 @@ def reader_for(column: Column[Any]) -> CellReader:
     if isinstance(kind, Integer):
         limit = next((v for t, v in INTEGER_RANGES.items() if isinstance(kind, t)), 2**63)
         return CellReader(column, lambda raw: read_int(raw, limit))
+    if isinstance(kind, Float):  # a Numeric too: checked first
+        return CellReader(column, read_float)
     if isinstance(kind, Numeric):
         return CellReader(column, lambda raw: read_decimal(raw, kind.precision, kind.scale))
     if isinstance(kind, DateTime):
@@ -111,18 +120,30 @@ def read_int(raw: Any, limit: int) -> int:
     if isinstance(raw, bool):
         raise CellRefused(f"{shown(raw)} is not a whole number, such as 42")
     text = text_of(raw)
-    try:
-        value = int(text)
-    except ValueError:
-        raise CellRefused(f"{shown(raw)} is not a whole number, such as 42") from None
+    if not WHOLE.fullmatch(text) or len(text) > 30:
+        raise CellRefused(f"{shown(raw)} is not a whole number, such as 42")
+    value = int(text)
     if not -limit <= value < limit:
         raise CellRefused(f"{shown(raw)} is out of range: from {-limit:,} to {limit - 1:,}")
     return value
 
 
+def read_float(raw: Any) -> float:
+    text = text_of(raw)
+    if isinstance(raw, bool) or not NUMBER.fullmatch(text):
+        raise CellRefused(f"{shown(raw)} is not a number, such as 0.75")
+    value = float(text)
+    if not math.isfinite(value):
+        raise CellRefused(f"{shown(raw)} is too large: beyond what a number column holds")
+    return value
+
+
 def read_decimal(raw: Any, precision: int | None, scale: int | None) -> Decimal:
+    text = text_of(raw)
+    if isinstance(raw, bool) or not NUMBER.fullmatch(text):  # also NaN and Infinity
+        raise CellRefused(f"{shown(raw)} is not a number, such as 12.50")
     try:
-        value = Decimal(text_of(raw))
+        value = Decimal(text)
     except InvalidOperation:
         raise CellRefused(f"{shown(raw)} is not a number, such as 12.50") from None
     if not value.is_finite():
@@ -132,7 +153,7 @@ def read_decimal(raw: Any, precision: int | None, scale: int | None) -> Decimal:
     if scale is not None and -exponent > scale:
         raise CellRefused(f"{shown(raw)} has more than {scale} decimal places")
     if precision is not None and scale is not None:
-        whole_digits = len(str(abs(int(value)))) if abs(value) >= 1 else 0
+        whole_digits = max(value.adjusted() + 1, 0)  # int(1E+999999) would be written out
         if whole_digits > precision - scale:
             raise CellRefused(f"{shown(raw)} is too large: at most {precision - scale} digits")
     return value
@@ -141,6 +162,8 @@ def read_decimal(raw: Any, precision: int | None, scale: int | None) -> Decimal:
 def read_datetime(raw: Any) -> dt.datetime:
     text = text_of(raw)
     try:
+        if not DATE_TIME.fullmatch(text):
+            raise ValueError(text)
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise CellRefused(
@@ -152,6 +175,8 @@ def read_datetime(raw: Any) -> dt.datetime:
 
 def read_date(raw: Any) -> dt.date:
     try:
+        if not DATE.fullmatch(text_of(raw)):
+            raise ValueError(raw)
         return dt.date.fromisoformat(text_of(raw))
     except ValueError:
         raise CellRefused(f"{shown(raw)} is not a date, such as 2026-01-31") from None
@@ -159,6 +184,8 @@ def read_date(raw: Any) -> dt.date:
 
 def read_time(raw: Any) -> dt.time:
     try:
+        if not TIME.fullmatch(text_of(raw)):
+            raise ValueError(raw)
         return dt.time.fromisoformat(text_of(raw))
     except ValueError:
         raise CellRefused(f"{shown(raw)} is not a time, such as 14:30") from None

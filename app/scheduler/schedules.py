@@ -25,7 +25,7 @@ from croniter import CroniterBadDateError, croniter
 
 from app.errors import BadInput
 from app.models.jobs import SCHEDULE_LENGTH
-from app.whole_numbers import is_whole_number
+from app.typed_values import is_whole_number
 from app.zone_names import known_zones
 
 INTERVAL = re.compile(r"every\s+(\d+)\s*(s|m|h)", re.IGNORECASE)

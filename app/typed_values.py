@@ -1,0 +1,28 @@
+"""Numbers, dates and times as typed from outside (a form, a query, a file, a command's
+argument, the environment), in ASCII digits and the documented forms only.
+
+str.isdigit() also takes "²", which int() refuses (a crash where a refusal was meant);
+str.isdecimal(), int(), Decimal() and fromisoformat() take other scripts' digits ("٣"), and
+fromisoformat() compact dates ("20261201") and offsets with seconds: no page of ours shows or
+documents those.
+"""
+
+from __future__ import annotations
+
+import re
+
+CLOCK = r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+TIME = re.compile(CLOCK)
+# An offset is hours and minutes: fromisoformat() also reads seconds there, which no zone uses.
+DATE_TIME = re.compile(rf"{DATE.pattern}[T ]{CLOCK}(?:Z|[+-][0-9]{{2}}:[0-9]{{2}})?")
+
+
+def is_whole_number(text: str, most_digits: int | None = None) -> bool:
+    """One or more of 0-9 and nothing else; at most `most_digits` of them when given."""
+    return text.isascii() and text.isdigit() and (most_digits is None or len(text) <= most_digits)
+
+
+def whole_number(text: str, most_digits: int) -> int | None:
+    """`text` as a whole number of at most `most_digits` digits, else None."""
+    return int(text) if is_whole_number(text, most_digits) else None
