@@ -1,7 +1,8 @@
 """Who may hand out what: nobody grants a right they do not hold (docs/reference.md, Permissions).
 
 A superuser is not limited. Anyone else, changing accounts and groups in the admin, is refused:
-- setting or clearing `is_superuser`, and any change to a superuser's account;
+- setting or clearing `is_superuser`, and any change to a superuser's account, their groups
+  included (from either side);
 - adding a permission they do not hold, to an account or to a group;
 - adding a member to a group that grants a permission they do not hold (from either side);
 - setting the password of an account that holds a permission they do not.
@@ -46,10 +47,11 @@ class StoredAccount:
 class StoredGroup:
     permissions: frozenset[str]
     member_ids: frozenset[int]
+    superusers: frozenset[tuple[int, str]]  # the members who are superusers: id, username
 
 
 NEW_ACCOUNT = StoredAccount("", False, frozenset(), frozenset(), frozenset())
-NEW_GROUP = StoredGroup(frozenset(), frozenset())
+NEW_GROUP = StoredGroup(frozenset(), frozenset(), frozenset())
 
 
 async def stored_account(session: AsyncSession, user_id: int | None) -> StoredAccount:
@@ -86,10 +88,18 @@ async def stored_group(session: AsyncSession, group_id: int | None) -> StoredGro
     if group_id is None:
         return NEW_GROUP
     permissions = await session.scalar(select(_groups.permissions).where(_groups.id == group_id))
-    members = await session.scalars(
-        select(user_group.c.user_id).where(user_group.c.group_id == group_id)
+    members = (
+        await session.execute(
+            select(user_group.c.user_id, _users.is_superuser, _users.username)
+            .join(User.__table__, _users.id == user_group.c.user_id)
+            .where(user_group.c.group_id == group_id)
+        )
+    ).all()
+    return StoredGroup(
+        frozenset(permissions or []),
+        frozenset(user_id for user_id, _, _ in members),
+        frozenset((user_id, name) for user_id, is_superuser, name in members if is_superuser),
     )
-    return StoredGroup(frozenset(permissions or []), frozenset(members))
 
 
 def lacking(editor: CurrentUser, permissions: Iterable[str]) -> list[str]:
@@ -146,6 +156,15 @@ def group_refusals(
         if refusal:
             errors["permissions"] = refusal
     added = [user for user in data.get("users") or [] if user.id not in stored.member_ids]
+    if "users" in data:
+        kept = {user.id for user in data["users"] or []}
+        moved = [user.username for user in added if user.is_superuser]
+        moved += sorted(name for user_id, name in stored.superusers if user_id not in kept)
+        if moved:
+            # A superuser's groups are part of their account: which alerts reach them, whether
+            # a second factor is asked of them (TWO_FACTOR_FOR_GROUPS).
+            errors["users"] = f"{SUPERUSER_ACCOUNT} ({', '.join(moved)})"
+            return errors
     missing = lacking(editor, permissions)
     if added and missing:
         errors["users"] = (

@@ -283,6 +283,40 @@ def test_a_group_editor_grants_and_adds_members_only_within_what_they_hold(
     assert ("ops-lead", "ops") not in memberships(sqlite_url)
 
 
+def test_a_group_editor_puts_no_superuser_in_a_group_and_takes_none_out(
+    hr: TestClient, sqlite_url: str
+) -> None:
+    # A superuser's groups are part of their account, which only a superuser changes.
+    add_user(sqlite_url, "chief", groups={"viewers": []})
+    viewers = group(sqlite_url, "viewers")
+    admin, viewer = account(sqlite_url, "admin"), account(sqlite_url, "viewer")
+    before = memberships(sqlite_url)
+
+    def post_members(members: list[User]) -> Any:
+        page = hr.get("/admin/group/edit", params={"pk": viewers.id}).text
+        form = {
+            "csrftoken": csrf_token(page),
+            "seen_row": seen_row(page),
+            "name": viewers.name,
+            "permissions": list(viewers.permissions),
+            "users": [str(m.id) for m in members],
+        }
+        return hr.post(
+            "/admin/group/edit", params={"pk": viewers.id}, data=form, follow_redirects=False
+        )
+
+    chief = account(sqlite_url, "chief")
+    joined = post_members([viewer, chief, admin])
+    assert "only a superuser may change a superuser's account (admin)" in field_error(
+        joined, "users"
+    )
+    left = post_members([viewer])
+    assert "only a superuser may change a superuser's account (chief)" in field_error(left, "users")
+    assert memberships(sqlite_url) == before
+    kept = post_members([viewer, chief])  # the superuser stays: allowed
+    assert kept.status_code == 303, kept.text[-1500:]
+
+
 def test_a_password_is_set_only_on_accounts_holding_nothing_more(
     hr: TestClient, sqlite_url: str
 ) -> None:
