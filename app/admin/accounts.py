@@ -27,10 +27,12 @@ from app.auth.privileges import (
     SUPERUSER_ACCOUNT,
     account_refusals,
     group_refusals,
+    lacking,
     password_refusal,
     stored_account,
     stored_group,
 )
+from app.auth.single_sign_on import groups_mapped_to
 from app.models import Group, User
 from app.typed_values import whole_number
 
@@ -282,5 +284,14 @@ class GroupView(GrantsPermissions, AfterFormCopy, AutoModelView):
             return
         stored = await stored_group(request.state.session, obj.id)
         errors = group_refusals(editor, stored, data)
+        mapped = groups_mapped_to(getattr(live_settings(request), "SSO_GROUPS", None) or {})
+        missing = lacking(editor, stored.permissions)
+        if renamed and data.get("name") in mapped and missing and "name" not in errors:
+            # Named so, the group takes in whoever the provider says: as adding members.
+            errors["name"] = (
+                f"people signing in through single sign-on join the group named "
+                f"“{data.get('name')}” (SSO_GROUPS): you may give that name only to groups whose "
+                f"every permission you hold yourself; this group grants {', '.join(missing)}"
+            )
         if errors:
             raise FormValidationError(errors)

@@ -93,6 +93,15 @@ def mapped_group_names(groups: tuple[str, ...], mapping: Mapping[str, Any]) -> l
     return names
 
 
+def groups_mapped_to(mapping: Mapping[str, Any]) -> set[str]:
+    """Every Starboard group name SSO_GROUPS gives anyone: people signing in join these."""
+    return {
+        name
+        for mapped in mapping.values()
+        for name in ([mapped] if isinstance(mapped, str) else mapped)
+    }
+
+
 async def provision(
     session: AsyncSession,
     account: ProviderAccount,

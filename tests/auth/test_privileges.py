@@ -19,7 +19,7 @@ from app.auth.passwords import verify_password
 from app.db import create_engine
 from app.models import Group, User, user_group
 from tests.auth.test_sessions import run_sql
-from tests.conftest import SignedIn, add_user, csrf_token, seen_of, seen_row
+from tests.conftest import RunCli, SignedIn, add_user, csrf_token, seen_of, seen_row
 
 GOOD = "a-long-enough-password"
 # What the account manager "hr" holds: accounts and groups, and one shop permission.
@@ -315,6 +315,45 @@ def test_a_group_editor_puts_no_superuser_in_a_group_and_takes_none_out(
     assert memberships(sqlite_url) == before
     kept = post_members([viewer, chief])  # the superuser stays: allowed
     assert kept.status_code == 303, kept.text[-1500:]
+
+
+@pytest.fixture
+def staff_from_the_provider(sqlite_url: str, cli: RunCli) -> None:
+    """SSO_GROUPS gives everyone in the provider's "provider-staff" the group "staff"."""
+    mapping = '{"provider-staff": ["staff"]}'
+    assert cli(sqlite_url, "settings", "set", "SSO_GROUPS", mapping).code == 0
+
+
+def test_a_group_editor_gives_a_name_single_sign_on_maps_to_only_within_what_they_hold(
+    staff_from_the_provider: None, hr: TestClient, sqlite_url: str
+) -> None:
+    # Named so, a group takes in whoever the provider says: renaming it there adds members.
+    ops, viewers = group(sqlite_url, "ops"), group(sqlite_url, "viewers")
+
+    def rename(found: Group, name: str) -> Any:
+        page = hr.get("/admin/group/edit", params={"pk": found.id}).text
+        form = {
+            "csrftoken": csrf_token(page),
+            "seen_row": seen_row(page),
+            "name": name,
+            "permissions": list(found.permissions),
+            "users": [str(m) for m in memberships_of(sqlite_url, found.name)],
+        }
+        return hr.post(
+            "/admin/group/edit", params={"pk": found.id}, data=form, follow_redirects=False
+        )
+
+    refused = rename(ops, "staff")
+    assert "(SSO_GROUPS)" in field_error(refused, "name")
+    assert "this group grants settings:edit" in field_error(refused, "name")
+    assert group(sqlite_url, "ops").name == "ops"
+    allowed = rename(viewers, "staff")  # it grants only what hr holds
+    assert allowed.status_code == 303, allowed.text[-1500:]
+
+
+def memberships_of(url: str, name: str) -> list[int]:
+    found = select(user_group.c.user_id).join(Group).where(Group.name == name)
+    return [int(user_id) for user_id in run_sql(url, found)]
 
 
 def test_a_password_is_set_only_on_accounts_holding_nothing_more(
