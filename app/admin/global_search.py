@@ -77,7 +77,7 @@ async def search_models(request: Request, views: Sequence[AutoModelView], term: 
             Found(
                 str(view.menu_label or view.display_name),
                 hits,
-                str(listing.include_query_params(search=term)),
+                str(listing.include_query_params(q=term)),
                 len(rows) > PER_MODEL,
             )
         )
