@@ -37,6 +37,7 @@ from app.auth.secrets import is_secret
 from app.errors import BadQuery
 from app.models.labels import choices_of
 from app.row_keys import fits
+from app.typed_values import DATE, DATE_TIME
 
 # Query parameters the list page itself reads; anything else is a lookup.
 LIST_PARAMETERS = frozenset({"page", "page_size", "sort", "q", "filter", "cols"})
@@ -57,8 +58,8 @@ KIND_LOOKUPS: dict[str, tuple[str, ...]] = {
 ALL_LOOKUPS = frozenset(name for names in KIND_LOOKUPS.values() for name in names)
 
 _TRUE = {"1": True, "true": True, "0": False, "false": False}
-_WHOLE = re.compile(r"-?\d{1,19}")
-_DECIMAL = re.compile(r"-?\d{1,18}(\.\d{1,10})?")
+_WHOLE = re.compile(r"-?\d{1,19}", re.ASCII)  # \d alone reads other scripts' digits
+_DECIMAL = re.compile(r"-?\d{1,18}(\.\d{1,10})?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -276,14 +277,14 @@ def _is_date(text: str) -> bool:
 
 def _date(parameter: str, text: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text) if len(text) == 10 else _fail()
+        return dt.date.fromisoformat(text) if DATE.fullmatch(text) else _fail()
     except ValueError:
         raise BadQuery(f"{parameter}: a date as YYYY-MM-DD", field=parameter) from None
 
 
 def _datetime(parameter: str, text: str) -> dt.datetime:
     try:
-        moment = dt.datetime.fromisoformat(text) if len(text) <= 32 else _fail()
+        moment = dt.datetime.fromisoformat(text) if DATE_TIME.fullmatch(text) else _fail()
     except ValueError:
         raise BadQuery(
             f"{parameter}: a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM[:SS][+00:00])",

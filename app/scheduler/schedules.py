@@ -28,7 +28,8 @@ from app.models.jobs import SCHEDULE_LENGTH
 from app.typed_values import is_whole_number
 from app.zone_names import known_zones
 
-INTERVAL = re.compile(r"every\s+(\d+)\s*(s|m|h)", re.IGNORECASE)
+# [0-9], not \d: \d reads other scripts' digits too.
+INTERVAL = re.compile(r"every\s+([0-9]+)\s*(s|m|h)", re.IGNORECASE)
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600}
 ACCEPTED = "5-field cron (m h dom mon dow), 6-field cron with seconds first, or every 30s|5m|2h"
 # Names croniter accepts in the month and weekday fields.

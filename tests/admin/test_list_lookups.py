@@ -223,7 +223,11 @@ def test_a_filtered_count_says_how_many_rows_match(
         ("status__in=paid,,shipped", "status__in", "comma-separated values"),
         ("created_at__gte=yesterday", "created_at__gte", "a date (YYYY-MM-DD)"),
         ("created_at__gte=2026-02-30", "created_at__gte", "a date as YYYY-MM-DD"),
+        ("created_at__gte=20260101", "created_at__gte", "a date (YYYY-MM-DD)"),
+        ("created_at__lt=2026-01-01T10:00%2B01:00:30", "created_at__lt", "a date (YYYY-MM-DD)"),
         ("total__gte=lots", "total__gte", "a number such as 100"),
+        ("total__gte=%D9%A3", "total__gte", "a number such as 100"),  # Arabic-Indic 3
+        ("id__exact=%D9%A3", "id__exact", "a whole number"),
         ("total__gte=1e999", "total__gte", "a number such as 100"),
         ("id__exact=99999999999999999999", "id__exact", "a whole number"),
         ("customer__id__exact=ann", "customer__id__exact", "a whole number"),

@@ -315,6 +315,7 @@ def test_the_latest_fixed_fire_seen_from_the_second_pass_is_the_first_pass_one()
         ("", "empty"),
         ("every 0s", "an interval must be at least 1"),
         ("every 5x", "an interval is `every N` + s, m or h"),
+        ("every \u0665m", "an interval is `every N` + s, m or h"),  # Arabic-Indic 5
         ("every 25h", "an interval must be at most 24h"),
     ],
 )
