@@ -151,6 +151,9 @@ def test_users_create_and_set_password(sqlite_url: str, cli: RunCli) -> None:
     shouting = cli(sqlite_url, "users", "create", "ΣΑΣ", "--password", "a-long-password")
     assert shouting.code == 2  # SQLite's lower() leaves Greek letters as they are
     assert "username: 'ΣΑΣ' is already taken as 'σας'" in one_line(shouting.err)
+    spaced = cli(sqlite_url, "users", "create", " ops-bo", "--password", "a-long-password")
+    assert spaced.code == 2  # as the user form refuses it, not stored under another name
+    assert "username: no spaces at its start or end" in one_line(spaced.err)
     weak = cli(sqlite_url, "users", "set-password", "ops-anna", "--password", "short")
     assert weak.code == 2
     assert "password: must be at least 10 characters long" in one_line(weak.err)

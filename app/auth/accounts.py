@@ -83,7 +83,6 @@ async def create_user(
     superuser: bool = False,
     groups: Sequence[str] = (),
 ) -> User:
-    username = username.strip()
     for field, problem in (
         ("username", username_problem(username)),
         ("email", email_problem(email)),
@@ -174,9 +173,10 @@ async def list_groups(session: AsyncSession) -> list[Group]:
 async def create_group(
     session: AsyncSession, name: str, permissions: Sequence[str], grantable: Sequence[str]
 ) -> Group:
-    name = name.strip()
-    if not name:
+    if not name.strip():
         raise AccountError("group: the name must not be empty", field="group")
+    if name != name.strip():
+        raise AccountError("group: no spaces at its start or end", field="group")
     if len(name) > GROUP_NAME_MAX:
         raise AccountError(f"group: at most {GROUP_NAME_MAX} characters", field="group")
     granted = check_permissions(permissions, grantable)

@@ -195,7 +195,7 @@ def _ask(label: str, value: str | None, secret: bool = False) -> str:
         if getpass.getpass("Password (again): ") != first:
             raise UsageError("password: the two entries differ")
         return first
-    return input(f"{label.capitalize()}: ")
+    return input(f"{label.capitalize()}: ").strip()  # a typed answer's stray spaces, not a name's
 
 
 def cmd_createsuperuser(args: argparse.Namespace, config: Config) -> int:

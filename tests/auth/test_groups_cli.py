@@ -29,6 +29,11 @@ def test_create_grants_what_it_is_given_and_list_shows_it(cli: RunCli, sqlite_ur
     assert (created.code, created.err) == (0, "")
     assert created.out == "Created group 'support' granting ticket:view, ticket:edit\n"
     assert cli(sqlite_url, "groups", "create", "empty").code == 0
+    spaced = cli(sqlite_url, "groups", "create", " g2")
+    assert (spaced.code, spaced.err) == (
+        2,
+        "starboard groups: group: no spaces at its start or end\n",
+    )
     add_user(sqlite_url, "fred", superuser=False, groups={"support": []})
     add_user(sqlite_url, "ann", superuser=False, groups={"support": []})
 
