@@ -26,7 +26,7 @@ from app.admin.library import AfterFormCopy, UploadClosingAdmin, admin_page
 from app.admin.maintenance import REFUSAL, changes_paused, live_settings
 from app.auth.current import actor_of, current_user
 from app.config import VAR_DIR
-from app.errors import Conflict, Forbidden, NotFound, StarboardError, TooLarge
+from app.errors import BadQuery, Conflict, Forbidden, NotFound, StarboardError, TooLarge
 from app.imports.files import (
     FORMATS,
     check_headers,
@@ -86,8 +86,13 @@ class BigImports(UploadClosingAdmin):
         form = await request.form()
         fmt, upload = form.get("format"), form.get("file")
         offered = [str(i.format_key or i.extension) for i in view.importers]  # type: ignore[union-attr]
-        if not isinstance(upload, UploadFile) or fmt not in offered or fmt not in FORMATS:
-            return None  # the library answers a missing file, an unknown or another format
+        if isinstance(upload, UploadFile) and fmt not in offered:
+            accepted = ", ".join(offered)
+            return refusal(
+                BadQuery(f"format: one of {accepted}, not {str(fmt)[:20]!r}", field="format")
+            )
+        if not isinstance(upload, UploadFile) or fmt not in FORMATS:
+            return None  # the library answers a missing file, or a format of its own
         limit = self.import_config.max_upload_size
         if upload.size is None or upload.size > limit:
             size = "unknown" if upload.size is None else f"{upload.size:,} bytes"

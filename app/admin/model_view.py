@@ -46,6 +46,7 @@ from starlette_admin.export import BaseExporter
 from starlette_admin.fields import BaseField, RelationField
 from starlette_admin.filters import FilterGroup
 from starlette_admin.helpers import prettify_class_name, slugify_class_name
+from starlette_admin.importers import BaseImporter
 from starlette_admin.types import RequestAction
 
 from app.admin import list_counts
@@ -310,6 +311,7 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
     # The library's csv leaves formulas in cells; json is not opened by spreadsheets; xlsx
     # writes text as text cells (app/exports/writers.py).
     exporters: Sequence[BaseExporter | str] = [SpreadsheetSafeCsv(), LabelledJson(), StreamedXlsx()]
+    importers: Sequence[BaseImporter | str] = ["csv", "tsv", "json"]  # the import job reads these
     # The list's columns a phone shows (the others are hidden below 768 px wide); None: the
     # first `phone_column_count` shown columns (docs/reference.md, "Pages on phones").
     phone_columns: ClassVar[Sequence[str] | None] = None

@@ -385,6 +385,14 @@ def test_a_small_import_with_a_bad_row_stores_none_of_its_rows(shop: Shop) -> No
     )
     assert good.status_code == 200 and good.json()["rows_created"] == 3
     assert count(shop.url, Order) == 3
+    tabbed = clerk.post(
+        "/admin/_api/order/import",
+        files={"file": ("rows.tsv", orders_csv(rows=2).replace(b",", b"\t"), "text/plain")},
+        data={"csrftoken": token, "format": "tsv"},
+        headers={"X-CSRFToken": token},
+    )
+    assert tabbed.status_code == 200 and tabbed.json()["rows_created"] == 2, tabbed.text
+    assert count(shop.url, Order) == 5
 
 
 def test_a_unique_value_twice_in_the_file_or_already_stored_is_named(
