@@ -143,9 +143,9 @@ async def plan_import(
             new = f"(default) {setting.shown(setting.default)}"
         else:
             same = readable and current == value and type(current) is type(value)
-            if same and row is not None:
-                continue
-            if row is None and same:
+            # A secret typed into a file is listed even when it is the stored one: leaving it
+            # out would tell whoever guessed it that the guess is right.
+            if same and not setting.secret:
                 continue
             new = setting.shown(value)
         changes.append(Change(key, value))

@@ -176,6 +176,9 @@ async def test_masked_secrets_in_a_file_keep_what_is_stored(
     assert [d.key for d in differences] == ["MAINTENANCE_MODE"]
     assert store.live.PAYMENT_API_KEY == SECRET
     assert store.live.MAINTENANCE_MODE is True
+    # The same secret typed into the file is listed like any other: no guess is confirmed.
+    guessed = await import_file(store, {"settings": {"PAYMENT_API_KEY": SECRET}})
+    assert [(d.key, d.old, d.new) for d in guessed] == [("PAYMENT_API_KEY", MASK, MASK)]
     # A new secret typed into the file by hand is taken.
     await import_file(store, {"settings": {"PAYMENT_API_KEY": "sk_live_new"}})
     assert store.live.PAYMENT_API_KEY == "sk_live_new"
