@@ -26,3 +26,8 @@ def is_whole_number(text: str, most_digits: int | None = None) -> bool:
 def whole_number(text: str, most_digits: int) -> int | None:
     """`text` as a whole number of at most `most_digits` digits, else None."""
     return int(text) if is_whole_number(text, most_digits) else None
+
+
+# What a form's or a query's bytes that are not UTF-8 are read as (a lone surrogate's among them):
+# typed into a text field, it means the text was lost on the way, so it is refused, not stored.
+NOT_UTF_8 = "\ufffd"

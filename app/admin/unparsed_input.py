@@ -32,6 +32,7 @@ from starlette_admin.helpers import prettify_class_name
 
 from app.imports.cells import CellRefused, reader_for
 from app.row_keys import is_storable_text, key_value
+from app.typed_values import NOT_UTF_8
 
 # Checked in order: DateTimeField before DateField matters if one derives from the other.
 ACCEPTED: list[tuple[type[BaseField], str]] = [
@@ -89,12 +90,22 @@ def is_finite_number(value: Any) -> bool:
 
 def unstorable_text(fields: Iterable[BaseField], data: Mapping[str, Any]) -> dict[str, str]:
     """Text fields holding what no database stores: a NUL byte (PostgreSQL refuses it) or a
-    lone surrogate (not UTF-8)."""
-    return {
-        field.name: f"{field.label}: text cannot contain a NUL byte or a lone surrogate"
-        for field in fields
-        if isinstance(data.get(field.name), str) and not is_storable_text(data[field.name])
-    }
+    lone surrogate (not UTF-8); or what stands in for bytes that were not UTF-8 (U+FFFD)."""
+    errors: dict[str, str] = {}
+    for field in fields:
+        value = data.get(field.name)
+        if not isinstance(value, str):
+            continue
+        if not is_storable_text(value):
+            errors[field.name] = (
+                f"{field.label}: text cannot contain a NUL byte or a lone surrogate"
+            )
+        elif NOT_UTF_8 in value:
+            errors[field.name] = (
+                f"{field.label}: text cannot contain U+FFFD, which stands in for bytes that were "
+                "not UTF-8 (a lone surrogate's among them)"
+            )
+    return errors
 
 
 def too_long_text(

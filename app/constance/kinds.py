@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from app.errors import BadInput
 from app.json_input import NestedTooDeep, read_json
-from app.typed_values import DATE, DATE_TIME
+from app.typed_values import DATE, DATE_TIME, NOT_UTF_8
 from app.web_addresses import is_web_address
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y", "t"})
@@ -514,6 +514,8 @@ def unstorable(text: str) -> str | None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return "contains a lone surrogate such as \\ud800, which is not text"
+    if NOT_UTF_8 in text:
+        return "contains U+FFFD, which stands in for bytes that were not UTF-8 text"
     return None
 
 

@@ -314,6 +314,23 @@ def test_a_nul_in_a_form_field_is_refused_naming_the_field(
     assert scalar(module_database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
 
 
+def test_a_lone_surrogates_bytes_in_a_form_are_refused_not_stored_as_replacement_characters(
+    root: TestClient, module_database_url: str
+) -> None:
+    # %ED%A0%80 is not UTF-8: the form reads it as U+FFFD, which would store lost text.
+    token = csrf_token(root.get("/admin/tag/create").text)
+    answer = root.post(
+        "/admin/tag/create",
+        content=f"csrftoken={token}&name=a%ED%A0%80b",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 422
+    assert "Name: text cannot contain U+FFFD, which stands in for bytes that were not UTF-8" in (
+        answer.text
+    )
+    assert scalar(module_database_url, select(func.count()).select_from(Tag)) == 3  # the shop's
+
+
 def multipart(token: str, charset: str, name: bytes) -> tuple[bytes, dict[str, str]]:
     body = b"".join(
         [

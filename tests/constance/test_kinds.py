@@ -328,6 +328,7 @@ def test_fits_tells_a_bool_from_a_number() -> None:
         ("decimal", Decimal("-Infinity"), "NaN and infinities are not numbers here"),
         ("str", "\ud800", "contains a lone surrogate such as \\ud800"),
         ("str", "a\x00b", "contains a NUL character"),
+        ("str", "lost \ufffd text", "contains U+FFFD, which stands in for bytes"),  # a form's
         ("text", "x" * 50_001, "longer than 50,000 characters"),
         ("email", "\udcff@example.com", "contains a lone surrogate"),
         ("json", {"a": float("nan")}, "NaN and Infinity are not JSON values"),
