@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+# A number as float() and Decimal() read it, less other scripts' digits, "1_000", NaN and "inf".
+NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 CLOCK = r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TIME = re.compile(CLOCK)

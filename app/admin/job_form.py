@@ -10,6 +10,7 @@ from starlette.datastructures import FormData
 
 from app.models.jobs import ScheduledJob
 from app.scheduler.service import JobEdit, JobError, checked
+from app.typed_values import NUMBER
 
 # Form field → how operators call it (also the stored field's name in ScheduledJob.edited).
 FORM_FIELDS = {
@@ -91,10 +92,7 @@ def seconds(text: str, field: str, accepted: str, errors: dict[str, str]) -> flo
         if field != "timeout":
             errors[field] = f"{FORM_FIELDS[field + '_s']}: expected {accepted}"
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = float(text) if NUMBER.fullmatch(text.strip()) else math.nan
     if not math.isfinite(value):
         errors[field] = f"{FORM_FIELDS[field + '_s']}: expected {accepted}, got {text!r}"
         return None

@@ -33,13 +33,12 @@ from sqlalchemy import (
 from app import json_input
 from app.errors import BadInput
 from app.models.labels import choice_label
-from app.typed_values import DATE, DATE_TIME, TIME
+from app.typed_values import DATE, DATE_TIME, NUMBER, TIME
 
 TRUE = frozenset({"true", "1", "yes", "y", "on", "t"})
 FALSE = frozenset({"false", "0", "no", "n", "off", "f"})
 # ASCII digits only: int() and Decimal() also read other scripts' digits and "1_000".
 WHOLE = re.compile(r"[+-]?[0-9]+")
-NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 INTEGER_RANGES = {
     SmallInteger: 2**15,
     BigInteger: 2**63,

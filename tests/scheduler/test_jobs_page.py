@@ -394,6 +394,22 @@ def test_every_bad_field_gets_its_own_message_and_nothing_is_saved(
     assert errors["misfire_grace"] == "misfire grace: expected seconds from 0 to 86400, got 'soon'"
     assert "schedule" not in errors
     assert job_row(sqlite_url, "low_stock_report").edited == []
+    # Digits of other scripts, and what float() reads beyond a plain number, are no seconds.
+    for typed in ["\u0663", "1_0", "inf"]:
+        odd = post(
+            sqlite_client_for("editor"),
+            f"{PAGE}/low_stock_report",
+            schedule="0 7 * * *",
+            timezone="UTC",
+            timeout=typed,
+            overlap="skip",
+            misfire="run_once",
+            misfire_grace=typed,
+        )
+        assert odd.status_code == 422, typed
+        named = dict(re.findall(r'data-sb-error="(\w+)"[^>]*>([^<]*)<', odd.text))
+        assert set(named) == {"timeout", "misfire_grace"}, typed
+    assert job_row(sqlite_url, "low_stock_report").edited == []
 
 
 def test_a_form_posted_without_htmx_redirects_or_shows_the_whole_page(
