@@ -33,3 +33,6 @@ def whole_number(text: str, most_digits: int) -> int | None:
 # What a form's or a query's bytes that are not UTF-8 are read as (a lone surrogate's among them):
 # typed into a text field, it means the text was lost on the way, so it is refused, not stored.
 NOT_UTF_8 = "\ufffd"
+
+# An e-mail address as the forms, settings and imports take it: something@host.tld, no spaces.
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")

@@ -11,9 +11,9 @@ from sqlalchemy.orm import selectinload
 
 from app.auth.passwords import check_strength, hash_password
 from app.auth.permissions import CAPABILITY_PERMISSIONS, MODEL_ACTIONS
-from app.constance.kinds import EMAIL
 from app.errors import BadInput
 from app.models import Group, User
+from app.typed_values import EMAIL
 
 
 class AccountError(BadInput, ValueError):

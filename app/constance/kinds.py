@@ -18,12 +18,11 @@ from zoneinfo import ZoneInfo
 
 from app.errors import BadInput
 from app.json_input import NestedTooDeep, read_json
-from app.typed_values import DATE, DATE_TIME, NOT_UTF_8
+from app.typed_values import DATE, DATE_TIME, EMAIL, NOT_UTF_8
 from app.web_addresses import is_web_address
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", "n", "f", ""})
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 # Digits are ASCII only: \d and int() would also read Arabic-Indic and other digits.
 NUMBER = r"[0-9]+(?:\.[0-9]+)?"
 # Each unit at most once, largest first: "1h30m", never "1h1h" or "30m1h".

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from app import json_input
 from app.errors import BadInput
 from app.models.labels import choice_label
-from app.typed_values import DATE, DATE_TIME, NUMBER, TIME
+from app.typed_values import DATE, DATE_TIME, EMAIL, NUMBER, TIME
 
 TRUE = frozenset({"true", "1", "yes", "y", "on", "t"})
 FALSE = frozenset({"false", "0", "no", "n", "off", "f"})
@@ -90,6 +90,8 @@ def reader_for(column: Column[Any]) -> CellReader:
     if isinstance(kind, JSON):
         return CellReader(column, read_json)
     length = kind.length if isinstance(kind, String) else None
+    if column.info.get("email"):  # declared `info={"email": True}`
+        return CellReader(column, lambda raw: read_email(raw, length))
     return CellReader(column, lambda raw: read_text(raw, length))
 
 
@@ -101,6 +103,13 @@ def read_text(raw: Any, length: int | None) -> str:
     text = raw if isinstance(raw, str) else str(raw)
     if length is not None and len(text) > length:
         raise CellRefused(f"at most {length:,} characters (this one has {len(text):,})")
+    return text
+
+
+def read_email(raw: Any, length: int | None) -> str:
+    text = read_text(raw, length)
+    if not EMAIL.fullmatch(text):
+        raise CellRefused(f"{shown(raw)} is not an e-mail address, such as ops@example.com")
     return text
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from app.models import Order, OrderItem, Product, Ticket
+from app.models import Customer, Order, OrderItem, Product, Ticket
 from app.models.shop import product_tag
 from tests.admin.test_malformed_input import signed_in_shop
 from tests.admin.test_model_views import scalar
@@ -171,3 +171,17 @@ def test_an_empty_value_a_column_needs_is_required_not_a_duplicate(
     assert "required" in shown(answer)
     assert "already has this value" not in shown(answer)
     assert scalar(module_database_url, stored) == before
+
+
+@pytest.mark.parametrize("email", ["notanemail", "a@b", "two words@example.com"])
+def test_a_customer_email_that_is_no_address_is_refused(
+    root: TestClient, module_database_url: str, email: str
+) -> None:
+    token = csrf_token(root.get("/admin/customer/create").text)
+    before = count(module_database_url, Customer)
+    answer = root.post(
+        "/admin/customer/create", data={"csrftoken": token, "name": "Ada", "email": email}
+    )
+    assert answer.status_code == 422, answer.text[-800:]
+    assert f"Email: {email!r} is not an e-mail address, such as ops@example.com" in shown(answer)
+    assert count(module_database_url, Customer) == before
