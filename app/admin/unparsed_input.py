@@ -8,6 +8,7 @@ database stores is named the same way, before the database fails on it.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -164,6 +165,10 @@ def refused_by_column(
         if getattr(field, "multiple", False):  # several values for one column (permissions)
             continue
         raw = form.get(field.name if by_name else field.id)
+        column = prop.columns[0]
+        if isinstance(raw, str) and raw and is_blank(raw) and not column.nullable:
+            errors[field.name] = f"{field.label}: required (spaces or invisible characters alone)"
+            continue
         if not isinstance(raw, str) or not raw.strip() or data.get(field.name) is None:
             continue  # nothing typed, or unreadable_fields names it
         typed = raw.strip()
@@ -176,7 +181,7 @@ def refused_by_column(
                 )
             continue
         try:
-            reader_for(prop.columns[0])(typed)  # type: ignore[arg-type]
+            reader_for(column)(typed)  # type: ignore[arg-type]
         except CellRefused as refused:
             errors[field.name] = f"{field.label}: {refused}"
     return errors
@@ -204,3 +209,8 @@ def unmatched_keys(
             name = prettify_class_name(target.class_.__name__).lower()
             errors[field.name] = f"{field.label}: no {name} has the key {missing[0][:40]!r}"
     return errors
+
+
+def is_blank(text: str) -> bool:
+    """Spaces and characters no one sees (a zero-width space, a BOM): no value to a reader."""
+    return all(c.isspace() or unicodedata.category(c) == "Cf" for c in text)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from app.models import Customer, Order, OrderItem, Product, Ticket
+from app.models import Customer, Order, OrderItem, Product, Tag, Ticket
 from app.models.shop import product_tag
 from tests.admin.test_malformed_input import signed_in_shop
 from tests.admin.test_model_views import scalar
@@ -185,3 +185,15 @@ def test_a_customer_email_that_is_no_address_is_refused(
     assert answer.status_code == 422, answer.text[-800:]
     assert f"Email: {email!r} is not an e-mail address, such as ops@example.com" in shown(answer)
     assert count(module_database_url, Customer) == before
+
+
+@pytest.mark.parametrize("name", ["   ", "\u200b", " \ufeff "])
+def test_a_required_name_of_spaces_or_invisible_characters_is_required(
+    root: TestClient, module_database_url: str, name: str
+) -> None:
+    token = csrf_token(root.get("/admin/tag/create").text)
+    before = count(module_database_url, Tag)
+    answer = root.post("/admin/tag/create", data={"csrftoken": token, "name": name})
+    assert answer.status_code == 422, answer.text[-800:]
+    assert "Name: required (spaces or invisible characters alone)" in shown(answer)
+    assert count(module_database_url, Tag) == before

@@ -74,7 +74,7 @@ def test_creating_a_user_stores_an_argon2_hash_only(root: TestClient, sqlite_url
         ({"permissions": ["product:fly"]}, "permissions", "unknown permission 'product:fly'"),
         # Names that look like another's, or like none.
         ({"username": " dora "}, "username", "no spaces at its start or end"),
-        ({"username": "   "}, "username", "must not be empty"),
+        ({"username": "   "}, "username", "required (spaces or invisible characters alone)"),
         ({"username": "new\nline"}, "username", "no control or invisible characters"),
         ({"username": "do\u200bra"}, "username", "no control or invisible characters"),
         ({"username": "d" * 151}, "username", "at most 150 characters"),
