@@ -97,6 +97,7 @@ from app.admin.seen_rows import (
 )
 from app.admin.unparsed_input import (
     below_least,
+    cells_as_text,
     least_values,
     refused_by_column,
     too_long_text,
@@ -837,7 +838,11 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
         errors.update(unstorable_text(fields, data))
         errors.update(too_long_text(fields, data, self._defaults.text_lengths()))
         errors.update(below_least(fields, data, least_values(self._defaults.mapper)))
-        refused = refused_by_column(fields, form, data, self._defaults.mapper)
+        if getattr(request.state, "action", None) == RequestAction.IMPORT:
+            cells = cells_as_text(data)  # a row of a small import: no form text to read
+            refused = refused_by_column(fields, cells, data, self._defaults.mapper, by_name=True)
+        else:
+            refused = refused_by_column(fields, form, data, self._defaults.mapper)
         errors |= {name: problem for name, problem in refused.items() if name not in errors}
         if errors:
             raise FormValidationError(errors)

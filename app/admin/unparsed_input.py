@@ -7,6 +7,8 @@ database stores is named the same way, before the database fails on it.
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import math
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -214,3 +216,16 @@ def unmatched_keys(
 def is_blank(text: str) -> bool:
     """Spaces and characters no one sees (a zero-width space, a BOM): no value to a reader."""
     return all(c.isspace() or unicodedata.category(c) == "Cf" for c in text)
+
+
+def cells_as_text(data: Mapping[str, Any]) -> dict[str, str]:
+    """An import row's values as the library read them, as text for refused_by_column: an
+    import has no form text, and its cells pass the checks a form's text does."""
+    typed: dict[str, str] = {}
+    for name, value in data.items():
+        if isinstance(value, enum.Enum):
+            value = value.value
+        scalar = isinstance(value, str | int | float | Decimal | dt.date | dt.time)
+        if scalar and not isinstance(value, bool):
+            typed[name] = str(value)
+    return typed

@@ -395,6 +395,33 @@ def test_a_small_import_with_a_bad_row_stores_none_of_its_rows(shop: Shop) -> No
     assert count(shop.url, Order) == 5
 
 
+@pytest.mark.parametrize(
+    ("row", "named"),
+    [
+        ("1,bogus,1.00,,\n", "Status: 'bogus' is not one of pending, paid,"),
+        ("1,paid,1e309,,\n", "Total: '1E+309' is too large: at most 10 digits"),
+        ("1,paid,NaN,,\n", "Total: 'NaN' is not a number"),
+        ("1,paid,1.999,,\n", "Total: '1.999' has more than 2 decimal places"),
+    ],
+)
+def test_a_small_import_names_a_cell_its_column_cannot_hold(
+    shop: Shop, row: str, named: str
+) -> None:
+    # Cells the library reads but the column cannot hold: a 500 at the insert, or "an
+    # unexpected error" naming nothing, before the cells were checked as a form's text is.
+    clerk = shop.open_as("clerk")
+    token = csrf_token(clerk.get("/admin/order/list").text)
+    answer = clerk.post(
+        "/admin/_api/order/import",
+        files={"file": ("rows.csv", (HEADER + row).encode(), "text/csv")},
+        data={"csrftoken": token, "format": "csv"},
+        headers={"X-CSRFToken": token},
+    )
+    assert answer.status_code == 422, answer.text
+    assert named in answer.text, answer.text
+    assert count(shop.url, Order) == 0
+
+
 def test_a_unique_value_twice_in_the_file_or_already_stored_is_named(
     shop: Shop,
 ) -> None:
