@@ -235,6 +235,22 @@ def test_a_user_editor_adds_people_only_to_groups_granting_nothing_more(
     assert memberships(sqlite_url) == before | {("dora", "viewers")}
 
 
+def edit_group(client: TestClient, found: Group, members: list[int], **values: Any) -> Any:
+    """The group's edit form posted by `client` with these members (ids) and other values."""
+    page = client.get("/admin/group/edit", params={"pk": found.id}).text
+    form = {
+        "csrftoken": csrf_token(page),
+        "seen_row": seen_row(page),
+        "name": found.name,
+        "permissions": list(found.permissions),
+        "users": [str(member) for member in members],
+        **values,
+    }
+    return client.post(
+        "/admin/group/edit", params={"pk": found.id}, data=form, follow_redirects=False
+    )
+
+
 def test_a_group_editor_grants_and_adds_members_only_within_what_they_hold(
     hr: TestClient, sqlite_url: str
 ) -> None:
@@ -243,23 +259,9 @@ def test_a_group_editor_grants_and_adds_members_only_within_what_they_hold(
     ops_lead, viewer = account(sqlite_url, "ops-lead"), account(sqlite_url, "viewer")
     before = memberships(sqlite_url)
 
-    def edit_group(found: Group, members: list[User], **values: Any) -> Any:
-        page = hr.get("/admin/group/edit", params={"pk": found.id}).text
-        form = {
-            "csrftoken": csrf_token(page),
-            "seen_row": seen_row(page),
-            "name": found.name,
-            "permissions": list(found.permissions),
-            "users": [str(m.id) for m in members],
-            **values,
-        }
-        return hr.post(
-            "/admin/group/edit", params={"pk": found.id}, data=form, follow_redirects=False
-        )
-
-    joined = edit_group(ops, [ops_lead, dora])
+    joined = edit_group(hr, ops, [ops_lead.id, dora.id])
     assert "this group grants settings:edit" in field_error(joined, "users")
-    granted = edit_group(viewers, [viewer], permissions=["product:view", "jobs:run"])
+    granted = edit_group(hr, viewers, [viewer.id], permissions=["product:view", "jobs:run"])
     assert "you do not hold jobs:run" in field_error(granted, "permissions")
     assert memberships(sqlite_url) == before
     assert group(sqlite_url, "viewers").permissions == ["product:view"]
@@ -273,12 +275,12 @@ def test_a_group_editor_grants_and_adds_members_only_within_what_they_hold(
     assert "audit:view" in field_error(created, "permissions")
     assert run_sql(sqlite_url, select(Group.name).where(Group.name == "auditors")) == []
 
-    added = edit_group(viewers, [viewer, dora], permissions=["product:view", "user:view"])
+    added = edit_group(hr, viewers, [viewer.id, dora.id], permissions=["product:view", "user:view"])
     assert added.status_code == 303, added.text[-1500:]
     assert group(sqlite_url, "viewers").permissions == ["product:view", "user:view"]
     assert memberships(sqlite_url) == before | {("dora", "viewers")}
     # Members may leave a group granting more than the editor holds.
-    left = edit_group(ops, [])
+    left = edit_group(hr, ops, [])
     assert left.status_code == 303, left.text[-1500:]
     assert ("ops-lead", "ops") not in memberships(sqlite_url)
 
@@ -292,28 +294,15 @@ def test_a_group_editor_puts_no_superuser_in_a_group_and_takes_none_out(
     admin, viewer = account(sqlite_url, "admin"), account(sqlite_url, "viewer")
     before = memberships(sqlite_url)
 
-    def post_members(members: list[User]) -> Any:
-        page = hr.get("/admin/group/edit", params={"pk": viewers.id}).text
-        form = {
-            "csrftoken": csrf_token(page),
-            "seen_row": seen_row(page),
-            "name": viewers.name,
-            "permissions": list(viewers.permissions),
-            "users": [str(m.id) for m in members],
-        }
-        return hr.post(
-            "/admin/group/edit", params={"pk": viewers.id}, data=form, follow_redirects=False
-        )
-
     chief = account(sqlite_url, "chief")
-    joined = post_members([viewer, chief, admin])
+    joined = edit_group(hr, viewers, [viewer.id, chief.id, admin.id])
     assert "only a superuser may change a superuser's account (admin)" in field_error(
         joined, "users"
     )
-    left = post_members([viewer])
+    left = edit_group(hr, viewers, [viewer.id])
     assert "only a superuser may change a superuser's account (chief)" in field_error(left, "users")
     assert memberships(sqlite_url) == before
-    kept = post_members([viewer, chief])  # the superuser stays: allowed
+    kept = edit_group(hr, viewers, [viewer.id, chief.id])  # the superuser stays: allowed
     assert kept.status_code == 303, kept.text[-1500:]
 
 
@@ -330,24 +319,13 @@ def test_a_group_editor_gives_a_name_single_sign_on_maps_to_only_within_what_the
     # Named so, a group takes in whoever the provider says: renaming it there adds members.
     ops, viewers = group(sqlite_url, "ops"), group(sqlite_url, "viewers")
 
-    def rename(found: Group, name: str) -> Any:
-        page = hr.get("/admin/group/edit", params={"pk": found.id}).text
-        form = {
-            "csrftoken": csrf_token(page),
-            "seen_row": seen_row(page),
-            "name": name,
-            "permissions": list(found.permissions),
-            "users": [str(m) for m in memberships_of(sqlite_url, found.name)],
-        }
-        return hr.post(
-            "/admin/group/edit", params={"pk": found.id}, data=form, follow_redirects=False
-        )
-
-    refused = rename(ops, "staff")
+    refused = edit_group(hr, ops, memberships_of(sqlite_url, "ops"), name="staff")
     assert "(SSO_GROUPS)" in field_error(refused, "name")
     assert "this group grants settings:edit" in field_error(refused, "name")
     assert group(sqlite_url, "ops").name == "ops"
-    allowed = rename(viewers, "staff")  # it grants only what hr holds
+    allowed = edit_group(
+        hr, viewers, memberships_of(sqlite_url, "viewers"), name="staff"
+    )  # it grants only what hr holds
     assert allowed.status_code == 303, allowed.text[-1500:]
 
 
