@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, SmallInteger, String
 from sqlalchemy.sql import ColumnElement
 
+from app.typed_values import is_whole_number
+
 __all__ = ["BIGGEST_OFFSET", "fits", "integer_bounds", "is_storable_text", "key_value"]
 
 # OFFSET and LIMIT are 64-bit signed in PostgreSQL and SQLite alike.
@@ -49,10 +51,14 @@ def is_storable_text(text: str) -> bool:
 def key_value(column: ColumnElement[Any], raw: object) -> object | None:
     """`raw` as the column holds it, or None when no row can have it as its key."""
     if isinstance(column.type, Integer):
-        try:
-            number = int(str(raw)) if not isinstance(raw, int) else raw
-        except ValueError:  # not a whole number, or more digits than int() reads
-            return None
+        if isinstance(raw, int):
+            number = raw
+        else:
+            text = str(raw).strip()  # as int() does: " 1" is typed by hand into a URL
+            # ASCII digits: int() also reads "٣", which no link or picker of ours writes.
+            if not is_whole_number(text.removeprefix("-"), 40):
+                return None
+            number = int(text)
         return number if fits(column, number) else None
     text = str(raw)
     if not is_storable_text(text):

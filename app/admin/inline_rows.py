@@ -321,11 +321,19 @@ class InlineRows(CheckedInline):
             ).scalars()
         )
         parent_name = str(getattr(self.parent_view, "display_name", "record")).lower()
-        return {
+        errors = {
             index: {"pk": f"no {self.row_label()} with that key belongs to this {parent_name}"}
             for index, key in keyed.items()
             if key not in owned
         }
+        first: dict[Any, int] = {}
+        for index, key in sorted(keyed.items()):
+            # Two rows naming one stored row: the second would overwrite the first's change.
+            if key is not None and first.setdefault(key, index) != index:
+                errors.setdefault(
+                    index, {"pk": f"the same {self.row_label()} as row {first[key] + 1}"}
+                )
+        return errors
 
     # --- one audit entry: each row's change goes into the parent's ---------------------------
 

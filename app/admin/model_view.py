@@ -836,6 +836,8 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
         form = await request.form()
         if getattr(request.state, "action", None) == RequestAction.EDIT:
             request.state.seen_row_submitted = _form_text(form, SEEN_ROW)
+        # Keys no row can have, before the library's lookup answers them with a bare 404.
+        errors.update(unmatched_keys(fields, form, data, self._defaults.mapper, shape_only=True))
         errors.update(unreadable_fields(fields, form, data))
         errors.update(unstorable_text(fields, data))
         errors.update(too_long_text(fields, data, self._defaults.text_lengths()))

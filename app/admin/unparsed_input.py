@@ -37,14 +37,14 @@ from app.imports.cells import CellRefused, reader_for
 from app.row_keys import is_storable_text, key_value
 from app.typed_values import NOT_UTF_8
 
-# Checked in order: DateTimeField before DateField matters if one derives from the other.
+# Checked in order: the library's DateField and TimeField derive from its DateTimeField.
 ACCEPTED: list[tuple[type[BaseField], str]] = [
     (IntegerField, "a whole number, such as 42"),
     (DecimalField, "a number, such as 12.50"),
     (FloatField, "a number, such as 0.75"),
-    (DateTimeField, "a date and time, such as 2026-11-23 14:30"),
     (DateField, "a date, such as 2026-11-23"),
     (TimeField, "a time, such as 14:30"),
+    (DateTimeField, "a date and time, such as 2026-11-23 14:30"),
     (JSONField, 'valid JSON, such as {"colour": "red"}'),
 ]
 
@@ -190,23 +190,35 @@ def refused_by_column(
 
 
 def unmatched_keys(
-    fields: Iterable[BaseField], form: FormData, data: Mapping[str, Any], mapper: Mapper[Any]
+    fields: Iterable[BaseField],
+    form: FormData,
+    data: Mapping[str, Any],
+    mapper: Mapper[Any],
+    *,
+    shape_only: bool = False,
 ) -> dict[str, str]:
     """Related rows picked by a key that matches none: the library drops such a key, which
-    would clear a to-one link, or every link of a many-to-many one, without a word."""
+    would clear a to-one link, or every link of a many-to-many one, without a word.
+    `shape_only`: before the library looks the rows up, the keys no row can have ("abc" for a
+    number), which the lookup answers with a bare 404 page that loses the form."""
     errors: dict[str, str] = {}
     for field in fields:
         relation = mapper.relationships.get(field.name)
         if field.read_only or not isinstance(field, RelationField) or relation is None:
             continue
         target = relation.mapper
-        typed = [str(value).strip() for value in form.getlist(field.id) if str(value).strip()]
+        # As sent, blank ones too: "  " is no key (the library's lookup of it was a 500).
+        typed = [str(value) for value in form.getlist(field.id) if str(value) != ""]
         if not typed or len(target.primary_key) != 1:
             continue
-        found = data.get(field.name)
-        picked: list[Any] = list(found or ()) if isinstance(field, HasMany) else [found]
-        held = {inspect(row).identity[0] for row in picked if row is not None}
-        missing = [key for key in typed if key_value(target.primary_key[0], key) not in held]
+        column = target.primary_key[0]
+        if shape_only:
+            missing = [key for key in typed if key_value(column, key) is None]
+        else:
+            found = data.get(field.name)
+            picked: list[Any] = list(found or ()) if isinstance(field, HasMany) else [found]
+            held = {inspect(row).identity[0] for row in picked if row is not None}
+            missing = [key for key in typed if key_value(column, key) not in held]
         if missing:
             name = prettify_class_name(target.class_.__name__).lower()
             errors[field.name] = f"{field.label}: no {name} has the key {missing[0][:40]!r}"

@@ -66,6 +66,9 @@ BLANK = "Name: required (spaces or invisible characters alone)"
         ("order-item", {"unit_price": "NaN"}, "Unit price: 'NaN' is not a number"),
         ("order-item", {"unit_price": "Infinity"}, "Unit price: 'Infinity' is not a number"),
         ("order-item", {"unit_price": "1_000"}, "Unit price: '1_000' is not a number"),
+        ("order-item", {"order": "  "}, "Order: no order has the key ' '"),  # a 500 before
+        ("order-item", {"product": "\u0663"}, "Product: no product has the key '\u0663'"),
+        ("order", {"customer": "\t"}, "Customer: no customer has the key '\\t'"),
         ("customer", {"email": "notanemail"}, f"Email: 'notanemail' {NO_ADDRESS}"),
         ("customer", {"email": "a@b"}, f"Email: 'a@b' {NO_ADDRESS}"),
         ("customer", {"email": "two words@example.com"}, NO_ADDRESS),
@@ -111,9 +114,11 @@ def tags_of(url: str, pk: int) -> object:
     ("typed", "says"),
     [
         ({"tags": ["1", "999999"]}, "Tags: no tag has the key '999999'"),
+        ({"tags": ["1", "abc"]}, "Tags: no tag has the key 'abc'"),  # a bare 404 page before
         ({"stock": "99999999999999999999"}, "Stock: '99999999999999999999' is out of range"),
         ({"price": "1.999"}, "Price: '1.999' has more than 2 decimal places"),
         ({"available_from": "20261201"}, "'20261201' is not a date, such as 2026-01-31"),
+        ({"available_from": "soon"}, "Available from: 'soon' is not a date, such as 2026-11-23"),
         ({"category": "bogus"}, "Category: 'bogus' is not one of"),
     ],
 )

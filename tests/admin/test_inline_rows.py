@@ -320,6 +320,25 @@ def test_a_row_of_another_order_is_refused_by_name(
     assert audit_entries(database_url) == []
 
 
+def test_two_rows_naming_one_stored_item_are_refused_and_neither_is_overwritten(
+    client: TestClient, shop: Shop, database_url: str
+) -> None:
+    # The second row would have overwritten the first's change, and the other row kept its own.
+    page = client.get(f"/admin/order/edit?pk={shop.order}").text
+    before = stored_items(database_url, shop.order)
+    first, second = three_changes(shop)[:2]
+    twice = {**second, "pk": str(shop.kept)}
+    twice.pop("DELETE")
+    refused = client.post(
+        f"/admin/order/edit?pk={shop.order}",
+        data=order_form(shop, csrf_token(page), first, twice, page=page),
+    )
+    assert refused.status_code == 422
+    assert "Row 2: the same order item as row 1" in shown_text(refused.text)
+    assert stored_items(database_url, shop.order) == before
+    assert audit_entries(database_url) == []
+
+
 def test_a_new_order_is_created_with_its_rows_in_one_entry(
     client: TestClient, shop: Shop, database_url: str
 ) -> None:
