@@ -203,9 +203,22 @@ def read_json(raw: Any) -> Any:
     if not isinstance(raw, str):
         return raw
     try:
-        return json_input.read_json(raw)
+        # json.loads() also reads NaN, Infinity and 1e309 (as inf): no JSON, and PostgreSQL's
+        # json type refuses them.
+        return json_input.read_json(raw, parse_constant=_no_number, parse_float=_finite)
     except ValueError:
         raise CellRefused(f'{shown(raw)} is not JSON, such as {{"key": "value"}}') from None
+
+
+def _no_number(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is beyond what a JSON number holds here")
+    return value
 
 
 def choice_reader(kind: Enum) -> Callable[[Any], Any]:

@@ -120,6 +120,9 @@ def tags_of(url: str, pk: int) -> object:
         ({"available_from": "20261201"}, "'20261201' is not a date, such as 2026-01-31"),
         ({"available_from": "soon"}, "Available from: 'soon' is not a date, such as 2026-11-23"),
         ({"category": "bogus"}, "Category: 'bogus' is not one of"),
+        ({"specs": "NaN"}, "Specs: 'NaN' is not JSON"),  # PostgreSQL's json type refuses it
+        ({"specs": '{"a": -Infinity}'}, "is not JSON"),
+        ({"specs": "[1e309]"}, "Specs: '[1e309]' is not JSON"),  # read as inf
     ],
 )
 def test_a_product_edit_the_columns_cannot_hold_changes_nothing_and_unlinks_no_tag(
