@@ -557,6 +557,19 @@ def test_accounts_import_only_small_files_in_the_request(shop: Shop) -> None:
     )
     assert count(shop.url, JobRun, JobRun.job == "import_rows") == 0
     assert not shop.imports.exists()
+    # A small file of new accounts is refused naming why: an import carries no password.
+    token = csrf_token(root.get("/admin/user/list").text)
+    new = root.post(
+        "/admin/_api/user/import",
+        files={"file": ("users.csv", b"username,email\nnewguy,n@example.org\n", "text/csv")},
+        data={"csrftoken": token, "format": "csv"},
+        headers={"X-CSRFToken": token},
+    )
+    assert new.status_code == 422
+    assert "username: a new account needs a password, which an import does not carry" in (
+        new.json()["errors"][0]["field"] + ": " + new.json()["errors"][0]["message"]
+    )
+    assert "password_hash" not in new.text
 
 
 def test_keys_given_in_the_file_leave_the_next_save_its_own_key(shop: Shop) -> None:
