@@ -36,6 +36,7 @@ from starlette_admin.types import ListParams, RequestAction
 from starlette_admin.views import BaseModelView, BaseView
 from starlette_admin.views import InlineModelView as AnyInline
 
+from app.admin.filter_text import shape_problem
 from app.errors import BadQuery
 
 # starlette-admin 1.0.3: the flash messages' cookie and its signing salt (starlette_admin.flash),
@@ -211,6 +212,15 @@ class OwnFilterPanel(BaseModelView):
     # builder's script on each list page (~0.15 ms); templates/admin/model_list.html drops them.
     def _filter_builder_fields(self, request: Request) -> list[dict[str, Any]]:
         return []
+
+    # starlette-admin 1.0.3: BaseModelView._parse_filter_string reads an unclosed "(" or a
+    # dangling AND as nothing there (app/admin/filter_text.py); a ValueError is its 400.
+    @staticmethod
+    def _parse_filter_string(raw: str) -> Any:
+        problem = shape_problem(raw)
+        if problem is not None:
+            raise ValueError(problem)
+        return BaseModelView._parse_filter_string(raw)
 
 
 _marked: dict[type[BaseModelView], list[str]] = {}

@@ -48,14 +48,12 @@ from starlette_admin.filters import FilterGroup
 from starlette_admin.helpers import prettify_class_name, slugify_class_name
 from starlette_admin.importers import BaseImporter
 from starlette_admin.types import RequestAction
-from starlette_admin.views import BaseModelView
 
 from app.admin import list_counts
 from app.admin.choices import LabelledConverter
 from app.admin.date_drilldown import main_date_column
 from app.admin.exports import LabelledJson, RelatedCell, SpreadsheetSafeCsv, StreamedXlsx
 from app.admin.filter_panel import FilterPanel
-from app.admin.filter_text import shape_problem
 from app.admin.frame_parts import KeptValues, reader_key
 from app.admin.inline_rows import InlineRows, inline_relations
 from app.admin.library import (
@@ -918,15 +916,6 @@ class AutoModelView(ActionsFoundOnce, OwnFilterPanel, ModelView):
             return foreign_view(self, key).can_view_detail(request)
         except HTTPException:  # a model with no admin view: nobody reads it here
             return False
-
-    @staticmethod
-    def _parse_filter_string(raw: str) -> Any:
-        # The library reads an unclosed "(" or a dangling AND as nothing (app/admin/filter_text.py);
-        # a ValueError here is its 400 "Invalid 'filter' parameter: …".
-        problem = shape_problem(raw)
-        if problem is not None:
-            raise ValueError(problem)
-        return BaseModelView._parse_filter_string(raw)
 
     # --- filters: Django-style lookups in the query string (app/admin/lookups.py) ------
 
