@@ -1,5 +1,6 @@
-"""Numbers, dates and times as typed from outside (a form, a query, a file, a command's
-argument, the environment), in ASCII digits and the documented forms only.
+"""Numbers, dates, times and e-mail addresses as typed from outside (a form, a query, a file,
+a command's argument, the environment), in ASCII digits and the documented forms only; and the
+character that stands in for text lost on the way.
 
 str.isdigit() also takes "²", which int() refuses (a crash where a refusal was meant);
 str.isdecimal(), int(), Decimal() and fromisoformat() take other scripts' digits ("٣"), and
