@@ -11,10 +11,9 @@ refused row saves nothing. The parent's audit entry lists what happened to each 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Integer, Numeric, Select, String, bindparam, inspect, select
+from sqlalchemy import Integer, Select, String, bindparam, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, joinedload
 from sqlalchemy.sql.functions import FunctionElement
@@ -273,10 +272,6 @@ class InlineRows(CheckedInline):
         if isinstance(column.type, Integer) and not fits(column, value):
             low, high = integer_bounds(column)
             return f"{field.label}: a whole number from {max(low, least or low):,} to {high:,}"
-        if isinstance(column.type, Numeric) and isinstance(value, Decimal) and value.is_finite():
-            whole = (column.type.precision or 0) - (column.type.scale or 0)
-            if column.type.precision and abs(value) >= Decimal(10) ** whole:
-                return f"{field.label}: less than {10**whole:,}"
         return None
 
     async def check_choice(self, request: Request, field: BaseField, typed: str) -> str | None:

@@ -122,6 +122,8 @@ LIST_SKIP, LIST_LIMIT, LIST_CAP = "list_skip", "list_limit", "list_cap"
 # lookups; the oldest go first.
 KEPT_LIST_STATEMENTS = 64
 
+TAKEN = "another record already has this value; choose a different one"
+
 
 def keep_bounded(kept: dict[Hashable, Any], key: Hashable, value: Any) -> None:
     """Keeps the value, dropping the oldest first past KEPT_LIST_STATEMENTS: what is kept
@@ -198,9 +200,7 @@ class MapperDefaults:
             name = prop.columns[0].name
             # SQLite: "UNIQUE constraint failed: product.sku"; PostgreSQL: "uq_product_sku".
             if unique and (f"{table}.{name}" in text or f"uq_{table}_{name}" in text):
-                return str(
-                    prop.key
-                ), "another record already has this value; choose a different one"
+                return str(prop.key), TAKEN
             # SQLite: "NOT NULL constraint failed: product.stock"; PostgreSQL: 'null value in
             # column "stock" of relation "product" violates not-null constraint'.
             if missing and (
